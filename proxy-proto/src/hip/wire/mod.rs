@@ -1,0 +1,1 @@
+//! (work in progress on its own branch)
