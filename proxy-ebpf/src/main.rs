@@ -1,2 +1,47 @@
+//! The proxy's XDP datapath: substitute-address NAT with port translation.
+//!
+//! `xdp_proxy` is attached to the LAN- and WAN-facing interfaces (they may
+//! be one interface). Per packet, from BPF maps only:
+//! - legacy host -> substitute address: find or create the NAT flow,
+//!   rewrite (legacy, sport, substitute, dport) to (proxy, nat port, peer,
+//!   dport), forward;
+//! - peer -> proxy nat port: rewrite back to (substitute, dport, legacy,
+//!   sport), forward; ICMP errors about a translated flow are translated
+//!   too, inner header included, so path-MTU discovery keeps working;
+//! - anything else passes untouched to the kernel.
 #![no_std]
 #![no_main]
+
+mod csum;
+mod fib;
+mod flow;
+mod icmp_error;
+mod maps;
+mod packet;
+
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use proxy_common::counters::Counter;
+
+use crate::maps::count;
+
+#[xdp]
+pub fn xdp_proxy(ctx: XdpContext) -> u32 {
+    count(Counter::RxPackets);
+    match packet::handle(&ctx) {
+        Ok(action) => action,
+        Err(reason) => {
+            count(reason);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

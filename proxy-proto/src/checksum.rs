@@ -107,7 +107,12 @@ mod tests {
         let mut h = hex_bytes("450000730000400040110000c0a80001c0a800c7");
         let c = checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
-        for new_dst in [[10u8, 0, 0, 1], [0, 0, 0, 0], [255, 255, 255, 255], [0xc0, 0xa8, 0, 0xc7]] {
+        for new_dst in [
+            [10u8, 0, 0, 1],
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [0xc0, 0xa8, 0, 0xc7],
+        ] {
             let mut n = h.clone();
             let old = n[16..20].to_vec();
             n[16..20].copy_from_slice(&new_dst);
@@ -115,8 +120,10 @@ mod tests {
             n[10..12].copy_from_slice(&[0, 0]);
             let full = checksum(&n);
             // 0x0000 and 0xffff are the same one's-complement value.
-            assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff),
-                "{new_dst:?}: inc {inc:#06x} full {full:#06x}");
+            assert!(
+                inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff),
+                "{new_dst:?}: inc {inc:#06x} full {full:#06x}"
+            );
         }
     }
 
@@ -130,10 +137,21 @@ mod tests {
     #[test]
     fn pseudo_header_family_mismatch() {
         use core::net::{Ipv4Addr, Ipv6Addr};
-        assert!(pseudo_header_sum(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into(), 6, 20).is_none());
+        assert!(
+            pseudo_header_sum(
+                Ipv4Addr::LOCALHOST.into(),
+                Ipv6Addr::LOCALHOST.into(),
+                6,
+                20
+            )
+            .is_none()
+        );
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -1,0 +1,24 @@
+//! Every BPF map of the datapath, in one place: its name (as pinned under
+//! the daemon's bpffs directory) and its size. `proxy-ebpf` declares them
+//! with these names; `proxy-ctl` opens them by these names.
+
+/// Substitute address -> [`crate::nat::Mapping`]. Written by the control
+/// plane (CLI, DNS interception), read per packet.
+pub const SUBSTITUTES: &str = "SUBSTITUTES";
+pub const SUBSTITUTES_MAX: u32 = 65_536;
+
+/// Forward flow as the legacy host sent it ([`crate::nat::FlowKey`]) ->
+/// [`crate::nat::FlowEntry`]. Created by the datapath on a flow's first
+/// packet, expired by the daemon's garbage collector.
+pub const NAT_FLOWS: &str = "NAT_FLOWS";
+pub const NAT_FLOWS_MAX: u32 = 262_144;
+
+/// Reply as it reaches the proxy ([`crate::nat::ReplyKey`]) -> the forward
+/// [`crate::nat::FlowKey`]. Its presence is what reserves a proxy port.
+pub const NAT_REPLIES: &str = "NAT_REPLIES";
+
+/// One [`crate::config::DatapathConfig`] at index 0.
+pub const CONFIG: &str = "CONFIG";
+
+/// Per-CPU u64 counters indexed by [`crate::counters::Counter`].
+pub const COUNTERS: &str = "COUNTERS";

@@ -1,0 +1,49 @@
+//! `proxy-ctl mapping add|del|list`.
+
+use std::{net::IpAddr, path::Path};
+
+use clap::Subcommand;
+
+use super::{client, table};
+use crate::control::{Request, Response};
+
+#[derive(Debug, Subcommand)]
+pub enum MappingCmd {
+    /// Map a substitute address (from the configured pool) to a peer address.
+    Add {
+        /// Substitute address legacy hosts send to.
+        substitute: IpAddr,
+        /// Where that traffic really goes.
+        peer: IpAddr,
+    },
+    /// Remove a mapping and the NAT flows through it.
+    Del { substitute: IpAddr },
+    /// List mappings with their live flow counts.
+    List,
+}
+
+pub async fn run(socket: &Path, json: bool, cmd: MappingCmd) -> anyhow::Result<()> {
+    let req = match cmd {
+        MappingCmd::Add { substitute, peer } => Request::MappingAdd { substitute, peer },
+        MappingCmd::Del { substitute } => Request::MappingDel { substitute },
+        MappingCmd::List => Request::MappingList,
+    };
+    let resp = client::call(socket, &req).await?;
+    if json {
+        return client::print_json(&resp);
+    }
+    if let Response::Mappings { mappings } = resp {
+        let rows: Vec<Vec<String>> = mappings
+            .iter()
+            .map(|m| {
+                vec![
+                    m.substitute.to_string(),
+                    m.peer.to_string(),
+                    m.flows.to_string(),
+                ]
+            })
+            .collect();
+        table::print(&["SUBSTITUTE", "PEER", "FLOWS"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Turning a control request into datapath operations and a response.
+
+use proxy_common::ipproto;
+
+use crate::{
+    config::Config,
+    control::{CounterInfo, FlowInfo, MappingInfo, Request, Response},
+    datapath::Datapath,
+    flow_timeout, mapping_rules,
+    net::from_addr16,
+};
+
+pub fn dispatch(dp: &mut Datapath, cfg: &Config, req: Request) -> Response {
+    match handle(dp, cfg, req) {
+        Ok(r) => r,
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        ipproto::TCP => "tcp".into(),
+        ipproto::UDP => "udp".into(),
+        ipproto::ICMP => "icmp".into(),
+        ipproto::ICMPV6 => "icmpv6".into(),
+        other => other.to_string(),
+    }
+}
+
+fn handle(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Result<Response> {
+    Ok(match req {
+        Request::MappingAdd { substitute, peer } => {
+            mapping_rules::check_new(cfg, substitute, peer)?;
+            dp.mapping_add(substitute, peer)?;
+            tracing::info!(%substitute, %peer, "mapping added");
+            Response::Ok
+        }
+        Request::MappingDel { substitute } => {
+            let flows = dp.mapping_del(substitute)?;
+            tracing::info!(%substitute, flows, "mapping deleted");
+            Response::Ok
+        }
+        Request::MappingList => {
+            let flows = dp.flows()?;
+            let mappings = dp
+                .mappings()?
+                .into_iter()
+                .map(|(substitute, m)| {
+                    let key = crate::net::to_addr16(substitute);
+                    MappingInfo {
+                        substitute,
+                        peer: from_addr16(m.peer),
+                        flows: flows.iter().filter(|f| f.key.dst == key).count() as u64,
+                    }
+                })
+                .collect();
+            Response::Mappings { mappings }
+        }
+        Request::NatList => {
+            let now = super::gc::monotonic_ns();
+            let mut flows: Vec<FlowInfo> = dp
+                .flows()?
+                .into_iter()
+                .map(|f| FlowInfo {
+                    proto: proto_name(f.key.proto),
+                    legacy: from_addr16(f.key.src),
+                    legacy_port: u16::from_be(f.key.sport_be),
+                    substitute: from_addr16(f.key.dst),
+                    port: u16::from_be(f.key.dport_be),
+                    peer: from_addr16(f.entry.peer),
+                    nat_port: u16::from_be(f.entry.nat_port_be),
+                    state: flow_timeout::state_name(f.key.proto, f.entry.tcp_state).into(),
+                    idle_secs: now.saturating_sub(f.entry.last_seen_ns) / 1_000_000_000,
+                    packets_out: f.entry.packets_out,
+                    bytes_out: f.entry.bytes_out,
+                    packets_in: f.entry.packets_in,
+                    bytes_in: f.entry.bytes_in,
+                })
+                .collect();
+            flows.sort_by(|a, b| {
+                (a.legacy, a.legacy_port, a.nat_port).cmp(&(b.legacy, b.legacy_port, b.nat_port))
+            });
+            Response::Flows { flows }
+        }
+        Request::Stats => {
+            let counters = dp
+                .counters()?
+                .into_iter()
+                .map(|(c, value)| CounterInfo {
+                    name: c.name().into(),
+                    value,
+                })
+                .collect();
+            Response::Stats {
+                counters,
+                mappings: dp.mappings()?.len() as u64,
+                mappings_max: Datapath::mappings_max(),
+                flows: dp.flows()?.len() as u64,
+                flows_max: Datapath::flows_max(),
+            }
+        }
+    })
+}

@@ -1,0 +1,72 @@
+//! `proxy-ctl run`: the tokio driver around the datapath. It makes no
+//! protocol decisions of its own: it loads and attaches the datapath,
+//! installs the configured mappings, serves the control socket and runs
+//! the NAT garbage collector.
+
+mod dispatch;
+mod gc;
+mod server;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::{config::Config, datapath::Datapath};
+
+pub use dispatch::dispatch;
+
+pub struct Options<'a> {
+    pub config: &'a Path,
+    pub reset_state: bool,
+}
+
+pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
+    let cfg = Config::load(opts.config)?;
+    if opts.reset_state {
+        Datapath::reset_state(&cfg.datapath.pin_dir).context("removing pinned maps")?;
+        info!(dir = %cfg.datapath.pin_dir.display(), "pinned state removed");
+    }
+    let mut dp = Datapath::load(&cfg).context("loading the datapath")?;
+    let restored = dp.mappings()?.len();
+    let flows = dp.flows()?.len();
+    info!(
+        restored_mappings = restored,
+        restored_flows = flows,
+        "pinned state"
+    );
+    for m in &cfg.mappings {
+        match dp.mapping_add(m.substitute, m.peer) {
+            Ok(()) => info!(substitute = %m.substitute, peer = %m.peer, "static mapping installed"),
+            Err(crate::datapath::TableError::Mapping(
+                crate::mapping_rules::MappingError::Duplicate(_),
+            )) => {}
+            Err(e) => warn!(substitute = %m.substitute, "static mapping not installed: {e}"),
+        }
+    }
+    let cfg = Arc::new(cfg);
+    let dp = Arc::new(Mutex::new(dp));
+
+    let listener = server::bind(&cfg.control.socket)?;
+    info!(socket = %cfg.control.socket.display(), "control socket ready");
+    let gc = tokio::spawn(gc::run(
+        dp.clone(),
+        cfg.clone(),
+        Duration::from_secs(cfg.nat.gc_interval_secs),
+    ));
+    let srv = tokio::spawn(server::serve(listener, dp.clone(), cfg.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+        _ = term.recv() => info!("SIGTERM: stopping"),
+    }
+    gc.abort();
+    srv.abort();
+    let _ = std::fs::remove_file(&cfg.control.socket);
+    // Dropping the datapath detaches XDP; the pinned maps stay for the next start.
+    drop(dp);
+    info!("stopped; mappings and NAT flows stay pinned");
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The only aya code: load the eBPF object, pin its maps, attach the XDP
+//! programs, and typed access to the maps.
+
+mod bpffs;
+mod loader;
+mod sysctl;
+mod tables;
+
+pub use bpffs::ensure_bpffs;
+pub use loader::{Datapath, DatapathError, attach_xdp_pass};
+pub use tables::{FlowRecord, TableError};

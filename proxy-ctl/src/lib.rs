@@ -1,0 +1,11 @@
+//! The HIP proxy's control plane: daemon, CLI, and the glue between the
+//! sans-IO protocol cores (proxy-proto) and the eBPF datapath.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod datapath;
+pub mod flow_timeout;
+pub mod mapping_rules;
+pub mod net;

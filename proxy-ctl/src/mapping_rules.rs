@@ -1,0 +1,139 @@
+//! What makes a substitute-address mapping acceptable (pure: unit-tested
+//! without a datapath).
+
+use std::net::IpAddr;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MappingError {
+    #[error("{0} is not in a substitute pool (configured: {1})")]
+    OutsidePool(IpAddr, String),
+    #[error(
+        "substitute {substitute} and peer {peer} are of different IP families (no NAT46/64 in pass-through mode)"
+    )]
+    FamilyMismatch { substitute: IpAddr, peer: IpAddr },
+    #[error("{0} already has a mapping (delete it first)")]
+    Duplicate(IpAddr),
+    #[error("no mapping for {0}")]
+    NotFound(IpAddr),
+    #[error("the mapping table is full ({0} entries)")]
+    TableFull(u32),
+    #[error("peer {0} is not a usable unicast address")]
+    BadPeer(IpAddr),
+    #[error("the proxy has no WAN address for {0} peers ([nat] wan_v4 / wan_v6)")]
+    NoWanAddress(&'static str),
+}
+
+pub fn check_new(cfg: &Config, substitute: IpAddr, peer: IpAddr) -> Result<(), MappingError> {
+    let pool = if substitute.is_ipv4() {
+        cfg.pool.v4
+    } else {
+        cfg.pool.v6
+    };
+    if !pool.is_some_and(|p| p.contains(substitute)) {
+        let configured: Vec<String> = [cfg.pool.v4, cfg.pool.v6]
+            .iter()
+            .flatten()
+            .map(|p| p.to_string())
+            .collect();
+        let configured = if configured.is_empty() {
+            "none".to_owned()
+        } else {
+            configured.join(", ")
+        };
+        return Err(MappingError::OutsidePool(substitute, configured));
+    }
+    if substitute.is_ipv4() != peer.is_ipv4() {
+        return Err(MappingError::FamilyMismatch { substitute, peer });
+    }
+    if peer.is_unspecified() || peer.is_multicast() || peer.is_loopback() {
+        return Err(MappingError::BadPeer(peer));
+    }
+    if let IpAddr::V4(v4) = peer
+        && v4.is_broadcast()
+    {
+        return Err(MappingError::BadPeer(peer));
+    }
+    match peer {
+        IpAddr::V4(_) if cfg.nat.wan_v4.is_none() => Err(MappingError::NoWanAddress("IPv4")),
+        IpAddr::V6(_) if cfg.nat.wan_v6.is_none() => Err(MappingError::NoWanAddress("IPv6")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        Config::parse(
+            r#"
+            [datapath]
+            lan = "a"
+            wan = "b"
+            [nat]
+            wan_v4 = "192.0.2.1"
+            wan_v6 = "2001:db8::1"
+            port_min = 61000
+            port_max = 65535
+            tcp_established_secs = 7440
+            tcp_transitory_secs = 240
+            tcp_closed_secs = 10
+            udp_secs = 300
+            icmp_secs = 60
+            gc_interval_secs = 5
+            [pool]
+            v4 = "100.64.0.0/24"
+            v6 = "fd00:64::/96"
+            "#,
+            Path::new("t"),
+        )
+        .unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn accepts_in_pool_same_family() {
+        assert_eq!(
+            check_new(&cfg(), ip("100.64.0.9"), ip("198.51.100.1")),
+            Ok(())
+        );
+        assert_eq!(
+            check_new(&cfg(), ip("fd00:64::9"), ip("2001:db8:1::1")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        let c = cfg();
+        assert!(matches!(
+            check_new(&c, ip("100.64.1.9"), ip("198.51.100.1")),
+            Err(MappingError::OutsidePool(..))
+        ));
+        assert!(matches!(
+            check_new(&c, ip("100.64.0.9"), ip("2001:db8::5")),
+            Err(MappingError::FamilyMismatch { .. })
+        ));
+        assert_eq!(
+            check_new(&c, ip("100.64.0.9"), ip("0.0.0.0")),
+            Err(MappingError::BadPeer(ip("0.0.0.0")))
+        );
+        assert_eq!(
+            check_new(&c, ip("100.64.0.9"), ip("224.0.0.1")),
+            Err(MappingError::BadPeer(ip("224.0.0.1")))
+        );
+        let msg = check_new(&c, ip("10.0.0.1"), ip("198.51.100.1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("100.64.0.0/24") && msg.contains("fd00:64::/96"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The demo topology: what works today, shown end to end.
+#
+#  legacy1 10.1.0.11 ─┐
+#                     ├─ switch ─ lan0 [proxy: XDP substitute-address NAT] wan0 ─ server 192.0.2.10
+#  legacy2 10.1.0.12 ─┘           10.1.0.1                         192.0.2.1        2001:db8::10
+#
+# Legacy hosts reach the server through substitute addresses 100.64.0.10
+# and fd00:64::10; both use the same source port at the same time.
+source "$(dirname "$0")/lib.sh"
+
+say "building the topology"
+mkns SW sw; mkns P proxy; mkns S server; mkns L1 legacy1; mkns L2 legacy2
+nsx "$SW" ip link add sw type bridge; nsx "$SW" ip link set sw up
+i=1
+for L in "$L1" "$L2"; do
+  veth "$L" eth0 "$SW" port$i; nsx "$SW" ip link set port$i master sw
+  nsx "$L" ip addr add 10.1.0.1$i/24 dev eth0; nsx "$L" ip addr add fd01::1$i/64 dev eth0 nodad
+  nsx "$L" ip route add default via 10.1.0.1; nsx "$L" ip -6 route add default via fd01::1
+  i=$((i+1))
+done
+veth "$P" lan0 "$SW" uplink; nsx "$SW" ip link set uplink master sw
+veth "$P" wan0 "$S" srv0
+nsx "$P" ip addr add 10.1.0.1/24 dev lan0; nsx "$P" ip addr add fd01::1/64 dev lan0 nodad
+nsx "$P" ip addr add 192.0.2.1/24 dev wan0; nsx "$P" ip addr add 2001:db8::1/64 dev wan0 nodad
+nsx "$S" ip addr add 192.0.2.10/24 dev srv0; nsx "$S" ip addr add 2001:db8::10/64 dev srv0 nodad
+nsx "$P" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+echo "namespaces: $SW $P $S $L1 $L2 (removed on exit)"
+
+mkbpffs BPF
+SOCK="$STATE/proxy.sock"
+cat > "$STATE/proxy.toml" <<TOML
+[datapath]
+lan = "lan0"
+wan = "wan0"
+pin_dir = "$BPF/proxy"
+
+[nat]
+wan_v4 = "192.0.2.1"
+wan_v6 = "2001:db8::1"
+
+[pool]
+v4 = "100.64.0.0/24"
+v6 = "fd00:64::/96"
+
+[control]
+socket = "$SOCK"
+
+[[mapping]]
+substitute = "100.64.0.10"
+peer = "192.0.2.10"
+
+[[mapping]]
+substitute = "fd00:64::10"
+peer = "2001:db8::10"
+TOML
+say "starting the daemon: proxy-ctl run --config proxy.toml"
+nsx "$P" "$CTL" run --config "$STATE/proxy.toml" 2> "$STATE/daemon.log" & PIDS+=($!)
+wait_sock "$SOCK"
+# veth drops frames XDP redirects into it unless its peer runs XDP.
+nsx "$SW" "$CTL" xdp-pass uplink --pin "$BPF/pass-uplink"
+nsx "$S" "$CTL" xdp-pass srv0 --pin "$BPF/pass-srv0"
+C() { "$CTL" --socket "$SOCK" "$@"; }
+C mapping list
+
+say "an HTTP server on the server (192.0.2.10:8080, [2001:db8::10]:8080)"
+mkdir -p "$STATE/www"; head -c 2000000 /dev/urandom > "$STATE/www/blob"
+SUM=$(sha256sum < "$STATE/www/blob" | cut -c1-16)
+(cd "$STATE/www" && exec ip netns exec "$S" python3 -m http.server --bind :: 8080 >/dev/null 2>&1) & PIDS+=($!)
+for _ in $(seq 50); do nsx "$S" ss -ltn | grep -q :8080 && break; sleep 0.1; done
+
+say "legacy1 and legacy2 fetch a 2 MB file via the substitute address, both from source port 40000"
+for v in 100.64.0.10 "[fd00:64::10]"; do
+  for L in "$L1" "$L2"; do
+    got=$(nsx "$L" curl -s --local-port 40000 "http://$v:8080/blob" | sha256sum | cut -c1-16)
+    echo "$L -> http://$v:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
+    [ "$got" = "$SUM" ]
+  done
+done
+
+say "ping through the substitute addresses"
+nsx "$L1" ping -c 2 -W 1 100.64.0.10 | tail -2
+nsx "$L2" ping -6 -c 2 -W 1 fd00:64::10 | tail -2
+
+say "what the server saw: only the proxy's address, distinct proxy ports"
+nsx "$S" ss -tn state time-wait '( sport = :8080 )' | tail -n +2 | awk '{print "  peer", $4}' | sort | uniq | head -8
+
+say "proxy-ctl nat list"
+C nat list
+say "proxy-ctl stats"
+C stats
+
+say "daemon restart keeps mappings and flows (pinned maps)"
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+nsx "$P" "$CTL" run --config "$STATE/proxy.toml" 2>> "$STATE/daemon.log" & PIDS+=($!)
+sleep 0.2; wait_sock "$SOCK"; sleep 0.3
+C mapping list
+got=$(nsx "$L1" curl -s "http://100.64.0.10:8080/blob" | sha256sum | cut -c1-16)
+echo "after restart: legacy1 fetch sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
+[ "$got" = "$SUM" ]
+say "demo complete"

@@ -1,0 +1,201 @@
+//! The real daemon (`proxy-ctl run`) in a namespace, with its own bpffs.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
+use crate::{Netns, sh, unique, wait_until};
+
+pub struct ProxyConfig {
+    pub lan: String,
+    pub wan: String,
+    pub wan_v4: String,
+    pub wan_v6: String,
+    pub pool_v4: String,
+    pub pool_v6: String,
+    pub redirect: bool,
+    pub extra: String,
+}
+
+/// A running daemon plus its private state directory: a bpffs mounted for
+/// its pinned maps, its config, log and control socket.
+pub struct Proxy {
+    pub ns: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    child: Option<Child>,
+    bpffs: PathBuf,
+}
+
+pub fn proxy_ctl_bin() -> String {
+    std::env::var("PROXY_CTL").unwrap_or_else(|_| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        root.join("target/release/proxy-ctl")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+impl Proxy {
+    pub fn start(ns: &Netns, c: &ProxyConfig) -> Proxy {
+        let dir = PathBuf::from("/tmp").join(unique("hp-test-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bpffs = dir.join("bpf");
+        std::fs::create_dir_all(&bpffs).unwrap();
+        sh(&format!("mount -t bpf bpf {}", bpffs.display()));
+        let socket = dir.join("proxy.sock");
+        let config = dir.join("proxy.toml");
+        let text = format!(
+            r#"[datapath]
+lan = "{lan}"
+wan = "{wan}"
+pin_dir = "{pin}"
+redirect = {redirect}
+
+[nat]
+wan_v4 = "{wan_v4}"
+wan_v6 = "{wan_v6}"
+port_min = 61000
+port_max = 65535
+tcp_established_secs = 7440
+tcp_transitory_secs = 240
+tcp_closed_secs = 10
+udp_secs = 300
+icmp_secs = 60
+gc_interval_secs = 1
+
+[pool]
+v4 = "{pool_v4}"
+v6 = "{pool_v6}"
+
+[control]
+socket = "{socket}"
+{extra}
+"#,
+            lan = c.lan,
+            wan = c.wan,
+            pin = bpffs.join("proxy").display(),
+            redirect = c.redirect,
+            wan_v4 = c.wan_v4,
+            wan_v6 = c.wan_v6,
+            pool_v4 = c.pool_v4,
+            pool_v6 = c.pool_v6,
+            socket = socket.display(),
+            extra = c.extra,
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut p = Proxy {
+            ns: ns.name.clone(),
+            dir,
+            config,
+            socket,
+            child: None,
+            bpffs,
+        };
+        p.spawn(false);
+        p
+    }
+
+    /// Start (or restart) the daemon and wait for its control socket.
+    pub fn spawn(&mut self, reset: bool) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))
+            .unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.ns,
+            &proxy_ctl_bin(),
+            "run",
+            "--config",
+        ])
+        .arg(&self.config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+        if reset {
+            cmd.arg("--reset-state");
+        }
+        self.child = Some(cmd.spawn().expect("spawn proxy-ctl run"));
+        let sock = self.socket.clone();
+        let up = wait_until(20, || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+        assert!(up, "daemon did not come up; log:\n{}", self.log());
+    }
+
+    /// Stop the daemon with SIGTERM and wait for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `proxy-ctl --socket S ARGS`: (success, stdout, stderr).
+    pub fn ctl(&self, args: &str) -> (bool, String, String) {
+        crate::sh_try(&format!(
+            "{} --socket {} {args}",
+            proxy_ctl_bin(),
+            self.socket.display()
+        ))
+    }
+
+    /// `proxy-ctl ... --json`, parsed; panics if the command fails.
+    pub fn ctl_json(&self, args: &str) -> serde_json::Value {
+        let (ok, out, err) = self.ctl(&format!("--json {args}"));
+        assert!(ok, "proxy-ctl {args} failed: {err}");
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("bad JSON from proxy-ctl {args}: {e}\n{out}"))
+    }
+
+    /// The value of one datapath counter.
+    pub fn counter(&self, name: &str) -> u64 {
+        let v = self.ctl_json("stats");
+        v["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Pin an `xdp_pass` program on a veth end in namespace `ns` (needed
+    /// for frames XDP-redirected into its peer), pinned in our bpffs.
+    pub fn xdp_pass(&self, ns: &Netns, dev: &str) {
+        let pin = self.bpffs.join(format!("pass-{}-{dev}", ns.name));
+        sh(&format!(
+            "ip netns exec {} {} xdp-pass {dev} --pin {}",
+            ns.name,
+            proxy_ctl_bin(),
+            pin.display()
+        ));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- daemon log ({}) ---\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        }
+        let _ = Command::new("umount").arg("-l").arg(&self.bpffs).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests: real daemons, real sockets, network namespaces.
+//! Root only; run through `cargo xtask test`.
+
+mod nat;
+mod topo;

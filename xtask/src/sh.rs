@@ -1,0 +1,112 @@
+//! Running commands, with the failing command named in the error.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> Result<()> {
+    eprintln!("+ {cmd} {}", args.join(" "));
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot start {cmd}"))?;
+    if !st.success() {
+        bail!("`{cmd} {}` failed: {st}", args.join(" "));
+    }
+    Ok(())
+}
+
+pub fn run_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    eprintln!(
+        "+ {} {cmd} {}",
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        args.join(" ")
+    );
+    let st = Command::new(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .with_context(|| format!("cannot start {cmd}"))?;
+    if !st.success() {
+        bail!("`{cmd} {}` failed: {st}", args.join(" "));
+    }
+    Ok(())
+}
+
+pub fn ok(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn output(cmd: &str, args: &[&str]) -> Result<String> {
+    let o = Command::new(cmd)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot start {cmd}"))?;
+    if !o.status.success() {
+        bail!(
+            "`{cmd} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+pub fn build_release() -> Result<()> {
+    run("cargo", &["build", "--release", "-p", "proxy-ctl"])
+}
+
+/// The README's test command runs this: every layer, failing on the first
+/// failing layer.
+pub fn test_all(no_fuzz: bool, filter: Option<&str>) -> Result<()> {
+    // 1. Unit and known-answer tests (no root needed). Release: the eBPF
+    //    object is built once, shared with the integration tests.
+    run("cargo", &["test", "--release", "--workspace"])?;
+    // 2. Lints that are errors.
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // 3. Fuzz smoke: every target briefly.
+    if !no_fuzz {
+        crate::prereq::fuzz_smoke()?;
+    }
+    // 4. Integration tests in network namespaces (root).
+    build_release()?;
+    let bin = workspace_root().join("target/release/proxy-ctl");
+    let bin = bin.to_string_lossy();
+    let mut args = vec![
+        "test",
+        "--release",
+        "-p",
+        "integration-tests",
+        "--",
+        "--test-threads=2",
+    ];
+    if let Some(f) = filter {
+        args.push(f);
+    }
+    run_env("cargo", &args, &[("PROXY_CTL", &bin)])
+}
