@@ -21,4 +21,4 @@ pub use header::{
 };
 pub use packet::HipPacket;
 pub use param::tlv::{ParamIter, ParamTlv, RawParam};
-pub use param::{Param, ParamRepr};
+pub use param::{Param, ParamRepr, TypedParam};

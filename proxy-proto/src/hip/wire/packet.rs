@@ -4,8 +4,8 @@ use core::net::Ipv6Addr;
 
 use super::Error;
 use super::header::{HEADER_LEN, MAX_PACKET_LEN, Packet, PacketType, VERSION};
-use super::param::Param;
 use super::param::tlv::{ParamIter, ParamTlv};
+use super::param::{Param, TypedParam};
 
 /// An owned HIP packet (RFC 7401 §5.1, §5.2). The checksum is not part of
 /// it: it depends on the IP addresses, so [`Packet::fill_checksum`] and
@@ -110,6 +110,16 @@ impl HipPacket {
     pub fn param(&self, ty: u16) -> Option<&Param> {
         self.params.iter().find(|p| p.param_type() == ty)
     }
+
+    /// The first parameter of type `P`, typed.
+    pub fn get<P: TypedParam>(&self) -> Option<&P> {
+        self.params.iter().find_map(P::from_param)
+    }
+
+    /// Every parameter of type `P`, in order.
+    pub fn get_all<P: TypedParam + 'static>(&self) -> impl Iterator<Item = &P> {
+        self.params.iter().filter_map(P::from_param)
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +192,9 @@ mod tests {
         assert_eq!(types, [65, 385, 897, 63661]);
         let back = HipPacket::parse_bytes(&bytes).unwrap();
         assert_eq!(back.param(385), Some(&Param::Seq(Seq { update_id: 7 })));
+        assert_eq!(back.get::<Seq>(), Some(&Seq { update_id: 7 }));
+        assert_eq!(back.get_all::<EchoRequestSigned>().count(), 1);
+        assert_eq!(back.get::<DhGroupList>(), None);
         assert_eq!(back.params.len(), 4);
     }
 

@@ -19,6 +19,13 @@ use super::tlv::{ParamTlv, is_critical, padded_len};
 use super::update::{Ack, Seq};
 use crate::hip::wire::Error;
 
+/// A parameter type that is a variant of [`Param`]: lets callers ask a
+/// packet for "the PUZZLE" by type rather than by matching.
+pub trait TypedParam: ParamRepr {
+    /// The value if `p` is this variant.
+    fn from_param(p: &Param) -> Option<&Self>;
+}
+
 macro_rules! params {
     ($($variant:ident),* $(,)?) => {
         /// One parameter. Unknown non-critical parameters are kept with
@@ -102,6 +109,15 @@ macro_rules! params {
             impl core::convert::From<$variant> for Param {
                 fn from(p: $variant) -> Param {
                     Param::$variant(p)
+                }
+            }
+
+            impl TypedParam for $variant {
+                fn from_param(p: &Param) -> Option<&Self> {
+                    match p {
+                        Param::$variant(v) => Some(v),
+                        _ => None,
+                    }
                 }
             }
         )*

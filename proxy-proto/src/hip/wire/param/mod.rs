@@ -18,7 +18,7 @@ pub mod suites;
 pub mod tlv;
 pub mod update;
 
-pub use any::Param;
+pub use any::{Param, TypedParam};
 
 use super::Error;
 use tlv::{ParamTlv, padded_len};
