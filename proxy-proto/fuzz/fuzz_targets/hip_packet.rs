@@ -15,10 +15,17 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let host_id = HostId { algorithm: 7, host_identity: vec![1; 8], di_type: DiType::None, domain_identifier: vec![] };
+    let host_id = HostId {
+        algorithm: 7,
+        host_identity: vec![1; 8],
+        di_type: DiType::None,
+        domain_identifier: vec![],
+    };
     for which in [
         AuthParam::HipMac,
-        AuthParam::HipMac2 { sender_host_id: &host_id },
+        AuthParam::HipMac2 {
+            sender_host_id: &host_id,
+        },
         AuthParam::HipSignature,
         AuthParam::HipSignature2,
         AuthParam::RvsHmac,
@@ -27,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(input.len() % 8 == 0 && input.len() >= 40);
         }
     }
-    let Ok(packet) = HipPacket::parse_bytes(data) else { return };
+    let Ok(packet) = HipPacket::parse_bytes(data) else {
+        return;
+    };
     let bytes = packet.to_bytes().expect("a parsed packet fits 2048 octets");
     let again = HipPacket::parse_bytes(&bytes).expect("emitted packet parses");
     assert_eq!(packet, again);

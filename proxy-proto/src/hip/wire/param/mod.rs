@@ -94,7 +94,7 @@ fn at_least(ty: u16, contents: &[u8], min: usize) -> Result<(), Error> {
 
 /// Split contents into big-endian 16-bit entries (odd length rejected).
 fn u16_list(ty: u16, contents: &[u8]) -> Result<Vec<u16>, Error> {
-    if contents.len() % 2 != 0 {
+    if !contents.len().is_multiple_of(2) {
         return Err(Error::BadParamLength {
             ty,
             len: contents.len(),

@@ -132,7 +132,7 @@ impl ParamRepr for Solution {
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::RANDOM_I.start)?;
         let rest = &c[field::RANDOM_I];
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(Error::BadParamLength {
                 ty: Self::TYPE,
                 len: c.len(),

@@ -54,7 +54,7 @@ impl ParamRepr for ViaRvs {
     const TYPE: u16 = 65502;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        if c.len() % 16 != 0 {
+        if !c.len().is_multiple_of(16) {
             return Err(Error::BadParamLength {
                 ty: Self::TYPE,
                 len: c.len(),

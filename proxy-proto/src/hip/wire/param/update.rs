@@ -39,7 +39,7 @@ impl ParamRepr for Ack {
     const TYPE: u16 = 449;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        if c.len() % 4 != 0 {
+        if !c.len().is_multiple_of(4) {
             return Err(Error::BadParamLength {
                 ty: Self::TYPE,
                 len: c.len(),
