@@ -2,7 +2,7 @@
 //! (§5.2.13), HIP_SIGNATURE (§5.2.14) and HIP_SIGNATURE_2 (§5.2.15).
 //! What each covers is computed by [`crate::hip::wire::auth_input`].
 
-use super::{ParamRepr, at_least, opaque_param};
+use super::{ParamRepr, at_least, be16, opaque_param};
 use crate::hip::wire::Error;
 
 opaque_param!(
@@ -48,7 +48,7 @@ macro_rules! signature_param {
 
             fn parse_contents(c: &[u8]) -> Result<Self, Error> {
                 at_least(Self::TYPE, c, field::SIGNATURE.start)?;
-                Ok($name { algorithm: u16::from_be_bytes([c[0], c[1]]), signature: c[field::SIGNATURE].to_vec() })
+                Ok($name { algorithm: be16(c, field::SIG_ALG), signature: c[field::SIGNATURE].to_vec() })
             }
 
             fn contents_len(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Diffie-Hellman negotiation: DH_GROUP_LIST (RFC 7401 §5.2.6) and
 //! DIFFIE_HELLMAN (§5.2.7).
 
-use super::{ParamRepr, at_least};
+use super::{ParamRepr, at_least, be16};
 use crate::hip::wire::Error;
 
 /// DH_GROUP_LIST (511): the sender's DH Group IDs, most preferred first
@@ -53,7 +53,7 @@ impl ParamRepr for DiffieHellman {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::PUBLIC_VALUE.start)?;
-        let pv_len = usize::from(u16::from_be_bytes([c[1], c[2]]));
+        let pv_len = usize::from(be16(c, field::PUBLIC_VALUE_LENGTH));
         let pv = &c[field::PUBLIC_VALUE];
         // Length counts Group ID, Public Value Length and Public Value, so
         // the inner length must account for every remaining octet.

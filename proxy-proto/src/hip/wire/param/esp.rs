@@ -1,7 +1,7 @@
 //! ESP parameters of HIP: ESP_INFO (RFC 7402 §5.1.1) and ESP_TRANSFORM
 //! (RFC 7402 §5.1.2).
 
-use super::{ParamRepr, at_least, emit_u16_list, exact, u16_list};
+use super::{ParamRepr, at_least, be16, be32, emit_u16_list, exact, u16_list};
 use crate::hip::wire::Error;
 
 mod info_field {
@@ -34,16 +34,10 @@ impl ParamRepr for EspInfo {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         let c = exact::<{ info_field::LEN }>(Self::TYPE, c)?;
-        let u32_at = |r: core::ops::Range<usize>| {
-            u32::from_be_bytes([c[r.start], c[r.start + 1], c[r.start + 2], c[r.start + 3]])
-        };
         Ok(EspInfo {
-            keymat_index: u16::from_be_bytes([
-                c[info_field::KEYMAT_INDEX.start],
-                c[info_field::KEYMAT_INDEX.start + 1],
-            ]),
-            old_spi: u32_at(info_field::OLD_SPI),
-            new_spi: u32_at(info_field::NEW_SPI),
+            keymat_index: be16(&c, info_field::KEYMAT_INDEX),
+            old_spi: be32(&c, info_field::OLD_SPI),
+            new_spi: be32(&c, info_field::NEW_SPI),
         })
     }
 

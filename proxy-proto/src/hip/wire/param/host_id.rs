@@ -11,7 +11,7 @@
 //! 260 octets: RFC 3110 exponent length, exponent, modulus). The key
 //! encodings themselves belong to `hip::crypto`; here the HI stays opaque.
 
-use super::{ParamRepr, at_least};
+use super::{ParamRepr, at_least, be16};
 use crate::hip::wire::Error;
 
 mod field {
@@ -91,8 +91,8 @@ impl ParamRepr for HostId {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::HOST_IDENTITY.start)?;
-        let hi_len = usize::from(u16::from_be_bytes([c[0], c[1]]));
-        let di = u16::from_be_bytes([c[2], c[3]]);
+        let hi_len = usize::from(be16(c, field::HI_LENGTH));
+        let di = be16(c, field::DI);
         let di_type = DiType::from((di >> 12) as u8);
         let di_len = usize::from(di & 0x0fff);
         let rest = &c[field::HOST_IDENTITY];
@@ -103,7 +103,7 @@ impl ParamRepr for HostId {
         }
         let (hi, domain) = rest.split_at(hi_len);
         Ok(HostId {
-            algorithm: u16::from_be_bytes([c[4], c[5]]),
+            algorithm: be16(c, field::ALGORITHM),
             host_identity: hi.to_vec(),
             di_type,
             domain_identifier: domain.to_vec(),

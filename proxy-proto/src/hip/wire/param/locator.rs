@@ -13,11 +13,11 @@
 
 use core::net::Ipv6Addr;
 
-use super::ParamRepr;
+use super::{ParamRepr, be32};
 use crate::hip::wire::Error;
 
 mod field {
-    use core::ops::Range;
+    use core::ops::{Range, RangeFrom};
     pub const TRAFFIC_TYPE: usize = 0;
     pub const LOCATOR_TYPE: usize = 1;
     pub const LOCATOR_LENGTH: usize = 2;
@@ -26,6 +26,9 @@ mod field {
     pub const LIFETIME: Range<usize> = 4..8;
     /// Octets before the Locator.
     pub const HEADER_LEN: usize = 8;
+    /// Within a type 1 Locator: the ESP SPI, then the address.
+    pub const ESP_SPI: Range<usize> = 0..4;
+    pub const ESP_SPI_ADDRESS: RangeFrom<usize> = 4..;
 }
 
 /// The P(referred) bit.
@@ -118,8 +121,8 @@ impl LocatorValue {
         match (locator_type, b.len()) {
             (LOCATOR_TYPE_ADDRESS, 16) => LocatorValue::Address(addr(b)),
             (LOCATOR_TYPE_ESP_SPI, 20) => LocatorValue::EspSpiAddress {
-                spi: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                address: addr(&b[4..]),
+                spi: be32(b, field::ESP_SPI),
+                address: addr(&b[field::ESP_SPI_ADDRESS]),
             },
             _ => LocatorValue::Other {
                 locator_type,
@@ -132,8 +135,8 @@ impl LocatorValue {
         match self {
             LocatorValue::Address(a) => out.copy_from_slice(&a.octets()),
             LocatorValue::EspSpiAddress { spi, address } => {
-                out[..4].copy_from_slice(&spi.to_be_bytes());
-                out[4..].copy_from_slice(&address.octets());
+                out[field::ESP_SPI].copy_from_slice(&spi.to_be_bytes());
+                out[field::ESP_SPI_ADDRESS].copy_from_slice(&address.octets());
             }
             LocatorValue::Other { bytes, .. } => out.copy_from_slice(bytes),
         }
@@ -178,12 +181,11 @@ impl ParamRepr for LocatorSet {
             let Some(value) = c.get(field::HEADER_LEN..field::HEADER_LEN + len) else {
                 return Err(bad(total));
             };
-            let lt = &h[field::LIFETIME];
             locators.push(Locator {
                 traffic_type: h[field::TRAFFIC_TYPE].into(),
                 // Reserved bits: ignored when received.
                 preferred: h[field::FLAGS] & PREFERRED != 0,
-                lifetime: u32::from_be_bytes([lt[0], lt[1], lt[2], lt[3]]),
+                lifetime: be32(h, field::LIFETIME),
                 value: LocatorValue::parse(h[field::LOCATOR_TYPE], value),
             });
             c = &c[field::HEADER_LEN + len..];

@@ -106,6 +106,16 @@ fn u16_list(ty: u16, contents: &[u8]) -> Result<Vec<u16>, Error> {
         .collect())
 }
 
+/// Big-endian 16 bits at a named range; the caller checked the length.
+fn be16(c: &[u8], r: core::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([c[r.start], c[r.start + 1]])
+}
+
+/// Big-endian 32 bits at a named range; the caller checked the length.
+fn be32(c: &[u8], r: core::ops::Range<usize>) -> u32 {
+    u32::from_be_bytes([c[r.start], c[r.start + 1], c[r.start + 2], c[r.start + 3]])
+}
+
 fn emit_u16_list(list: &[u16], out: &mut [u8]) {
     for (o, v) in out.chunks_exact_mut(2).zip(list) {
         o.copy_from_slice(&v.to_be_bytes());

@@ -5,7 +5,7 @@
 //! /                   Notification Data                           /
 //! ```
 
-use super::{ParamRepr, at_least};
+use super::{ParamRepr, at_least, be16};
 use crate::hip::wire::Error;
 
 mod field {
@@ -150,7 +150,7 @@ impl ParamRepr for Notification {
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::DATA.start)?;
         Ok(Notification {
-            message_type: u16::from_be_bytes([c[2], c[3]]).into(),
+            message_type: be16(c, field::NOTIFY_MESSAGE_TYPE).into(),
             data: c[field::DATA].to_vec(),
         })
     }

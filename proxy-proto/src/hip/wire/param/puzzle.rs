@@ -1,7 +1,7 @@
 //! R1 freshness and the puzzle: R1_COUNTER (RFC 7401 §5.2.3), PUZZLE
 //! (§5.2.4) and SOLUTION (§5.2.5).
 
-use super::{ParamRepr, at_least, exact};
+use super::{ParamRepr, at_least, be16, exact};
 use crate::hip::wire::Error;
 
 /// R1_COUNTER (129): the R1 generation counter, so the Initiator can tell
@@ -89,7 +89,7 @@ impl ParamRepr for Puzzle {
         Ok(Puzzle {
             k: c[field::K],
             lifetime: c[field::LIFETIME],
-            opaque: [c[field::OPAQUE.start], c[field::OPAQUE.start + 1]],
+            opaque: be16(c, field::OPAQUE).to_be_bytes(),
             random_i: c[field::RANDOM_I].to_vec(),
         })
     }
@@ -141,7 +141,7 @@ impl ParamRepr for Solution {
         let (i, j) = rest.split_at(rest.len() / 2);
         Ok(Solution {
             k: c[field::K],
-            opaque: [c[field::OPAQUE.start], c[field::OPAQUE.start + 1]],
+            opaque: be16(c, field::OPAQUE).to_be_bytes(),
             random_i: i.to_vec(),
             solution_j: j.to_vec(),
         })

@@ -8,6 +8,19 @@
 use super::{ParamRepr, at_least};
 use crate::hip::wire::Error;
 
+/// Named ranges of the registration parameters' contents.
+mod field {
+    use core::ops::RangeFrom;
+    /// REG_INFO: Min Lifetime; the others: Lifetime.
+    pub const LIFETIME: usize = 0;
+    /// REG_INFO: Max Lifetime; REG_FAILED: Reg Failure Type.
+    pub const SECOND: usize = 1;
+    /// Reg Types after a single Lifetime octet (REG_REQUEST, REG_RESPONSE).
+    pub const TYPES_AFTER_ONE: RangeFrom<usize> = 1..;
+    /// Reg Types after two octets (REG_INFO, REG_FAILED).
+    pub const TYPES_AFTER_TWO: RangeFrom<usize> = 2..;
+}
+
 /// Registration Type of the rendezvous service (RFC 8004 §4.1).
 pub const REG_TYPE_RENDEZVOUS: u8 = 1;
 
@@ -30,11 +43,11 @@ impl ParamRepr for RegInfo {
     const TYPE: u16 = 930;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        at_least(Self::TYPE, c, 2)?;
+        at_least(Self::TYPE, c, field::TYPES_AFTER_TWO.start)?;
         Ok(RegInfo {
-            min_lifetime: c[0],
-            max_lifetime: c[1],
-            reg_types: c[2..].to_vec(),
+            min_lifetime: c[field::LIFETIME],
+            max_lifetime: c[field::SECOND],
+            reg_types: c[field::TYPES_AFTER_TWO].to_vec(),
         })
     }
 
@@ -43,9 +56,9 @@ impl ParamRepr for RegInfo {
     }
 
     fn emit_contents(&self, out: &mut [u8]) {
-        out[0] = self.min_lifetime;
-        out[1] = self.max_lifetime;
-        out[2..].copy_from_slice(&self.reg_types);
+        out[field::LIFETIME] = self.min_lifetime;
+        out[field::SECOND] = self.max_lifetime;
+        out[field::TYPES_AFTER_TWO].copy_from_slice(&self.reg_types);
     }
 }
 
@@ -69,8 +82,8 @@ macro_rules! lifetime_types_param {
             const TYPE: u16 = $ty;
 
             fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-                at_least(Self::TYPE, c, 1)?;
-                Ok($name { lifetime: c[0], reg_types: c[1..].to_vec() })
+                at_least(Self::TYPE, c, field::TYPES_AFTER_ONE.start)?;
+                Ok($name { lifetime: c[field::LIFETIME], reg_types: c[field::TYPES_AFTER_ONE].to_vec() })
             }
 
             fn contents_len(&self) -> usize {
@@ -78,8 +91,8 @@ macro_rules! lifetime_types_param {
             }
 
             fn emit_contents(&self, out: &mut [u8]) {
-                out[0] = self.lifetime;
-                out[1..].copy_from_slice(&self.reg_types);
+                out[field::LIFETIME] = self.lifetime;
+                out[field::TYPES_AFTER_ONE].copy_from_slice(&self.reg_types);
             }
         }
     };
@@ -116,11 +129,11 @@ impl ParamRepr for RegFailed {
     const TYPE: u16 = 936;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        at_least(Self::TYPE, c, 2)?;
+        at_least(Self::TYPE, c, field::TYPES_AFTER_TWO.start)?;
         Ok(RegFailed {
-            lifetime: c[0],
-            failure_type: c[1],
-            reg_types: c[2..].to_vec(),
+            lifetime: c[field::LIFETIME],
+            failure_type: c[field::SECOND],
+            reg_types: c[field::TYPES_AFTER_TWO].to_vec(),
         })
     }
 
@@ -129,9 +142,9 @@ impl ParamRepr for RegFailed {
     }
 
     fn emit_contents(&self, out: &mut [u8]) {
-        out[0] = self.lifetime;
-        out[1] = self.failure_type;
-        out[2..].copy_from_slice(&self.reg_types);
+        out[field::LIFETIME] = self.lifetime;
+        out[field::SECOND] = self.failure_type;
+        out[field::TYPES_AFTER_TWO].copy_from_slice(&self.reg_types);
     }
 }
 
