@@ -133,3 +133,22 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NOTIFY codes RFC 7401 §5.2.19 assigns: 1 for an unknown
+    /// critical parameter, 7 for malformed contents, 26 for the checksum;
+    /// none where no NOTIFY is to be sent.
+    #[test]
+    fn notify_codes() {
+        let code = |e: Error| e.notify_type().map(u16::from);
+        assert_eq!(code(Error::UnsupportedCriticalParam { ty: 4001 }), Some(1));
+        assert_eq!(code(Error::BadParamLength { ty: 65, len: 3 }), Some(7));
+        assert_eq!(code(Error::ParamOrder { prev: 513, ty: 511 }), Some(7));
+        assert_eq!(code(Error::BadChecksum), Some(26));
+        assert_eq!(code(Error::Truncated { len: 3 }), None);
+        assert_eq!(code(Error::UnsupportedVersion(1)), None);
+    }
+}

@@ -112,9 +112,7 @@ mod tests {
                 algorithm: 7,
                 signature: vec![0xdd; 3],
             },
-            "f0c100050007dddddd000000 00000000"
-                .replace(' ', "")
-                .as_str(),
+            "f0c100050007dddddd00000000000000",
         );
         assert_eq!(
             parse_hex::<HipSignature>("05"),

@@ -261,11 +261,7 @@ mod tests {
     fn malformed_locators() {
         // Locator Length 4 words but only 8 octets of locator.
         assert_eq!(
-            parse_hex::<LocatorSet>(
-                "0000040000000078 0000000000000000"
-                    .replace(' ', "")
-                    .as_str()
-            ),
+            parse_hex::<LocatorSet>("00000400000000780000000000000000"),
             Err(Error::BadParamLength { ty: 193, len: 16 })
         );
         // A dangling partial header.

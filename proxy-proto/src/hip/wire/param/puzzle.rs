@@ -184,9 +184,12 @@ mod tests {
     /// lifetime 37, opaque 0x85d3).
     #[test]
     fn puzzle_from_capture() {
-        let hex =
-            "0101002410 2585d3d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c"
-                .replace(' ', "");
+        // Type 257, Length 36, #K 0x10, Lifetime 0x25, Opaque, Random #I.
+        let hex = concat!(
+            "01010024",
+            "102585d3",
+            "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c"
+        );
         let p = Puzzle {
             k: 16,
             lifetime: 37,
@@ -196,7 +199,7 @@ mod tests {
             )
             .unwrap(),
         };
-        round_trip(&p, &hex);
+        round_trip(&p, hex);
         assert_eq!(
             parse_hex::<Puzzle>("1025"),
             Err(Error::BadParamLength { ty: 257, len: 2 })
