@@ -635,3 +635,36 @@ fn keymat_draw_order_and_exhaustion() {
         Err(CryptoError::KeymatExhausted)
     );
 }
+
+/// HIP_SIGNATURE_2 of the real R1s (RFC 7401 Section 5.2.15): signed with
+/// the Receiver's HIT, the PUZZLE's Opaque and #I zeroed, besides the usual
+/// checksum and header length. Shows the daemon's wire layer which bytes to feed.
+#[test]
+fn thirdparty_r1_signature_2_verifies() {
+    const PUZZLE: u16 = 257;
+    const HIP_SIGNATURE_2: u16 = 61633;
+    for name in ["ecdsa", "rsa"] {
+        let public = HostIdPublic::from_spki_pem(pem(name, "B", "public")).unwrap();
+        let r1 = vector_hex(&format!("{name}.r1"));
+        let (sig_param, sig_offset) = param(&r1, HIP_SIGNATURE_2);
+        let (puzzle_value, puzzle_offset) = param(&r1, PUZZLE);
+        let mut data = covered(&r1, sig_offset);
+        data[24..40].fill(0);
+        // PUZZLE value: #K, Lifetime, Opaque (2), #I.
+        let value = puzzle_offset + 4;
+        data[value + 2..value + puzzle_value.len()].fill(0);
+        let sig = &sig_param[2..];
+        let result = if name == "rsa" {
+            public.verify_with(RsaPadding::PssSha256, &data, sig)
+        } else {
+            public.verify(&data, sig)
+        };
+        assert_eq!(result, Ok(()), "{name}");
+        // Without zeroing #I the signature does not verify.
+        let unzeroed = covered(&r1, sig_offset);
+        assert_eq!(
+            public.verify_with(RsaPadding::PssSha256, &unzeroed, sig),
+            Err(CryptoError::BadSignature)
+        );
+    }
+}
