@@ -1,1 +1,14 @@
-//! (work in progress on its own branch)
+//! DNS side of the HIP proxy for legacy hosts.
+//!
+//! A legacy host asks the proxy for a name; the proxy resolves it upstream
+//! (A/AAAA and the HIP RR of RFC 8005) and, when the name has a HIP RR,
+//! answers with a substitute address from its own pool and reports the
+//! mapping {name, HIT, Host Identity, locators, substitute, expiry}.
+
+pub mod hip_rr;
+pub mod hip_rr_text;
+pub mod record;
+
+pub use hip_rr::{HIP_RR_TYPE, HipRdata, HipRdataError, PkAlgorithm};
+pub use hip_rr_text::HipTextError;
+pub use record::HIP_RECORD_TYPE;
