@@ -7,8 +7,10 @@
 
 pub mod hip_rr;
 pub mod hip_rr_text;
+pub mod pool;
 pub mod record;
 
 pub use hip_rr::{HIP_RR_TYPE, HipRdata, HipRdataError, PkAlgorithm};
 pub use hip_rr_text::HipTextError;
+pub use pool::{Family, Freed, Hit, PoolError, SubstitutePool};
 pub use record::HIP_RECORD_TYPE;
