@@ -7,10 +7,19 @@
 
 pub mod hip_rr;
 pub mod hip_rr_text;
+pub mod interceptor;
+pub mod mapping;
 pub mod pool;
 pub mod record;
+pub mod tcp;
 
 pub use hip_rr::{HIP_RR_TYPE, HipRdata, HipRdataError, PkAlgorithm};
 pub use hip_rr_text::HipTextError;
 pub use pool::{Family, Freed, Hit, PoolError, SubstitutePool};
 pub use record::HIP_RECORD_TYPE;
+pub use tcp::{TcpDeframer, TcpFrameError, frame};
+pub use interceptor::{
+    ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, Transmit, Transport,
+    UpstreamResponseError,
+};
+pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
