@@ -23,3 +23,6 @@ pub use interceptor::{
     UpstreamResponseError,
 };
 pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
+
+#[cfg(test)]
+mod interceptor_tests;
