@@ -424,31 +424,52 @@ pub(crate) mod tests {
     fn rejects_malformed_rdata() {
         let good = hex::decode(RFC8005_RVS_HEX).unwrap();
         // Shorter than the fixed header.
-        assert_eq!(HipRdata::from_bytes(&good[..3]), Err(HipRdataError::Truncated));
+        assert_eq!(
+            HipRdata::from_bytes(&good[..3]),
+            Err(HipRdataError::Truncated)
+        );
         // Public key cut short.
-        assert_eq!(HipRdata::from_bytes(&good[..100]), Err(HipRdataError::Truncated));
+        assert_eq!(
+            HipRdata::from_bytes(&good[..100]),
+            Err(HipRdataError::Truncated)
+        );
         // Name cut in the middle of a label.
         let cut = good.len() - 3;
-        assert_eq!(HipRdata::from_bytes(&good[..cut]), Err(HipRdataError::Truncated));
+        assert_eq!(
+            HipRdata::from_bytes(&good[..cut]),
+            Err(HipRdataError::Truncated)
+        );
         // Name without its root label.
         let cut = good.len() - 1;
-        assert_eq!(HipRdata::from_bytes(&good[..cut]), Err(HipRdataError::Truncated));
+        assert_eq!(
+            HipRdata::from_bytes(&good[..cut]),
+            Err(HipRdataError::Truncated)
+        );
 
         let mut bad = good.clone();
         bad[0] = 0;
         assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::EmptyHit));
         let mut bad = good.clone();
         bad[2..4].copy_from_slice(&[0, 0]);
-        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::EmptyPublicKey));
+        assert_eq!(
+            HipRdata::from_bytes(&bad),
+            Err(HipRdataError::EmptyPublicKey)
+        );
         let mut bad = good.clone();
         bad[1] = 0;
-        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::NoKeyAlgorithm));
+        assert_eq!(
+            HipRdata::from_bytes(&bad),
+            Err(HipRdataError::NoKeyAlgorithm)
+        );
 
         // A compression pointer where the rendezvous server name starts.
         let rvs_start = 4 + 16 + 132;
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0xC0, 0x0C]);
-        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::CompressedName));
+        assert_eq!(
+            HipRdata::from_bytes(&bad),
+            Err(HipRdataError::CompressedName)
+        );
         // Extended label type.
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0x41, 0x00]);

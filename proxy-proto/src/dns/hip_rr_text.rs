@@ -147,7 +147,10 @@ mod tests {
             "".parse::<HipRdata>(),
             Err(HipTextError::MissingField("PK algorithm"))
         );
-        assert_eq!("2".parse::<HipRdata>(), Err(HipTextError::MissingField("HIT")));
+        assert_eq!(
+            "2".parse::<HipRdata>(),
+            Err(HipTextError::MissingField("HIT"))
+        );
         assert_eq!(
             "2 2001".parse::<HipRdata>(),
             Err(HipTextError::MissingField("public key"))
@@ -158,7 +161,10 @@ mod tests {
         );
         assert_eq!("2 20G1 AwEA".parse::<HipRdata>(), Err(HipTextError::BadHit));
         assert_eq!("2 200 AwEA".parse::<HipRdata>(), Err(HipTextError::BadHit));
-        assert_eq!("2 2001 AwE".parse::<HipRdata>(), Err(HipTextError::BadPublicKey));
+        assert_eq!(
+            "2 2001 AwE".parse::<HipRdata>(),
+            Err(HipTextError::BadPublicKey)
+        );
         assert_eq!(
             "0 2001 AwEA".parse::<HipRdata>(),
             Err(HipTextError::Rdata(HipRdataError::NoKeyAlgorithm))

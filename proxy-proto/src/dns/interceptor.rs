@@ -258,11 +258,15 @@ struct Transaction {
     state: TxState,
 }
 
+/// Fills a buffer with unpredictable bytes. In the daemon: a closure over
+/// `aws_lc_rs::rand::SystemRandom::fill`; in tests: fixed bytes.
+pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
+
 /// The DNS rewrite core.
 pub struct Interceptor {
     config: Config,
     pool: SubstitutePool,
-    random: Box<dyn FnMut(&mut [u8]) + Send>,
+    random: RandomSource,
     transactions: HashMap<u64, Transaction>,
     pending: HashMap<u16, Pending>,
     next_tx: u64,
@@ -344,11 +348,7 @@ fn rcode_is_answer(code: ResponseCode) -> bool {
 impl Interceptor {
     /// A core with its pool and a random source for upstream message IDs
     /// (RFC 5452 §9.2: IDs must be unpredictable).
-    pub fn new(
-        config: Config,
-        pool: SubstitutePool,
-        random: Box<dyn FnMut(&mut [u8]) + Send>,
-    ) -> Self {
+    pub fn new(config: Config, pool: SubstitutePool, random: RandomSource) -> Self {
         Self {
             config,
             pool,
@@ -432,8 +432,7 @@ impl Interceptor {
             self.send_client(client, transport, &response);
             return Err(ClientQueryError::NotImplemented);
         }
-        let Some(question) = (query.queries().len() == 1)
-            .then(|| query.queries()[0].clone())
+        let Some(question) = (query.queries().len() == 1).then(|| query.queries()[0].clone())
         else {
             let response = self.response_to(&query, ResponseCode::FormErr);
             self.send_client(client, transport, &response);
@@ -448,11 +447,19 @@ impl Interceptor {
             });
             return Ok(());
         }
-        let family = family_of(question.query_type()).filter(|_| question.query_class() == DNSClass::IN);
+        let family =
+            family_of(question.query_type()).filter(|_| question.query_class() == DNSClass::IN);
         let Some(family) = family else {
             // Type 55 itself and every other type: relay unchanged.
             let tx = self.new_transaction(client, transport, query, TxState::Forwarding);
-            self.send_upstream(now, tx, Purpose::Forward, question, bytes.to_vec(), transport);
+            self.send_upstream(
+                now,
+                tx,
+                Purpose::Forward,
+                question,
+                bytes.to_vec(),
+                transport,
+            );
             return Ok(());
         };
         if let Some(host) = self.config.static_hosts.get(question.name()).cloned() {
@@ -469,8 +476,20 @@ impl Interceptor {
             rendezvous_ttl: u32::MAX,
         };
         let name = question.name().clone();
-        let tx = self.new_transaction(client, transport, query, TxState::Resolving(Box::new(resolving)));
-        self.send_upstream(now, tx, Purpose::ClientType, question, bytes.to_vec(), transport);
+        let tx = self.new_transaction(
+            client,
+            transport,
+            query,
+            TxState::Resolving(Box::new(resolving)),
+        );
+        self.send_upstream(
+            now,
+            tx,
+            Purpose::ClientType,
+            question,
+            bytes.to_vec(),
+            transport,
+        );
         let other = match family {
             Family::V4 => RecordType::AAAA,
             Family::V6 => RecordType::A,
@@ -531,12 +550,20 @@ impl Interceptor {
         transaction.outstanding -= 1;
         if pending.purpose == Purpose::Forward {
             if let Some(transaction) = self.transactions.remove(&tx) {
-                self.relay(transaction.client, transaction.transport, &transaction.query, bytes);
+                self.relay(
+                    transaction.client,
+                    transaction.transport,
+                    &transaction.query,
+                    bytes,
+                );
             }
             return Ok(());
         }
         if !rcode_is_answer(message.response_code()) {
-            self.fail(tx, FailReason::UpstreamRcode(message.response_code().into()));
+            self.fail(
+                tx,
+                FailReason::UpstreamRcode(message.response_code().into()),
+            );
             return Ok(());
         }
         let question_name = pending.question.name().clone();
@@ -589,7 +616,11 @@ impl Interceptor {
                 self.send_own_query(now, tx, Purpose::Rendezvous { index }, name.clone(), rtype);
             }
         }
-        if self.transactions.get(&tx).is_some_and(|t| t.outstanding == 0) {
+        if self
+            .transactions
+            .get(&tx)
+            .is_some_and(|t| t.outstanding == 0)
+        {
             self.finish(now, tx);
         }
         Ok(())
@@ -665,7 +696,14 @@ impl Interceptor {
     }
 
     /// Builds and sends a recursive query of our own.
-    fn send_own_query(&mut self, now: Instant, tx: u64, purpose: Purpose, name: Name, rtype: RecordType) {
+    fn send_own_query(
+        &mut self,
+        now: Instant,
+        tx: u64,
+        purpose: Purpose,
+        name: Name,
+        rtype: RecordType,
+    ) {
         let question = Query::query(name, rtype);
         let mut message = Message::new();
         message
@@ -766,14 +804,25 @@ impl Interceptor {
             (resolving.client_type, resolving.other_family, resolving.hip)
         else {
             // Cannot happen with no query outstanding; fail safe.
-            self.transactions.insert(tx, Transaction { state: TxState::Forwarding, ..transaction });
+            self.transactions.insert(
+                tx,
+                Transaction {
+                    state: TxState::Forwarding,
+                    ..transaction
+                },
+            );
             self.fail(tx, FailReason::MalformedUpstream);
             return;
         };
         let Some((hip_rr, hip_ttl)) = resolving.hip_rr else {
             match self.config.non_hip_policy {
                 NonHipPolicy::Pass => {
-                    self.relay(transaction.client, transaction.transport, &transaction.query, &raw);
+                    self.relay(
+                        transaction.client,
+                        transaction.transport,
+                        &transaction.query,
+                        &raw,
+                    );
                 }
                 NonHipPolicy::Refuse => {
                     let response = self.response_to(&transaction.query, ResponseCode::Refused);
@@ -839,7 +888,11 @@ impl Interceptor {
         if other_target != target && !others.is_empty() {
             return Err(FailReason::InconsistentChain);
         }
-        let mut locators: Vec<Locator> = own.into_iter().chain(others).map(Locator::Address).collect();
+        let mut locators: Vec<Locator> = own
+            .into_iter()
+            .chain(others)
+            .map(Locator::Address)
+            .collect();
         locators.extend(
             rendezvous
                 .into_iter()
@@ -887,7 +940,15 @@ impl Interceptor {
         mut host: StaticHost,
     ) {
         host.ttl = host.ttl.min(self.config.max_ttl);
-        match self.build_answer(now, query, question, family, Vec::new(), question.name().clone(), host) {
+        match self.build_answer(
+            now,
+            query,
+            question,
+            family,
+            Vec::new(),
+            question.name().clone(),
+            host,
+        ) {
             Ok((response, event)) => {
                 self.send_client(client, transport, &response);
                 if let Some(event) = event {

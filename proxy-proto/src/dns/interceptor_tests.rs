@@ -21,8 +21,9 @@ fn name(s: &str) -> Name {
 }
 
 fn hip_rr(last_hit_byte: u8, rvs: &[&str]) -> HipRdata {
-    let mut rr = HipRdata::from_bytes(&hex::decode(super::hip_rr::tests::RFC8005_NO_RVS_HEX).unwrap())
-        .unwrap();
+    let mut rr =
+        HipRdata::from_bytes(&hex::decode(super::hip_rr::tests::RFC8005_NO_RVS_HEX).unwrap())
+            .unwrap();
     rr.hit[15] = last_hit_byte;
     rr.rendezvous_servers = rvs.iter().map(|n| name(n)).collect();
     rr
@@ -141,7 +142,12 @@ impl Harness {
     fn ask(&mut self, id: u16, qname: &str, rtype: RecordType) {
         let client: SocketAddr = CLIENT.parse().unwrap();
         self.core
-            .handle_client_query(self.t0, client, Transport::Udp, &client_query(id, qname, rtype))
+            .handle_client_query(
+                self.t0,
+                client,
+                Transport::Udp,
+                &client_query(id, qname, rtype),
+            )
             .unwrap();
     }
 
@@ -158,7 +164,9 @@ impl Harness {
                     let answers = zone.answer(&question);
                     asked.push(question);
                     let response = response_for(&bytes, answers, ResponseCode::NoError);
-                    self.core.handle_upstream_response(self.t0, &response).unwrap();
+                    self.core
+                        .handle_upstream_response(self.t0, &response)
+                        .unwrap();
                 }
                 Transmit::Client { bytes, client, .. } => {
                     assert_eq!(client, CLIENT.parse().unwrap());
@@ -219,18 +227,27 @@ fn hip_host_gets_substitute_and_mapping() {
     h.ask(0x1234, "www.example.com.", RecordType::A);
     let (asked, responses) = h.serve(&hip_zone());
     let asked: Vec<RecordType> = asked.iter().map(Query::query_type).collect();
-    assert_eq!(asked, vec![RecordType::A, RecordType::AAAA, HIP_RECORD_TYPE]);
+    assert_eq!(
+        asked,
+        vec![RecordType::A, RecordType::AAAA, HIP_RECORD_TYPE]
+    );
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x1234);
     assert!(response.recursion_desired());
     assert_eq!(response.message_type(), MessageType::Response);
     assert_eq!(response.response_code(), ResponseCode::NoError);
-    assert_eq!(response.queries(), &[Query::query(name("www.example.com."), RecordType::A)]);
+    assert_eq!(
+        response.queries(),
+        &[Query::query(name("www.example.com."), RecordType::A)]
+    );
     assert_eq!(response.answers().len(), 1);
     assert_eq!(response.answers()[0].name(), &name("www.example.com."));
     // min(600, 600, 3600, configured 300)
     assert_eq!(response.answers()[0].ttl(), 300);
-    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&response),
+        "10.99.0.1".parse::<IpAddr>().unwrap()
+    );
 
     let mapping = h.mapping();
     assert_eq!(mapping.name, name("www.example.com."));
@@ -254,7 +271,10 @@ fn aaaa_query_gets_ipv6_substitute() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(7, "www.example.com.", RecordType::AAAA);
     let response = h.only_response(&hip_zone());
-    assert_eq!(answer_address(&response), "fd99::1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&response),
+        "fd99::1".parse::<IpAddr>().unwrap()
+    );
     assert_eq!(response.answers()[0].record_type(), RecordType::AAAA);
 }
 
@@ -282,9 +302,15 @@ fn cname_chain_then_substitute() {
     let answers = response.answers();
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0].name(), &name("alias.example.com."));
-    assert_eq!(answers[0].data(), &RData::CNAME(CNAME(name("www.example.com."))));
+    assert_eq!(
+        answers[0].data(),
+        &RData::CNAME(CNAME(name("www.example.com.")))
+    );
     assert_eq!(answers[1].name(), &name("www.example.com."));
-    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&response),
+        "10.99.0.1".parse::<IpAddr>().unwrap()
+    );
     let mapping = h.mapping();
     assert_eq!(mapping.name, name("alias.example.com."));
 }
@@ -410,7 +436,11 @@ fn upstream_timeout_gives_servfail() {
 
 /// Answers the pending upstream queries: type 55 with `hip_bytes`, the
 /// others from `zone`. Returns the client responses.
-fn serve_with_hip_bytes(h: &mut Harness, zone: &Zone, hip_bytes: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Vec<u8>> {
+fn serve_with_hip_bytes(
+    h: &mut Harness,
+    zone: &Zone,
+    hip_bytes: impl Fn(&[u8]) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(t) = h.core.poll_transmit() {
         match t {
@@ -463,7 +493,10 @@ fn malformed_hip_rdata_gives_servfail() {
     });
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.response_code(), ResponseCode::ServFail);
-    assert_eq!(h.failure(), FailReason::MalformedHip(HipRdataError::Truncated));
+    assert_eq!(
+        h.failure(),
+        FailReason::MalformedHip(HipRdataError::Truncated)
+    );
 }
 
 #[test]
@@ -488,14 +521,20 @@ fn pool_exhausted_gives_servfail_and_expiry_frees() {
     let zone = hip_zone();
     h.ask(1, "www.example.com.", RecordType::A);
     let first = h.only_response(&zone);
-    assert_eq!(answer_address(&first), "10.99.0.5".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&first),
+        "10.99.0.5".parse::<IpAddr>().unwrap()
+    );
     let mapping = h.mapping();
 
     h.ask(2, "other.example.com.", RecordType::A);
     let refused = h.only_response(&zone);
     assert_eq!(refused.response_code(), ResponseCode::ServFail);
     assert!(refused.answers().is_empty());
-    assert_eq!(h.failure(), FailReason::Pool(PoolError::Exhausted(super::pool::Family::V4)));
+    assert_eq!(
+        h.failure(),
+        FailReason::Pool(PoolError::Exhausted(super::pool::Family::V4))
+    );
 
     // The mapping lives min(TTL 300, ...) = 300 s.
     let freed = h.core.pool_mut().expire(mapping.expiry);
@@ -504,7 +543,10 @@ fn pool_exhausted_gives_servfail_and_expiry_frees() {
     h.t0 = mapping.expiry;
     h.ask(3, "other.example.com.", RecordType::A);
     let second = h.only_response(&zone);
-    assert_eq!(answer_address(&second), "10.99.0.5".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&second),
+        "10.99.0.5".parse::<IpAddr>().unwrap()
+    );
     assert_ne!(h.mapping().hit, mapping.hit);
 }
 
@@ -530,7 +572,10 @@ fn ttl_is_min_of_upstream_and_configured_max() {
     assert_eq!(response.answers()[0].ttl(), 0);
     h.mapping();
     let mapping = h.mapping();
-    assert_eq!(mapping.expiry, h.t0 + Config::default().min_mapping_lifetime);
+    assert_eq!(
+        mapping.expiry,
+        h.t0 + Config::default().min_mapping_lifetime
+    );
 }
 
 #[test]
@@ -538,7 +583,10 @@ fn hip_query_itself_is_passed_through() {
     let mut h = harness(NonHipPolicy::Refuse);
     h.ask(0x5555, "www.example.com.", HIP_RECORD_TYPE);
     let (asked, responses) = h.serve(&hip_zone());
-    assert_eq!(asked, vec![Query::query(name("www.example.com."), HIP_RECORD_TYPE)]);
+    assert_eq!(
+        asked,
+        vec![Query::query(name("www.example.com."), HIP_RECORD_TYPE)]
+    );
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x5555);
     assert_eq!(
@@ -571,7 +619,10 @@ fn static_host_answers_without_upstream() {
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 21);
     assert_eq!(response.answers()[0].ttl(), 300);
-    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        answer_address(&response),
+        "10.99.0.1".parse::<IpAddr>().unwrap()
+    );
     let mapping = h.mapping();
     assert_eq!(mapping.hit, host.hit);
     assert_eq!(mapping.locators, host.locators);
@@ -597,7 +648,10 @@ fn malformed_client_query_gets_formerr() {
             .handle_client_query(h.t0, client, Transport::Tcp, &[0xAB, 0xCD, 0x01]),
         Err(ClientQueryError::Malformed)
     );
-    let Some(Transmit::Client { bytes, transport, .. }) = h.core.poll_transmit() else {
+    let Some(Transmit::Client {
+        bytes, transport, ..
+    }) = h.core.poll_transmit()
+    else {
         panic!("no FORMERR");
     };
     assert_eq!(transport, Transport::Tcp);
@@ -605,7 +659,8 @@ fn malformed_client_query_gets_formerr() {
     assert_eq!(response.id(), 0xABCD);
     assert_eq!(response.response_code(), ResponseCode::FormErr);
     assert_eq!(
-        h.core.handle_client_query(h.t0, client, Transport::Udp, &[]),
+        h.core
+            .handle_client_query(h.t0, client, Transport::Udp, &[]),
         Err(ClientQueryError::Malformed)
     );
     assert_eq!(h.core.poll_transmit(), None);
@@ -622,7 +677,8 @@ fn spoofed_and_unknown_upstream_answers_are_dropped() {
     let mut spoof = Message::from_vec(&client_query(id, "evil.example.", RecordType::A)).unwrap();
     spoof.set_message_type(MessageType::Response);
     assert_eq!(
-        h.core.handle_upstream_response(h.t0, &spoof.to_vec().unwrap()),
+        h.core
+            .handle_upstream_response(h.t0, &spoof.to_vec().unwrap()),
         Err(UpstreamResponseError::QuestionMismatch)
     );
     let mut unknown = response_for(&bytes, vec![], ResponseCode::NoError);
@@ -632,7 +688,11 @@ fn spoofed_and_unknown_upstream_answers_are_dropped() {
         Err(UpstreamResponseError::UnknownId)
     );
     // The real answer is still accepted.
-    let real = response_for(&bytes, vec![a("www.example.com.", 60, "192.0.2.10")], ResponseCode::NoError);
+    let real = response_for(
+        &bytes,
+        vec![a("www.example.com.", 60, "192.0.2.10")],
+        ResponseCode::NoError,
+    );
     assert_eq!(h.core.handle_upstream_response(h.t0, &real), Ok(()));
 }
 
@@ -640,14 +700,24 @@ fn spoofed_and_unknown_upstream_answers_are_dropped() {
 fn truncated_upstream_answer_is_retried_over_tcp() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(24, "www.example.com.", HIP_RECORD_TYPE);
-    let Some(Transmit::Upstream { bytes, transport, .. }) = h.core.poll_transmit() else {
+    let Some(Transmit::Upstream {
+        bytes, transport, ..
+    }) = h.core.poll_transmit()
+    else {
         panic!("no upstream query");
     };
     assert_eq!(transport, Transport::Udp);
     let mut tc = Message::from_vec(&response_for(&bytes, vec![], ResponseCode::NoError)).unwrap();
     tc.set_truncated(true);
-    h.core.handle_upstream_response(h.t0, &tc.to_vec().unwrap()).unwrap();
-    let Some(Transmit::Upstream { transport, bytes: retry, .. }) = h.core.poll_transmit() else {
+    h.core
+        .handle_upstream_response(h.t0, &tc.to_vec().unwrap())
+        .unwrap();
+    let Some(Transmit::Upstream {
+        transport,
+        bytes: retry,
+        ..
+    }) = h.core.poll_transmit()
+    else {
         panic!("no retry");
     };
     assert_eq!(transport, Transport::Tcp);

@@ -15,14 +15,14 @@ pub mod tcp;
 
 pub use hip_rr::{HIP_RR_TYPE, HipRdata, HipRdataError, PkAlgorithm};
 pub use hip_rr_text::HipTextError;
+pub use interceptor::{
+    ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, RandomSource, Transmit,
+    Transport, UpstreamResponseError,
+};
+pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
 pub use pool::{Family, Freed, Hit, PoolError, SubstitutePool};
 pub use record::HIP_RECORD_TYPE;
 pub use tcp::{TcpDeframer, TcpFrameError, frame};
-pub use interceptor::{
-    ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, Transmit, Transport,
-    UpstreamResponseError,
-};
-pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
 
 #[cfg(test)]
 mod interceptor_tests;

@@ -135,7 +135,11 @@ impl SubstitutePool {
         let v6 = v6
             .map(|(addr, len)| {
                 let bits = host_bits(len, 128)?;
-                let mask = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+                let mask = if bits == 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << bits) - 1
+                };
                 let base = u128::from(addr) & !mask;
                 let (first, end) = match len {
                     // A single address has no subnet to be anycast in.
@@ -333,9 +337,16 @@ mod tests {
     fn ipv4_skips_network_and_broadcast_and_exhausts() {
         let t0 = Instant::now();
         // A /30 holds .1 and .2 only.
-        let mut pool = SubstitutePool::new(Some(("100.64.0.7".parse().unwrap(), 30)), None).unwrap();
-        assert_eq!(pool.allocate(hit(1), Family::V4, t0, TTL), Ok(v4("100.64.0.5")));
-        assert_eq!(pool.allocate(hit(2), Family::V4, t0, TTL), Ok(v4("100.64.0.6")));
+        let mut pool =
+            SubstitutePool::new(Some(("100.64.0.7".parse().unwrap(), 30)), None).unwrap();
+        assert_eq!(
+            pool.allocate(hit(1), Family::V4, t0, TTL),
+            Ok(v4("100.64.0.5"))
+        );
+        assert_eq!(
+            pool.allocate(hit(2), Family::V4, t0, TTL),
+            Ok(v4("100.64.0.6"))
+        );
         assert_eq!(
             pool.allocate(hit(3), Family::V4, t0, TTL),
             Err(PoolError::Exhausted(Family::V4))
@@ -346,13 +357,17 @@ mod tests {
         );
         // /31 and /32 use every address (RFC 3021).
         let mut pool = SubstitutePool::new(Some(("192.0.2.9".parse().unwrap(), 32)), None).unwrap();
-        assert_eq!(pool.allocate(hit(1), Family::V4, t0, TTL), Ok(v4("192.0.2.9")));
+        assert_eq!(
+            pool.allocate(hit(1), Family::V4, t0, TTL),
+            Ok(v4("192.0.2.9"))
+        );
     }
 
     #[test]
     fn same_hit_same_substitute_and_expiry_extends() {
         let t0 = Instant::now();
-        let mut pool = SubstitutePool::new(Some(("10.200.0.0".parse().unwrap(), 16)), None).unwrap();
+        let mut pool =
+            SubstitutePool::new(Some(("10.200.0.0".parse().unwrap(), 16)), None).unwrap();
         let a = pool.allocate(hit(1), Family::V4, t0, TTL).unwrap();
         let b = pool.allocate(hit(2), Family::V4, t0, TTL).unwrap();
         assert_ne!(a, b);
@@ -361,7 +376,13 @@ mod tests {
         assert_eq!(pool.hit_of(a), Some(hit(1)));
         // At t0+60 only hit 2 expired; hit 1 was extended to t0+110.
         let freed = pool.expire(t0 + TTL);
-        assert_eq!(freed, vec![Freed { hit: hit(2), substitute: b }]);
+        assert_eq!(
+            freed,
+            vec![Freed {
+                hit: hit(2),
+                substitute: b
+            }]
+        );
         assert_eq!(pool.hit_of(b), None);
         assert_eq!(pool.poll_timeout(), Some(t1 + TTL));
         assert_eq!(pool.len(Family::V4), 1);
@@ -411,7 +432,10 @@ mod tests {
             pool.allocate(hit(1), Family::V6, t0, TTL),
             Ok("fd00:1::1".parse().unwrap())
         );
-        assert_eq!(pool.substitute_of(&hit(1), Family::V6), Some("fd00:1::1".parse().unwrap()));
+        assert_eq!(
+            pool.substitute_of(&hit(1), Family::V6),
+            Some("fd00:1::1".parse().unwrap())
+        );
         // A /121 minus the Subnet-Router anycast has 127 addresses.
         let mut pool = SubstitutePool::new(None, Some(("fd00::".parse().unwrap(), 121))).unwrap();
         for n in 0..127 {
@@ -429,7 +453,10 @@ mod tests {
             SubstitutePool::new(Some(("10.0.0.0".parse().unwrap(), 33)), None).err(),
             Some(PoolError::BadPrefix)
         );
-        assert_eq!(SubstitutePool::new(None, None).err(), Some(PoolError::BadPrefix));
+        assert_eq!(
+            SubstitutePool::new(None, None).err(),
+            Some(PoolError::BadPrefix)
+        );
         assert!(SubstitutePool::new(None, Some(("fd00::".parse().unwrap(), 0))).is_ok());
         assert!(SubstitutePool::new(Some(("0.0.0.0".parse().unwrap(), 0)), None).is_ok());
     }
