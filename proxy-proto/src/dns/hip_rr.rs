@@ -42,8 +42,9 @@ pub enum HipRdataError {
     /// §5 forbids ("MUST NOT be compressed").
     #[error("rendezvous server name is compressed")]
     CompressedName,
-    /// A rendezvous server name is not a valid uncompressed domain name
-    /// (extended label type, overlong, root name).
+    /// A rendezvous server name is not a valid uncompressed host name
+    /// (extended label type, overlong, root name, bytes outside letters,
+    /// digits, `-` and `_`).
     #[error("rendezvous server name is malformed")]
     BadName,
     /// A HIT longer than 255 bytes cannot be encoded (8-bit length).
@@ -358,6 +359,15 @@ fn read_uncompressed_name(bytes: &[u8]) -> Result<(Name, usize), HipRdataError> 
         }
         let end = pos + usize::from(len);
         let label = bytes.get(pos..end).ok_or(HipRdataError::Truncated)?;
+        if !label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            // A rendezvous server is a host to resolve (RFC 8004 §4): its
+            // name is a host name (RFC 1123 §2.1; `_` tolerated). Other
+            // bytes would also not survive the presentation format.
+            return Err(HipRdataError::BadName);
+        }
         labels.push(label);
         pos = end;
         if pos > MAX_NAME_WIRE_LEN {
@@ -473,6 +483,10 @@ pub(crate) mod tests {
         // Extended label type.
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0x41, 0x00]);
+        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::BadName));
+        // A label byte no host name has.
+        let mut bad = good[..rvs_start].to_vec();
+        bad.extend_from_slice(&[3, b'a', b'(', 0, 0]);
         assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::BadName));
         // The root name as rendezvous server.
         let mut bad = good[..rvs_start].to_vec();

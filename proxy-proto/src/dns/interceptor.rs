@@ -29,6 +29,9 @@ const MAX_CHAIN: usize = 16;
 /// Rendezvous servers resolved per HIP RR; later ones are ignored (the
 /// list is in order of preference, RFC 8005 §5).
 const MAX_RENDEZVOUS_SERVERS: usize = 4;
+/// Upstream queries in flight at most: a quarter of the 16-bit ID space,
+/// so a fresh random ID is found in a few draws.
+const MAX_PENDING: usize = 16384;
 /// EDNS payload size of our own queries (DNS flag day 2020 value), so a
 /// HIP RR with an RSA key fits in UDP.
 const EDNS_PAYLOAD: u16 = 1232;
@@ -438,7 +441,10 @@ impl Interceptor {
             self.send_client(client, transport, &response);
             return Err(ClientQueryError::QuestionCount);
         };
-        if self.transactions.len() >= self.config.max_transactions {
+        // The pending cap keeps `fresh_id` from searching a full ID space.
+        if self.transactions.len() >= self.config.max_transactions
+            || self.pending.len() >= MAX_PENDING
+        {
             let response = self.response_to(&query, ResponseCode::ServFail);
             self.send_client(client, transport, &response);
             self.events.push_back(Event::Failed {
@@ -532,7 +538,11 @@ impl Interceptor {
             return Err(UpstreamResponseError::UnknownId);
         };
         if message.truncated() && pending.transport == Transport::Udp {
-            // Ask again over TCP (RFC 7766 §5).
+            // Ask again over TCP (RFC 7766 §5); the retry replaces the
+            // query it repeats.
+            if let Some(t) = self.transactions.get_mut(&pending.tx) {
+                t.outstanding = t.outstanding.saturating_sub(1);
+            }
             self.send_upstream(
                 now,
                 pending.tx,
@@ -547,7 +557,7 @@ impl Interceptor {
         let Some(transaction) = self.transactions.get_mut(&tx) else {
             return Ok(());
         };
-        transaction.outstanding -= 1;
+        transaction.outstanding = transaction.outstanding.saturating_sub(1);
         if pending.purpose == Purpose::Forward {
             if let Some(transaction) = self.transactions.remove(&tx) {
                 self.relay(

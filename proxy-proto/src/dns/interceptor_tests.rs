@@ -722,4 +722,58 @@ fn truncated_upstream_answer_is_retried_over_tcp() {
     };
     assert_eq!(transport, Transport::Tcp);
     assert_eq!(retry[2..], bytes[2..]);
+    // The answer over TCP completes the query.
+    let full = response_for(
+        &retry,
+        hip_zone().answer(&Query::query(name("www.example.com."), HIP_RECORD_TYPE)),
+        ResponseCode::NoError,
+    );
+    h.core.handle_upstream_response(h.t0, &full).unwrap();
+    let Some(Transmit::Client { bytes, .. }) = h.core.poll_transmit() else {
+        panic!("no client response");
+    };
+    let response = Message::from_vec(&bytes).unwrap();
+    assert_eq!(response.id(), 24);
+    assert_eq!(response.answers().len(), 1);
+    assert_eq!(h.core.poll_timeout(), None);
+}
+
+#[test]
+fn truncated_answer_for_resolving_query_still_completes() {
+    let mut h = harness(NonHipPolicy::Pass);
+    h.ask(25, "www.example.com.", RecordType::A);
+    let zone = hip_zone();
+    let mut to_client = Vec::new();
+    let mut truncated_once = false;
+    while let Some(t) = h.core.poll_transmit() {
+        match t {
+            Transmit::Upstream {
+                bytes, transport, ..
+            } => {
+                let q = Message::from_vec(&bytes).unwrap().queries()[0].clone();
+                let mut response = Message::from_vec(&response_for(
+                    &bytes,
+                    zone.answer(&q),
+                    ResponseCode::NoError,
+                ))
+                .unwrap();
+                if q.query_type() == HIP_RECORD_TYPE && transport == Transport::Udp {
+                    response.take_answers();
+                    response.set_truncated(true);
+                    truncated_once = true;
+                }
+                h.core
+                    .handle_upstream_response(h.t0, &response.to_vec().unwrap())
+                    .unwrap();
+            }
+            Transmit::Client { bytes, .. } => to_client.push(bytes),
+        }
+    }
+    assert!(truncated_once);
+    assert_eq!(to_client.len(), 1);
+    let response = Message::from_vec(&to_client[0]).unwrap();
+    assert_eq!(
+        answer_address(&response),
+        "10.99.0.1".parse::<IpAddr>().unwrap()
+    );
 }
