@@ -569,7 +569,8 @@ impl Interceptor {
             }
             return Ok(());
         }
-        if !rcode_is_answer(message.response_code()) {
+        let is_rendezvous = matches!(pending.purpose, Purpose::Rendezvous { .. });
+        if !rcode_is_answer(message.response_code()) && !is_rendezvous {
             self.fail(
                 tx,
                 FailReason::UpstreamRcode(message.response_code().into()),
@@ -602,6 +603,9 @@ impl Interceptor {
                     }
                     resolving.hip = Some(message);
                 }
+                // A rendezvous server that does not resolve is only one
+                // locator less (RFC 8005 §5 lists several for this reason).
+                Purpose::Rendezvous { .. } if !rcode_is_answer(message.response_code()) => {}
                 Purpose::Rendezvous { index } => {
                     match follow_chain(&question_name, message.answers()) {
                         Ok((chain, target)) => {

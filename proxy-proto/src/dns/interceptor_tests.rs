@@ -777,3 +777,49 @@ fn truncated_answer_for_resolving_query_still_completes() {
         "10.99.0.1".parse::<IpAddr>().unwrap()
     );
 }
+
+#[test]
+fn failing_rendezvous_server_is_skipped_not_fatal() {
+    let mut h = harness(NonHipPolicy::Pass);
+    let zone = Zone {
+        records: vec![
+            a("mobile.example.com.", 60, "192.0.2.40"),
+            hip(
+                "mobile.example.com.",
+                60,
+                &hip_rr(1, &["dead.example.net.", "rvs.example.net."]),
+            ),
+            a("rvs.example.net.", 60, "198.51.100.5"),
+        ],
+    };
+    h.ask(26, "mobile.example.com.", RecordType::A);
+    let mut to_client = Vec::new();
+    while let Some(t) = h.core.poll_transmit() {
+        match t {
+            Transmit::Upstream { bytes, .. } => {
+                let q = Message::from_vec(&bytes).unwrap().queries()[0].clone();
+                let code = if q.name() == &name("dead.example.net.") {
+                    ResponseCode::ServFail
+                } else {
+                    ResponseCode::NoError
+                };
+                let response = response_for(&bytes, zone.answer(&q), code);
+                h.core.handle_upstream_response(h.t0, &response).unwrap();
+            }
+            Transmit::Client { bytes, .. } => to_client.push(bytes),
+        }
+    }
+    assert_eq!(to_client.len(), 1);
+    let response = Message::from_vec(&to_client[0]).unwrap();
+    assert_eq!(response.response_code(), ResponseCode::NoError);
+    assert_eq!(
+        h.mapping().locators,
+        vec![
+            Locator::Address("192.0.2.40".parse().unwrap()),
+            Locator::RendezvousServer {
+                name: name("rvs.example.net."),
+                addresses: vec!["198.51.100.5".parse().unwrap()],
+            }
+        ]
+    );
+}

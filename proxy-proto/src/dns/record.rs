@@ -46,7 +46,7 @@ mod tests {
     use hickory_proto::rr::rdata::A;
 
     const DNSMASQ_QUERY: &[u8] = include_bytes!("../../tests/data/dns/dnsmasq_hip_query.bin");
-    /// Captured from dnsmasq 2.89 on loopback:
+    /// Captured from dnsmasq 2.90 on loopback:
     /// `dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --port 5354
     /// --listen-address 127.0.0.53 --bind-interfaces
     /// --host-record=hip.example,10.0.0.9 --dns-rr=hip.example,55,<RFC8005_RVS_HEX>
