@@ -238,7 +238,7 @@ struct Resolving {
     other_family: Option<Message>,
     hip: Option<Message>,
     /// The HIP RR found, with its TTL; set when `hip` has one.
-    hip_rr: Option<(HipRdata, u32)>,
+    hip_rr: Option<FoundHip>,
     rendezvous: Vec<RendezvousServer>,
     /// Smallest TTL of the rendezvous server records used.
     rendezvous_ttl: u32,
@@ -585,15 +585,20 @@ impl Interceptor {
                 Purpose::OtherFamily => resolving.other_family = Some(message),
                 Purpose::Hip => {
                     match hip_at_target(&question_name, &message) {
-                        Ok(Some((rr, ttl))) => {
-                            for name in rr.rendezvous_servers.iter().take(MAX_RENDEZVOUS_SERVERS) {
+                        Ok(Some(found)) => {
+                            for name in found
+                                .rdata
+                                .rendezvous_servers
+                                .iter()
+                                .take(MAX_RENDEZVOUS_SERVERS)
+                            {
                                 rendezvous_queries.push((resolving.rendezvous.len(), name.clone()));
                                 resolving.rendezvous.push(RendezvousServer {
                                     name: name.clone(),
                                     addresses: Vec::new(),
                                 });
                             }
-                            resolving.hip_rr = Some((rr, ttl));
+                            resolving.hip_rr = Some(found);
                         }
                         Ok(None) => {}
                         Err(reason) => {
@@ -828,7 +833,7 @@ impl Interceptor {
             self.fail(tx, FailReason::MalformedUpstream);
             return;
         };
-        let Some((hip_rr, hip_ttl)) = resolving.hip_rr else {
+        let Some(hip) = resolving.hip_rr else {
             match self.config.non_hip_policy {
                 NonHipPolicy::Pass => {
                     self.relay(
@@ -855,8 +860,7 @@ impl Interceptor {
             resolving.family,
             &client_type,
             &other,
-            hip_rr,
-            hip_ttl,
+            hip,
             resolving.rendezvous,
             resolving.rendezvous_ttl,
         );
@@ -887,11 +891,15 @@ impl Interceptor {
         family: Family,
         client_type: &Message,
         other: &Message,
-        hip_rr: HipRdata,
-        hip_ttl: u32,
+        hip: FoundHip,
         rendezvous: Vec<RendezvousServer>,
         rendezvous_ttl: u32,
     ) -> Result<(Message, Option<MappingEvent>), FailReason> {
+        let FoundHip {
+            rdata: hip_rr,
+            ttl: hip_ttl,
+            owner: hip_owner,
+        } = hip;
         let hit: Hit = hip_rr
             .hit128()
             .ok_or(FailReason::UnsupportedHit(hip_rr.hit.len()))?;
@@ -899,7 +907,7 @@ impl Interceptor {
         let (_, other_target) = follow_chain(question.name(), other.answers())?;
         let (own, own_ttl) = addresses_at(&target, client_type.answers());
         let (others, others_ttl) = addresses_at(&other_target, other.answers());
-        if other_target != target && !others.is_empty() {
+        if hip_owner != target || (other_target != target && !others.is_empty()) {
             return Err(FailReason::InconsistentChain);
         }
         let mut locators: Vec<Locator> = own
@@ -1026,7 +1034,17 @@ impl Interceptor {
 }
 
 /// The HIP RR at the end of the CNAME chain of a type 55 answer.
-fn hip_at_target(name: &Name, message: &Message) -> Result<Option<(HipRdata, u32)>, FailReason> {
+/// A HIP RR found at the end of a CNAME chain.
+#[derive(Debug)]
+struct FoundHip {
+    rdata: HipRdata,
+    /// Smallest TTL of the chain and the HIP RR.
+    ttl: u32,
+    /// The name owning the HIP RR (the chain's end).
+    owner: Name,
+}
+
+fn hip_at_target(name: &Name, message: &Message) -> Result<Option<FoundHip>, FailReason> {
     let (chain, target) = follow_chain(name, message.answers())?;
     let Some(record) = message
         .answers()
@@ -1035,6 +1053,10 @@ fn hip_at_target(name: &Name, message: &Message) -> Result<Option<(HipRdata, u32
     else {
         return Ok(None);
     };
-    let rr = HipRdata::from_record(record).map_err(FailReason::MalformedHip)?;
-    Ok(Some((rr, record.ttl().min(chain_ttl(&chain)))))
+    let rdata = HipRdata::from_record(record).map_err(FailReason::MalformedHip)?;
+    Ok(Some(FoundHip {
+        rdata,
+        ttl: record.ttl().min(chain_ttl(&chain)),
+        owner: target,
+    }))
 }

@@ -823,3 +823,25 @@ fn failing_rendezvous_server_is_skipped_not_fatal() {
         ]
     );
 }
+
+#[test]
+fn hip_rr_at_another_chain_end_gives_servfail() {
+    let mut h = harness(NonHipPolicy::Pass);
+    h.ask(27, "www.example.com.", RecordType::A);
+    // The HIP answer claims www is an alias of other, whose HIP RR it
+    // carries; the A answer says www has its own address.
+    let responses = serve_with_hip_bytes(&mut h, &hip_zone(), |query| {
+        response_for(
+            query,
+            vec![
+                cname("www.example.com.", 60, "other.example.com."),
+                hip("other.example.com.", 60, &hip_rr(0x99, &[])),
+            ],
+            ResponseCode::NoError,
+        )
+    });
+    let response = Message::from_vec(&responses[0]).unwrap();
+    assert_eq!(response.response_code(), ResponseCode::ServFail);
+    assert!(response.answers().is_empty());
+    assert_eq!(h.failure(), FailReason::InconsistentChain);
+}
