@@ -340,6 +340,18 @@ fn name_wire_len(name: &Name) -> usize {
     name.iter().map(|label| 1 + label.len()).sum::<usize>() + 1
 }
 
+/// A rendezvous server is a host to resolve (RFC 8004 §4), so its name is
+/// a host name: letters, digits and inner hyphens (RFC 1123 §2.1; `_`
+/// tolerated). Other bytes would also need escapes in the presentation
+/// format, which the configuration does not speak.
+pub(crate) fn is_host_name_label(label: &[u8]) -> bool {
+    let hyphen_edge = label.first() == Some(&b'-') || label.last() == Some(&b'-');
+    !hyphen_edge
+        && label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Reads one uncompressed domain name from the front of `bytes`; returns
 /// the name and the bytes it used.
 fn read_uncompressed_name(bytes: &[u8]) -> Result<(Name, usize), HipRdataError> {
@@ -359,13 +371,7 @@ fn read_uncompressed_name(bytes: &[u8]) -> Result<(Name, usize), HipRdataError> 
         }
         let end = pos + usize::from(len);
         let label = bytes.get(pos..end).ok_or(HipRdataError::Truncated)?;
-        if !label
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            // A rendezvous server is a host to resolve (RFC 8004 §4): its
-            // name is a host name (RFC 1123 §2.1; `_` tolerated). Other
-            // bytes would also not survive the presentation format.
+        if !is_host_name_label(label) {
             return Err(HipRdataError::BadName);
         }
         labels.push(label);
@@ -483,6 +489,10 @@ pub(crate) mod tests {
         // Extended label type.
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0x41, 0x00]);
+        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::BadName));
+        // A label starting with a hyphen.
+        let mut bad = good[..rvs_start].to_vec();
+        bad.extend_from_slice(&[2, b'-', b'a', 0]);
         assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::BadName));
         // A label byte no host name has.
         let mut bad = good[..rvs_start].to_vec();

@@ -100,7 +100,11 @@ impl fmt::Display for HipRdata {
             BASE64.encode(&self.public_key)
         )?;
         for name in &self.rendezvous_servers {
-            write!(f, " {}", name.to_ascii())?;
+            // Host-name labels (checked by the parsers) need no escapes.
+            f.write_str(" ")?;
+            for label in name.iter() {
+                write!(f, "{}.", String::from_utf8_lossy(label))?;
+            }
         }
         Ok(())
     }
