@@ -66,6 +66,10 @@ pub struct Config {
     pub min_mapping_lifetime: Duration,
     /// Time an upstream query may take.
     pub upstream_timeout: Duration,
+    /// Send a UDP query once more after this long without answer (UDP
+    /// loses datagrams; RFC 1035 §4.2.1 leaves retransmission to the
+    /// resolver). `None`: never.
+    pub upstream_retransmit: Option<Duration>,
     /// Client queries in progress at most; more get SERVFAIL.
     pub max_transactions: usize,
     /// Static host table, answered without upstream queries.
@@ -79,6 +83,7 @@ impl Default for Config {
             max_ttl: 300,
             min_mapping_lifetime: Duration::from_secs(60),
             upstream_timeout: Duration::from_secs(5),
+            upstream_retransmit: Some(Duration::from_millis(1500)),
             max_transactions: 1024,
             static_hosts: HashMap::new(),
         }
@@ -220,6 +225,8 @@ struct Pending {
     bytes: Vec<u8>,
     transport: Transport,
     deadline: Instant,
+    /// When to send a lost UDP query once more, under the same ID.
+    retransmit_at: Option<Instant>,
 }
 
 /// A rendezvous server being resolved.
@@ -387,11 +394,32 @@ impl Interceptor {
     /// When `handle_timeout` must next run (upstream deadlines only; the
     /// pool has its own `poll_timeout`).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.pending
+            .values()
+            .map(|p| p.retransmit_at.map_or(p.deadline, |r| r.min(p.deadline)))
+            .min()
     }
 
-    /// Fails the queries whose upstream deadline passed.
+    /// Retransmits lost UDP queries and fails the queries whose upstream
+    /// deadline passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut ids: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.retransmit_at.is_some_and(|r| r <= now) && p.deadline > now)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(p) = self.pending.get_mut(&id) {
+                p.retransmit_at = None;
+                self.transmits.push_back(Transmit::Upstream {
+                    id,
+                    transport: p.transport,
+                    bytes: p.bytes.clone(),
+                });
+            }
+        }
         let mut expired: Vec<u64> = self
             .pending
             .values()
@@ -710,6 +738,10 @@ impl Interceptor {
                 bytes,
                 transport,
                 deadline: now + self.config.upstream_timeout,
+                retransmit_at: match transport {
+                    Transport::Udp => self.config.upstream_retransmit.map(|d| now + d),
+                    Transport::Tcp => None,
+                },
             },
         );
     }

@@ -414,11 +414,21 @@ fn hip_host_without_locator_fails() {
 fn upstream_timeout_gives_servfail() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(13, "www.example.com.", RecordType::A);
-    let mut sent = 0;
-    while let Some(Transmit::Upstream { .. }) = h.core.poll_transmit() {
-        sent += 1;
+    let mut sent = Vec::new();
+    while let Some(Transmit::Upstream { id, .. }) = h.core.poll_transmit() {
+        sent.push(id);
     }
-    assert_eq!(sent, 3);
+    assert_eq!(sent.len(), 3);
+    // Each UDP query is sent once more, under the same ID.
+    let retransmit = h.t0 + Config::default().upstream_retransmit.unwrap();
+    assert_eq!(h.core.poll_timeout(), Some(retransmit));
+    h.core.handle_timeout(retransmit);
+    let mut again = Vec::new();
+    while let Some(Transmit::Upstream { id, .. }) = h.core.poll_transmit() {
+        again.push(id);
+    }
+    sent.sort_unstable();
+    assert_eq!(again, sent);
     let deadline = h.t0 + Config::default().upstream_timeout;
     assert_eq!(h.core.poll_timeout(), Some(deadline));
     h.core.handle_timeout(deadline - Duration::from_millis(1));
