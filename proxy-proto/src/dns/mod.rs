@@ -19,7 +19,7 @@ pub use interceptor::{
     ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, RandomSource, Transmit,
     Transport, UpstreamResponseError,
 };
-pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
+pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost, StaticHostError};
 pub use pool::{Family, Freed, Hit, PoolError, SubstitutePool};
 pub use record::HIP_RECORD_TYPE;
 pub use tcp::{TcpDeframer, TcpFrameError, frame};
