@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let mut chunks = rest.split(|&b| b == 0xFF && selector & 1 == 1);
     let query = chunks.next().unwrap_or_default();
     let config = Config {
-        non_hip_policy: if selector & 2 == 0 { NonHipPolicy::Pass } else { NonHipPolicy::Refuse },
+        non_hip_policy: if selector & 2 == 0 {
+            NonHipPolicy::Pass
+        } else {
+            NonHipPolicy::Refuse
+        },
         ..Config::default()
     };
     let pool = SubstitutePool::new(

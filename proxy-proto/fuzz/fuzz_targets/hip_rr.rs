@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = core::str::from_utf8(data) {
         if let Ok(rr) = text.parse::<HipRdata>() {
             let bytes = rr.to_bytes().expect("a parsed record emits");
-            assert_eq!(HipRdata::from_bytes(&bytes).expect("emitted bytes parse"), rr);
+            assert_eq!(
+                HipRdata::from_bytes(&bytes).expect("emitted bytes parse"),
+                rr
+            );
         }
     }
 });

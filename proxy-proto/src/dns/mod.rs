@@ -4,6 +4,17 @@
 //! (A/AAAA and the HIP RR of RFC 8005) and, when the name has a HIP RR,
 //! answers with a substitute address from its own pool and reports the
 //! mapping {name, HIT, Host Identity, locators, substitute, expiry}.
+//!
+//! The daemon drives [`Interceptor`] quinn-style:
+//! - a datagram (or a message from [`TcpDeframer`]) from a legacy host:
+//!   `handle_client_query(now, client, transport, bytes)`;
+//! - a message from the upstream resolver: `handle_upstream_response(now,
+//!   bytes)`;
+//! - at `poll_timeout()`: `handle_timeout(now)`;
+//! - then drain `poll_transmit()` (send; [`frame`] for TCP) and
+//!   `poll_event()` (install mappings, count failures);
+//! - the pool (`pool_mut()`) is told flow counts with `set_flows` and is
+//!   expired at its own `poll_timeout()` with `expire(now)`.
 
 pub mod hip_rr;
 pub mod hip_rr_text;
