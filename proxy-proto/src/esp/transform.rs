@@ -133,7 +133,11 @@ impl Transform {
 
     /// Length of the whole ESP packet that carries `payload_len` bytes.
     pub const fn sealed_len(self, payload_len: usize) -> usize {
-        self.payload_offset() + payload_len + self.pad_len(payload_len) + TRAILER_LEN + self.icv_len()
+        self.payload_offset()
+            + payload_len
+            + self.pad_len(payload_len)
+            + TRAILER_LEN
+            + self.icv_len()
     }
 }
 

@@ -33,7 +33,9 @@ pub fn wireshark_esp_sa_line(
         Transform::Aes128CbcHmacSha256 | Transform::Aes256CbcHmacSha256 => {
             ("AES-CBC [RFC3602]", "HMAC-SHA-256-128 [RFC4868]")
         }
-        Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => ("AES-GCM with 16 octet ICV [RFC4106]", "NULL"),
+        Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => {
+            ("AES-GCM with 16 octet ICV [RFC4106]", "NULL")
+        }
     };
     Some(format!(
         "\"{protocol}\",\"{src}\",\"{dst}\",\"{spi:#010x}\",\"{encryption}\",\"{}\",\"{authentication}\",\"{}\"",
@@ -88,13 +90,15 @@ mod tests {
         )
         .unwrap();
         assert!(line.starts_with("\"IPv6\",\"2001:db8::1\",\"2001:db8::2\",\"0xdeadbeef\",\"NULL\",\"\",\"HMAC-SHA-256-128 [RFC4868]\",\"0x000102"));
-        assert!(wireshark_esp_sa_line(
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.2".parse().unwrap(),
-            1,
-            Transform::NullHmacSha256,
-            &keymat[1..]
-        )
-        .is_none());
+        assert!(
+            wireshark_esp_sa_line(
+                "10.0.0.1".parse().unwrap(),
+                "10.0.0.2".parse().unwrap(),
+                1,
+                Transform::NullHmacSha256,
+                &keymat[1..]
+            )
+            .is_none()
+        );
     }
 }
