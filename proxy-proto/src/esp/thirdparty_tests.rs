@@ -9,8 +9,6 @@ use super::{DropReason, EspCipher, InboundSa, Transform};
 use crate::checksum;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/esp/");
-const HIT_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0x21, 0x5cec, 0xfdcd, 0x2e22, 0xbcf4, 0x02ab, 0x9588);
-const HIT_B: Ipv6Addr = Ipv6Addr::new(0x2001, 0x21, 0xc1e1, 0x64fc, 0xe0f2, 0xd985, 0x80bf, 0xc6bc);
 
 /// Ethernet frames of a little-endian microsecond pcap.
 fn pcap_frames(bytes: &[u8]) -> Vec<&[u8]> {
@@ -38,15 +36,33 @@ fn inbound(spi: u32, cipher_key: &str, hmac_key: &str) -> InboundSa {
 }
 
 #[test]
-fn cutehip_ping6_over_beet() {
-    let keys = std::fs::read_to_string(format!("{DATA}cutehip-rsa-keys.txt")).unwrap();
+fn cutehip_rsa_ping6_over_beet() {
+    open_capture("cutehip-rsa");
+}
+
+#[test]
+fn cutehip_ecdsa_ping6_over_beet() {
+    open_capture("cutehip-ecdsa");
+}
+
+/// Open every ESP packet of `{run}-bex.pcap` with the keys of
+/// `{run}-keys.txt`, rebuild the inner IPv6 header from the HITs.
+fn open_capture(run: &str) {
+    let keys = std::fs::read_to_string(format!("{DATA}{run}-keys.txt")).unwrap();
     let mut sas = Vec::new();
+    let (mut hit_a, mut hit_b) = (Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED);
     for line in keys.lines().filter(|l| !l.starts_with('#')) {
         let f: Vec<&str> = line.split_whitespace().collect();
+        if f[0] == "hits" {
+            (hit_a, hit_b) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            continue;
+        }
         let spi = u32::from_str_radix(f[1], 16).unwrap();
         sas.push((spi, inbound(spi, f[2], f[3])));
     }
-    let pcap = std::fs::read(format!("{DATA}cutehip-rsa-bex.pcap")).unwrap();
+    assert_eq!(sas.len(), 2);
+    assert!(!hit_a.is_unspecified() && !hit_b.is_unspecified());
+    let pcap = std::fs::read(format!("{DATA}{run}-bex.pcap")).unwrap();
     let mut opened = 0;
     let mut echo_ids = Vec::new();
     for frame in pcap_frames(&pcap) {
@@ -65,13 +81,13 @@ fn cutehip_ping6_over_beet() {
         // Inner addresses as the receiver sees them.
         let addrs = if from_a {
             InnerAddrs::V6 {
-                src: HIT_A,
-                dst: HIT_B,
+                src: hit_a,
+                dst: hit_b,
             }
         } else {
             InnerAddrs::V6 {
-                src: HIT_B,
-                dst: HIT_A,
+                src: hit_b,
+                dst: hit_a,
             }
         };
         let len = buf.len();
