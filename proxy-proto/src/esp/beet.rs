@@ -109,6 +109,11 @@ pub enum BeetError {
     /// with other addresses, so it must not be sent on this SA.
     #[error("inner addresses do not match the SA")]
     AddressMismatch,
+    /// The inner packet's next header is one the peer's BEET SA would drop
+    /// (hop-by-hop options, tunnelled IP, ...): refuse it here rather than
+    /// send it.
+    #[error("inner next header {0} not carried in BEET mode")]
+    UnsupportedNextHeader(u8),
     /// IPv4 options need the BEET pseudo header (draft §5.1): unsupported.
     #[error("inner IPv4 header has options")]
     Ipv4Options,
@@ -138,6 +143,9 @@ pub fn seal_inner_packet(
 ) -> Result<Range<usize>, BeetError> {
     let pkt = buf.get(inner.clone()).ok_or(BeetError::InnerMalformed)?;
     let (next_header, header_len) = check_inner_header(pkt, addrs)?;
+    if !is_beet_next_header(next_header) {
+        return Err(BeetError::UnsupportedNextHeader(next_header));
+    }
     let segment_start = inner.start + header_len;
     let esp_start = segment_start
         .checked_sub(sa.payload_offset())

@@ -116,6 +116,12 @@ fn inner_header_checks() {
         Err(BeetError::InnerMalformed)
     );
     assert_eq!(try_seal(&good[..39]), Err(BeetError::InnerMalformed));
+    let mut hop_by_hop = good.clone();
+    hop_by_hop[6] = 0;
+    assert_eq!(
+        try_seal(&hop_by_hop),
+        Err(BeetError::UnsupportedNextHeader(0))
+    );
     // Nothing was sealed: the next packet is still number 1.
     let r = try_seal(&good).unwrap();
     assert!(!r.is_empty());
