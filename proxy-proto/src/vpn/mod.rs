@@ -16,3 +16,5 @@ pub mod ipv4;
 pub mod reply;
 pub mod request;
 pub mod udp;
+pub mod rr;
+pub mod siu;
