@@ -94,9 +94,8 @@ impl IdentificationClock {
     /// Learns the HA's clock from a code-133 Reply whose low 32 bits the
     /// caller has matched against the pending request.
     pub fn resync(&mut self, reply: Identification, now_ntp: u64) {
+        // `next` still never goes below the last value issued.
         self.offset_secs = seconds_between(Identification(now_ntp).seconds(), reply.seconds());
-        // The HA refused our last value: restart from its clock, but never
-        // go back below an Identification it may have accepted before.
     }
 
     /// The offset currently applied, in seconds.

@@ -18,3 +18,4 @@ pub mod request;
 pub mod udp;
 pub mod rr;
 pub mod siu;
+pub mod mobile_node;
