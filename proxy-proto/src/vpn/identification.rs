@@ -94,8 +94,10 @@ impl IdentificationClock {
     /// Learns the HA's clock from a code-133 Reply whose low 32 bits the
     /// caller has matched against the pending request.
     pub fn resync(&mut self, reply: Identification, now_ntp: u64) {
-        // `next` still never goes below the last value issued.
         self.offset_secs = seconds_between(Identification(now_ntp).seconds(), reply.seconds());
+        // Follow the HA's clock even backwards (our values were too far
+        // ahead); anything it accepted before is at most its time plus skew.
+        self.last = None;
     }
 
     /// The offset currently applied, in seconds.
@@ -146,5 +148,10 @@ mod tests {
         let n = c.next(T + (1u64 << 32));
         assert_eq!(n.seconds(), 0xe8a1_0000 + 101);
         assert_eq!(check_timestamp(n, Some(b), T + (101u64 << 32), DEFAULT_SKEW), Ok(()));
+        // The HA 50 s behind: the next value goes back with it.
+        c.resync(Identification::from_parts(0xe8a1_0000 - 50, n.low()), T);
+        let m = c.next(T);
+        assert_eq!(m.seconds(), 0xe8a1_0000 - 50);
+        assert_eq!(check_timestamp(m, None, T - (50u64 << 32), DEFAULT_SKEW), Ok(()));
     }
 }

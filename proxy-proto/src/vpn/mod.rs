@@ -19,3 +19,4 @@ pub mod udp;
 pub mod rr;
 pub mod siu;
 pub mod mobile_node;
+pub mod home_agent;
