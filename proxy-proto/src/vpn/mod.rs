@@ -20,3 +20,4 @@ pub mod rr;
 pub mod siu;
 pub mod mobile_node;
 pub mod home_agent;
+pub mod gateway;
