@@ -450,3 +450,127 @@ fn check_reply(siu: &SiuRepr) -> Result<reply::ReplyCode, GwError> {
     }
     Ok(p.code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vpn::identification::Identification;
+    use crate::vpn::reply::{RegistrationReplyRepr, ReplyCode};
+
+    const HOME: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
+    const HA: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+    const GW: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 254);
+    const COA1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    const COA2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
+    const COA3: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 3);
+
+    fn gw(rr: bool) -> Gateway {
+        let mut c = GatewayConfig::new(GW);
+        c.return_routability = rr;
+        let mut g = Gateway::new(c);
+        g.add_home_agent(HA, SiuKey::new(1, &[3; 32]));
+        g.add_bundle(SaBundle { home_address: HOME, inbound_spi: 0x100, outbound_spi: 0x200, care_of_address: COA1 });
+        g
+    }
+
+    fn siu(seq: u64, code: ReplyCode, old: Ipv4Addr, new: Ipv4Addr) -> Vec<u8> {
+        let rep = RegistrationReplyRepr {
+            code,
+            lifetime: 600,
+            home_address: HOME,
+            home_agent: HA,
+            identification: Identification(1),
+            extensions: vec![],
+        };
+        let mut payload = vec![0u8; rep.buffer_len()];
+        rep.emit(&mut reply::Packet::new_unchecked(&mut payload[..])).unwrap();
+        let datagram = udp::build(SocketAddrV4::new(HA, 434), SocketAddrV4::new(HOME, 434), 64, &payload).unwrap();
+        SiuRepr {
+            flags: 0,
+            sequence: seq,
+            home_address: HOME,
+            old_care_of_address: old,
+            new_care_of_address: new,
+            lifetime: 600,
+            reply_datagram: datagram,
+        }
+        .to_bytes(&SiuKey::new(1, &[3; 32]))
+        .unwrap()
+    }
+
+    fn no_rng(_: &mut [u8]) {
+        panic!("no nonce expected")
+    }
+
+    #[test]
+    fn wildcard_inbound_counted_and_unknown_spi_refused() {
+        let mut g = gw(true);
+        g.accept_inbound(0x100, COA1).unwrap();
+        assert_eq!(g.counters().wildcard_source_accepted, 0);
+        g.accept_inbound(0x100, COA2).unwrap();
+        assert_eq!(g.counters().wildcard_source_accepted, 1);
+        assert_eq!(g.accept_inbound(0x999, COA2), Err(GwError::UnknownSpi(0x999)));
+        assert_eq!(g.counters().unknown_spi, 1);
+    }
+
+    #[test]
+    fn request_for_another_home_address_refused() {
+        let mut g = gw(true);
+        let mut req = vec![0u8; 24];
+        req[0] = 1;
+        req[4..8].copy_from_slice(&[10, 1, 0, 6]);
+        let now = Instant::now();
+        assert_eq!(g.handle_registration_request(now, 0x100, COA2, &req, &mut no_rng), Err(GwError::HomeAddressMismatch));
+        assert_eq!(
+            g.handle_registration_request(now, 0x100, COA2, &req[..10], &mut no_rng),
+            Err(GwError::MalformedRequest(MipError::Truncated))
+        );
+        assert_eq!(g.poll_action(), None);
+        assert_eq!((g.counters().home_address_mismatch, g.counters().malformed), (1, 1));
+    }
+
+    #[test]
+    fn stale_old_care_of_address_refused() {
+        let mut g = gw(false);
+        let now = Instant::now();
+        assert_eq!(
+            g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA3, COA2), &mut no_rng),
+            Err(GwError::OldCareOfAddressMismatch)
+        );
+        assert_eq!(g.poll_action(), None);
+        assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA1);
+        assert_eq!(g.counters().siu_old_coa_mismatch, 1);
+    }
+
+    #[test]
+    fn denial_forwarded_without_moving() {
+        let mut g = gw(true);
+        let now = Instant::now();
+        g.handle_siu(now, HA, &siu(5, ReplyCode::HaIdentificationMismatch, COA1, COA2), &mut no_rng).unwrap();
+        assert!(matches!(g.poll_action(), Some(GwAction::Forward { outbound_spi: 0x200, dst: COA2, .. })));
+        assert_eq!(g.poll_action(), None);
+        assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA1);
+    }
+
+    #[test]
+    fn siu_for_unverified_address_starts_check_and_waits() {
+        let mut g = gw(true);
+        let now = Instant::now();
+        let mut rng = |b: &mut [u8]| b.fill(0x42);
+        g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut rng).unwrap();
+        let Some(GwAction::Challenge { outbound_spi: 0x200, dst: COA2, datagram }) = g.poll_action() else { panic!() };
+        let d = udp::parse(&datagram).unwrap();
+        let c = RrRepr::parse(d.payload).unwrap();
+        assert_eq!((c.kind, c.care_of_address, c.nonce), (RrKind::Challenge, COA2, [0x42; 16]));
+        assert_eq!(g.poll_action(), None);
+        let resp = RrRepr { kind: RrKind::Response, ..c }.to_bytes();
+        // From another MN's SA: refused.
+        assert_eq!(g.handle_rr_response(0x101, &resp), Err(GwError::UnknownSpi(0x101)));
+        g.handle_rr_response(0x100, &resp).unwrap();
+        assert!(matches!(g.poll_action(), Some(GwAction::MoveOutboundSa { outbound_spi: 0x200, new_care_of_address: COA2, .. })));
+        assert!(matches!(g.poll_action(), Some(GwAction::Forward { dst: COA2, .. })));
+        assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA2);
+        // The echo cannot be replayed.
+        assert_eq!(g.handle_rr_response(0x100, &resp), Err(GwError::RrMismatch));
+    }
+}

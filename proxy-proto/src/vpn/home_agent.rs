@@ -325,3 +325,121 @@ impl HomeAgent {
         self.transmits.pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vpn::auth::AuthAlgorithm;
+    use crate::vpn::reply;
+    use crate::vpn::request::RequestFlags;
+
+    const HOME: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
+    const HA: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+    const COA: Ipv4Addr = Ipv4Addr::new(10, 1, 7, 9);
+    const NTP: u64 = 0xe8a1_0000_0000_0000;
+
+    fn key() -> MnHaKey {
+        MnHaKey::new(0x8000_0010, AuthAlgorithm::HmacSha256, b"sha secret").unwrap()
+    }
+
+    fn request(home_agent: Ipv4Addr, lifetime: u16, id: u64) -> Vec<u8> {
+        RegistrationRequestRepr {
+            flags: RequestFlags(RequestFlags::D),
+            lifetime,
+            home_address: HOME,
+            home_agent,
+            care_of_address: COA,
+            identification: Identification(id),
+            extensions: vec![],
+        }
+        .to_signed_bytes(&key())
+        .unwrap()
+    }
+
+    fn ha() -> HomeAgent {
+        let mut ha = HomeAgent::new(HomeAgentConfig::new(HA));
+        ha.add_mobile_node(HOME, key());
+        ha
+    }
+
+    fn direct_reply(ha: &mut HomeAgent) -> RegistrationReplyRepr {
+        match ha.poll_transmit() {
+            Some(HaTransmit::Reply { dst, payload }) => {
+                assert_eq!(dst, SocketAddrV4::new(COA, 1434));
+                auth::verify(&payload, reply::FIXED_LEN, &key()).unwrap();
+                RegistrationReplyRepr::parse(&reply::Packet::new_checked(&payload[..]).unwrap()).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inside_the_private_network_replies_directly_and_expires() {
+        let t0 = Instant::now();
+        let mut ha = ha();
+        let src = SocketAddrV4::new(COA, 1434);
+        assert_eq!(ha.handle_request(t0, NTP, src, None, &request(HA, 4000, NTP)), Ok(ReplyCode::Accepted));
+        let rep = direct_reply(&mut ha);
+        // Lifetime capped at the configured maximum, Identification echoed.
+        assert_eq!((rep.code, rep.lifetime, rep.identification), (ReplyCode::Accepted, 1800, Identification(NTP)));
+        let b = ha.binding(HOME).unwrap();
+        assert_eq!((b.care_of_address, b.via_gateway), (COA, None));
+        assert_eq!(ha.poll_timeout(), Some(t0 + Duration::from_secs(1800)));
+        ha.handle_timeout(t0 + Duration::from_secs(1799));
+        assert!(ha.binding(HOME).is_some());
+        ha.handle_timeout(t0 + Duration::from_secs(1800));
+        assert!(ha.binding(HOME).is_none());
+        assert_eq!(ha.counters().bindings_expired, 1);
+    }
+
+    #[test]
+    fn deregistration_removes_binding() {
+        let t0 = Instant::now();
+        let mut ha = ha();
+        let src = SocketAddrV4::new(COA, 1434);
+        ha.handle_request(t0, NTP, src, None, &request(HA, 600, NTP)).unwrap();
+        ha.handle_request(t0, NTP, src, None, &request(HA, 0, NTP + 1)).unwrap();
+        assert!(ha.binding(HOME).is_none());
+        assert_eq!((ha.counters().accepted, ha.counters().deregistered), (1, 1));
+    }
+
+    #[test]
+    fn wrong_home_agent_address_gets_136() {
+        let mut ha = ha();
+        let src = SocketAddrV4::new(COA, 1434);
+        let r = ha.handle_request(Instant::now(), NTP, src, None, &request(Ipv4Addr::new(10, 9, 9, 9), 600, NTP));
+        assert_eq!(r, Err(HaError::UnknownHomeAgentAddress));
+        assert_eq!(r.unwrap_err().reply_code(), Some(ReplyCode::HaUnknownHomeAgentAddress));
+        assert_eq!(direct_reply(&mut ha).code, ReplyCode::HaUnknownHomeAgentAddress);
+        assert!(ha.binding(HOME).is_none());
+        assert_eq!(ha.counters().unknown_home_agent_address, 1);
+    }
+
+    #[test]
+    fn silent_discards_are_counted() {
+        let mut ha = ha();
+        let src = SocketAddrV4::new(COA, 1434);
+        let now = Instant::now();
+        // Unknown home address.
+        let mut other = HomeAgent::new(HomeAgentConfig::new(HA));
+        assert_eq!(other.handle_request(now, NTP, src, None, &request(HA, 600, NTP)), Err(HaError::UnknownHomeAddress));
+        assert_eq!(other.poll_transmit(), None);
+        // Unknown non-skippable extension before the authenticator.
+        let mut req = RegistrationRequestRepr::parse(&request::Packet::new_checked(&request(HA, 600, NTP)[..]).unwrap()).unwrap();
+        req.extensions.insert(0, crate::vpn::extension::Extension::Other { ext_type: 200, data: vec![] });
+        let mut bytes = req.to_signed_bytes(&key()).unwrap();
+        bytes[24] = 99;
+        assert_eq!(
+            ha.handle_request(now, NTP, src, None, &bytes),
+            Err(HaError::Malformed(MipError::UnknownNonSkippable(99)))
+        );
+        // Through a gateway we have no key for.
+        assert_eq!(
+            ha.handle_request(now, NTP, src, Some(Ipv4Addr::new(10, 1, 0, 254)), &request(HA, 600, NTP)),
+            Err(HaError::UnknownGateway)
+        );
+        assert_eq!(ha.poll_transmit(), None);
+        assert_eq!((ha.counters().malformed, ha.counters().unknown_gateway), (1, 1));
+        assert!(ha.binding(HOME).is_none());
+    }
+}
