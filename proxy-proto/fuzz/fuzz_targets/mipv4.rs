@@ -11,8 +11,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = p.extensions().count();
         if let Ok(r) = request::RegistrationRequestRepr::parse(&p) {
             let mut buf = vec![0u8; r.buffer_len()];
-            if r.emit(&mut request::Packet::new_unchecked(&mut buf[..])).is_ok() {
-                let again = request::RegistrationRequestRepr::parse(&request::Packet::new_checked(&buf[..]).unwrap()).unwrap();
+            if r.emit(&mut request::Packet::new_unchecked(&mut buf[..]))
+                .is_ok()
+            {
+                let again = request::RegistrationRequestRepr::parse(
+                    &request::Packet::new_checked(&buf[..]).unwrap(),
+                )
+                .unwrap();
                 assert_eq!(again, r);
             }
         }
@@ -21,8 +26,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = reply::Packet::new_checked(data) {
         if let Ok(r) = reply::RegistrationReplyRepr::parse(&p) {
             let mut buf = vec![0u8; r.buffer_len()];
-            if r.emit(&mut reply::Packet::new_unchecked(&mut buf[..])).is_ok() {
-                let again = reply::RegistrationReplyRepr::parse(&reply::Packet::new_checked(&buf[..]).unwrap()).unwrap();
+            if r.emit(&mut reply::Packet::new_unchecked(&mut buf[..]))
+                .is_ok()
+            {
+                let again = reply::RegistrationReplyRepr::parse(
+                    &reply::Packet::new_checked(&buf[..]).unwrap(),
+                )
+                .unwrap();
                 assert_eq!(again, r);
             }
         }
@@ -31,7 +41,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = auth::verify(data, request::FIXED_LEN, &key);
     let _ = auth::verify(data, reply::FIXED_LEN, &key);
     if let Ok(p) = siu::Packet::new_checked(data) {
-        let _ = (p.flags(), p.sequence(), p.home_address(), p.old_care_of_address(), p.new_care_of_address());
+        let _ = (
+            p.flags(),
+            p.sequence(),
+            p.home_address(),
+            p.old_care_of_address(),
+            p.new_care_of_address(),
+        );
         let _ = (p.lifetime(), p.reply_datagram().len(), p.icv().len());
         let _ = siu::SiuRepr::parse(&p, |id| Some(siu::SiuKey::new(id, b"k")));
     }
