@@ -385,10 +385,10 @@ impl Gateway {
             .map_err(|_| GwError::RrMismatch)?;
         rr.verified = true;
         self.counters.rr_verified += 1;
-        if let Some(p) = b.parked.take() {
-            if p.new_care_of_address == resp.care_of_address {
-                self.complete(home, p.new_care_of_address, p.reply_datagram);
-            }
+        if let Some(p) = b.parked.take()
+            && p.new_care_of_address == resp.care_of_address
+        {
+            self.complete(home, p.new_care_of_address, p.reply_datagram);
         }
         Ok(())
     }
@@ -479,10 +479,9 @@ impl Gateway {
         }
         // Not verified yet: start the check if the request's outer source
         // differed from the care-of address it registered, then wait.
-        if !b
-            .rr
+        if b.rr
             .as_ref()
-            .is_some_and(|rr| rr.address == siu.new_care_of_address)
+            .is_none_or(|rr| rr.address != siu.new_care_of_address)
         {
             self.start_rr(now, siu.home_address, siu.new_care_of_address, rng);
         }

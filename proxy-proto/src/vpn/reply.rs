@@ -289,7 +289,7 @@ mod tests {
             Packet::new_checked(&b[..]).unwrap_err(),
             MipError::WrongType(1)
         );
-        let mut b = vec![0u8; 22];
+        let mut b = [0u8; 22];
         b[0] = 3;
         b[20] = 5;
         let p = Packet::new_checked(&b[..]).unwrap();

@@ -280,7 +280,7 @@ mod tests {
             Packet::new_checked(&b[..]).unwrap_err(),
             MipError::WrongType(3)
         );
-        let mut b = vec![0u8; 26];
+        let mut b = [0u8; 26];
         b[0] = 1;
         b[24] = 64; // unknown non-skippable extension
         let p = Packet::new_checked(&b[..]).unwrap();
