@@ -7,6 +7,7 @@
 //!   cargo xtask bench NAME    benchmarks against a reference (nat)
 //!   cargo xtask load ...      load the datapath onto real interfaces (proxy-ctl run)
 
+mod blast;
 mod prereq;
 mod sh;
 
@@ -38,6 +39,18 @@ enum Cmd {
     },
     /// Run a benchmark side by side with its reference (nat).
     Bench { name: String },
+    /// Benchmark helper: send UDP as fast as possible (run inside a namespace).
+    #[command(hide = true)]
+    Blast {
+        #[arg(long)]
+        dst: std::net::SocketAddr,
+        #[arg(long, default_value_t = 16)]
+        flows: usize,
+        #[arg(long, default_value_t = 18)]
+        size: usize,
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+    },
     /// Run the daemon on this machine's interfaces with a config file.
     Load {
         #[arg(long, short)]
@@ -68,6 +81,21 @@ fn main() -> Result<()> {
                 anyhow::bail!("no benchmark {name:?} (known: nat)");
             }
             sh::run("bash", &[&script])
+        }
+        Cmd::Blast {
+            dst,
+            flows,
+            size,
+            secs,
+        } => {
+            let sent = blast::run(&blast::Blast {
+                dst,
+                flows,
+                size,
+                secs,
+            })?;
+            println!("{sent}");
+            Ok(())
         }
         Cmd::Load { config } => {
             prereq::ensure_all()?;
