@@ -64,8 +64,8 @@ say "reference: nftables DNAT + masquerade"
 topo b
 nsx "$R" nft -f - <<N
 table ip t {
-  chain pre { type nat hook prerouting priority dstnat; ip daddr 100.64.0.10 dnat to 192.0.2.10 }
-  chain post { type nat hook postrouting priority srcnat; oifname "rwan" masquerade }
+  chain pre { type nat hook prerouting priority dstnat; ip daddr 100.64.0.10 dnat to 192.0.2.10; }
+  chain post { type nat hook postrouting priority srcnat; oifname "rwan" masquerade; }
 }
 N
 read -r NFT_OFF NFT <<<"$(measure "$G" 100.64.0.10 "$K")"
