@@ -9,15 +9,10 @@ const DEFAULT_TOOLCHAIN: &str = "nightly-2026-05-20";
 
 fn main() -> anyhow::Result<()> {
     println!("cargo:rerun-if-env-changed=PROXY_EBPF_TOOLCHAIN");
-    let toolchain =
-        std::env::var("PROXY_EBPF_TOOLCHAIN").unwrap_or_else(|_| DEFAULT_TOOLCHAIN.to_owned());
+    let toolchain = std::env::var("PROXY_EBPF_TOOLCHAIN").unwrap_or_else(|_| DEFAULT_TOOLCHAIN.to_owned());
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../proxy-ebpf");
     aya_build::build_ebpf(
-        [Package {
-            name: "proxy-ebpf",
-            root_dir: root,
-            ..Default::default()
-        }],
+        [Package { name: "proxy-ebpf", root_dir: root, ..Default::default() }],
         Toolchain::Custom(&toolchain),
     )
 }

@@ -40,10 +40,6 @@ impl DatapathConfig {
     /// Number of proxy ports the NAT may hand out.
     #[inline(always)]
     pub const fn port_range(&self) -> u32 {
-        if self.port_max < self.port_min {
-            0
-        } else {
-            (self.port_max - self.port_min) as u32 + 1
-        }
+        if self.port_max < self.port_min { 0 } else { (self.port_max - self.port_min) as u32 + 1 }
     }
 }

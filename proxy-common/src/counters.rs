@@ -39,13 +39,11 @@ pub enum Counter {
     /// TTL / hop limit would expire: handed to the kernel untranslated so it
     /// answers with ICMP time exceeded.
     TtlExpired = 15,
-    /// Packet to the proxy's NAT port range without a NAT entry.
-    DropNoFlow = 16,
 }
 
 impl Counter {
     /// Size of the COUNTERS array: one past the highest number.
-    pub const COUNT: u32 = 17;
+    pub const COUNT: u32 = 16;
 
     pub const ALL: [Counter; Self::COUNT as usize] = [
         Counter::RxPackets,
@@ -64,7 +62,6 @@ impl Counter {
         Counter::DropUnsupportedProto,
         Counter::DropFamilyMismatch,
         Counter::TtlExpired,
-        Counter::DropNoFlow,
     ];
 
     /// The name operators see in `proxy-ctl stats`.
@@ -86,7 +83,6 @@ impl Counter {
             Counter::DropUnsupportedProto => "drop_unsupported_proto",
             Counter::DropFamilyMismatch => "drop_family_mismatch",
             Counter::TtlExpired => "ttl_expired",
-            Counter::DropNoFlow => "drop_no_flow",
         }
     }
 }

@@ -21,9 +21,7 @@ pub type Addr16 = [u8; 16];
 /// The IPv4-mapped form of an IPv4 address.
 #[inline(always)]
 pub const fn v4_mapped(a: [u8; 4]) -> Addr16 {
-    [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
-    ]
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
 }
 
 /// IP protocol numbers the datapath handles.

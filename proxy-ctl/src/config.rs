@@ -118,9 +118,7 @@ pub struct ControlSection {
 
 impl Default for ControlSection {
     fn default() -> Self {
-        ControlSection {
-            socket: default_socket(),
-        }
+        ControlSection { socket: default_socket() }
     }
 }
 
@@ -148,46 +146,29 @@ fn yes() -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {path}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("config {path}: {what}")]
     Invalid { path: PathBuf, what: String },
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         Config::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source,
-        })?;
-        cfg.validate().map_err(|what| ConfigError::Invalid {
-            path: path.into(),
-            what,
-        })?;
+        let cfg: Config = toml::from_str(text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        cfg.validate().map_err(|what| ConfigError::Invalid { path: path.into(), what })?;
         Ok(cfg)
     }
 
     fn validate(&self) -> Result<(), String> {
         let n = &self.nat;
         if n.wan_v4.is_none() && n.wan_v6.is_none() {
-            return Err(
-                "[nat] needs wan_v4 and/or wan_v6: the proxy's own address toward peers".into(),
-            );
+            return Err("[nat] needs wan_v4 and/or wan_v6: the proxy's own address toward peers".into());
         }
         if n.port_min == 0 || n.port_min > n.port_max {
             return Err(format!(
@@ -245,15 +226,10 @@ mod tests {
 
     #[test]
     fn minimal_config_takes_defaults() {
-        let c = Config::parse(
-            "[datapath]\nlan = \"a\"\nwan = \"a\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n",
-            Path::new("t"),
-        )
-        .unwrap();
-        assert_eq!(
-            (c.nat.port_min, c.nat.port_max, c.nat.udp_secs),
-            (61000, 65535, 300)
-        );
+        let c =
+            Config::parse("[datapath]\nlan = \"a\"\nwan = \"a\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n", Path::new("t"))
+                .unwrap();
+        assert_eq!((c.nat.port_min, c.nat.port_max, c.nat.udp_secs), (61000, 65535, 300));
     }
 
     #[test]
@@ -273,18 +249,8 @@ mod tests {
         let bad = GOOD.replace("lan = \"eth0\"", "lan = \"eth0\"\nfrobnicate = 1");
         assert!(full(Config::parse(&bad, Path::new("t.toml")).unwrap_err()).contains("frobnicate"));
         let bad = GOOD.replace("v4 = \"100.64.0.0/16\"", "v4 = \"fd00::/64\"");
-        assert!(
-            Config::parse(&bad, Path::new("t.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("not an IPv4")
-        );
+        assert!(Config::parse(&bad, Path::new("t.toml")).unwrap_err().to_string().contains("not an IPv4"));
         let bad = GOOD.replace("wan_v4 = \"192.0.2.1\"", "");
-        assert!(
-            Config::parse(&bad, Path::new("t.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("wan_v4")
-        );
+        assert!(Config::parse(&bad, Path::new("t.toml")).unwrap_err().to_string().contains("wan_v4"));
     }
 }

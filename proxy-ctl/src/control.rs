@@ -20,22 +20,10 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error {
-        message: String,
-    },
-    Mappings {
-        mappings: Vec<MappingInfo>,
-    },
-    Flows {
-        flows: Vec<FlowInfo>,
-    },
-    Stats {
-        counters: Vec<CounterInfo>,
-        mappings: u64,
-        mappings_max: u32,
-        flows: u64,
-        flows_max: u32,
-    },
+    Error { message: String },
+    Mappings { mappings: Vec<MappingInfo> },
+    Flows { flows: Vec<FlowInfo> },
+    Stats { counters: Vec<CounterInfo>, mappings: u64, mappings_max: u32, flows: u64, flows_max: u32 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,20 +65,11 @@ mod tests {
 
     #[test]
     fn wire_form_is_stable() {
-        let r = Request::MappingAdd {
-            substitute: "100.64.0.1".parse().unwrap(),
-            peer: "192.0.2.7".parse().unwrap(),
-        };
+        let r = Request::MappingAdd { substitute: "100.64.0.1".parse().unwrap(), peer: "192.0.2.7".parse().unwrap() };
         let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(
-            s,
-            r#"{"cmd":"mapping_add","substitute":"100.64.0.1","peer":"192.0.2.7"}"#
-        );
+        assert_eq!(s, r#"{"cmd":"mapping_add","substitute":"100.64.0.1","peer":"192.0.2.7"}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
-        let e = serde_json::to_string(&Response::Error {
-            message: "x".into(),
-        })
-        .unwrap();
+        let e = serde_json::to_string(&Response::Error { message: "x".into() }).unwrap();
         assert_eq!(e, r#"{"result":"error","message":"x"}"#);
     }
 }

@@ -16,9 +16,7 @@ pub fn idle_timeout_ns(proto: u8, state: u8, nat: &NatSection) -> u64 {
             let closed_both = state & tcp_state::FIN_OUT != 0 && state & tcp_state::FIN_IN != 0;
             if state & tcp_state::RST != 0 || closed_both {
                 nat.tcp_closed_secs
-            } else if state & tcp_state::ESTABLISHED != 0
-                && state & (tcp_state::FIN_OUT | tcp_state::FIN_IN) == 0
-            {
+            } else if state & tcp_state::ESTABLISHED != 0 && state & (tcp_state::FIN_OUT | tcp_state::FIN_IN) == 0 {
                 nat.tcp_established_secs
             } else {
                 nat.tcp_transitory_secs
@@ -67,26 +65,10 @@ mod tests {
         let n = NatSection::default();
         let est = tcp_state::SYN_OUT | tcp_state::SYN_IN | tcp_state::ESTABLISHED;
         assert_eq!(idle_timeout_ns(ipproto::TCP, est, &n), 7440 * S);
-        assert_eq!(
-            idle_timeout_ns(ipproto::TCP, tcp_state::SYN_OUT, &n),
-            240 * S
-        );
-        assert_eq!(
-            idle_timeout_ns(ipproto::TCP, est | tcp_state::FIN_OUT, &n),
-            240 * S
-        );
-        assert_eq!(
-            idle_timeout_ns(
-                ipproto::TCP,
-                est | tcp_state::FIN_OUT | tcp_state::FIN_IN,
-                &n
-            ),
-            10 * S
-        );
-        assert_eq!(
-            idle_timeout_ns(ipproto::TCP, est | tcp_state::RST, &n),
-            10 * S
-        );
+        assert_eq!(idle_timeout_ns(ipproto::TCP, tcp_state::SYN_OUT, &n), 240 * S);
+        assert_eq!(idle_timeout_ns(ipproto::TCP, est | tcp_state::FIN_OUT, &n), 240 * S);
+        assert_eq!(idle_timeout_ns(ipproto::TCP, est | tcp_state::FIN_OUT | tcp_state::FIN_IN, &n), 10 * S);
+        assert_eq!(idle_timeout_ns(ipproto::TCP, est | tcp_state::RST, &n), 10 * S);
         assert_eq!(idle_timeout_ns(ipproto::UDP, 0, &n), 300 * S);
         assert_eq!(idle_timeout_ns(ipproto::ICMP, 0, &n), 60 * S);
     }
@@ -104,10 +86,7 @@ mod tests {
     fn state_names() {
         assert_eq!(state_name(ipproto::TCP, tcp_state::SYN_OUT), "syn-sent");
         assert_eq!(
-            state_name(
-                ipproto::TCP,
-                tcp_state::SYN_OUT | tcp_state::SYN_IN | tcp_state::ESTABLISHED
-            ),
+            state_name(ipproto::TCP, tcp_state::SYN_OUT | tcp_state::SYN_IN | tcp_state::ESTABLISHED),
             "established"
         );
         assert_eq!(state_name(ipproto::UDP, 0), "-");

@@ -9,9 +9,7 @@ use crate::config::Config;
 pub enum MappingError {
     #[error("{0} is not in a substitute pool (configured: {1})")]
     OutsidePool(IpAddr, String),
-    #[error(
-        "substitute {substitute} and peer {peer} are of different IP families (no NAT46/64 in pass-through mode)"
-    )]
+    #[error("substitute {substitute} and peer {peer} are of different IP families (no NAT46/64 in pass-through mode)")]
     FamilyMismatch { substitute: IpAddr, peer: IpAddr },
     #[error("{0} already has a mapping (delete it first)")]
     Duplicate(IpAddr),
@@ -26,22 +24,10 @@ pub enum MappingError {
 }
 
 pub fn check_new(cfg: &Config, substitute: IpAddr, peer: IpAddr) -> Result<(), MappingError> {
-    let pool = if substitute.is_ipv4() {
-        cfg.pool.v4
-    } else {
-        cfg.pool.v6
-    };
+    let pool = if substitute.is_ipv4() { cfg.pool.v4 } else { cfg.pool.v6 };
     if !pool.is_some_and(|p| p.contains(substitute)) {
-        let configured: Vec<String> = [cfg.pool.v4, cfg.pool.v6]
-            .iter()
-            .flatten()
-            .map(|p| p.to_string())
-            .collect();
-        let configured = if configured.is_empty() {
-            "none".to_owned()
-        } else {
-            configured.join(", ")
-        };
+        let configured: Vec<String> = [cfg.pool.v4, cfg.pool.v6].iter().flatten().map(|p| p.to_string()).collect();
+        let configured = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
         return Err(MappingError::OutsidePool(substitute, configured));
     }
     if substitute.is_ipv4() != peer.is_ipv4() {
@@ -99,41 +85,18 @@ mod tests {
 
     #[test]
     fn accepts_in_pool_same_family() {
-        assert_eq!(
-            check_new(&cfg(), ip("100.64.0.9"), ip("198.51.100.1")),
-            Ok(())
-        );
-        assert_eq!(
-            check_new(&cfg(), ip("fd00:64::9"), ip("2001:db8:1::1")),
-            Ok(())
-        );
+        assert_eq!(check_new(&cfg(), ip("100.64.0.9"), ip("198.51.100.1")), Ok(()));
+        assert_eq!(check_new(&cfg(), ip("fd00:64::9"), ip("2001:db8:1::1")), Ok(()));
     }
 
     #[test]
     fn rejects_with_a_reason() {
         let c = cfg();
-        assert!(matches!(
-            check_new(&c, ip("100.64.1.9"), ip("198.51.100.1")),
-            Err(MappingError::OutsidePool(..))
-        ));
-        assert!(matches!(
-            check_new(&c, ip("100.64.0.9"), ip("2001:db8::5")),
-            Err(MappingError::FamilyMismatch { .. })
-        ));
-        assert_eq!(
-            check_new(&c, ip("100.64.0.9"), ip("0.0.0.0")),
-            Err(MappingError::BadPeer(ip("0.0.0.0")))
-        );
-        assert_eq!(
-            check_new(&c, ip("100.64.0.9"), ip("224.0.0.1")),
-            Err(MappingError::BadPeer(ip("224.0.0.1")))
-        );
-        let msg = check_new(&c, ip("10.0.0.1"), ip("198.51.100.1"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("100.64.0.0/24") && msg.contains("fd00:64::/96"),
-            "{msg}"
-        );
+        assert!(matches!(check_new(&c, ip("100.64.1.9"), ip("198.51.100.1")), Err(MappingError::OutsidePool(..))));
+        assert!(matches!(check_new(&c, ip("100.64.0.9"), ip("2001:db8::5")), Err(MappingError::FamilyMismatch { .. })));
+        assert_eq!(check_new(&c, ip("100.64.0.9"), ip("0.0.0.0")), Err(MappingError::BadPeer(ip("0.0.0.0"))));
+        assert_eq!(check_new(&c, ip("100.64.0.9"), ip("224.0.0.1")), Err(MappingError::BadPeer(ip("224.0.0.1"))));
+        let msg = check_new(&c, ip("10.0.0.1"), ip("198.51.100.1")).unwrap_err().to_string();
+        assert!(msg.contains("100.64.0.0/24") && msg.contains("fd00:64::/96"), "{msg}");
     }
 }

@@ -29,9 +29,7 @@ pub enum PrefixError {
 impl FromStr for Prefix {
     type Err = PrefixError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, l) = s
-            .split_once('/')
-            .ok_or_else(|| PrefixError::Syntax(s.into()))?;
+        let (a, l) = s.split_once('/').ok_or_else(|| PrefixError::Syntax(s.into()))?;
         let addr: IpAddr = a.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
         let len: u8 = l.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -61,16 +59,8 @@ impl<'de> Deserialize<'de> for Prefix {
 
 impl Prefix {
     fn mask128(&self) -> u128 {
-        let bits = if self.addr.is_ipv4() {
-            96 + u32::from(self.len)
-        } else {
-            u32::from(self.len)
-        };
-        if bits == 0 {
-            0
-        } else {
-            u128::MAX << (128 - bits)
-        }
+        let bits = if self.addr.is_ipv4() { 96 + u32::from(self.len) } else { u32::from(self.len) };
+        if bits == 0 { 0 } else { u128::MAX << (128 - bits) }
     }
 
     pub fn network(&self) -> IpAddr {
@@ -121,18 +111,9 @@ mod tests {
         let p6: Prefix = "fd00:64::/96".parse().unwrap();
         assert!(p6.contains("fd00:64::5".parse().unwrap()));
         assert!(!p6.contains("100.64.0.1".parse().unwrap()));
-        assert_eq!(
-            "100.64.0.1/16".parse::<Prefix>(),
-            Err(PrefixError::HostBits("100.64.0.1/16".into()))
-        );
-        assert!(matches!(
-            "10.0.0.0/33".parse::<Prefix>(),
-            Err(PrefixError::Length { .. })
-        ));
-        assert!(matches!(
-            "bogus".parse::<Prefix>(),
-            Err(PrefixError::Syntax(_))
-        ));
+        assert_eq!("100.64.0.1/16".parse::<Prefix>(), Err(PrefixError::HostBits("100.64.0.1/16".into())));
+        assert!(matches!("10.0.0.0/33".parse::<Prefix>(), Err(PrefixError::Length { .. })));
+        assert!(matches!("bogus".parse::<Prefix>(), Err(PrefixError::Syntax(_))));
         assert_eq!("0.0.0.0/0".parse::<Prefix>().unwrap().len, 0);
     }
 

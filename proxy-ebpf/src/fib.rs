@@ -21,13 +21,7 @@ const AF_INET6: u8 = 10;
 
 /// Not inlined: the FIB lookup parameters get a stack frame of their own.
 #[inline(never)]
-pub fn forward(
-    raw: *mut xdp_md,
-    cfg: &DatapathConfig,
-    v6: bool,
-    src: &Addr16,
-    dst: &Addr16,
-) -> u32 {
+pub fn forward(raw: *mut xdp_md, cfg: &DatapathConfig, v6: bool, src: &Addr16, dst: &Addr16) -> u32 {
     let ctx = &XdpContext::new(raw);
     if cfg.flags & CFG_F_REDIRECT == 0 {
         count(Counter::PassedToKernel);
@@ -46,14 +40,7 @@ pub fn forward(
         p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(v4_of(src));
         p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(v4_of(dst));
     }
-    let rc = unsafe {
-        fib_lookup(
-            ctx.ctx as *mut _,
-            &mut p,
-            core::mem::size_of::<bpf_fib_lookup>() as i32,
-            0,
-        )
-    };
+    let rc = unsafe { fib_lookup(ctx.ctx as *mut _, &mut p, core::mem::size_of::<bpf_fib_lookup>() as i32, 0) };
     if rc != BPF_FIB_LKUP_RET_SUCCESS as i64 {
         // No neighbour entry yet, MTU exceeded, or not forwardable: the
         // kernel handles it (and learns the neighbour for the next packet).

@@ -36,22 +36,12 @@ pub fn create(key: &FlowKey, peer: &Addr16, cfg: &DatapathConfig) -> *mut FlowEn
 }
 
 #[inline(always)]
-fn try_create(
-    key: &FlowKey,
-    peer: &Addr16,
-    cfg: &DatapathConfig,
-) -> Result<*mut FlowEntry, Counter> {
+fn try_create(key: &FlowKey, peer: &Addr16, cfg: &DatapathConfig) -> Result<*mut FlowEntry, Counter> {
     let range = cfg.port_range();
     if range == 0 {
         return Err(Counter::DropPortsExhausted);
     }
-    let mut rkey = ReplyKey {
-        peer: *peer,
-        peer_port_be: key.dport_be,
-        nat_port_be: 0,
-        proto: key.proto,
-        _pad: [0; 3],
-    };
+    let mut rkey = ReplyKey { peer: *peer, peer_port_be: key.dport_be, nat_port_be: 0, proto: key.proto, _pad: [0; 3] };
     let mut reserved = false;
     let mut i = 0;
     while i < PORT_PROBES {

@@ -54,11 +54,7 @@ pub fn reverse(raw: *mut xdp_md, cfg: &DatapathConfig, s: &mut Scratch) -> u32 {
 }
 
 #[inline(always)]
-fn try_reverse(
-    ctx: &XdpContext,
-    cfg: &DatapathConfig,
-    s: &mut Scratch,
-) -> Result<Option<u32>, Counter> {
+fn try_reverse(ctx: &XdpContext, cfg: &DatapathConfig, s: &mut Scratch) -> Result<Option<u32>, Counter> {
     let ip = &s.ip;
     let Some(icmp) = ptr_at(ctx, ip.l4(), 8) else {
         return Ok(None);
@@ -104,11 +100,7 @@ fn try_reverse(
         ipproto::TCP => unsafe { (load16(l4.add(2)), load16(l4), in_l4, in_l4 + 16) },
         ipproto::UDP => unsafe { (load16(l4.add(2)), load16(l4), in_l4, in_l4 + 6) },
         ipproto::ICMP | ipproto::ICMPV6 => {
-            let want = if v6 {
-                ICMPV6_ECHO_REQUEST
-            } else {
-                ICMP_ECHO_REQUEST
-            };
+            let want = if v6 { ICMPV6_ECHO_REQUEST } else { ICMP_ECHO_REQUEST };
             if unsafe { *l4 } != want {
                 return Ok(None);
             }
@@ -131,11 +123,7 @@ fn try_reverse(
 
     // Outer header: to the legacy host; from the substitute when the peer
     // itself reports, from the reporting router otherwise.
-    s.outer_src = if s.ip.src == s.in_dst {
-        s.fkey.dst
-    } else {
-        s.ip.src
-    };
+    s.outer_src = if s.ip.src == s.in_dst { s.fkey.dst } else { s.ip.src };
     let outer_pseudo = rewrite_addrs(ctx, &s.ip, &s.outer_src, &s.fkey.src)?;
 
     // Everything changed inside the ICMP message, for its checksum.
@@ -172,11 +160,7 @@ fn try_reverse(
     icmp_d.word(nat_port, sport);
     // Its transport checksum, if the router quoted that much.
     if let Some(cp) = ptr_at(ctx, csum_off, 2) {
-        let mut d = if in_proto == ipproto::ICMP {
-            Delta::default()
-        } else {
-            addr_d
-        };
+        let mut d = if in_proto == ipproto::ICMP { Delta::default() } else { addr_d };
         d.word(nat_port, sport);
         unsafe {
             let c = load16(cp);
@@ -197,11 +181,5 @@ fn try_reverse(
         store16(cp, icmp_d.apply(c));
     }
     count(Counter::IcmpErrorTranslated);
-    Ok(Some(fib::forward(
-        ctx.ctx,
-        cfg,
-        v6,
-        &s.outer_src,
-        &s.fkey.src,
-    )))
+    Ok(Some(fib::forward(ctx.ctx, cfg, v6, &s.outer_src, &s.fkey.src)))
 }

@@ -63,12 +63,7 @@ pub unsafe fn store32(p: *mut u8, v: u32) {
 #[inline(always)]
 pub unsafe fn load_addr16(p: *const u8) -> [u8; 16] {
     unsafe {
-        let w = [
-            load32(p),
-            load32(p.add(4)),
-            load32(p.add(8)),
-            load32(p.add(12)),
-        ];
+        let w = [load32(p), load32(p.add(4)), load32(p.add(8)), load32(p.add(12))];
         core::mem::transmute::<[u32; 4], [u8; 16]>(w)
     }
 }

@@ -167,23 +167,14 @@ fn parse_v6(ctx: &XdpContext, ip: &mut Ip) -> Result<bool, Counter> {
 
 #[inline(always)]
 fn in_pool(cfg: &DatapathConfig, a: &Addr16, v6: bool) -> bool {
-    let (net, len) = if v6 {
-        (&cfg.pool_v6, cfg.pool_v6_len as usize)
-    } else {
-        (&cfg.pool_v4, 96 + cfg.pool_v4_len as usize)
-    };
+    let (net, len) =
+        if v6 { (&cfg.pool_v6, cfg.pool_v6_len as usize) } else { (&cfg.pool_v4, 96 + cfg.pool_v4_len as usize) };
     if (!v6 && cfg.pool_v4_len == 0) || (v6 && cfg.pool_v6_len == 0) {
         return false;
     }
     let mut i = 0;
     while i < 16 {
-        let bits = if len >= (i + 1) * 8 {
-            8
-        } else if len > i * 8 {
-            len - i * 8
-        } else {
-            0
-        };
+        let bits = if len >= (i + 1) * 8 { 8 } else { len.saturating_sub(i * 8) };
         let mask: u8 = if bits == 0 { 0 } else { 0xffu8 << (8 - bits) };
         if (a[i] ^ net[i]) & mask != 0 {
             return false;
@@ -219,13 +210,7 @@ pub struct Ports {
 /// `echo_type`: which ICMP echo type is acceptable here (request on the
 /// way out, reply on the way back).
 #[inline(always)]
-fn ports(
-    ctx: &XdpContext,
-    ip: &Ip,
-    echo_type_v4: u8,
-    echo_type_v6: u8,
-    outbound: bool,
-) -> Result<Ports, Counter> {
+fn ports(ctx: &XdpContext, ip: &Ip, echo_type_v4: u8, echo_type_v6: u8, outbound: bool) -> Result<Ports, Counter> {
     match ip.proto {
         ipproto::TCP | ipproto::UDP => {
             let len = if ip.proto == ipproto::TCP { 20 } else { 8 };
@@ -244,20 +229,11 @@ fn ports(
         ipproto::ICMP | ipproto::ICMPV6 => {
             let p = ptr_at(ctx, ip.l4(), 8).ok_or(Counter::DropMalformed)?;
             let ty = unsafe { *p };
-            let want = if ip.proto == ipproto::ICMP {
-                echo_type_v4
-            } else {
-                echo_type_v6
-            };
+            let want = if ip.proto == ipproto::ICMP { echo_type_v4 } else { echo_type_v6 };
             if ty != want || (ip.proto == ipproto::ICMP) == ip.v6 {
                 return Err(Counter::DropUnsupportedProto);
             }
-            Ok(Ports {
-                sport: unsafe { load16(p.add(4)) },
-                dport: 0,
-                id_off: ip.l4() + 4,
-                csum_off: ip.l4() + 2,
-            })
+            Ok(Ports { sport: unsafe { load16(p.add(4)) }, dport: 0, id_off: ip.l4() + 4, csum_off: ip.l4() + 2 })
         }
         _ => Err(Counter::DropUnsupportedProto),
     }
@@ -267,12 +243,7 @@ fn ports(
 /// header; return the pseudo-header delta (and fix the IPv4 header
 /// checksum, which covers the addresses).
 #[inline(always)]
-pub fn rewrite_addrs(
-    ctx: &XdpContext,
-    ip: &Ip,
-    new_src: &Addr16,
-    new_dst: &Addr16,
-) -> Result<Delta, Counter> {
+pub fn rewrite_addrs(ctx: &XdpContext, ip: &Ip, new_src: &Addr16, new_dst: &Addr16) -> Result<Delta, Counter> {
     let mut d = Delta::default();
     if ip.v6 {
         let h = ptr_at(ctx, ETH_HLEN, IPV6_HLEN).ok_or(Counter::DropMalformed)?;
@@ -311,21 +282,10 @@ pub fn is_v4_mapped(a: &Addr16) -> bool {
 /// Replace the port/identifier at `ports.id_off` and update the transport
 /// checksum with it and the pseudo-header delta.
 #[inline(always)]
-fn rewrite_l4(
-    ctx: &XdpContext,
-    ip: &Ip,
-    ports: &Ports,
-    old: u16,
-    new: u16,
-    pseudo: Delta,
-) -> Result<(), Counter> {
+fn rewrite_l4(ctx: &XdpContext, ip: &Ip, ports: &Ports, old: u16, new: u16, pseudo: Delta) -> Result<(), Counter> {
     let idp = ptr_at(ctx, ports.id_off, 2).ok_or(Counter::DropMalformed)?;
     let cp = ptr_at(ctx, ports.csum_off, 2).ok_or(Counter::DropMalformed)?;
-    let mut d = if ip.l4_has_pseudo() {
-        pseudo
-    } else {
-        Delta::default()
-    };
+    let mut d = if ip.l4_has_pseudo() { pseudo } else { Delta::default() };
     d.word(old, new);
     unsafe {
         store16(idp, new);
@@ -391,12 +351,7 @@ fn reverse(raw: *mut xdp_md, cfg: &DatapathConfig, ip: &Ip) -> u32 {
 
 /// Legacy host -> substitute: translate toward the peer.
 #[inline(always)]
-fn try_forward(
-    ctx: &XdpContext,
-    cfg: &DatapathConfig,
-    ip: &Ip,
-    peer: &Addr16,
-) -> Result<u32, Counter> {
+fn try_forward(ctx: &XdpContext, cfg: &DatapathConfig, ip: &Ip, peer: &Addr16) -> Result<u32, Counter> {
     if is_v4_mapped(peer) == ip.v6 {
         return Err(Counter::DropFamilyMismatch);
     }
@@ -465,13 +420,7 @@ fn try_reverse(ctx: &XdpContext, cfg: &DatapathConfig, ip: &Ip) -> Result<u32, C
     } else {
         (0, ports.sport)
     };
-    let rkey = ReplyKey {
-        peer: ip.src,
-        peer_port_be: peer_port,
-        nat_port_be: nat_port,
-        proto: ip.proto,
-        _pad: [0; 3],
-    };
+    let rkey = ReplyKey { peer: ip.src, peer_port_be: peer_port, nat_port_be: nat_port, proto: ip.proto, _pad: [0; 3] };
     let Some(fkey) = (unsafe { NAT_REPLIES.get(&rkey) }) else {
         count(Counter::NotOurs);
         return Ok(xdp_action::XDP_PASS);

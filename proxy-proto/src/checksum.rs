@@ -107,12 +107,7 @@ mod tests {
         let mut h = hex_bytes("450000730000400040110000c0a80001c0a800c7");
         let c = checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
-        for new_dst in [
-            [10u8, 0, 0, 1],
-            [0, 0, 0, 0],
-            [255, 255, 255, 255],
-            [0xc0, 0xa8, 0, 0xc7],
-        ] {
+        for new_dst in [[10u8, 0, 0, 1], [0, 0, 0, 0], [255, 255, 255, 255], [0xc0, 0xa8, 0, 0xc7]] {
             let mut n = h.clone();
             let old = n[16..20].to_vec();
             n[16..20].copy_from_slice(&new_dst);
@@ -137,21 +132,10 @@ mod tests {
     #[test]
     fn pseudo_header_family_mismatch() {
         use core::net::{Ipv4Addr, Ipv6Addr};
-        assert!(
-            pseudo_header_sum(
-                Ipv4Addr::LOCALHOST.into(),
-                Ipv6Addr::LOCALHOST.into(),
-                6,
-                20
-            )
-            .is_none()
-        );
+        assert!(pseudo_header_sum(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into(), 6, 20).is_none());
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 }

@@ -12,24 +12,14 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/esp/esp-aes-gcm-vectors.json"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/esp/esp-aes-gcm-vectors.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let h = |c: &serde_json::Value, k: &str| hex::decode(c[k].as_str().unwrap()).unwrap();
     let cases: Vec<Case> = json["cases"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| Case {
-            key: h(c, "key"),
-            nonce: h(c, "nonce"),
-            aad: h(c, "aad"),
-            pt: h(c, "pt"),
-            ct: h(c, "ct"),
-        })
+        .map(|c| Case { key: h(c, "key"), nonce: h(c, "nonce"), aad: h(c, "aad"), pt: h(c, "pt"), ct: h(c, "ct") })
         .collect();
     assert_eq!(cases.len(), 3, "every case of the file");
     cases
@@ -83,11 +73,7 @@ fn open_gives_exactly_the_plaintext() {
         let mut pkt = c.packet(&c.ct);
         let range = c.cipher().open_in_place(&mut pkt, c.esn_high()).unwrap();
         assert_eq!(range, 16..16 + c.pt.len());
-        assert_eq!(
-            hex::encode(&pkt[range.clone()]),
-            hex::encode(&c.pt),
-            "case {i}"
-        );
+        assert_eq!(hex::encode(&pkt[range.clone()]), hex::encode(&c.pt), "case {i}");
         // The plaintext ends with a well-formed RFC 4303 trailer.
         let (trailer, len) = Trailer::parse(&pkt[range]).unwrap();
         assert_eq!(len + usize::from(trailer.pad_len) + 2, c.pt.len());
@@ -101,18 +87,11 @@ fn every_bit_flip_is_caught() {
         for byte in 0..good.len() {
             let mut pkt = good.clone();
             pkt[byte] ^= 1;
-            assert_eq!(
-                c.cipher().open_in_place(&mut pkt, c.esn_high()),
-                Err(DropReason::BadIcv),
-                "byte {byte}"
-            );
+            assert_eq!(c.cipher().open_in_place(&mut pkt, c.esn_high()), Err(DropReason::BadIcv), "byte {byte}");
         }
         // A wrong ESN high half is caught too: it is authenticated.
         let mut pkt = good.clone();
         let wrong = Some(c.esn_high().map_or(1, |h| h ^ 1));
-        assert_eq!(
-            c.cipher().open_in_place(&mut pkt, wrong),
-            Err(DropReason::BadIcv)
-        );
+        assert_eq!(c.cipher().open_in_place(&mut pkt, wrong), Err(DropReason::BadIcv));
     }
 }

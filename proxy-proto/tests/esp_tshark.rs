@@ -72,33 +72,11 @@ fn tshark(pcap_path: &std::path::Path, uat: &str) -> String {
         .arg("-o")
         .arg(format!("uat:esp_sa:{uat}"))
         .args(["-T", "fields", "-E", "separator=|"])
-        .args([
-            "-e",
-            "frame.protocols",
-            "-e",
-            "esp.sequence",
-            "-e",
-            "udp.srcport",
-            "-e",
-            "udp.dstport",
-        ])
-        .args([
-            "-e",
-            "esp.icv_good",
-            "-e",
-            "esp.icv_bad",
-            "-e",
-            "esp.pad_len",
-            "-e",
-            "esp.protocol",
-        ])
+        .args(["-e", "frame.protocols", "-e", "esp.sequence", "-e", "udp.srcport", "-e", "udp.dstport"])
+        .args(["-e", "esp.icv_good", "-e", "esp.icv_bad", "-e", "esp.pad_len", "-e", "esp.protocol"])
         .output()
         .unwrap_or_else(|e| panic!("tshark is required for this test (apt install tshark): {e}"));
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -107,9 +85,7 @@ fn tshark_decrypts_what_we_seal() {
     let dir = std::env::temp_dir().join(format!("esp-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for t in Transform::ALL {
-        let keymat: Vec<u8> = (0..t.key_len())
-            .map(|i| (i as u8).wrapping_mul(13).wrapping_add(1))
-            .collect();
+        let keymat: Vec<u8> = (0..t.key_len()).map(|i| (i as u8).wrapping_mul(13).wrapping_add(1)).collect();
         let spi = 0x0102_0304;
         let mut sa = OutboundSa::new(spi, EspCipher::new(t, &keymat).unwrap());
         let seg = udp_segment();
@@ -131,25 +107,17 @@ fn tshark_decrypts_what_we_seal() {
             .collect();
         let path = dir.join(format!("{t:?}.pcap"));
         std::fs::write(&path, pcap(&frames)).unwrap();
-        let line =
-            wireshark_esp_sa_line(IpAddr::V4(SRC), IpAddr::V4(DST), spi, t, &keymat).unwrap();
+        let line = wireshark_esp_sa_line(IpAddr::V4(SRC), IpAddr::V4(DST), spi, t, &keymat).unwrap();
         let out = tshark(&path, &line);
         let rows: Vec<&str> = out.lines().collect();
         assert_eq!(rows.len(), 2, "{t:?}: {out}");
         for (i, row) in rows.iter().enumerate() {
             let f: Vec<&str> = row.split('|').collect();
-            assert!(
-                f[0].ends_with(":esp:udp:data"),
-                "{t:?}: inner protocol not decoded: {row}"
-            );
+            assert!(f[0].ends_with(":esp:udp:data"), "{t:?}: inner protocol not decoded: {row}");
             assert_eq!(f[1], (i + 1).to_string(), "{t:?}: {row}");
             assert_eq!((f[2], f[3]), ("40123", "7777"), "{t:?}: {row}");
             assert!(f[7] == "17" || f[7] == "0x11", "{t:?}: next header: {row}");
-            assert_eq!(
-                f[6],
-                t.pad_len(seg.len()).to_string(),
-                "{t:?}: pad length: {row}"
-            );
+            assert_eq!(f[6], t.pad_len(seg.len()).to_string(), "{t:?}: pad length: {row}");
             // Wireshark checks HMAC ICVs itself; GCM's tag is checked by
             // the decryption (a wrong key would not give UDP above).
             if t.integrity_key_len() > 0 {

@@ -14,9 +14,7 @@ use proxy_proto::hip::wire::param::esp::{EspInfo, EspTransform};
 use proxy_proto::hip::wire::param::host_id::{DiType, HostId, algorithm};
 use proxy_proto::hip::wire::param::puzzle::{Puzzle, Solution};
 use proxy_proto::hip::wire::param::suites::{HipCipher, HitSuiteList, TransportFormatList};
-use proxy_proto::hip::wire::{
-    AuthParam, HipPacket, Packet, PacketType, Param, ParamRepr, TypedParam, auth_input,
-};
+use proxy_proto::hip::wire::{AuthParam, HipPacket, Packet, PacketType, Param, ParamRepr, TypedParam, auth_input};
 
 struct Captured {
     frame: u32,
@@ -92,23 +90,12 @@ fn check_capture(packets: &[Captured]) {
         assert_eq!(p.controls, 0);
         let types: Vec<u16> = p.params.iter().map(Param::param_type).collect();
         assert_eq!(types, expected_types(c.frame), "frame {}", c.frame);
-        assert!(
-            !p.params.iter().any(|x| matches!(x, Param::Unknown { .. })),
-            "frame {}",
-            c.frame
-        );
+        assert!(!p.params.iter().any(|x| matches!(x, Param::Unknown { .. })), "frame {}", c.frame);
 
         // emit(parse(bytes)) == bytes, checksum included once filled.
         let mut out = p.to_bytes().unwrap();
-        Packet::new_unchecked(&mut out[..])
-            .fill_checksum(c.src, c.dst)
-            .unwrap();
-        assert_eq!(
-            hex::encode(&out),
-            hex::encode(&c.bytes),
-            "frame {}",
-            c.frame
-        );
+        Packet::new_unchecked(&mut out[..]).fill_checksum(c.src, c.dst).unwrap();
+        assert_eq!(hex::encode(&out), hex::encode(&c.bytes), "frame {}", c.frame);
     }
 }
 
@@ -141,21 +128,10 @@ fn get<P: TypedParam + Clone>(p: &HipPacket) -> P {
 fn rsa_field_values_match_tshark() {
     let caps = rsa();
     let r1 = HipPacket::parse_bytes(&caps[1].bytes).unwrap();
-    assert_eq!(
-        r1.sender_hit,
-        "2001:21:c1e1:64fc:e0f2:d985:80bf:c6bc"
-            .parse::<core::net::Ipv6Addr>()
-            .unwrap()
-    );
+    assert_eq!(r1.sender_hit, "2001:21:c1e1:64fc:e0f2:d985:80bf:c6bc".parse::<core::net::Ipv6Addr>().unwrap());
     let puzzle: Puzzle = get(&r1);
-    assert_eq!(
-        (puzzle.k, puzzle.lifetime, puzzle.opaque),
-        (16, 37, [0x85, 0xd3])
-    );
-    assert_eq!(
-        hex::encode(&puzzle.random_i),
-        "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c"
-    );
+    assert_eq!((puzzle.k, puzzle.lifetime, puzzle.opaque), (16, 37, [0x85, 0xd3]));
+    assert_eq!(hex::encode(&puzzle.random_i), "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c");
     assert_eq!(get::<DhGroupList>(&r1).groups, [7]);
     let dh: DiffieHellman = get(&r1);
     assert_eq!((dh.group_id, dh.public_value.len()), (7, 64));
@@ -168,33 +144,17 @@ fn rsa_field_values_match_tshark() {
     assert_eq!(&host_id.host_identity[..4], &[3, 1, 0, 1]);
     assert_eq!(host_id.di_type, DiType::Nai);
     assert_eq!(host_id.domain_identifier, b"dmitriy.kuptsov@strangebit.io");
-    assert_eq!(
-        get::<HitSuiteList>(&r1).suite_ids().collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(get::<HitSuiteList>(&r1).suite_ids().collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(get::<TransportFormatList>(&r1).formats, [4095]);
     assert_eq!(get::<EspTransform>(&r1).suites, [9, 8, 7]);
     let sig2: HipSignature2 = get(&r1);
-    assert_eq!(
-        (sig2.algorithm, sig2.signature.len()),
-        (algorithm::RSA, 256)
-    );
+    assert_eq!((sig2.algorithm, sig2.signature.len()), (algorithm::RSA, 256));
 
     let i2 = HipPacket::parse_bytes(&caps[2].bytes).unwrap();
-    assert_eq!(
-        get::<EspInfo>(&i2),
-        EspInfo {
-            keymat_index: 0x80,
-            old_spi: 0,
-            new_spi: 0xdcd5_9095
-        }
-    );
+    assert_eq!(get::<EspInfo>(&i2), EspInfo { keymat_index: 0x80, old_spi: 0, new_spi: 0xdcd5_9095 });
     let sol: Solution = get(&i2);
     assert_eq!(sol.random_i, puzzle.random_i);
-    assert_eq!(
-        hex::encode(&sol.solution_j),
-        "ea5840ad154a993550e383906afe31ecc1242f07901f2b298abef76a563b94a8"
-    );
+    assert_eq!(hex::encode(&sol.solution_j), "ea5840ad154a993550e383906afe31ecc1242f07901f2b298abef76a563b94a8");
     assert_eq!(get::<HipCipher>(&i2).ciphers, [4]);
     assert_eq!(get::<EspTransform>(&i2).suites, [9]);
 }
@@ -210,10 +170,7 @@ fn key_of(host_id: &HostId) -> Key {
         algorithm::RSA => {
             // RFC 3110 §2: one-octet exponent length (non-zero here).
             let el = usize::from(hi[0]);
-            Key::Rsa {
-                e: hi[1..1 + el].to_vec(),
-                n: hi[1 + el..].to_vec(),
-            }
+            Key::Rsa { e: hi[1..1 + el].to_vec(), n: hi[1 + el..].to_vec() }
         }
         // RFC 7401 §5.2.9: two-octet curve (2 = NIST P-384), then the point.
         algorithm::ECDSA => {
@@ -226,12 +183,12 @@ fn key_of(host_id: &HostId) -> Key {
 
 fn verify(key: &Key, msg: &[u8], sig: &[u8]) -> bool {
     match key {
-        Key::Rsa { n, e } => RsaPublicKeyComponents { n, e }
-            .verify(&signature::RSA_PSS_2048_8192_SHA256, msg, sig)
-            .is_ok(),
-        Key::Ecdsa(point) => UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
-            .verify(msg, sig)
-            .is_ok(),
+        Key::Rsa { n, e } => {
+            RsaPublicKeyComponents { n, e }.verify(&signature::RSA_PSS_2048_8192_SHA256, msg, sig).is_ok()
+        }
+        Key::Ecdsa(point) => {
+            UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point).verify(msg, sig).is_ok()
+        }
     }
 }
 
@@ -247,11 +204,7 @@ fn check_signatures(caps: &[Captured]) {
     let mut verified = 0;
     for c in caps {
         let p = HipPacket::parse_bytes(&c.bytes).unwrap();
-        let key = if c.src == HOST_A {
-            &initiator
-        } else {
-            &responder
-        };
+        let key = if c.src == HOST_A { &initiator } else { &responder };
         let (which, sig) = if let Some(Param::HipSignature(s)) = p.param(HipSignature::TYPE) {
             (AuthParam::HipSignature, s.signature.clone())
         } else if let Some(Param::HipSignature2(s)) = p.param(HipSignature2::TYPE) {
@@ -286,9 +239,7 @@ fn r1_signature_needs_zeroing() {
     let caps = ecdsa();
     let r1 = HipPacket::parse_bytes(&caps[1].bytes).unwrap();
     let key = key_of(&get::<HostId>(&r1));
-    let Some(Param::HipSignature2(s)) = r1.param(HipSignature2::TYPE) else {
-        panic!()
-    };
+    let Some(Param::HipSignature2(s)) = r1.param(HipSignature2::TYPE) else { panic!() };
     let zeroed = auth_input(&caps[1].bytes, AuthParam::HipSignature2).unwrap();
     assert_eq!(&zeroed[24..40], &[0u8; 16]);
     // Plain cut, as for HIP_SIGNATURE: fails.

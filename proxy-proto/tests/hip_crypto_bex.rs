@@ -4,8 +4,8 @@
 //! tampering with a typed error.
 
 use proxy_proto::hip::crypto::{
-    CryptoError, DhGroupId, DhGroupPreference, DhKeyPair, EspKeyPair, HipCipher, HipKeys, Hit,
-    HitSuite, HostIdKind, HostIdPublic, HostIdentity, Keymat, mac, puzzle,
+    CryptoError, DhGroupId, DhGroupPreference, DhKeyPair, EspKeyPair, HipCipher, HipKeys, Hit, HitSuite, HostIdKind,
+    HostIdPublic, HostIdentity, Keymat, mac, puzzle,
 };
 
 /// Deterministic test randomness: SHA-256 of a label and a counter.
@@ -59,9 +59,7 @@ fn base_exchange_keys_agree() {
 
     // I2: ENCRYPTED HOST_ID, HIP_MAC, signature.
     let host_id = initiator_id.public().to_host_identity();
-    let encrypted = HipCipher::Aes256Cbc
-        .encrypt(&keys_i.outbound.encryption, &host_id, &mut rng_i)
-        .unwrap();
+    let encrypted = HipCipher::Aes256Cbc.encrypt(&keys_i.outbound.encryption, &host_id, &mut rng_i).unwrap();
     let i2 = [b"I2 up to HIP_MAC".as_slice(), &encrypted].concat();
     let i2_mac = mac::compute(suite, &keys_i.outbound.integrity, &i2);
 
@@ -72,9 +70,7 @@ fn base_exchange_keys_agree() {
     let mut keymat_r = Keymat::derive(suite, &kij_r, &hit_i, &hit_r, &i, &solution.j).unwrap();
     let keys_r = HipKeys::draw(&mut keymat_r, suite, HipCipher::Aes256Cbc, &hit_r, &hit_i).unwrap();
     mac::verify(suite, &keys_r.inbound.integrity, &i2, &i2_mac).unwrap();
-    let plain = HipCipher::Aes256Cbc
-        .decrypt(&keys_r.inbound.encryption, &encrypted)
-        .unwrap();
+    let plain = HipCipher::Aes256Cbc.decrypt(&keys_r.inbound.encryption, &encrypted).unwrap();
     let decoded = HostIdPublic::from_host_identity(7, &plain[..host_id.len()]).unwrap();
     assert!(hit_i.matches(&decoded));
 
@@ -82,32 +78,20 @@ fn base_exchange_keys_agree() {
     let esp_i = EspKeyPair::draw(&mut keymat_i, 32, 32, &hit_i, &hit_r).unwrap();
     let esp_r = EspKeyPair::draw(&mut keymat_r, 32, 32, &hit_r, &hit_i).unwrap();
     assert_eq!(*esp_i.outbound.encryption, *esp_r.inbound.encryption);
-    assert_eq!(
-        *esp_i.inbound.authentication,
-        *esp_r.outbound.authentication
-    );
+    assert_eq!(*esp_i.inbound.authentication, *esp_r.outbound.authentication);
     assert_ne!(*esp_i.outbound.encryption, *esp_i.inbound.encryption);
     assert_eq!(keymat_i.index(), keymat_r.index());
 
     // Tampering is caught with typed errors.
     let mut bad_i2 = i2.clone();
     bad_i2[0] ^= 1;
-    assert_eq!(
-        mac::verify(suite, &keys_r.inbound.integrity, &bad_i2, &i2_mac),
-        Err(CryptoError::BadMac)
-    );
+    assert_eq!(mac::verify(suite, &keys_r.inbound.integrity, &bad_i2, &i2_mac), Err(CryptoError::BadMac));
     let mut bad_j = solution.j.clone();
     bad_j[0] ^= 0x80;
     // Flipping the top bit leaves the low-order 10 bits, so pick a low bit.
     bad_j[suite.rhash_len() - 1] ^= 0x01;
-    assert_eq!(
-        puzzle::verify(suite, &i, &hit_i, &hit_r, 10, &bad_j),
-        Err(CryptoError::BadPuzzleSolution)
-    );
+    assert_eq!(puzzle::verify(suite, &i, &hit_i, &hit_r, 10, &bad_j), Err(CryptoError::BadPuzzleSolution));
     let mut bad_sig = r1_sig.clone();
     bad_sig[5] ^= 1;
-    assert_eq!(
-        responder_public.verify(&r1, &bad_sig),
-        Err(CryptoError::BadSignature)
-    );
+    assert_eq!(responder_public.verify(&r1, &bad_sig), Err(CryptoError::BadSignature));
 }

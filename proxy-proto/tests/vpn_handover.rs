@@ -70,18 +70,10 @@ impl World {
         w.gw_siu(&siu).unwrap();
         let acts = w.gw_actions();
         assert_eq!(acts.len(), 1, "same address: forward only, {acts:?}");
-        let GwAction::Forward { dst, datagram, .. } = &acts[0] else {
-            panic!()
-        };
+        let GwAction::Forward { dst, datagram, .. } = &acts[0] else { panic!() };
         assert_eq!(*dst, COA1);
         w.mn_reply(datagram).unwrap();
-        assert!(matches!(
-            w.mn.poll_action(),
-            Some(MnAction::Registered {
-                care_of_address: COA1,
-                ..
-            })
-        ));
+        assert!(matches!(w.mn.poll_action(), Some(MnAction::Registered { care_of_address: COA1, .. })));
         w
     }
 
@@ -115,15 +107,12 @@ impl World {
         let (now, _) = self.now();
         self.gw.accept_inbound(SPI_IN, outer_src).unwrap();
         let mut rng = self.rng();
-        self.gw
-            .handle_registration_request(now, SPI_IN, outer_src, req, &mut rng)
-            .unwrap();
+        self.gw.handle_registration_request(now, SPI_IN, outer_src, req, &mut rng).unwrap();
     }
 
     fn ha_handle(&mut self, req: &[u8]) -> Result<ReplyCode, HaError> {
         let (now, ntp) = self.now();
-        self.ha
-            .handle_request(now, ntp, SocketAddrV4::new(HOME, 434), Some(GW), req)
+        self.ha.handle_request(now, ntp, SocketAddrV4::new(HOME, 434), Some(GW), req)
     }
 
     fn ha_siu(&mut self, req: &[u8]) -> Vec<u8> {
@@ -147,15 +136,9 @@ impl World {
         std::iter::from_fn(|| self.gw.poll_action()).collect()
     }
 
-    fn mn_reply(
-        &mut self,
-        datagram: &[u8],
-    ) -> Result<ReplyCode, proxy_proto::vpn::mobile_node::MnError> {
+    fn mn_reply(&mut self, datagram: &[u8]) -> Result<ReplyCode, proxy_proto::vpn::mobile_node::MnError> {
         let d = udp::parse(datagram).unwrap();
-        assert_eq!(
-            (d.src, d.dst),
-            (SocketAddrV4::new(HA, 434), SocketAddrV4::new(HOME, 434))
-        );
+        assert_eq!((d.src, d.dst), (SocketAddrV4::new(HA, 434), SocketAddrV4::new(HOME, 434)));
         let (now, ntp) = self.now();
         self.mn.handle_reply(now, ntp, d.payload)
     }
@@ -163,14 +146,9 @@ impl World {
     /// Delivers a Challenge datagram to the MN and its echo to the GW.
     fn echo(&mut self, challenge: &[u8]) {
         let d = udp::parse(challenge).unwrap();
-        assert_eq!(
-            (d.src, d.dst),
-            (SocketAddrV4::new(GW, 434), SocketAddrV4::new(HOME, 434))
-        );
+        assert_eq!((d.src, d.dst), (SocketAddrV4::new(GW, 434), SocketAddrV4::new(HOME, 434)));
         self.mn.handle_rr_challenge(d.src, d.payload).unwrap();
-        let Some(MnAction::Transmit { dst, payload }) = self.mn.poll_action() else {
-            panic!("no echo")
-        };
+        let Some(MnAction::Transmit { dst, payload }) = self.mn.poll_action() else { panic!("no echo") };
         assert_eq!(dst, SocketAddrV4::new(GW, 434));
         self.gw.handle_rr_response(SPI_IN, &payload).unwrap();
     }
@@ -179,35 +157,21 @@ impl World {
     fn mn_moves(&mut self) -> Vec<u8> {
         let (now, ntp) = self.now();
         self.mn.handle_care_of_address_change(now, ntp, COA2);
-        assert_eq!(
-            self.mn.poll_action(),
-            Some(MnAction::UpdateSas {
-                new_care_of_address: COA2
-            })
-        );
+        assert_eq!(self.mn.poll_action(), Some(MnAction::UpdateSas { new_care_of_address: COA2 }));
         self.mn_request()
     }
 
     fn challenge_sent(&mut self) -> Vec<u8> {
         let acts = self.gw_actions();
         match &acts[..] {
-            [
-                GwAction::Challenge {
-                    outbound_spi: SPI_OUT,
-                    dst: COA2,
-                    datagram,
-                },
-            ] => datagram.clone(),
+            [GwAction::Challenge { outbound_spi: SPI_OUT, dst: COA2, datagram }] => datagram.clone(),
             other => panic!("expected one challenge to COA2, got {other:?}"),
         }
     }
 
     fn assert_gw_at(&self, coa: Ipv4Addr) {
         let b = self.gw.bundle(HOME).unwrap();
-        assert_eq!(
-            (b.care_of_address, b.inbound_spi, b.outbound_spi),
-            (coa, SPI_IN, SPI_OUT)
-        );
+        assert_eq!((b.care_of_address, b.inbound_spi, b.outbound_spi), (coa, SPI_IN, SPI_OUT));
     }
 }
 
@@ -215,16 +179,8 @@ impl World {
 fn assert_move_then_forward(acts: &[GwAction]) -> Vec<u8> {
     match acts {
         [
-            GwAction::MoveOutboundSa {
-                outbound_spi: SPI_OUT,
-                old_care_of_address: COA1,
-                new_care_of_address: COA2,
-            },
-            GwAction::Forward {
-                outbound_spi: SPI_OUT,
-                dst: COA2,
-                datagram,
-            },
+            GwAction::MoveOutboundSa { outbound_spi: SPI_OUT, old_care_of_address: COA1, new_care_of_address: COA2 },
+            GwAction::Forward { outbound_spi: SPI_OUT, dst: COA2, datagram },
         ] => datagram.clone(),
         other => panic!("expected move then forward, got {other:?}"),
     }
@@ -248,20 +204,14 @@ fn handover_echo_before_siu() {
     assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));
     assert_eq!(
         w.mn.poll_action(),
-        Some(MnAction::Registered {
-            care_of_address: COA2,
-            lifetime: Duration::from_secs(1800)
-        })
+        Some(MnAction::Registered { care_of_address: COA2, lifetime: Duration::from_secs(1800) })
     );
     let b = w.ha.binding(HOME).unwrap();
     assert_eq!((b.care_of_address, b.via_gateway), (COA2, Some(GW)));
     assert_eq!(w.gw.counters().rr_verified, 1);
     // The SIU named the old care-of address.
     let p = siu::Packet::new_checked(&siu[..]).unwrap();
-    assert_eq!(
-        (p.old_care_of_address(), p.new_care_of_address(), p.flags()),
-        (COA1, COA2, 0)
-    );
+    assert_eq!((p.old_care_of_address(), p.new_care_of_address(), p.flags()), (COA1, COA2, 0));
 }
 
 #[test]
@@ -296,11 +246,7 @@ fn return_routability_failure_keeps_sa() {
     assert!(w.gw_actions().is_empty());
     w.assert_gw_at(COA1);
     assert_eq!(w.gw.counters().rr_failed, 1);
-    assert_eq!(
-        w.gw.counters().siu_applied,
-        1,
-        "only the initial registration"
-    );
+    assert_eq!(w.gw.counters().siu_applied, 1, "only the initial registration");
     // A wrong nonce is refused too.
     let req2 = {
         w.advance(Duration::from_secs(1));
@@ -314,10 +260,7 @@ fn return_routability_failure_keeps_sa() {
     let mut forged = d.payload.to_vec();
     forged[1] = 3; // make it a response
     forged[23] ^= 1; // with a guessed nonce
-    assert_eq!(
-        w.gw.handle_rr_response(SPI_IN, &forged),
-        Err(GwError::RrMismatch)
-    );
+    assert_eq!(w.gw.handle_rr_response(SPI_IN, &forged), Err(GwError::RrMismatch));
     assert_eq!(w.gw.counters().rr_mismatch, 1);
     w.assert_gw_at(COA1);
 }
@@ -386,16 +329,11 @@ fn forged_siu_rejected_nothing_changes() {
     })
     .unwrap();
     wrong_key.sequence += 1;
-    let wrong = wrong_key
-        .to_bytes(&SiuKey::new(SIU_KEY_ID, &[0x11; 32]))
-        .unwrap();
+    let wrong = wrong_key.to_bytes(&SiuKey::new(SIU_KEY_ID, &[0x11; 32])).unwrap();
     assert_eq!(w.gw_siu(&wrong), Err(GwError::BadIcv));
     let (now, _) = w.now();
     let mut rng = w.rng();
-    assert_eq!(
-        w.gw.handle_siu(now, GW, &siu, &mut rng),
-        Err(GwError::UnexpectedSiuSource(GW))
-    );
+    assert_eq!(w.gw.handle_siu(now, GW, &siu, &mut rng), Err(GwError::UnexpectedSiuSource(GW)));
     assert_eq!(w.gw.counters().siu_bad_icv, 2);
     assert_eq!(w.gw.counters().siu_unexpected_source, 1);
     assert!(w.gw_actions().is_empty());
@@ -415,13 +353,7 @@ fn replayed_siu_rejected_nothing_changes() {
     let reply = assert_move_then_forward(&w.gw_actions());
     w.mn_reply(&reply).unwrap();
     let seq = siu::Packet::new_checked(&siu[..]).unwrap().sequence();
-    assert_eq!(
-        w.gw_siu(&siu),
-        Err(GwError::Replayed {
-            got: seq,
-            last: seq
-        })
-    );
+    assert_eq!(w.gw_siu(&siu), Err(GwError::Replayed { got: seq, last: seq }));
     assert_eq!(w.gw.counters().siu_replayed, 1);
     assert!(w.gw_actions().is_empty());
     w.assert_gw_at(COA2);
@@ -433,10 +365,7 @@ fn request_with_bad_authenticator_rejected() {
     let mut req = w.mn_moves();
     req[15] ^= 0x01; // care-of address altered after signing
     let before = w.ha.binding(HOME).cloned();
-    assert_eq!(
-        w.ha_handle(&req),
-        Err(HaError::Authentication(AuthError::Mismatch))
-    );
+    assert_eq!(w.ha_handle(&req), Err(HaError::Authentication(AuthError::Mismatch)));
     assert_eq!(w.ha.counters().authentication_failed, 1);
     assert_eq!(w.ha.binding(HOME).cloned(), before);
     // 131 goes straight back, never as an SIU to the gateway.
@@ -464,16 +393,11 @@ fn old_identification_rejected_and_mn_resyncs() {
     w.mn_reply(&reply).unwrap();
     // An attacker replays the accepted request.
     let before = w.ha.binding(HOME).cloned();
-    assert_eq!(
-        w.ha_handle(&req),
-        Err(HaError::Identification(ReplayError::NotIncreasing))
-    );
+    assert_eq!(w.ha_handle(&req), Err(HaError::Identification(ReplayError::NotIncreasing)));
     assert_eq!(w.ha.counters().identification_mismatch, 1);
     assert_eq!(w.ha.binding(HOME).cloned(), before);
     // The 133 denial travels in an SIU; the gateway forwards it, moves nothing.
-    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else {
-        panic!()
-    };
+    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else { panic!() };
     w.gw_siu(&payload).unwrap();
     match &w.gw_actions()[..] {
         [GwAction::Forward { dst: COA2, .. }] => {}
@@ -492,51 +416,18 @@ fn skewed_mn_clock_resynchronised_by_133() {
     w.mn.handle_care_of_address_change(now, ntp, COA2);
     let req = w.mn_request();
     w.gw_sees_request(COA2, &req);
-    let r = w.ha.handle_request(
-        now,
-        ntp + ha_ahead,
-        SocketAddrV4::new(HOME, 434),
-        Some(GW),
-        &req,
-    );
-    assert_eq!(
-        r,
-        Err(HaError::Identification(ReplayError::Skew {
-            skew_secs: -100
-        }))
-    );
-    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else {
-        panic!()
-    };
+    let r = w.ha.handle_request(now, ntp + ha_ahead, SocketAddrV4::new(HOME, 434), Some(GW), &req);
+    assert_eq!(r, Err(HaError::Identification(ReplayError::Skew { skew_secs: -100 })));
+    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else { panic!() };
     w.gw_siu(&payload).unwrap();
     let acts = w.gw_actions();
-    let [
-        GwAction::Forward {
-            dst: COA2,
-            datagram,
-            ..
-        },
-    ] = &acts[..]
-    else {
-        panic!("{acts:?}")
-    };
+    let [GwAction::Forward { dst: COA2, datagram, .. }] = &acts[..] else { panic!("{acts:?}") };
     w.assert_gw_at(COA1);
-    assert_eq!(
-        w.mn_reply(datagram),
-        Ok(ReplyCode::HaIdentificationMismatch)
-    );
+    assert_eq!(w.mn_reply(datagram), Ok(ReplyCode::HaIdentificationMismatch));
     let retry = w.mn_request();
-    let r = w.ha.handle_request(
-        now,
-        ntp + ha_ahead,
-        SocketAddrV4::new(HOME, 434),
-        Some(GW),
-        &retry,
-    );
+    let r = w.ha.handle_request(now, ntp + ha_ahead, SocketAddrV4::new(HOME, 434), Some(GW), &retry);
     assert_eq!(r, Ok(ReplyCode::Accepted));
-    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else {
-        panic!()
-    };
+    let Some(HaTransmit::Siu { payload, .. }) = w.ha.poll_transmit() else { panic!() };
     w.gw_siu(&payload).unwrap();
     let reply = assert_move_then_forward(&w.gw_actions());
     assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));

@@ -63,40 +63,24 @@ fn tshark_dissects_request_and_reply_as_mobile_ip() {
         home_address: HOME,
         home_agent: HA,
         identification: Identification(0xe8a1_0999_0405_0607),
-        extensions: vec![Extension::Other {
-            ext_type: 200,
-            data: vec![1, 2],
-        }],
+        extensions: vec![Extension::Other { ext_type: 200, data: vec![1, 2] }],
     }
     .to_bytes(Some(&key))
     .unwrap();
     let mn = SocketAddrV4::new(COA, 1434);
     let ha = SocketAddrV4::new(HA, 434);
-    let frames = vec![
-        ethernet(&udp::build(mn, ha, 64, &req).unwrap()),
-        ethernet(&udp::build(ha, mn, 64, &rep).unwrap()),
-    ];
+    let frames =
+        vec![ethernet(&udp::build(mn, ha, 64, &req).unwrap()), ethernet(&udp::build(ha, mn, 64, &rep).unwrap())];
     let path = std::env::temp_dir().join(format!("vpn_mipv4_{}.pcap", std::process::id()));
     std::fs::write(&path, pcap(&frames)).unwrap();
     // Checksum validation on, so tshark also judges our IPv4/UDP checksums.
     let out = Command::new("tshark")
-        .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-V",
-            "-r",
-        ])
+        .args(["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-V", "-r"])
         .arg(&path)
         .output();
     let _ = std::fs::remove_file(&path);
     let out = out.expect("tshark is required for this test (apt-get install tshark)");
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "[Protocols in frame: eth:ethertype:ip:udp:mip]",
@@ -121,20 +105,11 @@ fn tshark_dissects_request_and_reply_as_mobile_ip() {
         "[Header checksum status: Good]",
         "[Checksum Status: Good]",
     ] {
-        assert!(
-            text.contains(needle),
-            "tshark output lacks {needle:?}:\n{text}"
-        );
+        assert!(text.contains(needle), "tshark output lacks {needle:?}:\n{text}");
     }
     assert_eq!(text.matches("\nMobile IP\n").count(), 2, "{text}");
     assert!(!text.contains("Bad]"), "a checksum was judged bad:\n{text}");
     // The authenticators tshark shows are the ones we computed.
-    assert!(text.contains(&format!(
-        "Authenticator: {}",
-        hex::encode(&req[req.len() - 16..])
-    )));
-    assert!(text.contains(&format!(
-        "Authenticator: {}",
-        hex::encode(&rep[rep.len() - 16..])
-    )));
+    assert!(text.contains(&format!("Authenticator: {}", hex::encode(&req[req.len() - 16..]))));
+    assert!(text.contains(&format!("Authenticator: {}", hex::encode(&rep[rep.len() - 16..]))));
 }

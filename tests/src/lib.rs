@@ -14,11 +14,7 @@ pub use proxy::{Proxy, ProxyConfig, proxy_ctl_bin};
 
 /// Run a command; panic with its output if it fails.
 pub fn sh(cmd: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .expect("sh");
+    let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
     assert!(
         out.status.success(),
         "`{cmd}` failed: {}\n{}",
@@ -30,11 +26,7 @@ pub fn sh(cmd: &str) -> String {
 
 /// Run a command and return (success, stdout, stderr) without panicking.
 pub fn sh_try(cmd: &str) -> (bool, String, String) {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .expect("sh");
+    let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -12,11 +12,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A name unique to this process and call: `{prefix}{pid}x{n}`, short
 /// enough for interface names (15 bytes) when prefix is short.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100_000,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub struct Netns {
@@ -33,19 +29,11 @@ impl Netns {
 
     /// Run a shell command inside the namespace; panic on failure.
     pub fn sh(&self, cmd: &str) -> String {
-        sh(&format!(
-            "ip netns exec {} sh -c '{}'",
-            self.name,
-            cmd.replace('\'', "'\\''")
-        ))
+        sh(&format!("ip netns exec {} sh -c '{}'", self.name, cmd.replace('\'', "'\\''")))
     }
 
     pub fn sh_try(&self, cmd: &str) -> (bool, String, String) {
-        crate::sh_try(&format!(
-            "ip netns exec {} sh -c '{}'",
-            self.name,
-            cmd.replace('\'', "'\\''")
-        ))
+        crate::sh_try(&format!("ip netns exec {} sh -c '{}'", self.name, cmd.replace('\'', "'\\''")))
     }
 
     /// A veth pair between `self` (`a`) and `other` (`b`), both up, with
@@ -53,24 +41,16 @@ impl Netns {
     /// packets over with CHECKSUM_PARTIAL, which XDP-redirected frames must
     /// not carry (TOOLCHAIN.md).
     pub fn veth(&self, a: &str, other: &Netns, b: &str) {
-        sh(&format!(
-            "ip link add {a} netns {} type veth peer name {b} netns {}",
-            self.name, other.name
-        ));
+        sh(&format!("ip link add {a} netns {} type veth peer name {b} netns {}", self.name, other.name));
         for (ns, dev) in [(self, a), (other, b)] {
             sh(&format!("ip -n {} link set {dev} up", ns.name));
-            ns.sh(&format!(
-                "ethtool -K {dev} tx off rx off >/dev/null 2>&1 || true"
-            ));
+            ns.sh(&format!("ethtool -K {dev} tx off rx off >/dev/null 2>&1 || true"));
         }
     }
 
     pub fn addr(&self, dev: &str, cidr: &str) {
         let nodad = if cidr.contains(':') { " nodad" } else { "" };
-        sh(&format!(
-            "ip -n {} addr add {cidr} dev {dev}{nodad}",
-            self.name
-        ));
+        sh(&format!("ip -n {} addr add {cidr} dev {dev}{nodad}", self.name));
     }
 
     pub fn route(&self, spec: &str) {
@@ -84,18 +64,13 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
 /// Run `f` on a thread that has entered namespace `ns` (setns affects only
 /// the calling thread), so sockets `f` opens live there.
-pub fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));

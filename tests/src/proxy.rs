@@ -32,9 +32,7 @@ pub struct Proxy {
 pub fn proxy_ctl_bin() -> String {
     std::env::var("PROXY_CTL").unwrap_or_else(|_| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        root.join("target/release/proxy-ctl")
-            .to_string_lossy()
-            .into_owned()
+        root.join("target/release/proxy-ctl").to_string_lossy().into_owned()
     })
 }
 
@@ -86,46 +84,26 @@ socket = "{socket}"
             extra = c.extra,
         );
         std::fs::write(&config, text).unwrap();
-        let mut p = Proxy {
-            ns: ns.name.clone(),
-            dir,
-            config,
-            socket,
-            child: None,
-            bpffs,
-        };
+        let mut p = Proxy { ns: ns.name.clone(), dir, config, socket, child: None, bpffs };
         p.spawn(false);
         p
     }
 
     /// Start (or restart) the daemon and wait for its control socket.
     pub fn spawn(&mut self, reset: bool) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("daemon.log"))
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
         let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.ns,
-            &proxy_ctl_bin(),
-            "run",
-            "--config",
-        ])
-        .arg(&self.config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
+        cmd.args(["netns", "exec", &self.ns, &proxy_ctl_bin(), "run", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
         if reset {
             cmd.arg("--reset-state");
         }
         self.child = Some(cmd.spawn().expect("spawn proxy-ctl run"));
         let sock = self.socket.clone();
-        let up = wait_until(20, || {
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
+        let up = wait_until(20, || std::os::unix::net::UnixStream::connect(&sock).is_ok());
         assert!(up, "daemon did not come up; log:\n{}", self.log());
     }
 
@@ -144,19 +122,14 @@ socket = "{socket}"
 
     /// `proxy-ctl --socket S ARGS`: (success, stdout, stderr).
     pub fn ctl(&self, args: &str) -> (bool, String, String) {
-        crate::sh_try(&format!(
-            "{} --socket {} {args}",
-            proxy_ctl_bin(),
-            self.socket.display()
-        ))
+        crate::sh_try(&format!("{} --socket {} {args}", proxy_ctl_bin(), self.socket.display()))
     }
 
     /// `proxy-ctl ... --json`, parsed; panics if the command fails.
     pub fn ctl_json(&self, args: &str) -> serde_json::Value {
         let (ok, out, err) = self.ctl(&format!("--json {args}"));
         assert!(ok, "proxy-ctl {args} failed: {err}");
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("bad JSON from proxy-ctl {args}: {e}\n{out}"))
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from proxy-ctl {args}: {e}\n{out}"))
     }
 
     /// The value of one datapath counter.
@@ -176,12 +149,7 @@ socket = "{socket}"
     /// for frames XDP-redirected into its peer), pinned in our bpffs.
     pub fn xdp_pass(&self, ns: &Netns, dev: &str) {
         let pin = self.bpffs.join(format!("pass-{}-{dev}", ns.name));
-        sh(&format!(
-            "ip netns exec {} {} xdp-pass {dev} --pin {}",
-            ns.name,
-            proxy_ctl_bin(),
-            pin.display()
-        ));
+        sh(&format!("ip netns exec {} {} xdp-pass {dev} --pin {}", ns.name, proxy_ctl_bin(), pin.display()));
     }
 }
 
@@ -189,11 +157,7 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            eprintln!(
-                "--- daemon log ({}) ---\n{}",
-                self.dir.display(),
-                self.log()
-            );
+            eprintln!("--- daemon log ({}) ---\n{}", self.dir.display(), self.log());
         }
         let _ = Command::new("umount").arg("-l").arg(&self.bpffs).status();
         let _ = std::fs::remove_dir_all(&self.dir);

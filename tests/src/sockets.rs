@@ -47,19 +47,13 @@ pub fn udp_echo(sock: UdpSocket, count: usize, seen: Seen) {
 
 /// Deterministic payload of `len` bytes for client `i`.
 pub fn payload(i: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|k| (k as u32).wrapping_mul(31).wrapping_add(u32::from(i) * 7) as u8)
-        .collect()
+    (0..len).map(|k| (k as u32).wrapping_mul(31).wrapping_add(u32::from(i) * 7) as u8).collect()
 }
 
 /// A TCP socket bound to a fixed source port (what two legacy hosts with
 /// the same source port look like), not yet connected.
 pub fn tcp_connect_from(src_port: u16, dst: SocketAddr) -> std::io::Result<TcpStream> {
-    let domain = if dst.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+    let domain = if dst.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket/bind/connect on an fd we own.
     unsafe {
         let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
@@ -80,11 +74,7 @@ pub fn tcp_connect_from(src_port: u16, dst: SocketAddr) -> std::io::Result<TcpSt
 }
 
 fn unspecified(a: IpAddr) -> IpAddr {
-    if a.is_ipv4() {
-        IpAddr::from([0u8; 4])
-    } else {
-        IpAddr::from([0u8; 16])
-    }
+    if a.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u8; 16]) }
 }
 
 fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -95,9 +85,7 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as u16,
                 sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
                 sin_zero: [0; 8],
             };
             unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
@@ -108,9 +96,7 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_family: libc::AF_INET6 as u16,
                 sin6_port: v6.port().to_be(),
                 sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
+                sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
                 sin6_scope_id: 0,
             };
             unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
@@ -132,10 +118,7 @@ pub fn icmp_echo(dst: IpAddr, id: u16, count: u16) -> u16 {
     let fd = unsafe { libc::socket(domain, libc::SOCK_RAW, proto) };
     assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
     unsafe {
         libc::setsockopt(
             fd,
@@ -157,36 +140,19 @@ pub fn icmp_echo(dst: IpAddr, id: u16, count: u16) -> u16 {
             msg[2..4].copy_from_slice(&c.to_be_bytes());
         }
         let sent = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                msg.as_ptr() as *const _,
-                msg.len(),
-                0,
-                &sa as *const _ as *const _,
-                len,
-            )
+            libc::sendto(sock.as_raw_fd(), msg.as_ptr() as *const _, msg.len(), 0, &sa as *const _ as *const _, len)
         };
-        assert_eq!(
-            sent as usize,
-            msg.len(),
-            "sendto: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(sent as usize, msg.len(), "sendto: {}", std::io::Error::last_os_error());
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
             let mut buf = [0u8; 1500];
-            let n =
-                unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len(), 0) };
+            let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len(), 0) };
             if n <= 0 {
                 continue;
             }
             let pkt = &buf[..n as usize];
             // Raw IPv4 sockets deliver the IP header too.
-            let icmp = if dst.is_ipv4() {
-                &pkt[((pkt[0] & 0x0f) as usize * 4)..]
-            } else {
-                pkt
-            };
+            let icmp = if dst.is_ipv4() { &pkt[((pkt[0] & 0x0f) as usize * 4)..] } else { pkt };
             if icmp.len() >= 8
                 && icmp[0] == rep_type
                 && icmp[4..6] == id.to_be_bytes()

@@ -37,8 +37,7 @@ fn two_hosts_tcp(t: &Topo, sub: &str, server: &str, wan: &str) {
             let both = both.clone();
             let dst = SocketAddr::new(ip(sub), 8080);
             in_netns(&t.legacy[i as usize].name, move || {
-                let mut s =
-                    sockets::tcp_connect_from(LEGACY_PORT, dst).expect("connect through the proxy");
+                let mut s = sockets::tcp_connect_from(LEGACY_PORT, dst).expect("connect through the proxy");
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 // Both connections are open at once before any data moves.
                 both.wait();
@@ -64,22 +63,10 @@ fn two_hosts_tcp(t: &Topo, sub: &str, server: &str, wan: &str) {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     for p in &seen {
-        assert_eq!(
-            p.ip(),
-            ip(wan),
-            "server must see the proxy's address, saw {p}"
-        );
-        assert!(
-            (61000..=65535).contains(&p.port()),
-            "proxy port {} outside the NAT range",
-            p.port()
-        );
+        assert_eq!(p.ip(), ip(wan), "server must see the proxy's address, saw {p}");
+        assert!((61000..=65535).contains(&p.port()), "proxy port {} outside the NAT range", p.port());
     }
-    assert_ne!(
-        seen[0].port(),
-        seen[1].port(),
-        "two legacy hosts share a proxy port: {seen:?}"
-    );
+    assert_ne!(seen[0].port(), seen[1].port(), "two legacy hosts share a proxy port: {seen:?}");
 }
 
 fn two_hosts_udp(t: &Topo, sub: &str, server: &str, wan: &str) {
@@ -125,22 +112,13 @@ fn two_hosts_udp(t: &Topo, sub: &str, server: &str, wan: &str) {
     assert!(seen.iter().all(|p| p.ip() == ip(wan)), "{seen:?}");
     ports.sort();
     ports.dedup();
-    assert_eq!(
-        ports.len(),
-        2,
-        "two legacy hosts must get two proxy ports: {seen:?}"
-    );
+    assert_eq!(ports.len(), 2, "two legacy hosts must get two proxy ports: {seen:?}");
 }
 
 fn two_hosts_icmp(t: &Topo, sub: &str) {
     let dst = ip(sub);
-    let clients: Vec<_> = (0..2)
-        .map(|i| {
-            in_netns(&t.legacy[i].name, move || {
-                sockets::icmp_echo(dst, 0x4242, 3)
-            })
-        })
-        .collect();
+    let clients: Vec<_> =
+        (0..2).map(|i| in_netns(&t.legacy[i].name, move || sockets::icmp_echo(dst, 0x4242, 3))).collect();
     for c in clients {
         assert_eq!(c.join().unwrap(), 3, "ICMP echo through the proxy");
     }
@@ -155,11 +133,7 @@ fn two_hosts_icmp(t: &Topo, sub: &str) {
         .collect();
     nat_ids.sort();
     nat_ids.dedup();
-    assert_eq!(
-        nat_ids.len(),
-        2,
-        "same echo id from two hosts needs two proxy ids: {flows}"
-    );
+    assert_eq!(nat_ids.len(), 2, "same echo id from two hosts needs two proxy ids: {flows}");
 }
 
 #[test]
@@ -171,17 +145,8 @@ fn nat_two_legacy_hosts_same_port_v4() {
     assert!(t.proxy.counter("redirected") > 0, "fast path unused");
     assert!(t.proxy.counter("nat_flow_created") >= 6);
     let maps = t.proxy.ctl_json("mapping list");
-    let m = maps["mappings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["substitute"] == SUB_V4)
-        .unwrap()
-        .clone();
-    assert!(
-        m["flows"].as_u64().unwrap() >= 4,
-        "flow count per mapping: {m}"
-    );
+    let m = maps["mappings"].as_array().unwrap().iter().find(|m| m["substitute"] == SUB_V4).unwrap().clone();
+    assert!(m["flows"].as_u64().unwrap() >= 4, "flow count per mapping: {m}");
 }
 
 #[test]
@@ -211,11 +176,8 @@ fn nat_icmp_errors_are_translated() {
     for sub in [SUB_V4, SUB_V6] {
         let dst = SocketAddr::new(ip(sub), 9999); // nobody listens there
         let refused = in_netns(&t.legacy[0].name, move || {
-            let bind = if dst.is_ipv4() {
-                SocketAddr::from(([0, 0, 0, 0], 0))
-            } else {
-                SocketAddr::from(([0u16; 8], 0))
-            };
+            let bind =
+                if dst.is_ipv4() { SocketAddr::from(([0, 0, 0, 0], 0)) } else { SocketAddr::from(([0u16; 8], 0)) };
             let s = UdpSocket::bind(bind).unwrap();
             s.connect(dst).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -228,10 +190,7 @@ fn nat_icmp_errors_are_translated() {
         })
         .join()
         .unwrap();
-        assert!(
-            refused,
-            "{sub}: the legacy host did not get the translated port unreachable"
-        );
+        assert!(refused, "{sub}: the legacy host did not get the translated port unreachable");
     }
     assert!(t.proxy.counter("icmp_error_translated") >= 2);
 }
@@ -262,26 +221,13 @@ fn nat_state_survives_daemon_restart() {
     })
     .join()
     .unwrap();
-    let flows_before = t.proxy.ctl_json("nat list")["flows"]
-        .as_array()
-        .unwrap()
-        .len();
+    let flows_before = t.proxy.ctl_json("nat list")["flows"].as_array().unwrap().len();
     t.proxy.stop();
     let (ok, _, err) = t.proxy.ctl("stats");
-    assert!(
-        !ok && err.contains("cannot reach the daemon"),
-        "stopped daemon answered: {err}"
-    );
+    assert!(!ok && err.contains("cannot reach the daemon"), "stopped daemon answered: {err}");
     t.proxy.spawn(false);
-    assert!(
-        t.proxy.log().contains("restored_mappings=2"),
-        "{}",
-        t.proxy.log()
-    );
-    let flows_after = t.proxy.ctl_json("nat list")["flows"]
-        .as_array()
-        .unwrap()
-        .len();
+    assert!(t.proxy.log().contains("restored_mappings=2"), "{}", t.proxy.log());
+    let flows_after = t.proxy.ctl_json("nat list")["flows"].as_array().unwrap().len();
     assert_eq!(flows_before, flows_after, "NAT flows lost in the restart");
     let h = in_netns(&t.legacy[0].name, move || {
         let mut s = conn;
@@ -299,18 +245,9 @@ fn cli_errors_are_clear() {
     let t = Topo::new(true);
     let cases = [
         ("mapping add 100.64.0.300 192.0.2.10", "invalid"),
-        (
-            "mapping add 10.9.9.9 192.0.2.10",
-            "not in a substitute pool",
-        ),
-        (
-            &format!("mapping add {SUB_V4} 192.0.2.11") as &str,
-            "already has a mapping",
-        ),
-        (
-            "mapping add 100.64.0.20 2001:db8::10",
-            "different IP families",
-        ),
+        ("mapping add 10.9.9.9 192.0.2.10", "not in a substitute pool"),
+        (&format!("mapping add {SUB_V4} 192.0.2.11") as &str, "already has a mapping"),
+        ("mapping add 100.64.0.20 2001:db8::10", "different IP families"),
         ("mapping add 100.64.0.20 224.0.0.1", "not a usable unicast"),
         ("mapping del 100.64.0.99", "no mapping for"),
         ("frobnicate", "unrecognized subcommand"),
@@ -338,8 +275,5 @@ fn cli_errors_are_clear() {
     })
     .join()
     .unwrap();
-    assert!(
-        t.proxy.counter("drop_no_mapping") > before,
-        "packets to an unmapped substitute must be counted drops"
-    );
+    assert!(t.proxy.counter("drop_no_mapping") > before, "packets to an unmapped substitute must be counted drops");
 }

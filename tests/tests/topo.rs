@@ -69,13 +69,7 @@ impl Topo {
         // Frames XDP redirects into lan0/wan0 arrive on these peers.
         proxy.xdp_pass(&sw, "uplink");
         proxy.xdp_pass(&server, "srv0");
-        let t = Topo {
-            proxy,
-            legacy,
-            server,
-            _pns: pns,
-            _sw: sw,
-        };
+        let t = Topo { proxy, legacy, server, _pns: pns, _sw: sw };
         t.map(SUB_V4, SERVER_V4);
         t.map(SUB_V6, SERVER_V6);
         t

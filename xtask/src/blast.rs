@@ -22,11 +22,7 @@ const BATCH: usize = 64;
 pub fn run(b: &Blast) -> Result<u64> {
     let socks: Vec<std::net::UdpSocket> = (0..b.flows)
         .map(|_| {
-            let bind = if b.dst.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
+            let bind = if b.dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
             let s = std::net::UdpSocket::bind(bind)?;
             s.connect(b.dst)?;
             s.set_nonblocking(true)?;
@@ -35,12 +31,8 @@ pub fn run(b: &Blast) -> Result<u64> {
         .collect::<std::io::Result<_>>()
         .context("UDP sockets")?;
     let payload = vec![0x5au8; b.size];
-    let mut iov: Vec<libc::iovec> = (0..BATCH)
-        .map(|_| libc::iovec {
-            iov_base: payload.as_ptr() as *mut _,
-            iov_len: payload.len(),
-        })
-        .collect();
+    let mut iov: Vec<libc::iovec> =
+        (0..BATCH).map(|_| libc::iovec { iov_base: payload.as_ptr() as *mut _, iov_len: payload.len() }).collect();
     // SAFETY: zeroed mmsghdr is valid; each points at one iovec of the payload.
     let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
         .map(|i| {

@@ -82,18 +82,8 @@ fn main() -> Result<()> {
             }
             sh::run("bash", &[&script])
         }
-        Cmd::Blast {
-            dst,
-            flows,
-            size,
-            secs,
-        } => {
-            let sent = blast::run(&blast::Blast {
-                dst,
-                flows,
-                size,
-                secs,
-            })?;
+        Cmd::Blast { dst, flows, size, secs } => {
+            let sent = blast::run(&blast::Blast { dst, flows, size, secs })?;
             println!("{sent}");
             Ok(())
         }

@@ -5,18 +5,12 @@ use std::{path::PathBuf, process::Command};
 use anyhow::{Context, Result, bail};
 
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> Result<()> {
     eprintln!("+ {cmd} {}", args.join(" "));
-    let st = Command::new(cmd)
-        .args(args)
-        .status()
-        .with_context(|| format!("cannot start {cmd}"))?;
+    let st = Command::new(cmd).args(args).status().with_context(|| format!("cannot start {cmd}"))?;
     if !st.success() {
         bail!("`{cmd} {}` failed: {st}", args.join(" "));
     }
@@ -26,10 +20,7 @@ pub fn run(cmd: &str, args: &[&str]) -> Result<()> {
 pub fn run_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     eprintln!(
         "+ {} {cmd} {}",
-        env.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
         args.join(" ")
     );
     let st = Command::new(cmd)
@@ -44,24 +35,13 @@ pub fn run_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
 }
 
 pub fn ok(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 pub fn output(cmd: &str, args: &[&str]) -> Result<String> {
-    let o = Command::new(cmd)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot start {cmd}"))?;
+    let o = Command::new(cmd).args(args).output().with_context(|| format!("cannot start {cmd}"))?;
     if !o.status.success() {
-        bail!(
-            "`{cmd} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        bail!("`{cmd} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr));
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
@@ -73,17 +53,31 @@ pub fn build_release() -> Result<()> {
 /// The README's test command runs this: every layer, failing on the first
 /// failing layer.
 pub fn test_all(no_fuzz: bool, filter: Option<&str>) -> Result<()> {
-    // 1. Unit and known-answer tests (no root needed). Release: the eBPF
-    //    object is built once, shared with the integration tests.
-    run("cargo", &["test", "--release", "--workspace"])?;
-    // 2. Lints that are errors.
+    // proxy-ebpf only builds for BPF (step 2 lints it on its own target);
+    // the integration tests need the daemon built first (step 4).
+    let host = ["--workspace", "--exclude", "proxy-ebpf", "--exclude", "integration-tests"];
+    // 1. Unit and known-answer tests (no root needed). Release, so the
+    //    eBPF object built for them is the one the integration tests use.
+    run("cargo", &[&["test", "--release"][..], &host].concat())?;
+    // 2. Lints that are errors: host crates, then the eBPF crate.
+    let lint = [
+        &["clippy", "--release", "--all-targets", "--workspace", "--exclude", "proxy-ebpf"][..],
+        &["--", "-D", "warnings"],
+    ];
+    run("cargo", &lint.concat())?;
+    let nightly = format!("+{}", crate::prereq::NIGHTLY);
     run(
         "cargo",
         &[
+            &nightly,
             "clippy",
             "--release",
-            "--workspace",
-            "--all-targets",
+            "-p",
+            "proxy-ebpf",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
             "--",
             "-D",
             "warnings",
@@ -97,14 +91,7 @@ pub fn test_all(no_fuzz: bool, filter: Option<&str>) -> Result<()> {
     build_release()?;
     let bin = workspace_root().join("target/release/proxy-ctl");
     let bin = bin.to_string_lossy();
-    let mut args = vec![
-        "test",
-        "--release",
-        "-p",
-        "integration-tests",
-        "--",
-        "--test-threads=2",
-    ];
+    let mut args = vec!["test", "--release", "-p", "integration-tests", "--", "--test-threads=2"];
     if let Some(f) = filter {
         args.push(f);
     }

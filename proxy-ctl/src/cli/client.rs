@@ -14,10 +14,7 @@ use crate::control::{Request, Response};
 /// message, so the CLI exits non-zero with it.
 pub async fn call(socket: &Path, req: &Request) -> anyhow::Result<Response> {
     let stream = UnixStream::connect(socket).await.with_context(|| {
-        format!(
-            "cannot reach the daemon at {} (is `proxy-ctl run` running? --socket sets the path)",
-            socket.display()
-        )
+        format!("cannot reach the daemon at {} (is `proxy-ctl run` running? --socket sets the path)", socket.display())
     })?;
     let (r, mut w) = stream.into_split();
     let mut line = serde_json::to_vec(req)?;

@@ -33,16 +33,8 @@ pub async fn run(socket: &Path, json: bool, cmd: MappingCmd) -> anyhow::Result<(
         return client::print_json(&resp);
     }
     if let Response::Mappings { mappings } = resp {
-        let rows: Vec<Vec<String>> = mappings
-            .iter()
-            .map(|m| {
-                vec![
-                    m.substitute.to_string(),
-                    m.peer.to_string(),
-                    m.flows.to_string(),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> =
+            mappings.iter().map(|m| vec![m.substitute.to_string(), m.peer.to_string(), m.flows.to_string()]).collect();
         table::print(&["SUBSTITUTE", "PEER", "FLOWS"], &rows);
     }
     Ok(())

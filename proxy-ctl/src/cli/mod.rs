@@ -16,11 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::config::DEFAULT_SOCKET;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "proxy-ctl",
-    version,
-    about = "HIP proxy for legacy hosts: daemon and control CLI"
-)]
+#[command(name = "proxy-ctl", version, about = "HIP proxy for legacy hosts: daemon and control CLI")]
 pub struct Cli {
     /// The daemon's control socket.
     #[arg(long, global = true, env = "PROXY_CTL_SOCKET", default_value = DEFAULT_SOCKET)]

@@ -14,11 +14,7 @@ pub enum NatCmd {
 }
 
 fn endpoint(a: std::net::IpAddr, port: u16) -> String {
-    if a.is_ipv6() {
-        format!("[{a}]:{port}")
-    } else {
-        format!("{a}:{port}")
-    }
+    if a.is_ipv6() { format!("[{a}]:{port}") } else { format!("{a}:{port}") }
 }
 
 pub async fn run(socket: &Path, json: bool, cmd: NatCmd) -> anyhow::Result<()> {
@@ -43,19 +39,7 @@ pub async fn run(socket: &Path, json: bool, cmd: NatCmd) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        table::print(
-            &[
-                "PROTO",
-                "LEGACY",
-                "SUBSTITUTE",
-                "PEER",
-                "NAT-PORT",
-                "STATE",
-                "IDLE",
-                "PKTS OUT/IN",
-            ],
-            &rows,
-        );
+        table::print(&["PROTO", "LEGACY", "SUBSTITUTE", "PEER", "NAT-PORT", "STATE", "IDLE", "PKTS OUT/IN"], &rows);
     }
     Ok(())
 }

@@ -15,9 +15,5 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    crate::daemon::run(crate::daemon::Options {
-        config: &args.config,
-        reset_state: args.reset_state,
-    })
-    .await
+    crate::daemon::run(crate::daemon::Options { config: &args.config, reset_state: args.reset_state }).await
 }

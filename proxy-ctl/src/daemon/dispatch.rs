@@ -13,9 +13,7 @@ use crate::{
 pub fn dispatch(dp: &mut Datapath, cfg: &Config, req: Request) -> Response {
     match handle(dp, cfg, req) {
         Ok(r) => r,
-        Err(e) => Response::Error {
-            message: e.to_string(),
-        },
+        Err(e) => Response::Error { message: e.to_string() },
     }
 }
 
@@ -79,20 +77,12 @@ fn handle(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Result<Respo
                     bytes_in: f.entry.bytes_in,
                 })
                 .collect();
-            flows.sort_by(|a, b| {
-                (a.legacy, a.legacy_port, a.nat_port).cmp(&(b.legacy, b.legacy_port, b.nat_port))
-            });
+            flows.sort_by(|a, b| (a.legacy, a.legacy_port, a.nat_port).cmp(&(b.legacy, b.legacy_port, b.nat_port)));
             Response::Flows { flows }
         }
         Request::Stats => {
-            let counters = dp
-                .counters()?
-                .into_iter()
-                .map(|(c, value)| CounterInfo {
-                    name: c.name().into(),
-                    value,
-                })
-                .collect();
+            let counters =
+                dp.counters()?.into_iter().map(|(c, value)| CounterInfo { name: c.name().into(), value }).collect();
             Response::Stats {
                 counters,
                 mappings: dp.mappings()?.len() as u64,

@@ -11,10 +11,7 @@ use crate::{config::Config, datapath::Datapath, flow_timeout};
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock bpf_ktime_get_ns() reads.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid out pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -33,23 +30,11 @@ pub async fn run(dp: Arc<Mutex<Datapath>>, cfg: Arc<Config>, every: Duration) {
     }
 }
 
-pub fn collect(
-    dp: &mut Datapath,
-    cfg: &Config,
-    now_ns: u64,
-) -> Result<usize, crate::datapath::TableError> {
+pub fn collect(dp: &mut Datapath, cfg: &Config, now_ns: u64) -> Result<usize, crate::datapath::TableError> {
     let expired: Vec<_> = dp
         .flows()?
         .into_iter()
-        .filter(|f| {
-            flow_timeout::expired(
-                f.key.proto,
-                f.entry.tcp_state,
-                f.entry.last_seen_ns,
-                now_ns,
-                &cfg.nat,
-            )
-        })
+        .filter(|f| flow_timeout::expired(f.key.proto, f.entry.tcp_state, f.entry.last_seen_ns, now_ns, &cfg.nat))
         .collect();
     for f in &expired {
         dp.remove_flow(f);

@@ -31,17 +31,11 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     let mut dp = Datapath::load(&cfg).context("loading the datapath")?;
     let restored = dp.mappings()?.len();
     let flows = dp.flows()?.len();
-    info!(
-        restored_mappings = restored,
-        restored_flows = flows,
-        "pinned state"
-    );
+    info!(restored_mappings = restored, restored_flows = flows, "pinned state");
     for m in &cfg.mappings {
         match dp.mapping_add(m.substitute, m.peer) {
             Ok(()) => info!(substitute = %m.substitute, peer = %m.peer, "static mapping installed"),
-            Err(crate::datapath::TableError::Mapping(
-                crate::mapping_rules::MappingError::Duplicate(_),
-            )) => {}
+            Err(crate::datapath::TableError::Mapping(crate::mapping_rules::MappingError::Duplicate(_))) => {}
             Err(e) => warn!(substitute = %m.substitute, "static mapping not installed: {e}"),
         }
     }
@@ -50,11 +44,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
-    let gc = tokio::spawn(gc::run(
-        dp.clone(),
-        cfg.clone(),
-        Duration::from_secs(cfg.nat.gc_interval_secs),
-    ));
+    let gc = tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs)));
     let srv = tokio::spawn(server::serve(listener, dp.clone(), cfg.clone()));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -52,27 +52,19 @@ pub async fn serve(listener: UnixListener, dp: Arc<Mutex<Datapath>>, cfg: Arc<Co
     }
 }
 
-async fn connection(
-    stream: UnixStream,
-    dp: Arc<Mutex<Datapath>>,
-    cfg: Arc<Config>,
-) -> anyhow::Result<()> {
+async fn connection(stream: UnixStream, dp: Arc<Mutex<Datapath>>, cfg: Arc<Config>) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
     while let Some(line) = lines.next_line().await? {
         let resp = if line.len() > MAX_REQUEST {
-            Response::Error {
-                message: format!("request longer than {MAX_REQUEST} bytes"),
-            }
+            Response::Error { message: format!("request longer than {MAX_REQUEST} bytes") }
         } else {
             match serde_json::from_str::<Request>(&line) {
                 Ok(req) => {
                     let mut dp = dp.lock().await;
                     super::dispatch(&mut dp, &cfg, req)
                 }
-                Err(e) => Response::Error {
-                    message: format!("bad request: {e}"),
-                },
+                Err(e) => Response::Error { message: format!("bad request: {e}") },
             }
         };
         let mut out = serde_json::to_vec(&resp)?;

@@ -20,15 +20,7 @@ fn mount_bpffs(at: &Path) -> io::Result<()> {
     let target = CString::new(at.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let fstype = CString::new("bpf").expect("static");
     // SAFETY: all pointers are valid NUL-terminated strings; data is null.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -24,38 +24,21 @@ static XDP_PASS_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error("bpffs at {dir}: {source}")]
-    Bpffs {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    Bpffs { dir: PathBuf, source: std::io::Error },
     #[error("loading the eBPF object: {0}")]
     Load(#[from] aya::EbpfError),
     #[error("program {name}: {source}")]
-    Program {
-        name: &'static str,
-        source: aya::programs::ProgramError,
-    },
+    Program { name: &'static str, source: aya::programs::ProgramError },
     #[error("attaching XDP to {iface}: {source}")]
-    Attach {
-        iface: String,
-        source: aya::programs::ProgramError,
-    },
+    Attach { iface: String, source: aya::programs::ProgramError },
     #[error("map {name}: {source}")]
-    Map {
-        name: &'static str,
-        source: aya::maps::MapError,
-    },
+    Map { name: &'static str, source: aya::maps::MapError },
     #[error("map {0} missing from the eBPF object")]
     MissingMap(&'static str),
-    #[error(
-        "setting kernel parameters (set manage_sysctls = false to manage them yourself): {source}"
-    )]
+    #[error("setting kernel parameters (set manage_sysctls = false to manage them yourself): {source}")]
     Sysctl { source: std::io::Error },
     #[error("pinning the link at {path}: {source}")]
-    Pin {
-        path: PathBuf,
-        source: aya::pin::PinError,
-    },
+    Pin { path: PathBuf, source: aya::pin::PinError },
 }
 
 /// The loaded datapath. Dropping it detaches the programs; the pinned maps
@@ -87,11 +70,7 @@ where
 
 /// The datapath's view of the configuration.
 pub fn datapath_config(cfg: &config::Config) -> DatapathConfig {
-    let mut d = DatapathConfig {
-        port_min: cfg.nat.port_min,
-        port_max: cfg.nat.port_max,
-        ..Default::default()
-    };
+    let mut d = DatapathConfig { port_min: cfg.nat.port_min, port_max: cfg.nat.port_max, ..Default::default() };
     if let Some(a) = cfg.nat.wan_v4 {
         d.wan_v4 = to_addr16(a.into());
         d.flags |= CFG_F_HAVE_V4;
@@ -118,13 +97,7 @@ impl Datapath {
     /// Remove the pinned maps (`proxy-ctl run --reset-state`): flows and
     /// mappings start empty.
     pub fn reset_state(pin_dir: &Path) -> std::io::Result<()> {
-        for name in [
-            maps::SUBSTITUTES,
-            maps::NAT_FLOWS,
-            maps::NAT_REPLIES,
-            maps::CONFIG,
-            maps::COUNTERS,
-        ] {
+        for name in [maps::SUBSTITUTES, maps::NAT_FLOWS, maps::NAT_REPLIES, maps::CONFIG, maps::COUNTERS] {
             match std::fs::remove_file(pin_dir.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -135,13 +108,8 @@ impl Datapath {
 
     pub fn load(cfg: &config::Config) -> Result<Datapath, DatapathError> {
         let dir = &cfg.datapath.pin_dir;
-        super::ensure_bpffs(dir).map_err(|source| DatapathError::Bpffs {
-            dir: dir.clone(),
-            source,
-        })?;
-        let mut ebpf = EbpfLoader::new()
-            .default_map_pin_directory(dir)
-            .load(EBPF_OBJECT)?;
+        super::ensure_bpffs(dir).map_err(|source| DatapathError::Bpffs { dir: dir.clone(), source })?;
+        let mut ebpf = EbpfLoader::new().default_map_pin_directory(dir).load(EBPF_OBJECT)?;
         if let Err(e) = aya_log::EbpfLogger::init(&mut ebpf) {
             // The datapath logs nothing routinely; no log maps is not an error.
             tracing::debug!("aya-log not initialised: {e}");
@@ -150,33 +118,15 @@ impl Datapath {
         let mut conf: Array<MapData, DatapathConfig> = ebpf
             .take_map(maps::CONFIG)
             .ok_or(DatapathError::MissingMap(maps::CONFIG))
-            .and_then(|m| {
-                Array::try_from(m).map_err(|source| DatapathError::Map {
-                    name: maps::CONFIG,
-                    source,
-                })
-            })?;
-        conf.set(0, datapath_config(cfg), 0)
-            .map_err(|source| DatapathError::Map {
-                name: maps::CONFIG,
-                source,
-            })?;
+            .and_then(|m| Array::try_from(m).map_err(|source| DatapathError::Map { name: maps::CONFIG, source }))?;
+        conf.set(0, datapath_config(cfg), 0).map_err(|source| DatapathError::Map { name: maps::CONFIG, source })?;
 
         let prog: &mut Xdp = ebpf
             .program_mut("xdp_proxy")
-            .ok_or(DatapathError::Program {
-                name: "xdp_proxy",
-                source: aya::programs::ProgramError::NotLoaded,
-            })?
+            .ok_or(DatapathError::Program { name: "xdp_proxy", source: aya::programs::ProgramError::NotLoaded })?
             .try_into()
-            .map_err(|source| DatapathError::Program {
-                name: "xdp_proxy",
-                source,
-            })?;
-        prog.load().map_err(|source| DatapathError::Program {
-            name: "xdp_proxy",
-            source,
-        })?;
+            .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
+        prog.load().map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
         let mut ifaces = vec![cfg.datapath.lan.clone()];
         if cfg.datapath.wan != cfg.datapath.lan {
             ifaces.push(cfg.datapath.wan.clone());
@@ -187,37 +137,21 @@ impl Datapath {
         }
         for iface in &ifaces {
             prog.attach(iface, xdp_mode(cfg.datapath.xdp_mode))
-                .map_err(|source| DatapathError::Attach {
-                    iface: iface.clone(),
-                    source,
-                })?;
+                .map_err(|source| DatapathError::Attach { iface: iface.clone(), source })?;
             info!(%iface, "xdp_proxy attached");
         }
 
         let substitutes = take(&mut ebpf, maps::SUBSTITUTES)?;
         let flows = take(&mut ebpf, maps::NAT_FLOWS)?;
         let replies = take(&mut ebpf, maps::NAT_REPLIES)?;
-        let counters = ebpf
-            .take_map(maps::COUNTERS)
-            .ok_or(DatapathError::MissingMap(maps::COUNTERS))
-            .and_then(|m| {
-                PerCpuArray::try_from(m).map_err(|source| DatapathError::Map {
-                    name: maps::COUNTERS,
-                    source,
-                })
+        let counters =
+            ebpf.take_map(maps::COUNTERS).ok_or(DatapathError::MissingMap(maps::COUNTERS)).and_then(|m| {
+                PerCpuArray::try_from(m).map_err(|source| DatapathError::Map { name: maps::COUNTERS, source })
             })?;
         if !cfg.datapath.redirect {
-            warn!(
-                "redirect = false: translated packets use the kernel's forwarding path (needs ip_forward=1)"
-            );
+            warn!("redirect = false: translated packets use the kernel's forwarding path (needs ip_forward=1)");
         }
-        Ok(Datapath {
-            _ebpf: ebpf,
-            substitutes,
-            flows,
-            replies,
-            counters,
-        })
+        Ok(Datapath { _ebpf: ebpf, substitutes, flows, replies, counters })
     }
 }
 
@@ -229,44 +163,19 @@ pub fn attach_xdp_pass(iface: &str, pin: &Path) -> Result<(), DatapathError> {
     let mut ebpf = Ebpf::load(XDP_PASS_OBJECT)?;
     let prog: &mut Xdp = ebpf
         .program_mut("xdp_pass")
-        .ok_or(DatapathError::Program {
-            name: "xdp_pass",
-            source: aya::programs::ProgramError::NotLoaded,
-        })?
+        .ok_or(DatapathError::Program { name: "xdp_pass", source: aya::programs::ProgramError::NotLoaded })?
         .try_into()
-        .map_err(|source| DatapathError::Program {
-            name: "xdp_pass",
-            source,
-        })?;
-    prog.load().map_err(|source| DatapathError::Program {
-        name: "xdp_pass",
-        source,
-    })?;
-    let id = prog
-        .attach(iface, XdpMode::Default)
-        .map_err(|source| DatapathError::Attach {
-            iface: iface.into(),
-            source,
-        })?;
-    let link = prog
-        .take_link(id)
-        .map_err(|source| DatapathError::Program {
-            name: "xdp_pass",
-            source,
-        })?;
-    let fd: FdLink = link.try_into().map_err(|_| DatapathError::Program {
-        name: "xdp_pass",
-        source: aya::programs::ProgramError::NotAttached,
-    })?;
+        .map_err(|source| DatapathError::Program { name: "xdp_pass", source })?;
+    prog.load().map_err(|source| DatapathError::Program { name: "xdp_pass", source })?;
+    let id =
+        prog.attach(iface, XdpMode::Default).map_err(|source| DatapathError::Attach { iface: iface.into(), source })?;
+    let link = prog.take_link(id).map_err(|source| DatapathError::Program { name: "xdp_pass", source })?;
+    let fd: FdLink = link
+        .try_into()
+        .map_err(|_| DatapathError::Program { name: "xdp_pass", source: aya::programs::ProgramError::NotAttached })?;
     if let Some(parent) = pin.parent() {
-        super::ensure_bpffs(parent).map_err(|source| DatapathError::Bpffs {
-            dir: parent.into(),
-            source,
-        })?;
+        super::ensure_bpffs(parent).map_err(|source| DatapathError::Bpffs { dir: parent.into(), source })?;
     }
-    fd.pin(pin).map_err(|source| DatapathError::Pin {
-        path: pin.into(),
-        source,
-    })?;
+    fd.pin(pin).map_err(|source| DatapathError::Pin { path: pin.into(), source })?;
     Ok(())
 }

@@ -39,15 +39,8 @@ fn is_errno(e: &MapError, errno: i32) -> bool {
 
 impl Datapath {
     pub fn mapping_add(&mut self, substitute: IpAddr, peer: IpAddr) -> Result<(), TableError> {
-        let value = Mapping {
-            peer: to_addr16(peer),
-            flags: MAPPING_F_ACTIVE,
-            _pad: 0,
-        };
-        match self
-            .substitutes
-            .insert(to_addr16(substitute), value, BPF_NOEXIST)
-        {
+        let value = Mapping { peer: to_addr16(peer), flags: MAPPING_F_ACTIVE, _pad: 0 };
+        match self.substitutes.insert(to_addr16(substitute), value, BPF_NOEXIST) {
             Ok(()) => Ok(()),
             Err(e) if is_errno(&e, libc::EEXIST) => Err(MappingError::Duplicate(substitute).into()),
             Err(e) if is_errno(&e, libc::E2BIG) || is_errno(&e, libc::ENOMEM) => {
@@ -68,11 +61,7 @@ impl Datapath {
             }
             Err(e) => return Err(e.into()),
         }
-        let doomed: Vec<FlowRecord> = self
-            .flows()?
-            .into_iter()
-            .filter(|f| f.key.dst == key)
-            .collect();
+        let doomed: Vec<FlowRecord> = self.flows()?.into_iter().filter(|f| f.key.dst == key).collect();
         for f in &doomed {
             self.remove_flow(f);
         }
@@ -104,11 +93,7 @@ impl Datapath {
 
     /// Remove a flow and the reply key that reserves its proxy port.
     pub fn remove_flow(&mut self, f: &FlowRecord) {
-        let peer_port_be = if f.key.proto == ipproto::TCP || f.key.proto == ipproto::UDP {
-            f.key.dport_be
-        } else {
-            0
-        };
+        let peer_port_be = if f.key.proto == ipproto::TCP || f.key.proto == ipproto::UDP { f.key.dport_be } else { 0 };
         let rkey = ReplyKey {
             peer: f.entry.peer,
             peer_port_be,

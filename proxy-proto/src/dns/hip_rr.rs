@@ -280,21 +280,13 @@ impl HipRdata {
         field::HIT_START
             + self.hit.len()
             + self.public_key.len()
-            + self
-                .rendezvous_servers
-                .iter()
-                .map(name_wire_len)
-                .sum::<usize>()
+            + self.rendezvous_servers.iter().map(name_wire_len).sum::<usize>()
     }
 
     /// Writes the RDATA into `packet`, which must hold `buffer_len()` bytes.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        packet: &mut Packet<T>,
-    ) -> Result<(), HipRdataError> {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<(), HipRdataError> {
         let hit_len = u8::try_from(self.hit.len()).map_err(|_| HipRdataError::HitTooLong)?;
-        let pk_len =
-            u16::try_from(self.public_key.len()).map_err(|_| HipRdataError::PublicKeyTooLong)?;
+        let pk_len = u16::try_from(self.public_key.len()).map_err(|_| HipRdataError::PublicKeyTooLong)?;
         if hit_len == 0 {
             return Err(HipRdataError::EmptyHit);
         }
@@ -346,10 +338,7 @@ fn name_wire_len(name: &Name) -> usize {
 /// format, which the configuration does not speak.
 pub(crate) fn is_host_name_label(label: &[u8]) -> bool {
     let hyphen_edge = label.first() == Some(&b'-') || label.last() == Some(&b'-');
-    !hyphen_edge
-        && label
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !hyphen_edge && label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Reads one uncompressed domain name from the front of `bytes`; returns
@@ -416,10 +405,7 @@ pub(crate) mod tests {
         // RFC 3110 RSA key: exponent length 3, exponent 0x010001.
         assert_eq!(rr.public_key[..4], [0x03, 0x01, 0x00, 0x01]);
         assert_eq!(rr.public_key.len(), 132);
-        assert_eq!(
-            rr.rendezvous_servers,
-            vec![Name::from_ascii("rvs.example.com.").unwrap()]
-        );
+        assert_eq!(rr.rendezvous_servers, vec![Name::from_ascii("rvs.example.com.").unwrap()]);
         assert_eq!(hex::encode(rr.to_bytes().unwrap()), RFC8005_RVS_HEX);
     }
 
@@ -440,52 +426,31 @@ pub(crate) mod tests {
     fn rejects_malformed_rdata() {
         let good = hex::decode(RFC8005_RVS_HEX).unwrap();
         // Shorter than the fixed header.
-        assert_eq!(
-            HipRdata::from_bytes(&good[..3]),
-            Err(HipRdataError::Truncated)
-        );
+        assert_eq!(HipRdata::from_bytes(&good[..3]), Err(HipRdataError::Truncated));
         // Public key cut short.
-        assert_eq!(
-            HipRdata::from_bytes(&good[..100]),
-            Err(HipRdataError::Truncated)
-        );
+        assert_eq!(HipRdata::from_bytes(&good[..100]), Err(HipRdataError::Truncated));
         // Name cut in the middle of a label.
         let cut = good.len() - 3;
-        assert_eq!(
-            HipRdata::from_bytes(&good[..cut]),
-            Err(HipRdataError::Truncated)
-        );
+        assert_eq!(HipRdata::from_bytes(&good[..cut]), Err(HipRdataError::Truncated));
         // Name without its root label.
         let cut = good.len() - 1;
-        assert_eq!(
-            HipRdata::from_bytes(&good[..cut]),
-            Err(HipRdataError::Truncated)
-        );
+        assert_eq!(HipRdata::from_bytes(&good[..cut]), Err(HipRdataError::Truncated));
 
         let mut bad = good.clone();
         bad[0] = 0;
         assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::EmptyHit));
         let mut bad = good.clone();
         bad[2..4].copy_from_slice(&[0, 0]);
-        assert_eq!(
-            HipRdata::from_bytes(&bad),
-            Err(HipRdataError::EmptyPublicKey)
-        );
+        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::EmptyPublicKey));
         let mut bad = good.clone();
         bad[1] = 0;
-        assert_eq!(
-            HipRdata::from_bytes(&bad),
-            Err(HipRdataError::NoKeyAlgorithm)
-        );
+        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::NoKeyAlgorithm));
 
         // A compression pointer where the rendezvous server name starts.
         let rvs_start = 4 + 16 + 132;
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0xC0, 0x0C]);
-        assert_eq!(
-            HipRdata::from_bytes(&bad),
-            Err(HipRdataError::CompressedName)
-        );
+        assert_eq!(HipRdata::from_bytes(&bad), Err(HipRdataError::CompressedName));
         // Extended label type.
         let mut bad = good[..rvs_start].to_vec();
         bad.extend_from_slice(&[0x41, 0x00]);
@@ -530,10 +495,7 @@ pub(crate) mod tests {
     fn emit_checks_lengths_and_buffer() {
         let rr = HipRdata::from_bytes(&hex::decode(RFC8005_RVS_HEX).unwrap()).unwrap();
         let mut small = vec![0u8; rr.buffer_len() - 1];
-        assert_eq!(
-            rr.emit(&mut Packet::new_unchecked(&mut small[..])),
-            Err(HipRdataError::BufferTooSmall)
-        );
+        assert_eq!(rr.emit(&mut Packet::new_unchecked(&mut small[..])), Err(HipRdataError::BufferTooSmall));
         let mut long_hit = rr.clone();
         long_hit.hit = vec![1; 256];
         assert_eq!(long_hit.to_bytes(), Err(HipRdataError::HitTooLong));

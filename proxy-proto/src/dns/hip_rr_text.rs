@@ -43,31 +43,16 @@ impl FromStr for HipRdata {
     type Err = HipTextError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut tokens = text
-            .split_whitespace()
-            .filter(|token| *token != "(" && *token != ")");
-        let algorithm = tokens
-            .next()
-            .ok_or(HipTextError::MissingField("PK algorithm"))?;
-        let pk_algorithm = PkAlgorithm::from(
-            algorithm
-                .parse::<u8>()
-                .map_err(|_| HipTextError::BadAlgorithm)?,
-        );
+        let mut tokens = text.split_whitespace().filter(|token| *token != "(" && *token != ")");
+        let algorithm = tokens.next().ok_or(HipTextError::MissingField("PK algorithm"))?;
+        let pk_algorithm = PkAlgorithm::from(algorithm.parse::<u8>().map_err(|_| HipTextError::BadAlgorithm)?);
         let hit = tokens.next().ok_or(HipTextError::MissingField("HIT"))?;
-        let hit = HEXUPPER_PERMISSIVE
-            .decode(hit.as_bytes())
-            .map_err(|_| HipTextError::BadHit)?;
-        let key = tokens
-            .next()
-            .ok_or(HipTextError::MissingField("public key"))?;
-        let public_key = BASE64
-            .decode(key.as_bytes())
-            .map_err(|_| HipTextError::BadPublicKey)?;
+        let hit = HEXUPPER_PERMISSIVE.decode(hit.as_bytes()).map_err(|_| HipTextError::BadHit)?;
+        let key = tokens.next().ok_or(HipTextError::MissingField("public key"))?;
+        let public_key = BASE64.decode(key.as_bytes()).map_err(|_| HipTextError::BadPublicKey)?;
         let rendezvous_servers = tokens
             .map(|token| {
-                let mut name =
-                    Name::from_ascii(token).map_err(|_| HipTextError::BadName(token.into()))?;
+                let mut name = Name::from_ascii(token).map_err(|_| HipTextError::BadName(token.into()))?;
                 name.set_fqdn(true);
                 if name.is_root() {
                     return Err(HipTextError::BadName(token.into()));
@@ -75,12 +60,7 @@ impl FromStr for HipRdata {
                 Ok(name)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let rdata = HipRdata {
-            pk_algorithm,
-            hit,
-            public_key,
-            rendezvous_servers,
-        };
+        let rdata = HipRdata { pk_algorithm, hit, public_key, rendezvous_servers };
         // Reject what the wire format would reject, so that a configured
         // host is always emittable.
         HipRdata::from_bytes(&rdata.to_bytes()?)?;
@@ -120,66 +100,33 @@ mod tests {
     fn rfc8005_section6_example_matches_dnspython_wire() {
         let text = format!("2 200100107B1A74DF365639CC39F1D578 {RFC8005_KEY} rvs.example.com.");
         let rr: HipRdata = text.parse().unwrap();
-        assert_eq!(
-            hex::encode(rr.to_bytes().unwrap()),
-            super::super::hip_rr::tests::RFC8005_RVS_HEX
-        );
+        assert_eq!(hex::encode(rr.to_bytes().unwrap()), super::super::hip_rr::tests::RFC8005_RVS_HEX);
         assert_eq!(rr.to_string(), text);
     }
 
     #[test]
     fn accepts_parentheses_lowercase_hit_and_relative_names() {
-        let text = format!(
-            "( 2 200100107b1a74df365639cc39f1d578\n {RFC8005_KEY}\n rvs1.example.com rvs2.example.com. )"
-        );
+        let text =
+            format!("( 2 200100107b1a74df365639cc39f1d578\n {RFC8005_KEY}\n rvs1.example.com rvs2.example.com. )");
         let rr: HipRdata = text.parse().unwrap();
-        assert_eq!(
-            hex::encode(rr.to_bytes().unwrap()),
-            super::super::hip_rr::tests::RFC8005_TWO_RVS_HEX
-        );
+        assert_eq!(hex::encode(rr.to_bytes().unwrap()), super::super::hip_rr::tests::RFC8005_TWO_RVS_HEX);
         assert_eq!(
             rr.to_string(),
-            format!(
-                "2 200100107B1A74DF365639CC39F1D578 {RFC8005_KEY} rvs1.example.com. rvs2.example.com."
-            )
+            format!("2 200100107B1A74DF365639CC39F1D578 {RFC8005_KEY} rvs1.example.com. rvs2.example.com.")
         );
     }
 
     #[test]
     fn rejects_malformed_text() {
-        assert_eq!(
-            "".parse::<HipRdata>(),
-            Err(HipTextError::MissingField("PK algorithm"))
-        );
-        assert_eq!(
-            "2".parse::<HipRdata>(),
-            Err(HipTextError::MissingField("HIT"))
-        );
-        assert_eq!(
-            "2 2001".parse::<HipRdata>(),
-            Err(HipTextError::MissingField("public key"))
-        );
-        assert_eq!(
-            "256 2001 AwEA".parse::<HipRdata>(),
-            Err(HipTextError::BadAlgorithm)
-        );
+        assert_eq!("".parse::<HipRdata>(), Err(HipTextError::MissingField("PK algorithm")));
+        assert_eq!("2".parse::<HipRdata>(), Err(HipTextError::MissingField("HIT")));
+        assert_eq!("2 2001".parse::<HipRdata>(), Err(HipTextError::MissingField("public key")));
+        assert_eq!("256 2001 AwEA".parse::<HipRdata>(), Err(HipTextError::BadAlgorithm));
         assert_eq!("2 20G1 AwEA".parse::<HipRdata>(), Err(HipTextError::BadHit));
         assert_eq!("2 200 AwEA".parse::<HipRdata>(), Err(HipTextError::BadHit));
-        assert_eq!(
-            "2 2001 AwE".parse::<HipRdata>(),
-            Err(HipTextError::BadPublicKey)
-        );
-        assert_eq!(
-            "0 2001 AwEA".parse::<HipRdata>(),
-            Err(HipTextError::Rdata(HipRdataError::NoKeyAlgorithm))
-        );
-        assert_eq!(
-            "2 2001 AwEA a..b".parse::<HipRdata>(),
-            Err(HipTextError::BadName("a..b".into()))
-        );
-        assert_eq!(
-            "2 2001 AwEA .".parse::<HipRdata>(),
-            Err(HipTextError::BadName(".".into()))
-        );
+        assert_eq!("2 2001 AwE".parse::<HipRdata>(), Err(HipTextError::BadPublicKey));
+        assert_eq!("0 2001 AwEA".parse::<HipRdata>(), Err(HipTextError::Rdata(HipRdataError::NoKeyAlgorithm)));
+        assert_eq!("2 2001 AwEA a..b".parse::<HipRdata>(), Err(HipTextError::BadName("a..b".into())));
+        assert_eq!("2 2001 AwEA .".parse::<HipRdata>(), Err(HipTextError::BadName(".".into())));
     }
 }

@@ -394,10 +394,7 @@ impl Interceptor {
     /// When `handle_timeout` must next run (upstream deadlines only; the
     /// pool has its own `poll_timeout`).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending
-            .values()
-            .map(|p| p.retransmit_at.map_or(p.deadline, |r| r.min(p.deadline)))
-            .min()
+        self.pending.values().map(|p| p.retransmit_at.map_or(p.deadline, |r| r.min(p.deadline))).min()
     }
 
     /// Retransmits lost UDP queries and fails the queries whose upstream
@@ -413,19 +410,10 @@ impl Interceptor {
         for id in ids {
             if let Some(p) = self.pending.get_mut(&id) {
                 p.retransmit_at = None;
-                self.transmits.push_back(Transmit::Upstream {
-                    id,
-                    transport: p.transport,
-                    bytes: p.bytes.clone(),
-                });
+                self.transmits.push_back(Transmit::Upstream { id, transport: p.transport, bytes: p.bytes.clone() });
             }
         }
-        let mut expired: Vec<u64> = self
-            .pending
-            .values()
-            .filter(|p| p.deadline <= now)
-            .map(|p| p.tx)
-            .collect();
+        let mut expired: Vec<u64> = self.pending.values().filter(|p| p.deadline <= now).map(|p| p.tx).collect();
         expired.sort_unstable();
         expired.dedup();
         for tx in expired {
@@ -463,37 +451,23 @@ impl Interceptor {
             self.send_client(client, transport, &response);
             return Err(ClientQueryError::NotImplemented);
         }
-        let Some(question) = (query.queries().len() == 1).then(|| query.queries()[0].clone())
-        else {
+        let Some(question) = (query.queries().len() == 1).then(|| query.queries()[0].clone()) else {
             let response = self.response_to(&query, ResponseCode::FormErr);
             self.send_client(client, transport, &response);
             return Err(ClientQueryError::QuestionCount);
         };
         // The pending cap keeps `fresh_id` from searching a full ID space.
-        if self.transactions.len() >= self.config.max_transactions
-            || self.pending.len() >= MAX_PENDING
-        {
+        if self.transactions.len() >= self.config.max_transactions || self.pending.len() >= MAX_PENDING {
             let response = self.response_to(&query, ResponseCode::ServFail);
             self.send_client(client, transport, &response);
-            self.events.push_back(Event::Failed {
-                name: question.name().clone(),
-                reason: FailReason::Overloaded,
-            });
+            self.events.push_back(Event::Failed { name: question.name().clone(), reason: FailReason::Overloaded });
             return Ok(());
         }
-        let family =
-            family_of(question.query_type()).filter(|_| question.query_class() == DNSClass::IN);
+        let family = family_of(question.query_type()).filter(|_| question.query_class() == DNSClass::IN);
         let Some(family) = family else {
             // Type 55 itself and every other type: relay unchanged.
             let tx = self.new_transaction(client, transport, query, TxState::Forwarding);
-            self.send_upstream(
-                now,
-                tx,
-                Purpose::Forward,
-                question,
-                bytes.to_vec(),
-                transport,
-            );
+            self.send_upstream(now, tx, Purpose::Forward, question, bytes.to_vec(), transport);
             return Ok(());
         };
         if let Some(host) = self.config.static_hosts.get(question.name()).cloned() {
@@ -510,20 +484,8 @@ impl Interceptor {
             rendezvous_ttl: u32::MAX,
         };
         let name = question.name().clone();
-        let tx = self.new_transaction(
-            client,
-            transport,
-            query,
-            TxState::Resolving(Box::new(resolving)),
-        );
-        self.send_upstream(
-            now,
-            tx,
-            Purpose::ClientType,
-            question,
-            bytes.to_vec(),
-            transport,
-        );
+        let tx = self.new_transaction(client, transport, query, TxState::Resolving(Box::new(resolving)));
+        self.send_upstream(now, tx, Purpose::ClientType, question, bytes.to_vec(), transport);
         let other = match family {
             Family::V4 => RecordType::AAAA,
             Family::V6 => RecordType::A,
@@ -534,15 +496,8 @@ impl Interceptor {
     }
 
     /// Takes a response from the upstream resolver.
-    pub fn handle_upstream_response(
-        &mut self,
-        now: Instant,
-        bytes: &[u8],
-    ) -> Result<(), UpstreamResponseError> {
-        let id = bytes
-            .get(..2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            .ok_or(UpstreamResponseError::Malformed)?;
+    pub fn handle_upstream_response(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpstreamResponseError> {
+        let id = bytes.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or(UpstreamResponseError::Malformed)?;
         if !self.pending.contains_key(&id) {
             return Err(UpstreamResponseError::UnknownId);
         }
@@ -555,10 +510,8 @@ impl Interceptor {
                 return Err(UpstreamResponseError::Malformed);
             }
         };
-        let matches = self
-            .pending
-            .get(&id)
-            .is_some_and(|p| message.queries().len() == 1 && message.queries()[0] == p.question);
+        let matches =
+            self.pending.get(&id).is_some_and(|p| message.queries().len() == 1 && message.queries()[0] == p.question);
         if !matches {
             return Err(UpstreamResponseError::QuestionMismatch);
         }
@@ -571,14 +524,7 @@ impl Interceptor {
             if let Some(t) = self.transactions.get_mut(&pending.tx) {
                 t.outstanding = t.outstanding.saturating_sub(1);
             }
-            self.send_upstream(
-                now,
-                pending.tx,
-                pending.purpose,
-                pending.question,
-                pending.bytes,
-                Transport::Tcp,
-            );
+            self.send_upstream(now, pending.tx, pending.purpose, pending.question, pending.bytes, Transport::Tcp);
             return Ok(());
         }
         let tx = pending.tx;
@@ -588,21 +534,13 @@ impl Interceptor {
         transaction.outstanding = transaction.outstanding.saturating_sub(1);
         if pending.purpose == Purpose::Forward {
             if let Some(transaction) = self.transactions.remove(&tx) {
-                self.relay(
-                    transaction.client,
-                    transaction.transport,
-                    &transaction.query,
-                    bytes,
-                );
+                self.relay(transaction.client, transaction.transport, &transaction.query, bytes);
             }
             return Ok(());
         }
         let is_rendezvous = matches!(pending.purpose, Purpose::Rendezvous { .. });
         if !rcode_is_answer(message.response_code()) && !is_rendezvous {
-            self.fail(
-                tx,
-                FailReason::UpstreamRcode(message.response_code().into()),
-            );
+            self.fail(tx, FailReason::UpstreamRcode(message.response_code().into()));
             return Ok(());
         }
         let question_name = pending.question.name().clone();
@@ -614,17 +552,11 @@ impl Interceptor {
                 Purpose::Hip => {
                     match hip_at_target(&question_name, &message) {
                         Ok(Some(found)) => {
-                            for name in found
-                                .rdata
-                                .rendezvous_servers
-                                .iter()
-                                .take(MAX_RENDEZVOUS_SERVERS)
-                            {
+                            for name in found.rdata.rendezvous_servers.iter().take(MAX_RENDEZVOUS_SERVERS) {
                                 rendezvous_queries.push((resolving.rendezvous.len(), name.clone()));
-                                resolving.rendezvous.push(RendezvousServer {
-                                    name: name.clone(),
-                                    addresses: Vec::new(),
-                                });
+                                resolving
+                                    .rendezvous
+                                    .push(RendezvousServer { name: name.clone(), addresses: Vec::new() });
                             }
                             resolving.hip_rr = Some(found);
                         }
@@ -639,22 +571,19 @@ impl Interceptor {
                 // A rendezvous server that does not resolve is only one
                 // locator less (RFC 8005 §5 lists several for this reason).
                 Purpose::Rendezvous { .. } if !rcode_is_answer(message.response_code()) => {}
-                Purpose::Rendezvous { index } => {
-                    match follow_chain(&question_name, message.answers()) {
-                        Ok((chain, target)) => {
-                            let (addresses, ttl) = addresses_at(&target, message.answers());
-                            resolving.rendezvous_ttl =
-                                resolving.rendezvous_ttl.min(ttl).min(chain_ttl(&chain));
-                            if let Some(server) = resolving.rendezvous.get_mut(index) {
-                                server.addresses.extend(addresses);
-                            }
-                        }
-                        Err(reason) => {
-                            self.fail(tx, reason);
-                            return Ok(());
+                Purpose::Rendezvous { index } => match follow_chain(&question_name, message.answers()) {
+                    Ok((chain, target)) => {
+                        let (addresses, ttl) = addresses_at(&target, message.answers());
+                        resolving.rendezvous_ttl = resolving.rendezvous_ttl.min(ttl).min(chain_ttl(&chain));
+                        if let Some(server) = resolving.rendezvous.get_mut(index) {
+                            server.addresses.extend(addresses);
                         }
                     }
-                }
+                    Err(reason) => {
+                        self.fail(tx, reason);
+                        return Ok(());
+                    }
+                },
                 Purpose::Forward => {}
             }
         }
@@ -663,35 +592,16 @@ impl Interceptor {
                 self.send_own_query(now, tx, Purpose::Rendezvous { index }, name.clone(), rtype);
             }
         }
-        if self
-            .transactions
-            .get(&tx)
-            .is_some_and(|t| t.outstanding == 0)
-        {
+        if self.transactions.get(&tx).is_some_and(|t| t.outstanding == 0) {
             self.finish(now, tx);
         }
         Ok(())
     }
 
-    fn new_transaction(
-        &mut self,
-        client: SocketAddr,
-        transport: Transport,
-        query: Message,
-        state: TxState,
-    ) -> u64 {
+    fn new_transaction(&mut self, client: SocketAddr, transport: Transport, query: Message, state: TxState) -> u64 {
         let tx = self.next_tx;
         self.next_tx += 1;
-        self.transactions.insert(
-            tx,
-            Transaction {
-                client,
-                transport,
-                query,
-                outstanding: 0,
-                state,
-            },
-        );
+        self.transactions.insert(tx, Transaction { client, transport, query, outstanding: 0, state });
         tx
     }
 
@@ -724,11 +634,7 @@ impl Interceptor {
         if let Some(t) = self.transactions.get_mut(&tx) {
             t.outstanding += 1;
         }
-        self.transmits.push_back(Transmit::Upstream {
-            id,
-            transport,
-            bytes: bytes.clone(),
-        });
+        self.transmits.push_back(Transmit::Upstream { id, transport, bytes: bytes.clone() });
         self.pending.insert(
             id,
             Pending {
@@ -747,14 +653,7 @@ impl Interceptor {
     }
 
     /// Builds and sends a recursive query of our own.
-    fn send_own_query(
-        &mut self,
-        now: Instant,
-        tx: u64,
-        purpose: Purpose,
-        name: Name,
-        rtype: RecordType,
-    ) {
+    fn send_own_query(&mut self, now: Instant, tx: u64, purpose: Purpose, name: Name, rtype: RecordType) {
         let question = Query::query(name, rtype);
         let mut message = Message::new();
         message
@@ -792,11 +691,7 @@ impl Interceptor {
 
     fn send_client(&mut self, client: SocketAddr, transport: Transport, response: &Message) {
         if let Ok(bytes) = response.to_vec() {
-            self.transmits.push_back(Transmit::Client {
-                client,
-                transport,
-                bytes,
-            });
+            self.transmits.push_back(Transmit::Client { client, transport, bytes });
         }
     }
 
@@ -815,11 +710,7 @@ impl Interceptor {
         if let Some(head) = bytes.get_mut(..2) {
             head.copy_from_slice(&query.id().to_be_bytes());
         }
-        self.transmits.push_back(Transmit::Client {
-            client,
-            transport,
-            bytes,
-        });
+        self.transmits.push_back(Transmit::Client { client, transport, bytes });
     }
 
     /// Ends transaction `tx` with SERVFAIL.
@@ -830,12 +721,7 @@ impl Interceptor {
         };
         let response = self.response_to(&transaction.query, ResponseCode::ServFail);
         self.send_client(transaction.client, transaction.transport, &response);
-        let name = transaction
-            .query
-            .queries()
-            .first()
-            .map(|q| q.name().clone())
-            .unwrap_or_default();
+        let name = transaction.query.queries().first().map(|q| q.name().clone()).unwrap_or_default();
         self.events.push_back(Event::Failed { name, reason });
     }
 
@@ -855,32 +741,19 @@ impl Interceptor {
             (resolving.client_type, resolving.other_family, resolving.hip)
         else {
             // Cannot happen with no query outstanding; fail safe.
-            self.transactions.insert(
-                tx,
-                Transaction {
-                    state: TxState::Forwarding,
-                    ..transaction
-                },
-            );
+            self.transactions.insert(tx, Transaction { state: TxState::Forwarding, ..transaction });
             self.fail(tx, FailReason::MalformedUpstream);
             return;
         };
         let Some(hip) = resolving.hip_rr else {
             match self.config.non_hip_policy {
                 NonHipPolicy::Pass => {
-                    self.relay(
-                        transaction.client,
-                        transaction.transport,
-                        &transaction.query,
-                        &raw,
-                    );
+                    self.relay(transaction.client, transaction.transport, &transaction.query, &raw);
                 }
                 NonHipPolicy::Refuse => {
                     let response = self.response_to(&transaction.query, ResponseCode::Refused);
                     self.send_client(transaction.client, transaction.transport, &response);
-                    self.events.push_back(Event::Refused {
-                        name: question.name().clone(),
-                    });
+                    self.events.push_back(Event::Refused { name: question.name().clone() });
                 }
             }
             return;
@@ -906,10 +779,7 @@ impl Interceptor {
             Err(reason) => {
                 let response = self.response_to(&transaction.query, ResponseCode::ServFail);
                 self.send_client(transaction.client, transaction.transport, &response);
-                self.events.push_back(Event::Failed {
-                    name: question.name().clone(),
-                    reason,
-                });
+                self.events.push_back(Event::Failed { name: question.name().clone(), reason });
             }
         }
     }
@@ -927,14 +797,8 @@ impl Interceptor {
         rendezvous: Vec<RendezvousServer>,
         rendezvous_ttl: u32,
     ) -> Result<(Message, Option<MappingEvent>), FailReason> {
-        let FoundHip {
-            rdata: hip_rr,
-            ttl: hip_ttl,
-            owner: hip_owner,
-        } = hip;
-        let hit: Hit = hip_rr
-            .hit128()
-            .ok_or(FailReason::UnsupportedHit(hip_rr.hit.len()))?;
+        let FoundHip { rdata: hip_rr, ttl: hip_ttl, owner: hip_owner } = hip;
+        let hit: Hit = hip_rr.hit128().ok_or(FailReason::UnsupportedHit(hip_rr.hit.len()))?;
         let (chain, target) = follow_chain(question.name(), client_type.answers())?;
         let (_, other_target) = follow_chain(question.name(), other.answers())?;
         let (own, own_ttl) = addresses_at(&target, client_type.answers());
@@ -942,40 +806,23 @@ impl Interceptor {
         if hip_owner != target || (other_target != target && !others.is_empty()) {
             return Err(FailReason::InconsistentChain);
         }
-        let mut locators: Vec<Locator> = own
-            .into_iter()
-            .chain(others)
-            .map(Locator::Address)
-            .collect();
+        let mut locators: Vec<Locator> = own.into_iter().chain(others).map(Locator::Address).collect();
         locators.extend(
             rendezvous
                 .into_iter()
                 .filter(|s| !s.addresses.is_empty())
-                .map(|s| Locator::RendezvousServer {
-                    name: s.name,
-                    addresses: s.addresses,
-                }),
+                .map(|s| Locator::RendezvousServer { name: s.name, addresses: s.addresses }),
         );
         if locators.is_empty() {
             return Err(FailReason::NoLocator);
         }
-        let ttl = [
-            self.config.max_ttl,
-            chain_ttl(&chain),
-            hip_ttl,
-            own_ttl,
-            others_ttl,
-            rendezvous_ttl,
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0);
+        let ttl = [self.config.max_ttl, chain_ttl(&chain), hip_ttl, own_ttl, others_ttl, rendezvous_ttl]
+            .into_iter()
+            .min()
+            .unwrap_or(0);
         let host = StaticHost {
             hit,
-            host_identity: HostIdentity {
-                algorithm: hip_rr.pk_algorithm,
-                public_key: hip_rr.public_key,
-            },
+            host_identity: HostIdentity { algorithm: hip_rr.pk_algorithm, public_key: hip_rr.public_key },
             locators,
             ttl,
         };
@@ -994,15 +841,7 @@ impl Interceptor {
         mut host: StaticHost,
     ) {
         host.ttl = host.ttl.min(self.config.max_ttl);
-        match self.build_answer(
-            now,
-            query,
-            question,
-            family,
-            Vec::new(),
-            question.name().clone(),
-            host,
-        ) {
+        match self.build_answer(now, query, question, family, Vec::new(), question.name().clone(), host) {
             Ok((response, event)) => {
                 self.send_client(client, transport, &response);
                 if let Some(event) = event {
@@ -1012,10 +851,7 @@ impl Interceptor {
             Err(reason) => {
                 let response = self.response_to(query, ResponseCode::ServFail);
                 self.send_client(client, transport, &response);
-                self.events.push_back(Event::Failed {
-                    name: question.name().clone(),
-                    reason,
-                });
+                self.events.push_back(Event::Failed { name: question.name().clone(), reason });
             }
         }
     }
@@ -1043,10 +879,7 @@ impl Interceptor {
             return Ok((response, None));
         }
         let lifetime = Duration::from_secs(host.ttl.into()).max(self.config.min_mapping_lifetime);
-        let substitute = self
-            .pool
-            .allocate(host.hit, family, now, lifetime)
-            .map_err(FailReason::Pool)?;
+        let substitute = self.pool.allocate(host.hit, family, now, lifetime).map_err(FailReason::Pool)?;
         let rdata = match substitute {
             IpAddr::V4(a) => RData::A(A(a)),
             IpAddr::V6(a) => RData::AAAA(AAAA(a)),
@@ -1078,17 +911,10 @@ struct FoundHip {
 
 fn hip_at_target(name: &Name, message: &Message) -> Result<Option<FoundHip>, FailReason> {
     let (chain, target) = follow_chain(name, message.answers())?;
-    let Some(record) = message
-        .answers()
-        .iter()
-        .find(|r| r.name() == &target && r.record_type() == HIP_RECORD_TYPE)
+    let Some(record) = message.answers().iter().find(|r| r.name() == &target && r.record_type() == HIP_RECORD_TYPE)
     else {
         return Ok(None);
     };
     let rdata = HipRdata::from_record(record).map_err(FailReason::MalformedHip)?;
-    Ok(Some(FoundHip {
-        rdata,
-        ttl: record.ttl().min(chain_ttl(&chain)),
-        owner: target,
-    }))
+    Ok(Some(FoundHip { rdata, ttl: record.ttl().min(chain_ttl(&chain)), owner: target }))
 }

@@ -21,9 +21,7 @@ fn name(s: &str) -> Name {
 }
 
 fn hip_rr(last_hit_byte: u8, rvs: &[&str]) -> HipRdata {
-    let mut rr =
-        HipRdata::from_bytes(&hex::decode(super::hip_rr::tests::RFC8005_NO_RVS_HEX).unwrap())
-            .unwrap();
+    let mut rr = HipRdata::from_bytes(&hex::decode(super::hip_rr::tests::RFC8005_NO_RVS_HEX).unwrap()).unwrap();
     rr.hit[15] = last_hit_byte;
     rr.rendezvous_servers = rvs.iter().map(|n| name(n)).collect();
     rr
@@ -55,10 +53,7 @@ impl Zone {
         let mut out = Vec::new();
         let mut current = question.name().clone();
         for _ in 0..20 {
-            let alias = self
-                .records
-                .iter()
-                .find(|r| r.name() == &current && r.record_type() == RecordType::CNAME);
+            let alias = self.records.iter().find(|r| r.name() == &current && r.record_type() == RecordType::CNAME);
             if let Some(record) = alias {
                 out.push(record.clone());
                 if let RData::CNAME(target) = record.data() {
@@ -106,25 +101,15 @@ fn harness_with(config: Config, pool: SubstitutePool) -> Harness {
             *b = counter.to_be_bytes()[i % 2];
         }
     });
-    Harness {
-        core: Interceptor::new(config, pool, random),
-        t0: Instant::now(),
-    }
+    Harness { core: Interceptor::new(config, pool, random), t0: Instant::now() }
 }
 
 fn default_pool() -> SubstitutePool {
-    SubstitutePool::new(
-        Some(("10.99.0.0".parse().unwrap(), 24)),
-        Some(("fd99::".parse().unwrap(), 64)),
-    )
-    .unwrap()
+    SubstitutePool::new(Some(("10.99.0.0".parse().unwrap(), 24)), Some(("fd99::".parse().unwrap(), 64))).unwrap()
 }
 
 fn harness(policy: NonHipPolicy) -> Harness {
-    let config = Config {
-        non_hip_policy: policy,
-        ..Config::default()
-    };
+    let config = Config { non_hip_policy: policy, ..Config::default() };
     harness_with(config, default_pool())
 }
 
@@ -141,14 +126,7 @@ fn client_query(id: u16, qname: &str, rtype: RecordType) -> Vec<u8> {
 impl Harness {
     fn ask(&mut self, id: u16, qname: &str, rtype: RecordType) {
         let client: SocketAddr = CLIENT.parse().unwrap();
-        self.core
-            .handle_client_query(
-                self.t0,
-                client,
-                Transport::Udp,
-                &client_query(id, qname, rtype),
-            )
-            .unwrap();
+        self.core.handle_client_query(self.t0, client, Transport::Udp, &client_query(id, qname, rtype)).unwrap();
     }
 
     /// Answers every upstream query from `zone` until none is left;
@@ -164,9 +142,7 @@ impl Harness {
                     let answers = zone.answer(&question);
                     asked.push(question);
                     let response = response_for(&bytes, answers, ResponseCode::NoError);
-                    self.core
-                        .handle_upstream_response(self.t0, &response)
-                        .unwrap();
+                    self.core.handle_upstream_response(self.t0, &response).unwrap();
                 }
                 Transmit::Client { bytes, client, .. } => {
                     assert_eq!(client, CLIENT.parse().unwrap());
@@ -227,27 +203,18 @@ fn hip_host_gets_substitute_and_mapping() {
     h.ask(0x1234, "www.example.com.", RecordType::A);
     let (asked, responses) = h.serve(&hip_zone());
     let asked: Vec<RecordType> = asked.iter().map(Query::query_type).collect();
-    assert_eq!(
-        asked,
-        vec![RecordType::A, RecordType::AAAA, HIP_RECORD_TYPE]
-    );
+    assert_eq!(asked, vec![RecordType::A, RecordType::AAAA, HIP_RECORD_TYPE]);
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x1234);
     assert!(response.recursion_desired());
     assert_eq!(response.message_type(), MessageType::Response);
     assert_eq!(response.response_code(), ResponseCode::NoError);
-    assert_eq!(
-        response.queries(),
-        &[Query::query(name("www.example.com."), RecordType::A)]
-    );
+    assert_eq!(response.queries(), &[Query::query(name("www.example.com."), RecordType::A)]);
     assert_eq!(response.answers().len(), 1);
     assert_eq!(response.answers()[0].name(), &name("www.example.com."));
     // min(600, 600, 3600, configured 300)
     assert_eq!(response.answers()[0].ttl(), 300);
-    assert_eq!(
-        answer_address(&response),
-        "10.99.0.1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
 
     let mapping = h.mapping();
     assert_eq!(mapping.name, name("www.example.com."));
@@ -256,10 +223,7 @@ fn hip_host_gets_substitute_and_mapping() {
     assert_eq!(mapping.host_identity.public_key.len(), 132);
     assert_eq!(
         mapping.locators,
-        vec![
-            Locator::Address("192.0.2.10".parse().unwrap()),
-            Locator::Address("2001:db8::10".parse().unwrap()),
-        ]
+        vec![Locator::Address("192.0.2.10".parse().unwrap()), Locator::Address("2001:db8::10".parse().unwrap()),]
     );
     assert_eq!(mapping.substitute, "10.99.0.1".parse::<IpAddr>().unwrap());
     assert_eq!(mapping.expiry, h.t0 + Duration::from_secs(300));
@@ -271,10 +235,7 @@ fn aaaa_query_gets_ipv6_substitute() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(7, "www.example.com.", RecordType::AAAA);
     let response = h.only_response(&hip_zone());
-    assert_eq!(
-        answer_address(&response),
-        "fd99::1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&response), "fd99::1".parse::<IpAddr>().unwrap());
     assert_eq!(response.answers()[0].record_type(), RecordType::AAAA);
 }
 
@@ -302,15 +263,9 @@ fn cname_chain_then_substitute() {
     let answers = response.answers();
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0].name(), &name("alias.example.com."));
-    assert_eq!(
-        answers[0].data(),
-        &RData::CNAME(CNAME(name("www.example.com.")))
-    );
+    assert_eq!(answers[0].data(), &RData::CNAME(CNAME(name("www.example.com."))));
     assert_eq!(answers[1].name(), &name("www.example.com."));
-    assert_eq!(
-        answer_address(&response),
-        "10.99.0.1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
     let mapping = h.mapping();
     assert_eq!(mapping.name, name("alias.example.com."));
 }
@@ -340,10 +295,7 @@ fn no_hip_rr_passes_upstream_answer_unchanged() {
     // Byte for byte the upstream answer, but for the client's ID.
     assert_eq!(to_client[0][..2], [0xBE, 0xEF]);
     assert_eq!(to_client[0][2..], upstream_answer[2..]);
-    assert_eq!(
-        answer_address(&Message::from_vec(&to_client[0]).unwrap()),
-        "192.0.2.20".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&Message::from_vec(&to_client[0]).unwrap()), "192.0.2.20".parse::<IpAddr>().unwrap());
     assert_eq!(h.core.poll_event(), None);
 }
 
@@ -355,12 +307,7 @@ fn no_hip_rr_refused_under_refuse_policy() {
     assert_eq!(response.id(), 5);
     assert_eq!(response.response_code(), ResponseCode::Refused);
     assert!(response.answers().is_empty());
-    assert_eq!(
-        h.core.poll_event(),
-        Some(Event::Refused {
-            name: name("plain.example.com.")
-        })
-    );
+    assert_eq!(h.core.poll_event(), Some(Event::Refused { name: name("plain.example.com.") }));
 }
 
 #[test]
@@ -368,11 +315,7 @@ fn rendezvous_servers_are_resolved() {
     let mut h = harness(NonHipPolicy::Pass);
     let zone = Zone {
         records: vec![
-            hip(
-                "mobile.example.com.",
-                3600,
-                &hip_rr(1, &["rvs.example.net.", "dead.example.net."]),
-            ),
+            hip("mobile.example.com.", 3600, &hip_rr(1, &["rvs.example.net.", "dead.example.net."])),
             a("rvs.example.net.", 40, "198.51.100.5"),
             aaaa("rvs.example.net.", 3600, "2001:db8:5::5"),
         ],
@@ -390,10 +333,7 @@ fn rendezvous_servers_are_resolved() {
         mapping.locators,
         vec![Locator::RendezvousServer {
             name: name("rvs.example.net."),
-            addresses: vec![
-                "198.51.100.5".parse().unwrap(),
-                "2001:db8:5::5".parse().unwrap()
-            ],
+            addresses: vec!["198.51.100.5".parse().unwrap(), "2001:db8:5::5".parse().unwrap()],
         }]
     );
 }
@@ -401,9 +341,7 @@ fn rendezvous_servers_are_resolved() {
 #[test]
 fn hip_host_without_locator_fails() {
     let mut h = harness(NonHipPolicy::Pass);
-    let zone = Zone {
-        records: vec![hip("lost.example.com.", 60, &hip_rr(2, &[]))],
-    };
+    let zone = Zone { records: vec![hip("lost.example.com.", 60, &hip_rr(2, &[]))] };
     h.ask(12, "lost.example.com.", RecordType::A);
     let response = h.only_response(&zone);
     assert_eq!(response.response_code(), ResponseCode::ServFail);
@@ -446,11 +384,7 @@ fn upstream_timeout_gives_servfail() {
 
 /// Answers the pending upstream queries: type 55 with `hip_bytes`, the
 /// others from `zone`. Returns the client responses.
-fn serve_with_hip_bytes(
-    h: &mut Harness,
-    zone: &Zone,
-    hip_bytes: impl Fn(&[u8]) -> Vec<u8>,
-) -> Vec<Vec<u8>> {
+fn serve_with_hip_bytes(h: &mut Harness, zone: &Zone, hip_bytes: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(t) = h.core.poll_transmit() {
         match t {
@@ -494,33 +428,23 @@ fn malformed_hip_rdata_gives_servfail() {
         let bad = Record::from_rdata(
             name("www.example.com."),
             60,
-            RData::Unknown {
-                code: HIP_RECORD_TYPE,
-                rdata: hickory_proto::rr::rdata::NULL::with(vec![16, 2, 0]),
-            },
+            RData::Unknown { code: HIP_RECORD_TYPE, rdata: hickory_proto::rr::rdata::NULL::with(vec![16, 2, 0]) },
         );
         response_for(query, vec![bad], ResponseCode::NoError)
     });
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.response_code(), ResponseCode::ServFail);
-    assert_eq!(
-        h.failure(),
-        FailReason::MalformedHip(HipRdataError::Truncated)
-    );
+    assert_eq!(h.failure(), FailReason::MalformedHip(HipRdataError::Truncated));
 }
 
 #[test]
 fn upstream_servfail_gives_servfail() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(16, "www.example.com.", RecordType::A);
-    let responses = serve_with_hip_bytes(&mut h, &hip_zone(), |query| {
-        response_for(query, vec![], ResponseCode::ServFail)
-    });
+    let responses =
+        serve_with_hip_bytes(&mut h, &hip_zone(), |query| response_for(query, vec![], ResponseCode::ServFail));
     assert_eq!(responses.len(), 1);
-    assert_eq!(
-        Message::from_vec(&responses[0]).unwrap().response_code(),
-        ResponseCode::ServFail
-    );
+    assert_eq!(Message::from_vec(&responses[0]).unwrap().response_code(), ResponseCode::ServFail);
     assert_eq!(h.failure(), FailReason::UpstreamRcode(2));
 }
 
@@ -531,20 +455,14 @@ fn pool_exhausted_gives_servfail_and_expiry_frees() {
     let zone = hip_zone();
     h.ask(1, "www.example.com.", RecordType::A);
     let first = h.only_response(&zone);
-    assert_eq!(
-        answer_address(&first),
-        "10.99.0.5".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&first), "10.99.0.5".parse::<IpAddr>().unwrap());
     let mapping = h.mapping();
 
     h.ask(2, "other.example.com.", RecordType::A);
     let refused = h.only_response(&zone);
     assert_eq!(refused.response_code(), ResponseCode::ServFail);
     assert!(refused.answers().is_empty());
-    assert_eq!(
-        h.failure(),
-        FailReason::Pool(PoolError::Exhausted(super::pool::Family::V4))
-    );
+    assert_eq!(h.failure(), FailReason::Pool(PoolError::Exhausted(super::pool::Family::V4)));
 
     // The mapping lives min(TTL 300, ...) = 300 s.
     let freed = h.core.pool_mut().expire(mapping.expiry);
@@ -553,10 +471,7 @@ fn pool_exhausted_gives_servfail_and_expiry_frees() {
     h.t0 = mapping.expiry;
     h.ask(3, "other.example.com.", RecordType::A);
     let second = h.only_response(&zone);
-    assert_eq!(
-        answer_address(&second),
-        "10.99.0.5".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&second), "10.99.0.5".parse::<IpAddr>().unwrap());
     assert_ne!(h.mapping().hit, mapping.hit);
 }
 
@@ -582,10 +497,7 @@ fn ttl_is_min_of_upstream_and_configured_max() {
     assert_eq!(response.answers()[0].ttl(), 0);
     h.mapping();
     let mapping = h.mapping();
-    assert_eq!(
-        mapping.expiry,
-        h.t0 + Config::default().min_mapping_lifetime
-    );
+    assert_eq!(mapping.expiry, h.t0 + Config::default().min_mapping_lifetime);
 }
 
 #[test]
@@ -593,16 +505,10 @@ fn hip_query_itself_is_passed_through() {
     let mut h = harness(NonHipPolicy::Refuse);
     h.ask(0x5555, "www.example.com.", HIP_RECORD_TYPE);
     let (asked, responses) = h.serve(&hip_zone());
-    assert_eq!(
-        asked,
-        vec![Query::query(name("www.example.com."), HIP_RECORD_TYPE)]
-    );
+    assert_eq!(asked, vec![Query::query(name("www.example.com."), HIP_RECORD_TYPE)]);
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x5555);
-    assert_eq!(
-        HipRdata::from_record(&response.answers()[0]).unwrap(),
-        hip_rr(0x78, &[])
-    );
+    assert_eq!(HipRdata::from_record(&response.answers()[0]).unwrap(), hip_rr(0x78, &[]));
     assert_eq!(h.core.poll_event(), None);
 }
 
@@ -610,17 +516,11 @@ fn hip_query_itself_is_passed_through() {
 fn static_host_answers_without_upstream() {
     let host = StaticHost {
         hit: hip_rr(0x42, &[]).hit128().unwrap(),
-        host_identity: HostIdentity {
-            algorithm: PkAlgorithm::Rsa,
-            public_key: vec![3, 1, 0, 1, 0xAA],
-        },
+        host_identity: HostIdentity { algorithm: PkAlgorithm::Rsa, public_key: vec![3, 1, 0, 1, 0xAA] },
         locators: vec![Locator::Address("203.0.113.7".parse().unwrap())],
         ttl: 3600,
     };
-    let config = Config {
-        static_hosts: HashMap::from([(name("static.example."), host.clone())]),
-        ..Config::default()
-    };
+    let config = Config { static_hosts: HashMap::from([(name("static.example."), host.clone())]), ..Config::default() };
     let mut h = harness_with(config, default_pool());
     // Names match case-insensitively.
     h.ask(21, "Static.Example.", RecordType::A);
@@ -629,10 +529,7 @@ fn static_host_answers_without_upstream() {
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 21);
     assert_eq!(response.answers()[0].ttl(), 300);
-    assert_eq!(
-        answer_address(&response),
-        "10.99.0.1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
     let mapping = h.mapping();
     assert_eq!(mapping.hit, host.hit);
     assert_eq!(mapping.locators, host.locators);
@@ -654,25 +551,17 @@ fn malformed_client_query_gets_formerr() {
     let mut h = harness(NonHipPolicy::Pass);
     let client: SocketAddr = CLIENT.parse().unwrap();
     assert_eq!(
-        h.core
-            .handle_client_query(h.t0, client, Transport::Tcp, &[0xAB, 0xCD, 0x01]),
+        h.core.handle_client_query(h.t0, client, Transport::Tcp, &[0xAB, 0xCD, 0x01]),
         Err(ClientQueryError::Malformed)
     );
-    let Some(Transmit::Client {
-        bytes, transport, ..
-    }) = h.core.poll_transmit()
-    else {
+    let Some(Transmit::Client { bytes, transport, .. }) = h.core.poll_transmit() else {
         panic!("no FORMERR");
     };
     assert_eq!(transport, Transport::Tcp);
     let response = Message::from_vec(&bytes).unwrap();
     assert_eq!(response.id(), 0xABCD);
     assert_eq!(response.response_code(), ResponseCode::FormErr);
-    assert_eq!(
-        h.core
-            .handle_client_query(h.t0, client, Transport::Udp, &[]),
-        Err(ClientQueryError::Malformed)
-    );
+    assert_eq!(h.core.handle_client_query(h.t0, client, Transport::Udp, &[]), Err(ClientQueryError::Malformed));
     assert_eq!(h.core.poll_transmit(), None);
 }
 
@@ -687,22 +576,14 @@ fn spoofed_and_unknown_upstream_answers_are_dropped() {
     let mut spoof = Message::from_vec(&client_query(id, "evil.example.", RecordType::A)).unwrap();
     spoof.set_message_type(MessageType::Response);
     assert_eq!(
-        h.core
-            .handle_upstream_response(h.t0, &spoof.to_vec().unwrap()),
+        h.core.handle_upstream_response(h.t0, &spoof.to_vec().unwrap()),
         Err(UpstreamResponseError::QuestionMismatch)
     );
     let mut unknown = response_for(&bytes, vec![], ResponseCode::NoError);
     unknown[..2].copy_from_slice(&id.wrapping_add(1000).to_be_bytes());
-    assert_eq!(
-        h.core.handle_upstream_response(h.t0, &unknown),
-        Err(UpstreamResponseError::UnknownId)
-    );
+    assert_eq!(h.core.handle_upstream_response(h.t0, &unknown), Err(UpstreamResponseError::UnknownId));
     // The real answer is still accepted.
-    let real = response_for(
-        &bytes,
-        vec![a("www.example.com.", 60, "192.0.2.10")],
-        ResponseCode::NoError,
-    );
+    let real = response_for(&bytes, vec![a("www.example.com.", 60, "192.0.2.10")], ResponseCode::NoError);
     assert_eq!(h.core.handle_upstream_response(h.t0, &real), Ok(()));
 }
 
@@ -710,24 +591,14 @@ fn spoofed_and_unknown_upstream_answers_are_dropped() {
 fn truncated_upstream_answer_is_retried_over_tcp() {
     let mut h = harness(NonHipPolicy::Pass);
     h.ask(24, "www.example.com.", HIP_RECORD_TYPE);
-    let Some(Transmit::Upstream {
-        bytes, transport, ..
-    }) = h.core.poll_transmit()
-    else {
+    let Some(Transmit::Upstream { bytes, transport, .. }) = h.core.poll_transmit() else {
         panic!("no upstream query");
     };
     assert_eq!(transport, Transport::Udp);
     let mut tc = Message::from_vec(&response_for(&bytes, vec![], ResponseCode::NoError)).unwrap();
     tc.set_truncated(true);
-    h.core
-        .handle_upstream_response(h.t0, &tc.to_vec().unwrap())
-        .unwrap();
-    let Some(Transmit::Upstream {
-        transport,
-        bytes: retry,
-        ..
-    }) = h.core.poll_transmit()
-    else {
+    h.core.handle_upstream_response(h.t0, &tc.to_vec().unwrap()).unwrap();
+    let Some(Transmit::Upstream { transport, bytes: retry, .. }) = h.core.poll_transmit() else {
         panic!("no retry");
     };
     assert_eq!(transport, Transport::Tcp);
@@ -757,24 +628,16 @@ fn truncated_answer_for_resolving_query_still_completes() {
     let mut truncated_once = false;
     while let Some(t) = h.core.poll_transmit() {
         match t {
-            Transmit::Upstream {
-                bytes, transport, ..
-            } => {
+            Transmit::Upstream { bytes, transport, .. } => {
                 let q = Message::from_vec(&bytes).unwrap().queries()[0].clone();
-                let mut response = Message::from_vec(&response_for(
-                    &bytes,
-                    zone.answer(&q),
-                    ResponseCode::NoError,
-                ))
-                .unwrap();
+                let mut response =
+                    Message::from_vec(&response_for(&bytes, zone.answer(&q), ResponseCode::NoError)).unwrap();
                 if q.query_type() == HIP_RECORD_TYPE && transport == Transport::Udp {
                     response.take_answers();
                     response.set_truncated(true);
                     truncated_once = true;
                 }
-                h.core
-                    .handle_upstream_response(h.t0, &response.to_vec().unwrap())
-                    .unwrap();
+                h.core.handle_upstream_response(h.t0, &response.to_vec().unwrap()).unwrap();
             }
             Transmit::Client { bytes, .. } => to_client.push(bytes),
         }
@@ -782,10 +645,7 @@ fn truncated_answer_for_resolving_query_still_completes() {
     assert!(truncated_once);
     assert_eq!(to_client.len(), 1);
     let response = Message::from_vec(&to_client[0]).unwrap();
-    assert_eq!(
-        answer_address(&response),
-        "10.99.0.1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(answer_address(&response), "10.99.0.1".parse::<IpAddr>().unwrap());
 }
 
 #[test]
@@ -794,11 +654,7 @@ fn failing_rendezvous_server_is_skipped_not_fatal() {
     let zone = Zone {
         records: vec![
             a("mobile.example.com.", 60, "192.0.2.40"),
-            hip(
-                "mobile.example.com.",
-                60,
-                &hip_rr(1, &["dead.example.net.", "rvs.example.net."]),
-            ),
+            hip("mobile.example.com.", 60, &hip_rr(1, &["dead.example.net.", "rvs.example.net."])),
             a("rvs.example.net.", 60, "198.51.100.5"),
         ],
     };
@@ -808,11 +664,8 @@ fn failing_rendezvous_server_is_skipped_not_fatal() {
         match t {
             Transmit::Upstream { bytes, .. } => {
                 let q = Message::from_vec(&bytes).unwrap().queries()[0].clone();
-                let code = if q.name() == &name("dead.example.net.") {
-                    ResponseCode::ServFail
-                } else {
-                    ResponseCode::NoError
-                };
+                let code =
+                    if q.name() == &name("dead.example.net.") { ResponseCode::ServFail } else { ResponseCode::NoError };
                 let response = response_for(&bytes, zone.answer(&q), code);
                 h.core.handle_upstream_response(h.t0, &response).unwrap();
             }

@@ -78,9 +78,7 @@ impl StaticHost {
         rendezvous_addresses: &[(Name, Vec<IpAddr>)],
         ttl: u32,
     ) -> Result<Self, StaticHostError> {
-        let hit = rdata
-            .hit128()
-            .ok_or(StaticHostError::UnsupportedHit(rdata.hit.len()))?;
+        let hit = rdata.hit128().ok_or(StaticHostError::UnsupportedHit(rdata.hit.len()))?;
         let mut locators: Vec<Locator> = addresses.iter().copied().map(Locator::Address).collect();
         for name in &rdata.rendezvous_servers {
             let resolved = rendezvous_addresses
@@ -88,20 +86,14 @@ impl StaticHost {
                 .find(|(n, _)| n == name)
                 .map(|(_, a)| a.clone())
                 .ok_or_else(|| StaticHostError::UnresolvedRendezvousServer(name.to_ascii()))?;
-            locators.push(Locator::RendezvousServer {
-                name: name.clone(),
-                addresses: resolved,
-            });
+            locators.push(Locator::RendezvousServer { name: name.clone(), addresses: resolved });
         }
         if locators.is_empty() {
             return Err(StaticHostError::NoLocator);
         }
         Ok(Self {
             hit,
-            host_identity: HostIdentity {
-                algorithm: rdata.pk_algorithm,
-                public_key: rdata.public_key.clone(),
-            },
+            host_identity: HostIdentity { algorithm: rdata.pk_algorithm, public_key: rdata.public_key.clone() },
             locators,
             ttl,
         })
@@ -130,41 +122,24 @@ mod tests {
 
     #[test]
     fn static_host_from_configured_hip_rr() {
-        let rr: HipRdata = format!("2 200100107B1A74DF365639CC39F1D578 {KEY} rvs.example.com.")
-            .parse()
-            .unwrap();
+        let rr: HipRdata = format!("2 200100107B1A74DF365639CC39F1D578 {KEY} rvs.example.com.").parse().unwrap();
         let rvs = Name::from_ascii("rvs.example.com.").unwrap();
         let rvs_addr: IpAddr = "192.0.2.53".parse().unwrap();
-        let host =
-            StaticHost::from_hip_rdata(&rr, &[], &[(rvs.clone(), vec![rvs_addr])], 600).unwrap();
+        let host = StaticHost::from_hip_rdata(&rr, &[], &[(rvs.clone(), vec![rvs_addr])], 600).unwrap();
         assert_eq!(host.hit[..2], [0x20, 0x01]);
         assert_eq!(host.host_identity.algorithm, PkAlgorithm::Rsa);
         assert_eq!(host.host_identity.public_key, rr.public_key);
-        assert_eq!(
-            host.locators,
-            vec![Locator::RendezvousServer {
-                name: rvs,
-                addresses: vec![rvs_addr]
-            }]
-        );
+        assert_eq!(host.locators, vec![Locator::RendezvousServer { name: rvs, addresses: vec![rvs_addr] }]);
         assert_eq!(
             StaticHost::from_hip_rdata(&rr, &[], &[], 600),
-            Err(StaticHostError::UnresolvedRendezvousServer(
-                "rvs.example.com.".into()
-            ))
+            Err(StaticHostError::UnresolvedRendezvousServer("rvs.example.com.".into()))
         );
         let mut short = rr.clone();
         short.hit.truncate(8);
         short.rendezvous_servers.clear();
-        assert_eq!(
-            StaticHost::from_hip_rdata(&short, &[rvs_addr], &[], 600),
-            Err(StaticHostError::UnsupportedHit(8))
-        );
+        assert_eq!(StaticHost::from_hip_rdata(&short, &[rvs_addr], &[], 600), Err(StaticHostError::UnsupportedHit(8)));
         let mut bare = rr;
         bare.rendezvous_servers.clear();
-        assert_eq!(
-            StaticHost::from_hip_rdata(&bare, &[], &[], 600),
-            Err(StaticHostError::NoLocator)
-        );
+        assert_eq!(StaticHost::from_hip_rdata(&bare, &[], &[], 600), Err(StaticHostError::NoLocator));
     }
 }

@@ -27,8 +27,8 @@ pub mod tcp;
 pub use hip_rr::{HIP_RR_TYPE, HipRdata, HipRdataError, PkAlgorithm};
 pub use hip_rr_text::HipTextError;
 pub use interceptor::{
-    ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, RandomSource, Transmit,
-    Transport, UpstreamResponseError,
+    ClientQueryError, Config, Event, FailReason, Interceptor, NonHipPolicy, RandomSource, Transmit, Transport,
+    UpstreamResponseError,
 };
 pub use mapping::{HostIdentity, Locator, MappingEvent, StaticHost, StaticHostError};
 pub use pool::{Family, Freed, Hit, PoolError, SubstitutePool};

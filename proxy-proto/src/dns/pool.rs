@@ -135,11 +135,7 @@ impl SubstitutePool {
         let v6 = v6
             .map(|(addr, len)| {
                 let bits = host_bits(len, 128)?;
-                let mask = if bits == 128 {
-                    u128::MAX
-                } else {
-                    (1u128 << bits) - 1
-                };
+                let mask = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
                 let base = u128::from(addr) & !mask;
                 let (first, end) = match len {
                     // A single address has no subnet to be anycast in.
@@ -153,11 +149,7 @@ impl SubstitutePool {
         if v4.is_none() && v6.is_none() {
             return Err(PoolError::BadPrefix);
         }
-        Ok(Self {
-            v4,
-            v6,
-            by_expiry: BTreeSet::new(),
-        })
+        Ok(Self { v4, v6, by_expiry: BTreeSet::new() })
     }
 
     fn range(&self, family: Family) -> Option<&Range> {
@@ -190,13 +182,7 @@ impl SubstitutePool {
     /// The substitute of `hit` in `family`, allocating one if the HIT has
     /// none. A live mapping keeps its address and its expiry is extended to
     /// at least `now + ttl`.
-    pub fn allocate(
-        &mut self,
-        hit: Hit,
-        family: Family,
-        now: Instant,
-        ttl: Duration,
-    ) -> Result<IpAddr, PoolError> {
+    pub fn allocate(&mut self, hit: Hit, family: Family, now: Instant, ttl: Duration) -> Result<IpAddr, PoolError> {
         let expiry = now + ttl;
         let range = self.range_mut(family).ok_or(PoolError::NoPool(family))?;
         let base = range.base;
@@ -211,14 +197,7 @@ impl SubstitutePool {
             return Ok(Self::address(family, base, offset));
         }
         let offset = range.take_offset().ok_or(PoolError::Exhausted(family))?;
-        range.by_hit.insert(
-            hit,
-            Mapping {
-                offset,
-                expiry,
-                flows: 0,
-            },
-        );
+        range.by_hit.insert(hit, Mapping { offset, expiry, flows: 0 });
         range.by_offset.insert(offset, hit);
         self.by_expiry.insert((expiry, family, hit));
         Ok(Self::address(family, base, offset))
@@ -231,9 +210,7 @@ impl SubstitutePool {
         };
         let range = self.range(family)?;
         let offset = value.checked_sub(range.base)?;
-        (range.first..range.end)
-            .contains(&offset)
-            .then_some((family, offset))
+        (range.first..range.end).contains(&offset).then_some((family, offset))
     }
 
     /// The HIT a substitute stands for, while mapped.
@@ -252,14 +229,9 @@ impl SubstitutePool {
     /// Tells the pool how many flows use `substitute`; while non-zero the
     /// mapping outlives its expiry and its address is not reused.
     pub fn set_flows(&mut self, substitute: IpAddr, flows: u32) -> Result<(), PoolError> {
-        let (family, offset) = self
-            .locate(substitute)
-            .ok_or(PoolError::UnknownSubstitute)?;
+        let (family, offset) = self.locate(substitute).ok_or(PoolError::UnknownSubstitute)?;
         let range = self.range_mut(family).ok_or(PoolError::UnknownSubstitute)?;
-        let hit = *range
-            .by_offset
-            .get(&offset)
-            .ok_or(PoolError::UnknownSubstitute)?;
+        let hit = *range.by_offset.get(&offset).ok_or(PoolError::UnknownSubstitute)?;
         if let Some(mapping) = range.by_hit.get_mut(&hit) {
             mapping.flows = flows;
         }
@@ -270,12 +242,8 @@ impl SubstitutePool {
     /// them. Pinned expired mappings stay until their flows drop to zero
     /// and `expire` runs again.
     pub fn expire(&mut self, now: Instant) -> Vec<Freed> {
-        let due: Vec<(Instant, Family, Hit)> = self
-            .by_expiry
-            .iter()
-            .take_while(|(expiry, _, _)| *expiry <= now)
-            .copied()
-            .collect();
+        let due: Vec<(Instant, Family, Hit)> =
+            self.by_expiry.iter().take_while(|(expiry, _, _)| *expiry <= now).copied().collect();
         let mut freed = Vec::new();
         for key @ (_, family, hit) in due {
             let Some(range) = self.range_mut(family) else {
@@ -301,11 +269,7 @@ impl SubstitutePool {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.by_expiry
             .iter()
-            .find(|(_, family, hit)| {
-                self.range(*family)
-                    .and_then(|r| r.by_hit.get(hit))
-                    .is_some_and(|m| m.flows == 0)
-            })
+            .find(|(_, family, hit)| self.range(*family).and_then(|r| r.by_hit.get(hit)).is_some_and(|m| m.flows == 0))
             .map(|(expiry, _, _)| *expiry)
     }
 
@@ -337,37 +301,20 @@ mod tests {
     fn ipv4_skips_network_and_broadcast_and_exhausts() {
         let t0 = Instant::now();
         // A /30 holds .1 and .2 only.
-        let mut pool =
-            SubstitutePool::new(Some(("100.64.0.7".parse().unwrap(), 30)), None).unwrap();
-        assert_eq!(
-            pool.allocate(hit(1), Family::V4, t0, TTL),
-            Ok(v4("100.64.0.5"))
-        );
-        assert_eq!(
-            pool.allocate(hit(2), Family::V4, t0, TTL),
-            Ok(v4("100.64.0.6"))
-        );
-        assert_eq!(
-            pool.allocate(hit(3), Family::V4, t0, TTL),
-            Err(PoolError::Exhausted(Family::V4))
-        );
-        assert_eq!(
-            pool.allocate(hit(3), Family::V6, t0, TTL),
-            Err(PoolError::NoPool(Family::V6))
-        );
+        let mut pool = SubstitutePool::new(Some(("100.64.0.7".parse().unwrap(), 30)), None).unwrap();
+        assert_eq!(pool.allocate(hit(1), Family::V4, t0, TTL), Ok(v4("100.64.0.5")));
+        assert_eq!(pool.allocate(hit(2), Family::V4, t0, TTL), Ok(v4("100.64.0.6")));
+        assert_eq!(pool.allocate(hit(3), Family::V4, t0, TTL), Err(PoolError::Exhausted(Family::V4)));
+        assert_eq!(pool.allocate(hit(3), Family::V6, t0, TTL), Err(PoolError::NoPool(Family::V6)));
         // /31 and /32 use every address (RFC 3021).
         let mut pool = SubstitutePool::new(Some(("192.0.2.9".parse().unwrap(), 32)), None).unwrap();
-        assert_eq!(
-            pool.allocate(hit(1), Family::V4, t0, TTL),
-            Ok(v4("192.0.2.9"))
-        );
+        assert_eq!(pool.allocate(hit(1), Family::V4, t0, TTL), Ok(v4("192.0.2.9")));
     }
 
     #[test]
     fn same_hit_same_substitute_and_expiry_extends() {
         let t0 = Instant::now();
-        let mut pool =
-            SubstitutePool::new(Some(("10.200.0.0".parse().unwrap(), 16)), None).unwrap();
+        let mut pool = SubstitutePool::new(Some(("10.200.0.0".parse().unwrap(), 16)), None).unwrap();
         let a = pool.allocate(hit(1), Family::V4, t0, TTL).unwrap();
         let b = pool.allocate(hit(2), Family::V4, t0, TTL).unwrap();
         assert_ne!(a, b);
@@ -376,13 +323,7 @@ mod tests {
         assert_eq!(pool.hit_of(a), Some(hit(1)));
         // At t0+60 only hit 2 expired; hit 1 was extended to t0+110.
         let freed = pool.expire(t0 + TTL);
-        assert_eq!(
-            freed,
-            vec![Freed {
-                hit: hit(2),
-                substitute: b
-            }]
-        );
+        assert_eq!(freed, vec![Freed { hit: hit(2), substitute: b }]);
         assert_eq!(pool.hit_of(b), None);
         assert_eq!(pool.poll_timeout(), Some(t1 + TTL));
         assert_eq!(pool.len(Family::V4), 1);
@@ -414,10 +355,7 @@ mod tests {
         assert_eq!(pool.hit_of(a), Some(hit(1)));
         pool.allocate(hit(2), Family::V4, t0, TTL).unwrap();
         // Both addresses of the /31 are taken; the pinned one is not reused.
-        assert_eq!(
-            pool.allocate(hit(3), Family::V4, t0 + TTL * 10, TTL),
-            Err(PoolError::Exhausted(Family::V4))
-        );
+        assert_eq!(pool.allocate(hit(3), Family::V4, t0 + TTL * 10, TTL), Err(PoolError::Exhausted(Family::V4)));
         pool.set_flows(a, 0).unwrap();
         let freed = pool.expire(t0 + TTL * 10);
         assert_eq!(freed.len(), 2);
@@ -428,23 +366,14 @@ mod tests {
     fn ipv6_skips_anycast() {
         let t0 = Instant::now();
         let mut pool = SubstitutePool::new(None, Some(("fd00:1::".parse().unwrap(), 64))).unwrap();
-        assert_eq!(
-            pool.allocate(hit(1), Family::V6, t0, TTL),
-            Ok("fd00:1::1".parse().unwrap())
-        );
-        assert_eq!(
-            pool.substitute_of(&hit(1), Family::V6),
-            Some("fd00:1::1".parse().unwrap())
-        );
+        assert_eq!(pool.allocate(hit(1), Family::V6, t0, TTL), Ok("fd00:1::1".parse().unwrap()));
+        assert_eq!(pool.substitute_of(&hit(1), Family::V6), Some("fd00:1::1".parse().unwrap()));
         // A /121 minus the Subnet-Router anycast has 127 addresses.
         let mut pool = SubstitutePool::new(None, Some(("fd00::".parse().unwrap(), 121))).unwrap();
         for n in 0..127 {
             pool.allocate(hit(n), Family::V6, t0, TTL).unwrap();
         }
-        assert_eq!(
-            pool.allocate(hit(200), Family::V6, t0, TTL),
-            Err(PoolError::Exhausted(Family::V6))
-        );
+        assert_eq!(pool.allocate(hit(200), Family::V6, t0, TTL), Err(PoolError::Exhausted(Family::V6)));
     }
 
     #[test]
@@ -453,10 +382,7 @@ mod tests {
             SubstitutePool::new(Some(("10.0.0.0".parse().unwrap(), 33)), None).err(),
             Some(PoolError::BadPrefix)
         );
-        assert_eq!(
-            SubstitutePool::new(None, None).err(),
-            Some(PoolError::BadPrefix)
-        );
+        assert_eq!(SubstitutePool::new(None, None).err(), Some(PoolError::BadPrefix));
         assert!(SubstitutePool::new(None, Some(("fd00::".parse().unwrap(), 0))).is_ok());
         assert!(SubstitutePool::new(Some(("0.0.0.0".parse().unwrap(), 0)), None).is_ok());
     }

@@ -13,18 +13,13 @@ pub const HIP_RECORD_TYPE: RecordType = RecordType::Unknown(HIP_RR_TYPE);
 impl HipRdata {
     /// Wraps the RDATA for a hickory `Record` of type 55.
     pub fn to_rdata(&self) -> Result<RData, HipRdataError> {
-        Ok(RData::Unknown {
-            code: HIP_RECORD_TYPE,
-            rdata: NULL::with(self.to_bytes()?),
-        })
+        Ok(RData::Unknown { code: HIP_RECORD_TYPE, rdata: NULL::with(self.to_bytes()?) })
     }
 
     /// Parses the RDATA of a hickory record; `NotHip` unless it is type 55.
     pub fn from_rdata(rdata: &RData) -> Result<Self, HipRdataError> {
         match rdata {
-            RData::Unknown { code, rdata } if *code == HIP_RECORD_TYPE => {
-                Self::from_bytes(rdata.anything())
-            }
+            RData::Unknown { code, rdata } if *code == HIP_RECORD_TYPE => Self::from_bytes(rdata.anything()),
             _ => Err(HipRdataError::NotHip),
         }
     }
@@ -64,19 +59,13 @@ mod tests {
         assert_eq!(record.name(), &Name::from_ascii("hip.example.").unwrap());
         assert_eq!(record.ttl(), 60);
         let rr = HipRdata::from_record(record).unwrap();
-        assert_eq!(
-            hex::encode(rr.to_bytes().unwrap()),
-            super::super::hip_rr::tests::RFC8005_RVS_HEX
-        );
+        assert_eq!(hex::encode(rr.to_bytes().unwrap()), super::super::hip_rr::tests::RFC8005_RVS_HEX);
         assert_eq!(rr.rendezvous_servers[0].to_ascii(), "rvs.example.com.");
     }
 
     #[test]
     fn record_round_trips_through_a_hickory_message() {
-        let rr = HipRdata::from_bytes(
-            &hex::decode(super::super::hip_rr::tests::RFC8005_TWO_RVS_HEX).unwrap(),
-        )
-        .unwrap();
+        let rr = HipRdata::from_bytes(&hex::decode(super::super::hip_rr::tests::RFC8005_TWO_RVS_HEX).unwrap()).unwrap();
         let name = Name::from_ascii("www.example.com.").unwrap();
         let mut message = Message::new();
         message.add_query(Query::query(name.clone(), HIP_RECORD_TYPE));
@@ -91,16 +80,9 @@ mod tests {
 
     #[test]
     fn other_records_are_not_hip() {
-        let record = Record::from_rdata(
-            Name::from_ascii("a.example.").unwrap(),
-            1,
-            RData::A(A::new(192, 0, 2, 1)),
-        );
+        let record = Record::from_rdata(Name::from_ascii("a.example.").unwrap(), 1, RData::A(A::new(192, 0, 2, 1)));
         assert_eq!(HipRdata::from_record(&record), Err(HipRdataError::NotHip));
-        let other = RData::Unknown {
-            code: RecordType::Unknown(56),
-            rdata: NULL::with(vec![1]),
-        };
+        let other = RData::Unknown { code: RecordType::Unknown(56), rdata: NULL::with(vec![1]) };
         assert_eq!(HipRdata::from_rdata(&other), Err(HipRdataError::NotHip));
     }
 }

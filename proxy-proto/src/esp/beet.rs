@@ -147,15 +147,8 @@ pub fn seal_inner_packet(
         return Err(BeetError::UnsupportedNextHeader(next_header));
     }
     let segment_start = inner.start + header_len;
-    let esp_start = segment_start
-        .checked_sub(sa.payload_offset())
-        .ok_or(BeetError::NoHeadroom)?;
-    let len = sa.seal(
-        &mut buf[esp_start..],
-        inner.end - segment_start,
-        next_header,
-        rng,
-    )?;
+    let esp_start = segment_start.checked_sub(sa.payload_offset()).ok_or(BeetError::NoHeadroom)?;
+    let len = sa.seal(&mut buf[esp_start..], inner.end - segment_start, next_header, rng)?;
     Ok(esp_start..esp_start + len)
 }
 
@@ -169,10 +162,8 @@ fn check_inner_header(pkt: &[u8], addrs: &InnerAddrs) -> Result<(u8, usize), Bee
     match addrs {
         InnerAddrs::V6 { src, dst } => {
             use ipv6_field as f;
-            let payload_len = usize::from(u16::from_be_bytes([
-                pkt[f::PAYLOAD_LEN.start],
-                pkt[f::PAYLOAD_LEN.start + 1],
-            ]));
+            let payload_len =
+                usize::from(u16::from_be_bytes([pkt[f::PAYLOAD_LEN.start], pkt[f::PAYLOAD_LEN.start + 1]]));
             if pkt[f::VER_TC_FLOW.start] >> 4 != 6 || payload_len != pkt.len() - header_len {
                 return Err(BeetError::InnerMalformed);
             }
@@ -190,17 +181,12 @@ fn check_inner_header(pkt: &[u8], addrs: &InnerAddrs) -> Result<(u8, usize), Bee
             if ver_ihl & 0x0f != 5 {
                 return Err(BeetError::Ipv4Options);
             }
-            let total = usize::from(u16::from_be_bytes([
-                pkt[f::TOTAL_LEN.start],
-                pkt[f::TOTAL_LEN.start + 1],
-            ]));
+            let total = usize::from(u16::from_be_bytes([pkt[f::TOTAL_LEN.start], pkt[f::TOTAL_LEN.start + 1]]));
             if total != pkt.len() {
                 return Err(BeetError::InnerMalformed);
             }
             // More-fragments flag or a fragment offset.
-            if u16::from_be_bytes([pkt[f::FLAGS_FRAG.start], pkt[f::FLAGS_FRAG.start + 1]]) & 0x3fff
-                != 0
-            {
+            if u16::from_be_bytes([pkt[f::FLAGS_FRAG.start], pkt[f::FLAGS_FRAG.start + 1]]) & 0x3fff != 0 {
                 return Err(BeetError::Ipv4Fragment);
             }
             if pkt[f::SRC_ADDR] != src.octets() || pkt[f::DST_ADDR] != dst.octets() {
@@ -229,15 +215,11 @@ pub fn open_to_inner_packet(
     if esp.start + sa.transform().payload_offset() < header_len {
         return Err(BeetError::NoHeadroom);
     }
-    let esp_pkt = buf
-        .get_mut(esp.clone())
-        .ok_or(BeetError::Drop(DropReason::Truncated))?;
+    let esp_pkt = buf.get_mut(esp.clone()).ok_or(BeetError::Drop(DropReason::Truncated))?;
     let opened = sa.open(esp_pkt)?;
     let payload_start = esp.start + opened.payload.start;
     let payload_len = opened.payload.len();
-    let start = payload_start
-        .checked_sub(header_len)
-        .ok_or(BeetError::NoHeadroom)?;
+    let start = payload_start.checked_sub(header_len).ok_or(BeetError::NoHeadroom)?;
     let header = &mut buf[start..payload_start];
     match addrs {
         InnerAddrs::V6 { src, dst } => {
@@ -315,10 +297,8 @@ pub fn rebase_transport_checksum(
         return Err(ChecksumError::Truncated);
     }
     let len = u32::try_from(segment.len()).map_err(|_| ChecksumError::BadPseudoHeader)?;
-    let old_ph = checksum::pseudo_header_sum(from.0, from.1, protocol, len)
-        .ok_or(ChecksumError::BadPseudoHeader)?;
-    let new_ph = checksum::pseudo_header_sum(to.0, to.1, protocol, len)
-        .ok_or(ChecksumError::BadPseudoHeader)?;
+    let old_ph = checksum::pseudo_header_sum(from.0, from.1, protocol, len).ok_or(ChecksumError::BadPseudoHeader)?;
+    let new_ph = checksum::pseudo_header_sum(to.0, to.1, protocol, len).ok_or(ChecksumError::BadPseudoHeader)?;
     let old = u16::from_be_bytes([segment[field.start], segment[field.start + 1]]);
     let new = if protocol == PROTO_UDP && old == 0 {
         if to.0.is_ipv4() {
@@ -329,17 +309,11 @@ pub fn rebase_transport_checksum(
     } else {
         // ~C' = ~C - old + new (RFC 1624 eqn. 3 over the pseudo-header):
         // finish(old) is ~old folded, !finish(new) is new folded.
-        let acc = u32::from(!old)
-            + u32::from(checksum::finish(old_ph))
-            + u32::from(!checksum::finish(new_ph));
+        let acc = u32::from(!old) + u32::from(checksum::finish(old_ph)) + u32::from(!checksum::finish(new_ph));
         checksum::finish(acc)
     };
     // UDP sends a computed zero as all ones (RFC 768).
-    let new = if protocol == PROTO_UDP && new == 0 {
-        0xffff
-    } else {
-        new
-    };
+    let new = if protocol == PROTO_UDP && new == 0 { 0xffff } else { new };
     segment[field].copy_from_slice(&new.to_be_bytes());
     Ok(())
 }

@@ -8,8 +8,7 @@ use core::ops::Range;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
-    AES_128, AES_256, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext,
-    UnboundCipherKey,
+    AES_128, AES_256, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey,
 };
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
@@ -29,16 +28,11 @@ pub struct EspCipher {
 enum Kind {
     // Boxed like CBC's keys: an HMAC key holds its precomputed inner and
     // outer contexts (over a kilobyte).
-    Null {
-        hmac: Box<hmac::Key>,
-    },
+    Null { hmac: Box<hmac::Key> },
     // Boxed: the CBC key schedules dwarf the other variants, and a cipher
     // is built once per SA, never per packet.
     Cbc(Box<CbcKeys>),
-    Gcm {
-        key: LessSafeKey,
-        salt: [u8; GCM_SALT_LEN],
-    },
+    Gcm { key: LessSafeKey, salt: [u8; GCM_SALT_LEN] },
 }
 
 struct CbcKeys {
@@ -50,9 +44,7 @@ struct CbcKeys {
 impl core::fmt::Debug for EspCipher {
     // Never print keys.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("EspCipher")
-            .field("transform", &self.transform)
-            .finish_non_exhaustive()
+        f.debug_struct("EspCipher").field("transform", &self.transform).finish_non_exhaustive()
     }
 }
 
@@ -62,25 +54,15 @@ impl EspCipher {
     /// then integrity key (RFC 7402 §7, RFC 4106 §8.1).
     pub fn new(transform: Transform, keymat: &[u8]) -> Result<Self, KeyError> {
         if keymat.len() != transform.key_len() {
-            return Err(KeyError::WrongLength {
-                expected: transform.key_len(),
-                got: keymat.len(),
-            });
+            return Err(KeyError::WrongLength { expected: transform.key_len(), got: keymat.len() });
         }
         let (enc_key, auth_key) = keymat.split_at(transform.encryption_key_len());
         let hmac_key = || hmac::Key::new(hmac::HMAC_SHA256, auth_key);
         let kind = match transform {
-            Transform::NullHmacSha256 => Kind::Null {
-                hmac: Box::new(hmac_key()),
-            },
+            Transform::NullHmacSha256 => Kind::Null { hmac: Box::new(hmac_key()) },
             Transform::Aes128CbcHmacSha256 | Transform::Aes256CbcHmacSha256 => {
-                let alg = if transform == Transform::Aes128CbcHmacSha256 {
-                    &AES_128
-                } else {
-                    &AES_256
-                };
-                let unbound =
-                    || UnboundCipherKey::new(alg, enc_key).map_err(|_| KeyError::Rejected);
+                let alg = if transform == Transform::Aes128CbcHmacSha256 { &AES_128 } else { &AES_256 };
+                let unbound = || UnboundCipherKey::new(alg, enc_key).map_err(|_| KeyError::Rejected);
                 Kind::Cbc(Box::new(CbcKeys {
                     enc: EncryptingKey::cbc(unbound()?).map_err(|_| KeyError::Rejected)?,
                     dec: DecryptingKey::cbc(unbound()?).map_err(|_| KeyError::Rejected)?,
@@ -88,26 +70,15 @@ impl EspCipher {
                 }))
             }
             Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => {
-                let alg = if transform == Transform::Aes128Gcm16 {
-                    &aead::AES_128_GCM
-                } else {
-                    &aead::AES_256_GCM
-                };
+                let alg = if transform == Transform::Aes128Gcm16 { &aead::AES_128_GCM } else { &aead::AES_256_GCM };
                 let (key, salt) = enc_key.split_at(enc_key.len() - GCM_SALT_LEN);
                 let mut s = [0u8; GCM_SALT_LEN];
                 s.copy_from_slice(salt);
                 let key = UnboundKey::new(alg, key).map_err(|_| KeyError::Rejected)?;
-                Kind::Gcm {
-                    key: LessSafeKey::new(key),
-                    salt: s,
-                }
+                Kind::Gcm { key: LessSafeKey::new(key), salt: s }
             }
         };
-        Ok(EspCipher {
-            transform,
-            icv_len: transform.icv_len(),
-            kind,
-        })
+        Ok(EspCipher { transform, icv_len: transform.icv_len(), kind })
     }
 
     /// Test-only: an HMAC transform with a non-standard ICV length, to read
@@ -156,8 +127,7 @@ impl EspCipher {
                 let CbcKeys { enc, hmac, .. } = &**keys;
                 let iv = cbc_iv(&pkt[HEADER_LEN..ct.start]);
                 // ESP did its own padding (RFC 3602 §2.4): plain CBC.
-                enc.less_safe_encrypt(&mut pkt[ct], EncryptionContext::Iv128(iv))
-                    .map_err(|_| DropReason::Truncated)?;
+                enc.less_safe_encrypt(&mut pkt[ct], EncryptionContext::Iv128(iv)).map_err(|_| DropReason::Truncated)?;
                 // Encrypt-then-MAC over SPI, seq, IV, ciphertext (RFC 4303 §3.3.4).
                 let tag = self.hmac_tag(hmac, &pkt[..icv_at], esn_high);
                 pkt[icv_at..].copy_from_slice(&tag.as_ref()[..self.icv_len]);
@@ -178,11 +148,7 @@ impl EspCipher {
     /// Verify the ICV of `pkt` (a whole ESP packet) and decrypt it in place.
     /// Returns the range of the plaintext (payload, padding, pad length,
     /// next header) within `pkt`. On `BadIcv` nothing was decrypted.
-    pub fn open_in_place(
-        &self,
-        pkt: &mut [u8],
-        esn_high: Option<u32>,
-    ) -> Result<Range<usize>, DropReason> {
+    pub fn open_in_place(&self, pkt: &mut [u8], esn_high: Option<u32>) -> Result<Range<usize>, DropReason> {
         let (ct, icv_at) = self.layout(pkt.len())?;
         match &self.kind {
             Kind::Null { hmac } => {
@@ -194,15 +160,13 @@ impl EspCipher {
                 // (RFC 4303 §3.4.4.1).
                 self.verify_hmac(hmac, pkt, icv_at, esn_high)?;
                 let iv = cbc_iv(&pkt[HEADER_LEN..ct.start]);
-                dec.decrypt(&mut pkt[ct.clone()], DecryptionContext::Iv128(iv))
-                    .map_err(|_| DropReason::Truncated)?;
+                dec.decrypt(&mut pkt[ct.clone()], DecryptionContext::Iv128(iv)).map_err(|_| DropReason::Truncated)?;
             }
             Kind::Gcm { key, salt } => {
                 let nonce = gcm_nonce(salt, &pkt[HEADER_LEN..ct.start]);
                 let mut aad = [0u8; 12];
                 let aad = gcm_aad(&mut aad, pkt, esn_high);
-                key.open_in_place(nonce, Aad::from(aad), &mut pkt[ct.start..])
-                    .map_err(|_| DropReason::BadIcv)?;
+                key.open_in_place(nonce, Aad::from(aad), &mut pkt[ct.start..]).map_err(|_| DropReason::BadIcv)?;
             }
         }
         Ok(ct)
@@ -218,8 +182,7 @@ impl EspCipher {
         // Only CBC needs whole blocks to decrypt; the 4-byte alignment of
         // RFC 4303 §2.4 is the sender's duty and not worth a drop here.
         let cbc = matches!(self.kind, Kind::Cbc(_));
-        if ct_len < super::packet::TRAILER_LEN || (cbc && ct_len % self.transform.block_len() != 0)
-        {
+        if ct_len < super::packet::TRAILER_LEN || (cbc && ct_len % self.transform.block_len() != 0) {
             return Err(DropReason::Truncated);
         }
         Ok((start..icv_at, icv_at))
@@ -235,16 +198,9 @@ impl EspCipher {
         ctx.sign()
     }
 
-    fn verify_hmac(
-        &self,
-        key: &hmac::Key,
-        pkt: &[u8],
-        icv_at: usize,
-        esn_high: Option<u32>,
-    ) -> Result<(), DropReason> {
+    fn verify_hmac(&self, key: &hmac::Key, pkt: &[u8], icv_at: usize, esn_high: Option<u32>) -> Result<(), DropReason> {
         let tag = self.hmac_tag(key, &pkt[..icv_at], esn_high);
-        verify_slices_are_equal(&tag.as_ref()[..self.icv_len], &pkt[icv_at..])
-            .map_err(|_| DropReason::BadIcv)
+        verify_slices_are_equal(&tag.as_ref()[..self.icv_len], &pkt[icv_at..]).map_err(|_| DropReason::BadIcv)
     }
 }
 
@@ -286,13 +242,7 @@ mod tests {
     fn wrong_key_length_rejected() {
         for t in Transform::ALL {
             let err = EspCipher::new(t, &vec![0u8; t.key_len() + 1]).unwrap_err();
-            assert_eq!(
-                err,
-                KeyError::WrongLength {
-                    expected: t.key_len(),
-                    got: t.key_len() + 1
-                }
-            );
+            assert_eq!(err, KeyError::WrongLength { expected: t.key_len(), got: t.key_len() + 1 });
         }
     }
 
@@ -321,18 +271,12 @@ mod tests {
         let t = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key[..20]), b"Hi There");
         assert_eq!(
             t.as_ref()[..16],
-            [
-                0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf, 0xce, 0xaf, 0x0b,
-                0xf1, 0x2b
-            ]
+            [0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf, 0xce, 0xaf, 0x0b, 0xf1, 0x2b]
         );
         let t = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), b"Hi There");
         assert_eq!(
             t.as_ref()[..16],
-            [
-                0x19, 0x8a, 0x60, 0x7e, 0xb4, 0x4b, 0xfb, 0xc6, 0x99, 0x03, 0xa0, 0xf1, 0xcf, 0x2b,
-                0xbd, 0xc5
-            ]
+            [0x19, 0x8a, 0x60, 0x7e, 0xb4, 0x4b, 0xfb, 0xc6, 0x99, 0x03, 0xa0, 0xf1, 0xcf, 0x2b, 0xbd, 0xc5]
         );
     }
 }

@@ -118,10 +118,7 @@ impl Repr {
     /// Read the header of a checked packet.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr, DropReason> {
         packet.check_len()?;
-        Ok(Repr {
-            spi: packet.spi(),
-            sequence_number: packet.sequence_number(),
-        })
+        Ok(Repr { spi: packet.spi(), sequence_number: packet.sequence_number() })
     }
 
     /// Bytes [`Repr::emit`] writes.
@@ -161,14 +158,9 @@ impl Trailer {
         let [.., pad_len, next_header] = *plaintext else {
             return Err(DropReason::Truncated);
         };
-        let trailer = Trailer {
-            pad_len,
-            next_header,
-        };
-        let payload_len = plaintext
-            .len()
-            .checked_sub(TRAILER_LEN + usize::from(pad_len))
-            .ok_or(DropReason::BadPadding)?;
+        let trailer = Trailer { pad_len, next_header };
+        let payload_len =
+            plaintext.len().checked_sub(TRAILER_LEN + usize::from(pad_len)).ok_or(DropReason::BadPadding)?;
         let padding = &plaintext[payload_len..plaintext.len() - TRAILER_LEN];
         if padding.iter().zip(1u8..).any(|(&b, want)| b != want) {
             return Err(DropReason::BadPadding);
@@ -195,10 +187,7 @@ mod tests {
 
     #[test]
     fn header_round_trip() {
-        let repr = Repr {
-            spi: 0xd3e2_a081,
-            sequence_number: 7,
-        };
+        let repr = Repr { spi: 0xd3e2_a081, sequence_number: 7 };
         let mut buf = [0u8; 12];
         repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
         assert_eq!(buf[..8], [0xd3, 0xe2, 0xa0, 0x81, 0, 0, 0, 7]);
@@ -210,21 +199,14 @@ mod tests {
     #[test]
     fn short_header_rejected() {
         for n in 0..HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&[0u8; 8][..n]).unwrap_err(),
-                DropReason::Truncated
-            );
+            assert_eq!(Packet::new_checked(&[0u8; 8][..n]).unwrap_err(), DropReason::Truncated);
         }
     }
 
     #[test]
     fn trailer_round_trip() {
         let mut buf = [0xaau8; 10];
-        Trailer {
-            pad_len: 3,
-            next_header: 58,
-        }
-        .emit(&mut buf, 5);
+        Trailer { pad_len: 3, next_header: 58 }.emit(&mut buf, 5);
         assert_eq!(buf, [0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 1, 2, 3, 3, 58]);
         let (t, len) = Trailer::parse(&buf).unwrap();
         assert_eq!((t.pad_len, t.next_header, len), (3, 58, 5));
@@ -243,13 +225,7 @@ mod tests {
         // Pad length larger than what precedes it.
         assert_eq!(Trailer::parse(&[1, 2, 3, 58]), Err(DropReason::BadPadding));
         // Padding not 1, 2, 3.
-        assert_eq!(
-            Trailer::parse(&[0, 1, 3, 2, 58]),
-            Err(DropReason::BadPadding)
-        );
-        assert_eq!(
-            Trailer::parse(&[0, 0, 0, 2, 58]),
-            Err(DropReason::BadPadding)
-        );
+        assert_eq!(Trailer::parse(&[0, 1, 3, 2, 58]), Err(DropReason::BadPadding));
+        assert_eq!(Trailer::parse(&[0, 0, 0, 2, 58]), Err(DropReason::BadPadding));
     }
 }

@@ -31,10 +31,7 @@ impl Default for ReplayWindow {
 impl ReplayWindow {
     /// An empty window.
     pub const fn new() -> Self {
-        ReplayWindow {
-            top: 0,
-            bitmap: [0; WORDS],
-        }
+        ReplayWindow { top: 0, bitmap: [0; WORDS] }
     }
 
     /// Highest sequence number accepted so far (the right edge).
@@ -85,10 +82,7 @@ impl ReplayWindow {
     }
 
     fn position(seq: u64) -> (usize, u64) {
-        (
-            ((seq / WORD_BITS) % WORDS as u64) as usize,
-            1 << (seq % WORD_BITS),
-        )
+        (((seq / WORD_BITS) % WORDS as u64) as usize, 1 << (seq % WORD_BITS))
     }
 }
 

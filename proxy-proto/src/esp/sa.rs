@@ -105,11 +105,7 @@ impl OutboundSa {
     /// Buffer length [`OutboundSa::seal`] needs for `payload_len` bytes.
     pub fn sealed_len(&self, payload_len: usize) -> usize {
         let t = self.cipher.transform();
-        t.payload_offset()
-            + payload_len
-            + t.pad_len(payload_len)
-            + TRAILER_LEN
-            + self.cipher.icv_len()
+        t.payload_offset() + payload_len + t.pad_len(payload_len) + TRAILER_LEN + self.cipher.icv_len()
     }
 
     /// Counters so far.
@@ -143,19 +139,12 @@ impl OutboundSa {
         }
         let len = self.sealed_len(payload_len);
         if buf.len() < len {
-            return Err(SealError::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
+            return Err(SealError::BufferTooSmall { needed: len, available: buf.len() });
         }
         let seq = self.last_seq + 1;
         let t = self.cipher.transform();
         let pkt = &mut buf[..len];
-        Repr {
-            spi: self.spi,
-            sequence_number: seq,
-        }
-        .emit(&mut Packet::new_unchecked(&mut pkt[..]));
+        Repr { spi: self.spi, sequence_number: seq }.emit(&mut Packet::new_unchecked(&mut pkt[..]));
         let iv = &mut pkt[super::packet::HEADER_LEN..t.payload_offset()];
         match t {
             Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => {
@@ -165,14 +154,8 @@ impl OutboundSa {
         }
         let pad_len = t.pad_len(payload_len) as u8;
         let icv_at = len - self.cipher.icv_len();
-        Trailer {
-            pad_len,
-            next_header,
-        }
-        .emit(&mut pkt[t.payload_offset()..icv_at], payload_len);
-        self.cipher
-            .seal_in_place(pkt, None)
-            .map_err(|_| SealError::Crypto)?;
+        Trailer { pad_len, next_header }.emit(&mut pkt[t.payload_offset()..icv_at], payload_len);
+        self.cipher.seal_in_place(pkt, None).map_err(|_| SealError::Crypto)?;
         self.last_seq = seq;
         self.counters.packets += 1;
         self.counters.bytes += payload_len as u64;
@@ -254,12 +237,7 @@ pub struct InboundSa {
 impl InboundSa {
     /// A fresh SA for the SPI we chose (RFC 7402 §3.3.1).
     pub fn new(spi: u32, cipher: EspCipher) -> Self {
-        InboundSa {
-            spi,
-            cipher,
-            window: ReplayWindow::new(),
-            counters: InboundCounters::default(),
-        }
+        InboundSa { spi, cipher, window: ReplayWindow::new(), counters: InboundCounters::default() }
     }
 
     /// Our SPI.

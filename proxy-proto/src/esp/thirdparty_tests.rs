@@ -28,10 +28,7 @@ fn pcap_frames(bytes: &[u8]) -> Vec<&[u8]> {
 fn inbound(spi: u32, cipher_key: &str, hmac_key: &str) -> InboundSa {
     let mut keymat = hex::decode(cipher_key).unwrap();
     keymat.extend(hex::decode(hmac_key).unwrap());
-    let cipher = EspCipher::new(Transform::Aes256CbcHmacSha256, &keymat)
-        .unwrap()
-        .with_icv_len(32)
-        .unwrap();
+    let cipher = EspCipher::new(Transform::Aes256CbcHmacSha256, &keymat).unwrap().with_icv_len(32).unwrap();
     InboundSa::new(spi, cipher)
 }
 
@@ -74,22 +71,10 @@ fn open_capture(run: &str) {
         let mut buf = frame.to_vec();
         let spi = u32::from_be_bytes(buf[34..38].try_into().unwrap());
         let from_a = frame[26..30] == [10, 77, 0, 1];
-        let (_, sa) = sas
-            .iter_mut()
-            .find(|(s, _)| *s == spi)
-            .expect("SPI of a logged SA");
+        let (_, sa) = sas.iter_mut().find(|(s, _)| *s == spi).expect("SPI of a logged SA");
         // Inner addresses as the receiver sees them.
-        let addrs = if from_a {
-            InnerAddrs::V6 {
-                src: hit_a,
-                dst: hit_b,
-            }
-        } else {
-            InnerAddrs::V6 {
-                src: hit_b,
-                dst: hit_a,
-            }
-        };
+        let addrs =
+            if from_a { InnerAddrs::V6 { src: hit_a, dst: hit_b } } else { InnerAddrs::V6 { src: hit_b, dst: hit_a } };
         let len = buf.len();
         let inner = open_to_inner_packet(sa, &mut buf, 34..len, &addrs, 64).unwrap();
         let pkt = &buf[inner];
@@ -105,10 +90,7 @@ fn open_capture(run: &str) {
         opened += 1;
         // Replaying the captured frame is refused.
         let mut again = frame.to_vec();
-        assert!(matches!(
-            sa.open(&mut again[34..]),
-            Err(DropReason::Replay(_))
-        ));
+        assert!(matches!(sa.open(&mut again[34..]), Err(DropReason::Replay(_))));
     }
     assert_eq!(opened, 8);
     // Each reply carries the identifier and sequence of its request.
@@ -132,15 +114,9 @@ fn cutehip_packets_fail_with_rfc_icv_length() {
     let f: Vec<&str> = line.split_whitespace().collect();
     let mut keymat = hex::decode(f[2]).unwrap();
     keymat.extend(hex::decode(f[3]).unwrap());
-    let mut sa = InboundSa::new(
-        0xd3e2a081,
-        EspCipher::new(Transform::Aes256CbcHmacSha256, &keymat).unwrap(),
-    );
+    let mut sa = InboundSa::new(0xd3e2a081, EspCipher::new(Transform::Aes256CbcHmacSha256, &keymat).unwrap());
     let pcap = std::fs::read(format!("{DATA}cutehip-rsa-bex.pcap")).unwrap();
-    let frame = pcap_frames(&pcap)
-        .into_iter()
-        .find(|f| f.len() > 38 && f[23] == 50)
-        .unwrap();
+    let frame = pcap_frames(&pcap).into_iter().find(|f| f.len() > 38 && f[23] == 50).unwrap();
     let mut buf = frame[34..].to_vec();
     assert_eq!(sa.open(&mut buf), Err(DropReason::BadIcv));
 }

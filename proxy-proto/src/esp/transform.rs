@@ -83,9 +83,9 @@ impl Transform {
     /// AEAD).
     pub const fn integrity_key_len(self) -> usize {
         match self {
-            Transform::NullHmacSha256
-            | Transform::Aes128CbcHmacSha256
-            | Transform::Aes256CbcHmacSha256 => HMAC_SHA256_KEY_LEN,
+            Transform::NullHmacSha256 | Transform::Aes128CbcHmacSha256 | Transform::Aes256CbcHmacSha256 => {
+                HMAC_SHA256_KEY_LEN
+            }
             Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => 0,
         }
     }
@@ -133,11 +133,7 @@ impl Transform {
 
     /// Length of the whole ESP packet that carries `payload_len` bytes.
     pub const fn sealed_len(self, payload_len: usize) -> usize {
-        self.payload_offset()
-            + payload_len
-            + self.pad_len(payload_len)
-            + TRAILER_LEN
-            + self.icv_len()
+        self.payload_offset() + payload_len + self.pad_len(payload_len) + TRAILER_LEN + self.icv_len()
     }
 }
 

@@ -33,9 +33,7 @@ pub fn wireshark_esp_sa_line(
         Transform::Aes128CbcHmacSha256 | Transform::Aes256CbcHmacSha256 => {
             ("AES-CBC [RFC3602]", "HMAC-SHA-256-128 [RFC4868]")
         }
-        Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => {
-            ("AES-GCM with 16 octet ICV [RFC4106]", "NULL")
-        }
+        Transform::Aes128Gcm16 | Transform::Aes256Gcm16 => ("AES-GCM with 16 octet ICV [RFC4106]", "NULL"),
     };
     Some(format!(
         "\"{protocol}\",\"{src}\",\"{dst}\",\"{spi:#010x}\",\"{encryption}\",\"{}\",\"{authentication}\",\"{}\"",

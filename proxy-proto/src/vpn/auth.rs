@@ -75,10 +75,7 @@ pub struct MnHaKey {
 impl core::fmt::Debug for MnHaKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never print the secret.
-        f.debug_struct("MnHaKey")
-            .field("spi", &self.spi)
-            .field("algorithm", &self.algorithm)
-            .finish()
+        f.debug_struct("MnHaKey").field("spi", &self.spi).field("algorithm", &self.algorithm).finish()
     }
 }
 
@@ -87,16 +84,11 @@ impl MnHaKey {
     /// range (HMAC-SHA-256 inside [`HMAC_SHA256_SPI_RANGE`], HMAC-MD5 outside).
     pub fn new(spi: u32, algorithm: AuthAlgorithm, secret: &[u8]) -> Result<Self, AuthError> {
         let sha_range = HMAC_SHA256_SPI_RANGE.contains(&spi);
-        let ok = !RESERVED_SPIS.contains(&spi)
-            && (sha_range == (algorithm == AuthAlgorithm::HmacSha256));
+        let ok = !RESERVED_SPIS.contains(&spi) && (sha_range == (algorithm == AuthAlgorithm::HmacSha256));
         if !ok {
             return Err(AuthError::SpiOutOfRange(spi));
         }
-        Ok(Self {
-            spi,
-            algorithm,
-            secret: secret.to_vec(),
-        })
+        Ok(Self { spi, algorithm, secret: secret.to_vec() })
     }
     pub fn spi(&self) -> u32 {
         self.spi
@@ -111,8 +103,7 @@ pub fn authenticator(algorithm: AuthAlgorithm, secret: &[u8], data: &[u8]) -> Ve
     match algorithm {
         AuthAlgorithm::HmacMd5 => {
             // HMAC accepts keys of any length (RFC 2104 §2), so this cannot fail.
-            let mut mac =
-                <Hmac<Md5> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+            let mut mac = <Hmac<Md5> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
             mac.update(data);
             mac.finalize().into_bytes().to_vec()
         }
@@ -153,10 +144,7 @@ fn locate(message: &[u8], fixed_len: usize) -> Result<Located, AuthError> {
 pub fn sign(message: &mut [u8], fixed_len: usize, key: &MnHaKey) -> Result<(), AuthError> {
     let loc = locate(message, fixed_len)?;
     if loc.spi != key.spi {
-        return Err(AuthError::SpiMismatch {
-            expected: key.spi,
-            found: loc.spi,
-        });
+        return Err(AuthError::SpiMismatch { expected: key.spi, found: loc.spi });
     }
     if loc.auth.len() != key.algorithm.authenticator_len() {
         return Err(AuthError::BadLength);
@@ -175,10 +163,7 @@ pub fn mn_ha_spi(message: &[u8], fixed_len: usize) -> Result<u32, AuthError> {
 pub fn verify(message: &[u8], fixed_len: usize, key: &MnHaKey) -> Result<(), AuthError> {
     let loc = locate(message, fixed_len)?;
     if loc.spi != key.spi {
-        return Err(AuthError::SpiMismatch {
-            expected: key.spi,
-            found: loc.spi,
-        });
+        return Err(AuthError::SpiMismatch { expected: key.spi, found: loc.spi });
     }
     if loc.auth.len() != key.algorithm.authenticator_len() {
         return Err(AuthError::BadLength);
@@ -186,8 +171,7 @@ pub fn verify(message: &[u8], fixed_len: usize, key: &MnHaKey) -> Result<(), Aut
     let (covered, tag) = (&message[..loc.covered], &message[loc.auth]);
     match key.algorithm {
         AuthAlgorithm::HmacMd5 => {
-            let mut mac =
-                <Hmac<Md5> as Mac>::new_from_slice(&key.secret).expect("HMAC takes any key length");
+            let mut mac = <Hmac<Md5> as Mac>::new_from_slice(&key.secret).expect("HMAC takes any key length");
             mac.update(covered);
             mac.verify_slice(tag).map_err(|_| AuthError::Mismatch)
         }
@@ -209,30 +193,15 @@ mod tests {
     /// RFC 2202 §2, HMAC-MD5 test cases 1, 2, 3, 6 and 7.
     #[test]
     fn hmac_md5_rfc2202_vectors() {
+        assert_eq!(md5(&[0x0b; 16], b"Hi There"), "9294727a3638bb1c13f48ef8158bfc9d");
+        assert_eq!(md5(b"Jefe", b"what do ya want for nothing?"), "750c783e6ab0b503eaa86e310a5db738");
+        assert_eq!(md5(&[0xaa; 16], &[0xdd; 50]), "56be34521d144c88dbb8c733f0e8b3f6");
         assert_eq!(
-            md5(&[0x0b; 16], b"Hi There"),
-            "9294727a3638bb1c13f48ef8158bfc9d"
-        );
-        assert_eq!(
-            md5(b"Jefe", b"what do ya want for nothing?"),
-            "750c783e6ab0b503eaa86e310a5db738"
-        );
-        assert_eq!(
-            md5(&[0xaa; 16], &[0xdd; 50]),
-            "56be34521d144c88dbb8c733f0e8b3f6"
-        );
-        assert_eq!(
-            md5(
-                &[0xaa; 80],
-                b"Test Using Larger Than Block-Size Key - Hash Key First"
-            ),
+            md5(&[0xaa; 80], b"Test Using Larger Than Block-Size Key - Hash Key First"),
             "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd"
         );
         assert_eq!(
-            md5(
-                &[0xaa; 80],
-                b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data"
-            ),
+            md5(&[0xaa; 80], b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data"),
             "6f630fad67cda0ee1fb1f562db3aa53e"
         );
     }
@@ -241,21 +210,14 @@ mod tests {
     #[test]
     fn hmac_sha256_rfc4231_vector() {
         assert_eq!(
-            hex::encode(authenticator(
-                AuthAlgorithm::HmacSha256,
-                b"Jefe",
-                b"what do ya want for nothing?"
-            )),
+            hex::encode(authenticator(AuthAlgorithm::HmacSha256, b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 
     #[test]
     fn key_spi_ranges_enforced() {
-        assert_eq!(
-            MnHaKey::new(255, AuthAlgorithm::HmacMd5, b"k").unwrap_err(),
-            AuthError::SpiOutOfRange(255)
-        );
+        assert_eq!(MnHaKey::new(255, AuthAlgorithm::HmacMd5, b"k").unwrap_err(), AuthError::SpiOutOfRange(255));
         assert!(MnHaKey::new(256, AuthAlgorithm::HmacMd5, b"k").is_ok());
         assert!(MnHaKey::new(0x8000_0000, AuthAlgorithm::HmacMd5, b"k").is_err());
         assert!(MnHaKey::new(0x1000, AuthAlgorithm::HmacSha256, b"k").is_err());
@@ -281,9 +243,6 @@ mod tests {
         let mut t = msg.clone();
         t[20] ^= 0x80;
         assert_eq!(verify(&t, 4, &key).unwrap_err(), AuthError::Mismatch);
-        assert_eq!(
-            verify(&msg[..4], 4, &key).unwrap_err(),
-            AuthError::NoMnHaExtension
-        );
+        assert_eq!(verify(&msg[..4], 4, &key).unwrap_err(), AuthError::NoMnHaExtension);
     }
 }

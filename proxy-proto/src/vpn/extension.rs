@@ -63,11 +63,7 @@ pub struct ExtensionIter<'a> {
 
 impl<'a> ExtensionIter<'a> {
     pub fn new(message: &'a [u8], start: usize) -> Self {
-        Self {
-            message,
-            pos: start,
-            failed: false,
-        }
+        Self { message, pos: start, failed: false }
     }
 }
 
@@ -89,11 +85,7 @@ impl<'a> Iterator for ExtensionIter<'a> {
         };
         let offset = self.pos;
         self.pos += field::DATA + usize::from(len);
-        Some(Ok(RawExtension {
-            offset,
-            ext_type,
-            data,
-        }))
+        Some(Ok(RawExtension { offset, ext_type, data }))
     }
 }
 
@@ -119,10 +111,9 @@ impl Extension {
                     authenticator: raw.data[field::AUTHENTICATOR..].to_vec(),
                 })
             }
-            TYPE_MN_FA_AUTH | TYPE_FA_HA_AUTH | 128..=255 => Ok(Self::Other {
-                ext_type: raw.ext_type,
-                data: raw.data.to_vec(),
-            }),
+            TYPE_MN_FA_AUTH | TYPE_FA_HA_AUTH | 128..=255 => {
+                Ok(Self::Other { ext_type: raw.ext_type, data: raw.data.to_vec() })
+            }
             t => Err(MipError::UnknownNonSkippable(t)),
         }
     }
@@ -140,9 +131,7 @@ impl Extension {
     /// `buffer_len()` bytes); the data must fit the 8-bit Length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), MipError> {
         let len = u8::try_from(self.buffer_len() - TL_LEN).map_err(|_| MipError::TooLong)?;
-        let buf = buf
-            .get_mut(..self.buffer_len())
-            .ok_or(MipError::Truncated)?;
+        let buf = buf.get_mut(..self.buffer_len()).ok_or(MipError::Truncated)?;
         buf[field::TYPE] = match self {
             Self::MnHaAuth { .. } => TYPE_MN_HA_AUTH,
             Self::Other { ext_type, .. } => *ext_type,
@@ -163,9 +152,7 @@ impl Extension {
 /// Parses every extension from `start`, failing on the first malformed or
 /// unknown non-skippable one.
 pub fn parse_all(message: &[u8], start: usize) -> Result<Vec<Extension>, MipError> {
-    ExtensionIter::new(message, start)
-        .map(|r| r.and_then(|raw| Extension::parse(&raw)))
-        .collect()
+    ExtensionIter::new(message, start).map(|r| r.and_then(|raw| Extension::parse(&raw))).collect()
 }
 
 /// Emits `exts` back to back into `buf`.
@@ -190,14 +177,8 @@ mod tests {
         assert_eq!(
             exts,
             vec![
-                Extension::Other {
-                    ext_type: 200,
-                    data: vec![0xaa, 0xbb]
-                },
-                Extension::MnHaAuth {
-                    spi: 0x100,
-                    authenticator: vec![1, 2, 3, 4]
-                },
+                Extension::Other { ext_type: 200, data: vec![0xaa, 0xbb] },
+                Extension::MnHaAuth { spi: 0x100, authenticator: vec![1, 2, 3, 4] },
             ]
         );
         let mut out = vec![0u8; msg.len()];
@@ -207,31 +188,16 @@ mod tests {
 
     #[test]
     fn unknown_non_skippable_discards_message() {
-        assert_eq!(
-            parse_all(&[127, 0], 0).unwrap_err(),
-            MipError::UnknownNonSkippable(127)
-        );
-        assert_eq!(
-            parse_all(&[0, 0], 0).unwrap_err(),
-            MipError::UnknownNonSkippable(0)
-        );
+        assert_eq!(parse_all(&[127, 0], 0).unwrap_err(), MipError::UnknownNonSkippable(127));
+        assert_eq!(parse_all(&[0, 0], 0).unwrap_err(), MipError::UnknownNonSkippable(0));
         assert!(parse_all(&[128, 0], 0).is_ok());
     }
 
     #[test]
     fn truncated_extensions_rejected() {
-        assert_eq!(
-            parse_all(&[200], 0).unwrap_err(),
-            MipError::ExtensionTruncated
-        );
-        assert_eq!(
-            parse_all(&[200, 3, 1, 2], 0).unwrap_err(),
-            MipError::ExtensionTruncated
-        );
-        assert_eq!(
-            parse_all(&[32, 3, 0, 0, 1], 0).unwrap_err(),
-            MipError::BadAuthExtension
-        );
+        assert_eq!(parse_all(&[200], 0).unwrap_err(), MipError::ExtensionTruncated);
+        assert_eq!(parse_all(&[200, 3, 1, 2], 0).unwrap_err(), MipError::ExtensionTruncated);
+        assert_eq!(parse_all(&[32, 3, 0, 0, 1], 0).unwrap_err(), MipError::BadAuthExtension);
         let mut it = ExtensionIter::new(&[200, 9], 0);
         assert!(it.next().unwrap().is_err());
         assert!(it.next().is_none());

@@ -40,12 +40,7 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     pub fn new(inner_address: Ipv4Addr) -> Self {
-        Self {
-            inner_address,
-            return_routability: true,
-            rr_timeout: Duration::from_secs(3),
-            ttl: 64,
-        }
+        Self { inner_address, return_routability: true, rr_timeout: Duration::from_secs(3), ttl: 64 }
     }
 }
 
@@ -66,24 +61,12 @@ pub struct SaBundle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GwAction {
     /// Change the outbound SA's destination (no re-keying, same SPI).
-    MoveOutboundSa {
-        outbound_spi: u32,
-        old_care_of_address: Ipv4Addr,
-        new_care_of_address: Ipv4Addr,
-    },
+    MoveOutboundSa { outbound_spi: u32, old_care_of_address: Ipv4Addr, new_care_of_address: Ipv4Addr },
     /// Send the Registration Reply datagram through the outbound SA to `dst`.
-    Forward {
-        outbound_spi: u32,
-        dst: Ipv4Addr,
-        datagram: Vec<u8>,
-    },
+    Forward { outbound_spi: u32, dst: Ipv4Addr, datagram: Vec<u8> },
     /// Send a return-routability Challenge datagram through the outbound
     /// SA to `dst` once, without moving the SA.
-    Challenge {
-        outbound_spi: u32,
-        dst: Ipv4Addr,
-        datagram: Vec<u8>,
-    },
+    Challenge { outbound_spi: u32, dst: Ipv4Addr, datagram: Vec<u8> },
 }
 
 /// Why the gateway refused a message; each has a counter.
@@ -198,14 +181,7 @@ impl Gateway {
 
     /// Adds the SIU key shared with the home agent at `address`.
     pub fn add_home_agent(&mut self, address: Ipv4Addr, key: SiuKey) {
-        self.keys.insert(
-            key.key_id,
-            HomeAgentEntry {
-                address,
-                key,
-                last_sequence: None,
-            },
-        );
+        self.keys.insert(key.key_id, HomeAgentEntry { address, key, last_sequence: None });
     }
 
     /// Adds (or replaces, after the VPN was re-established) an SA bundle.
@@ -214,14 +190,7 @@ impl Gateway {
             self.by_inbound_spi.remove(&old.sa.inbound_spi);
         }
         self.by_inbound_spi.insert(sa.inbound_spi, sa.home_address);
-        self.bundles.insert(
-            sa.home_address,
-            BundleState {
-                sa,
-                rr: None,
-                parked: None,
-            },
-        );
+        self.bundles.insert(sa.home_address, BundleState { sa, rr: None, parked: None });
     }
 
     pub fn bundle(&self, home_address: Ipv4Addr) -> Option<&SaBundle> {
@@ -236,11 +205,7 @@ impl Gateway {
     /// (seed 004): any source is accepted for a known SPI; one other than
     /// the SA's care-of address is counted.
     pub fn accept_inbound(&mut self, inbound_spi: u32, outer_src: Ipv4Addr) -> Result<(), GwError> {
-        let r = match self
-            .by_inbound_spi
-            .get(&inbound_spi)
-            .and_then(|h| self.bundles.get(h))
-        {
+        let r = match self.by_inbound_spi.get(&inbound_spi).and_then(|h| self.bundles.get(h)) {
             None => Err(GwError::UnknownSpi(inbound_spi)),
             Some(b) => {
                 if b.sa.care_of_address != outer_src {
@@ -276,10 +241,7 @@ impl Gateway {
         payload: &[u8],
         rng: &mut impl FnMut(&mut [u8]),
     ) -> Result<(), GwError> {
-        let home = *self
-            .by_inbound_spi
-            .get(&inbound_spi)
-            .ok_or(GwError::UnknownSpi(inbound_spi))?;
+        let home = *self.by_inbound_spi.get(&inbound_spi).ok_or(GwError::UnknownSpi(inbound_spi))?;
         let p = request::Packet::new_checked(payload).map_err(GwError::MalformedRequest)?;
         if p.home_address() != home {
             return Err(GwError::HomeAddressMismatch);
@@ -292,18 +254,8 @@ impl Gateway {
     }
 
     /// Starts (or, for the same address, re-sends) the challenge.
-    fn start_rr(
-        &mut self,
-        now: Instant,
-        home: Ipv4Addr,
-        address: Ipv4Addr,
-        rng: &mut impl FnMut(&mut [u8]),
-    ) {
-        let (inner, ttl, timeout) = (
-            self.config.inner_address,
-            self.config.ttl,
-            self.config.rr_timeout,
-        );
+    fn start_rr(&mut self, now: Instant, home: Ipv4Addr, address: Ipv4Addr, rng: &mut impl FnMut(&mut [u8])) {
+        let (inner, ttl, timeout) = (self.config.inner_address, self.config.ttl, self.config.rr_timeout);
         let Some(b) = self.bundles.get_mut(&home) else {
             return;
         };
@@ -317,28 +269,16 @@ impl Gateway {
             _ => {
                 let mut nonce = [0u8; NONCE_LEN];
                 rng(&mut nonce);
-                b.rr = Some(RrCheck {
-                    address,
-                    nonce,
-                    deadline: now + timeout,
-                    verified: false,
-                });
+                b.rr = Some(RrCheck { address, nonce, deadline: now + timeout, verified: false });
                 // A parked SIU for another address is now stale.
-                if b.parked
-                    .as_ref()
-                    .is_some_and(|p| p.new_care_of_address != address)
-                {
+                if b.parked.as_ref().is_some_and(|p| p.new_care_of_address != address) {
                     b.parked = None;
                 }
                 self.counters.rr_started += 1;
                 nonce
             }
         };
-        let challenge = RrRepr {
-            kind: RrKind::Challenge,
-            care_of_address: address,
-            nonce,
-        };
+        let challenge = RrRepr { kind: RrKind::Challenge, care_of_address: address, nonce };
         let Ok(datagram) = udp::build(
             SocketAddrV4::new(inner, MIP_PORT),
             SocketAddrV4::new(home, MIP_PORT),
@@ -347,11 +287,7 @@ impl Gateway {
         ) else {
             return;
         };
-        self.actions.push_back(GwAction::Challenge {
-            outbound_spi: b.sa.outbound_spi,
-            dst: address,
-            datagram,
-        });
+        self.actions.push_back(GwAction::Challenge { outbound_spi: b.sa.outbound_spi, dst: address, datagram });
     }
 
     /// A return-routability Response (UDP payload) came out of the inbound
@@ -362,27 +298,15 @@ impl Gateway {
     }
 
     fn rr_response(&mut self, inbound_spi: u32, payload: &[u8]) -> Result<(), GwError> {
-        let home = *self
-            .by_inbound_spi
-            .get(&inbound_spi)
-            .ok_or(GwError::UnknownSpi(inbound_spi))?;
+        let home = *self.by_inbound_spi.get(&inbound_spi).ok_or(GwError::UnknownSpi(inbound_spi))?;
         let resp = RrRepr::parse(payload).map_err(GwError::MalformedRr)?;
         if resp.kind != RrKind::Response {
-            return Err(GwError::MalformedRr(RrError::NotRr(
-                siu::TYPE_EXPERIMENTAL,
-                2,
-            )));
+            return Err(GwError::MalformedRr(RrError::NotRr(siu::TYPE_EXPERIMENTAL, 2)));
         }
-        let b = self
-            .bundles
-            .get_mut(&home)
-            .ok_or(GwError::UnknownMobileNode)?;
+        let b = self.bundles.get_mut(&home).ok_or(GwError::UnknownMobileNode)?;
         let rr =
-            b.rr.as_mut()
-                .filter(|rr| !rr.verified && rr.address == resp.care_of_address)
-                .ok_or(GwError::RrMismatch)?;
-        aws_lc_rs::constant_time::verify_slices_are_equal(&rr.nonce, &resp.nonce)
-            .map_err(|_| GwError::RrMismatch)?;
+            b.rr.as_mut().filter(|rr| !rr.verified && rr.address == resp.care_of_address).ok_or(GwError::RrMismatch)?;
+        aws_lc_rs::constant_time::verify_slices_are_equal(&rr.nonce, &resp.nonce).map_err(|_| GwError::RrMismatch)?;
         rr.verified = true;
         self.counters.rr_verified += 1;
         if let Some(p) = b.parked.take()
@@ -414,10 +338,7 @@ impl Gateway {
         rng: &mut impl FnMut(&mut [u8]),
     ) -> Result<(), GwError> {
         let p = siu::Packet::new_checked(payload).map_err(GwError::MalformedSiu)?;
-        let entry = self
-            .keys
-            .get_mut(&p.key_id())
-            .ok_or(GwError::UnknownKeyId(p.key_id()))?;
+        let entry = self.keys.get_mut(&p.key_id()).ok_or(GwError::UnknownKeyId(p.key_id()))?;
         if entry.address != src {
             return Err(GwError::UnexpectedSiuSource(src));
         }
@@ -429,16 +350,10 @@ impl Gateway {
         if let Some(last) = entry.last_sequence
             && siu.sequence <= last
         {
-            return Err(GwError::Replayed {
-                got: siu.sequence,
-                last,
-            });
+            return Err(GwError::Replayed { got: siu.sequence, last });
         }
         entry.last_sequence = Some(siu.sequence);
-        let b = self
-            .bundles
-            .get(&siu.home_address)
-            .ok_or(GwError::UnknownMobileNode)?;
+        let b = self.bundles.get(&siu.home_address).ok_or(GwError::UnknownMobileNode)?;
         let code = check_reply(&siu)?;
         let (spi, current) = (b.sa.outbound_spi, b.sa.care_of_address);
         if !code.is_accepted() {
@@ -455,41 +370,26 @@ impl Gateway {
         if siu.new_care_of_address == current {
             // Re-registration at the same address: nothing to move.
             self.counters.siu_applied += 1;
-            self.actions.push_back(GwAction::Forward {
-                outbound_spi: spi,
-                dst: current,
-                datagram: siu.reply_datagram,
-            });
+            self.actions.push_back(GwAction::Forward { outbound_spi: spi, dst: current, datagram: siu.reply_datagram });
             return Ok(());
         }
         if siu.flags & FLAG_NO_OLD_COA == 0 && siu.old_care_of_address != current {
             return Err(GwError::OldCareOfAddressMismatch);
         }
         if !self.config.return_routability
-            || b.rr
-                .as_ref()
-                .is_some_and(|rr| rr.verified && rr.address == siu.new_care_of_address)
+            || b.rr.as_ref().is_some_and(|rr| rr.verified && rr.address == siu.new_care_of_address)
         {
-            self.complete(
-                siu.home_address,
-                siu.new_care_of_address,
-                siu.reply_datagram,
-            );
+            self.complete(siu.home_address, siu.new_care_of_address, siu.reply_datagram);
             return Ok(());
         }
         // Not verified yet: start the check if the request's outer source
         // differed from the care-of address it registered, then wait.
-        if b.rr
-            .as_ref()
-            .is_none_or(|rr| rr.address != siu.new_care_of_address)
-        {
+        if b.rr.as_ref().is_none_or(|rr| rr.address != siu.new_care_of_address) {
             self.start_rr(now, siu.home_address, siu.new_care_of_address, rng);
         }
         if let Some(b) = self.bundles.get_mut(&siu.home_address) {
-            b.parked = Some(ParkedSiu {
-                new_care_of_address: siu.new_care_of_address,
-                reply_datagram: siu.reply_datagram,
-            });
+            b.parked =
+                Some(ParkedSiu { new_care_of_address: siu.new_care_of_address, reply_datagram: siu.reply_datagram });
             self.counters.siu_parked += 1;
         }
         Ok(())
@@ -512,21 +412,14 @@ impl Gateway {
             old_care_of_address: old,
             new_care_of_address: new,
         });
-        self.actions.push_back(GwAction::Forward {
-            outbound_spi: spi,
-            dst: new,
-            datagram,
-        });
+        self.actions.push_back(GwAction::Forward { outbound_spi: spi, dst: new, datagram });
     }
 
     /// Expires return-routability checks: a parked SIU whose echo never
     /// came is dropped and the SA stays where it was.
     pub fn handle_timeout(&mut self, now: Instant) {
         for b in self.bundles.values_mut() {
-            if b.rr
-                .as_ref()
-                .is_some_and(|rr| !rr.verified && rr.deadline <= now)
-            {
+            if b.rr.as_ref().is_some_and(|rr| !rr.verified && rr.deadline <= now) {
                 b.rr = None;
                 b.parked = None;
                 self.counters.rr_failed += 1;
@@ -535,10 +428,7 @@ impl Gateway {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.bundles
-            .values()
-            .filter_map(|b| b.rr.as_ref().filter(|r| !r.verified).map(|r| r.deadline))
-            .min()
+        self.bundles.values().filter_map(|b| b.rr.as_ref().filter(|r| !r.verified).map(|r| r.deadline)).min()
     }
 
     pub fn poll_action(&mut self) -> Option<GwAction> {
@@ -550,9 +440,7 @@ impl Gateway {
             let c = &mut self.counters;
             match e {
                 GwError::UnknownSpi(_) => c.unknown_spi += 1,
-                GwError::MalformedRequest(_)
-                | GwError::MalformedSiu(_)
-                | GwError::MalformedRr(_) => c.malformed += 1,
+                GwError::MalformedRequest(_) | GwError::MalformedSiu(_) | GwError::MalformedRr(_) => c.malformed += 1,
                 GwError::HomeAddressMismatch => c.home_address_mismatch += 1,
                 GwError::UnknownKeyId(_) => c.siu_unknown_key += 1,
                 GwError::UnexpectedSiuSource(_) => c.siu_unexpected_source += 1,
@@ -597,12 +485,7 @@ mod tests {
         c.return_routability = rr;
         let mut g = Gateway::new(c);
         g.add_home_agent(HA, SiuKey::new(1, &[3; 32]));
-        g.add_bundle(SaBundle {
-            home_address: HOME,
-            inbound_spi: 0x100,
-            outbound_spi: 0x200,
-            care_of_address: COA1,
-        });
+        g.add_bundle(SaBundle { home_address: HOME, inbound_spi: 0x100, outbound_spi: 0x200, care_of_address: COA1 });
         g
     }
 
@@ -616,15 +499,8 @@ mod tests {
             extensions: vec![],
         };
         let mut payload = vec![0u8; rep.buffer_len()];
-        rep.emit(&mut reply::Packet::new_unchecked(&mut payload[..]))
-            .unwrap();
-        let datagram = udp::build(
-            SocketAddrV4::new(HA, 434),
-            SocketAddrV4::new(HOME, 434),
-            64,
-            &payload,
-        )
-        .unwrap();
+        rep.emit(&mut reply::Packet::new_unchecked(&mut payload[..])).unwrap();
+        let datagram = udp::build(SocketAddrV4::new(HA, 434), SocketAddrV4::new(HOME, 434), 64, &payload).unwrap();
         SiuRepr {
             flags: 0,
             sequence: seq,
@@ -649,10 +525,7 @@ mod tests {
         assert_eq!(g.counters().wildcard_source_accepted, 0);
         g.accept_inbound(0x100, COA2).unwrap();
         assert_eq!(g.counters().wildcard_source_accepted, 1);
-        assert_eq!(
-            g.accept_inbound(0x999, COA2),
-            Err(GwError::UnknownSpi(0x999))
-        );
+        assert_eq!(g.accept_inbound(0x999, COA2), Err(GwError::UnknownSpi(0x999)));
         assert_eq!(g.counters().unknown_spi, 1);
     }
 
@@ -672,10 +545,7 @@ mod tests {
             Err(GwError::MalformedRequest(MipError::Truncated))
         );
         assert_eq!(g.poll_action(), None);
-        assert_eq!(
-            (g.counters().home_address_mismatch, g.counters().malformed),
-            (1, 1)
-        );
+        assert_eq!((g.counters().home_address_mismatch, g.counters().malformed), (1, 1));
     }
 
     #[test]
@@ -683,12 +553,7 @@ mod tests {
         let mut g = gw(false);
         let now = Instant::now();
         assert_eq!(
-            g.handle_siu(
-                now,
-                HA,
-                &siu(5, ReplyCode::Accepted, COA3, COA2),
-                &mut no_rng
-            ),
+            g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA3, COA2), &mut no_rng),
             Err(GwError::OldCareOfAddressMismatch)
         );
         assert_eq!(g.poll_action(), None);
@@ -700,21 +565,8 @@ mod tests {
     fn denial_forwarded_without_moving() {
         let mut g = gw(true);
         let now = Instant::now();
-        g.handle_siu(
-            now,
-            HA,
-            &siu(5, ReplyCode::HaIdentificationMismatch, COA1, COA2),
-            &mut no_rng,
-        )
-        .unwrap();
-        assert!(matches!(
-            g.poll_action(),
-            Some(GwAction::Forward {
-                outbound_spi: 0x200,
-                dst: COA2,
-                ..
-            })
-        ));
+        g.handle_siu(now, HA, &siu(5, ReplyCode::HaIdentificationMismatch, COA1, COA2), &mut no_rng).unwrap();
+        assert!(matches!(g.poll_action(), Some(GwAction::Forward { outbound_spi: 0x200, dst: COA2, .. })));
         assert_eq!(g.poll_action(), None);
         assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA1);
     }
@@ -724,46 +576,21 @@ mod tests {
         let mut g = gw(true);
         let now = Instant::now();
         let mut rng = |b: &mut [u8]| b.fill(0x42);
-        g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut rng)
-            .unwrap();
-        let Some(GwAction::Challenge {
-            outbound_spi: 0x200,
-            dst: COA2,
-            datagram,
-        }) = g.poll_action()
-        else {
-            panic!()
-        };
+        g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut rng).unwrap();
+        let Some(GwAction::Challenge { outbound_spi: 0x200, dst: COA2, datagram }) = g.poll_action() else { panic!() };
         let d = udp::parse(&datagram).unwrap();
         let c = RrRepr::parse(d.payload).unwrap();
-        assert_eq!(
-            (c.kind, c.care_of_address, c.nonce),
-            (RrKind::Challenge, COA2, [0x42; 16])
-        );
+        assert_eq!((c.kind, c.care_of_address, c.nonce), (RrKind::Challenge, COA2, [0x42; 16]));
         assert_eq!(g.poll_action(), None);
-        let resp = RrRepr {
-            kind: RrKind::Response,
-            ..c
-        }
-        .to_bytes();
+        let resp = RrRepr { kind: RrKind::Response, ..c }.to_bytes();
         // From another MN's SA: refused.
-        assert_eq!(
-            g.handle_rr_response(0x101, &resp),
-            Err(GwError::UnknownSpi(0x101))
-        );
+        assert_eq!(g.handle_rr_response(0x101, &resp), Err(GwError::UnknownSpi(0x101)));
         g.handle_rr_response(0x100, &resp).unwrap();
         assert!(matches!(
             g.poll_action(),
-            Some(GwAction::MoveOutboundSa {
-                outbound_spi: 0x200,
-                new_care_of_address: COA2,
-                ..
-            })
+            Some(GwAction::MoveOutboundSa { outbound_spi: 0x200, new_care_of_address: COA2, .. })
         ));
-        assert!(matches!(
-            g.poll_action(),
-            Some(GwAction::Forward { dst: COA2, .. })
-        ));
+        assert!(matches!(g.poll_action(), Some(GwAction::Forward { dst: COA2, .. })));
         assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA2);
         // The echo cannot be replayed.
         assert_eq!(g.handle_rr_response(0x100, &resp), Err(GwError::RrMismatch));

@@ -35,12 +35,7 @@ pub struct HomeAgentConfig {
 
 impl HomeAgentConfig {
     pub fn new(address: Ipv4Addr) -> Self {
-        Self {
-            address,
-            max_lifetime: 1800,
-            skew: identification::DEFAULT_SKEW,
-            ttl: 64,
-        }
+        Self { address, max_lifetime: 1800, skew: identification::DEFAULT_SKEW, ttl: 64 }
     }
 }
 
@@ -160,26 +155,14 @@ impl HomeAgent {
 
     /// Allows a mobile node with its mobility security association.
     pub fn add_mobile_node(&mut self, home_address: Ipv4Addr, key: MnHaKey) {
-        self.nodes.insert(
-            home_address,
-            MobileNodeEntry {
-                key,
-                last_identification: None,
-            },
-        );
+        self.nodes.insert(home_address, MobileNodeEntry { key, last_identification: None });
     }
 
     /// Adds a VPN gateway (its inner address) and the SIU key shared with
     /// it. `first_sequence` must exceed every number used before with this
     /// key (SIU.md suggests the NTP time at start).
     pub fn add_gateway(&mut self, inner_address: Ipv4Addr, key: SiuKey, first_sequence: u64) {
-        self.gateways.insert(
-            inner_address,
-            GatewayEntry {
-                key,
-                next_sequence: first_sequence,
-            },
-        );
+        self.gateways.insert(inner_address, GatewayEntry { key, next_sequence: first_sequence });
     }
 
     pub fn binding(&self, home_address: Ipv4Addr) -> Option<&Binding> {
@@ -232,52 +215,23 @@ impl HomeAgent {
         if via_gateway.is_some_and(|g| !self.gateways.contains_key(&g)) {
             return Err(HaError::UnknownGateway);
         }
-        let node = self
-            .nodes
-            .get(&req.home_address)
-            .ok_or(HaError::UnknownHomeAddress)?;
+        let node = self.nodes.get(&req.home_address).ok_or(HaError::UnknownHomeAddress)?;
         let key = node.key.clone();
         if let Err(e) = auth::verify(payload, request::FIXED_LEN, &key) {
             // §3.8.2.1: reply 131. The request is not trusted, so its
             // care-of address is never handed to a gateway: reply direct.
-            self.reply_direct(
-                &req,
-                src,
-                ReplyCode::HaMobileNodeFailedAuthentication,
-                0,
-                req.identification,
-                &key,
-            );
+            self.reply_direct(&req, src, ReplyCode::HaMobileNodeFailedAuthentication, 0, req.identification, &key);
             return Err(HaError::Authentication(e));
         }
-        if let Err(e) = identification::check_timestamp(
-            req.identification,
-            node.last_identification,
-            now_ntp,
-            self.config.skew,
-        ) {
+        if let Err(e) =
+            identification::check_timestamp(req.identification, node.last_identification, now_ntp, self.config.skew)
+        {
             let id = identification::mismatch_reply_identification(req.identification, now_ntp);
-            self.respond(
-                &req,
-                src,
-                via_gateway,
-                ReplyCode::HaIdentificationMismatch,
-                0,
-                id,
-                &key,
-            )?;
+            self.respond(&req, src, via_gateway, ReplyCode::HaIdentificationMismatch, 0, id, &key)?;
             return Err(HaError::Identification(e));
         }
         if req.home_agent != self.config.address {
-            self.respond(
-                &req,
-                src,
-                via_gateway,
-                ReplyCode::HaUnknownHomeAgentAddress,
-                0,
-                req.identification,
-                &key,
-            )?;
+            self.respond(&req, src, via_gateway, ReplyCode::HaUnknownHomeAgentAddress, 0, req.identification, &key)?;
             return Err(HaError::UnknownHomeAgentAddress);
         }
         if let Some(n) = self.nodes.get_mut(&req.home_address) {
@@ -286,29 +240,15 @@ impl HomeAgent {
         let lifetime = req.lifetime.min(self.config.max_lifetime);
         // Build the reply (and SIU) against the binding as it was, so the
         // SIU names the old care-of address; then update the cache.
-        self.respond(
-            &req,
-            src,
-            via_gateway,
-            ReplyCode::Accepted,
-            lifetime,
-            req.identification,
-            &key,
-        )?;
+        self.respond(&req, src, via_gateway, ReplyCode::Accepted, lifetime, req.identification, &key)?;
         if lifetime == 0 {
             self.bindings.remove(&req.home_address);
             return Ok(Outcome::Deregistered);
         }
-        let expires_at =
-            (lifetime != u16::MAX).then(|| now + Duration::from_secs(u64::from(lifetime)));
+        let expires_at = (lifetime != u16::MAX).then(|| now + Duration::from_secs(u64::from(lifetime)));
         self.bindings.insert(
             req.home_address,
-            Binding {
-                care_of_address: req.care_of_address,
-                lifetime,
-                expires_at,
-                via_gateway,
-            },
+            Binding { care_of_address: req.care_of_address, lifetime, expires_at, via_gateway },
         );
         Ok(Outcome::Registered)
     }
@@ -344,8 +284,7 @@ impl HomeAgent {
     ) {
         let payload = self.reply_bytes(req, code, lifetime, id, key);
         self.counters.direct_replies += 1;
-        self.transmits
-            .push_back(HaTransmit::Reply { dst: src, payload });
+        self.transmits.push_back(HaTransmit::Reply { dst: src, payload });
     }
 
     /// Seed 004, figure 4: through a gateway, wrap the reply in an SIU.
@@ -365,13 +304,8 @@ impl HomeAgent {
             return Ok(());
         };
         let payload = self.reply_bytes(req, code, lifetime, id, key);
-        let datagram = udp::build(
-            SocketAddrV4::new(self.config.address, MIP_PORT),
-            src,
-            self.config.ttl,
-            &payload,
-        )
-        .map_err(|_| HaError::Build(SiuError::TooLong))?;
+        let datagram = udp::build(SocketAddrV4::new(self.config.address, MIP_PORT), src, self.config.ttl, &payload)
+            .map_err(|_| HaError::Build(SiuError::TooLong))?;
         let (flags, old) = match self.bindings.get(&req.home_address) {
             Some(b) if b.via_gateway == Some(gw) => (0, b.care_of_address),
             _ => (FLAG_NO_OLD_COA, Ipv4Addr::UNSPECIFIED),
@@ -389,18 +323,14 @@ impl HomeAgent {
         let bytes = siu.to_bytes(&entry.key).map_err(HaError::Build)?;
         entry.next_sequence += 1;
         self.counters.siu_sent += 1;
-        self.transmits.push_back(HaTransmit::Siu {
-            dst: SocketAddrV4::new(gw, MIP_PORT),
-            payload: bytes,
-        });
+        self.transmits.push_back(HaTransmit::Siu { dst: SocketAddrV4::new(gw, MIP_PORT), payload: bytes });
         Ok(())
     }
 
     /// Removes expired bindings.
     pub fn handle_timeout(&mut self, now: Instant) {
         let before = self.bindings.len();
-        self.bindings
-            .retain(|_, b| b.expires_at.is_none_or(|t| t > now));
+        self.bindings.retain(|_, b| b.expires_at.is_none_or(|t| t > now));
         self.counters.bindings_expired += (before - self.bindings.len()) as u64;
     }
 
@@ -454,8 +384,7 @@ mod tests {
             Some(HaTransmit::Reply { dst, payload }) => {
                 assert_eq!(dst, SocketAddrV4::new(COA, 1434));
                 auth::verify(&payload, reply::FIXED_LEN, &key()).unwrap();
-                RegistrationReplyRepr::parse(&reply::Packet::new_checked(&payload[..]).unwrap())
-                    .unwrap()
+                RegistrationReplyRepr::parse(&reply::Packet::new_checked(&payload[..]).unwrap()).unwrap()
             }
             other => panic!("{other:?}"),
         }
@@ -466,16 +395,10 @@ mod tests {
         let t0 = Instant::now();
         let mut ha = ha();
         let src = SocketAddrV4::new(COA, 1434);
-        assert_eq!(
-            ha.handle_request(t0, NTP, src, None, &request(HA, 4000, NTP)),
-            Ok(ReplyCode::Accepted)
-        );
+        assert_eq!(ha.handle_request(t0, NTP, src, None, &request(HA, 4000, NTP)), Ok(ReplyCode::Accepted));
         let rep = direct_reply(&mut ha);
         // Lifetime capped at the configured maximum, Identification echoed.
-        assert_eq!(
-            (rep.code, rep.lifetime, rep.identification),
-            (ReplyCode::Accepted, 1800, Identification(NTP))
-        );
+        assert_eq!((rep.code, rep.lifetime, rep.identification), (ReplyCode::Accepted, 1800, Identification(NTP)));
         let b = ha.binding(HOME).unwrap();
         assert_eq!((b.care_of_address, b.via_gateway), (COA, None));
         assert_eq!(ha.poll_timeout(), Some(t0 + Duration::from_secs(1800)));
@@ -491,10 +414,8 @@ mod tests {
         let t0 = Instant::now();
         let mut ha = ha();
         let src = SocketAddrV4::new(COA, 1434);
-        ha.handle_request(t0, NTP, src, None, &request(HA, 600, NTP))
-            .unwrap();
-        ha.handle_request(t0, NTP, src, None, &request(HA, 0, NTP + 1))
-            .unwrap();
+        ha.handle_request(t0, NTP, src, None, &request(HA, 600, NTP)).unwrap();
+        ha.handle_request(t0, NTP, src, None, &request(HA, 0, NTP + 1)).unwrap();
         assert!(ha.binding(HOME).is_none());
         assert_eq!((ha.counters().accepted, ha.counters().deregistered), (1, 1));
     }
@@ -503,22 +424,10 @@ mod tests {
     fn wrong_home_agent_address_gets_136() {
         let mut ha = ha();
         let src = SocketAddrV4::new(COA, 1434);
-        let r = ha.handle_request(
-            Instant::now(),
-            NTP,
-            src,
-            None,
-            &request(Ipv4Addr::new(10, 9, 9, 9), 600, NTP),
-        );
+        let r = ha.handle_request(Instant::now(), NTP, src, None, &request(Ipv4Addr::new(10, 9, 9, 9), 600, NTP));
         assert_eq!(r, Err(HaError::UnknownHomeAgentAddress));
-        assert_eq!(
-            r.unwrap_err().reply_code(),
-            Some(ReplyCode::HaUnknownHomeAgentAddress)
-        );
-        assert_eq!(
-            direct_reply(&mut ha).code,
-            ReplyCode::HaUnknownHomeAgentAddress
-        );
+        assert_eq!(r.unwrap_err().reply_code(), Some(ReplyCode::HaUnknownHomeAgentAddress));
+        assert_eq!(direct_reply(&mut ha).code, ReplyCode::HaUnknownHomeAgentAddress);
         assert!(ha.binding(HOME).is_none());
         assert_eq!(ha.counters().unknown_home_agent_address, 1);
     }
@@ -530,23 +439,12 @@ mod tests {
         let now = Instant::now();
         // Unknown home address.
         let mut other = HomeAgent::new(HomeAgentConfig::new(HA));
-        assert_eq!(
-            other.handle_request(now, NTP, src, None, &request(HA, 600, NTP)),
-            Err(HaError::UnknownHomeAddress)
-        );
+        assert_eq!(other.handle_request(now, NTP, src, None, &request(HA, 600, NTP)), Err(HaError::UnknownHomeAddress));
         assert_eq!(other.poll_transmit(), None);
         // Unknown non-skippable extension before the authenticator.
-        let mut req = RegistrationRequestRepr::parse(
-            &request::Packet::new_checked(&request(HA, 600, NTP)[..]).unwrap(),
-        )
-        .unwrap();
-        req.extensions.insert(
-            0,
-            crate::vpn::extension::Extension::Other {
-                ext_type: 200,
-                data: vec![],
-            },
-        );
+        let mut req =
+            RegistrationRequestRepr::parse(&request::Packet::new_checked(&request(HA, 600, NTP)[..]).unwrap()).unwrap();
+        req.extensions.insert(0, crate::vpn::extension::Extension::Other { ext_type: 200, data: vec![] });
         let mut bytes = req.to_signed_bytes(&key()).unwrap();
         bytes[24] = 99;
         assert_eq!(
@@ -555,20 +453,11 @@ mod tests {
         );
         // Through a gateway we have no key for.
         assert_eq!(
-            ha.handle_request(
-                now,
-                NTP,
-                src,
-                Some(Ipv4Addr::new(10, 1, 0, 254)),
-                &request(HA, 600, NTP)
-            ),
+            ha.handle_request(now, NTP, src, Some(Ipv4Addr::new(10, 1, 0, 254)), &request(HA, 600, NTP)),
             Err(HaError::UnknownGateway)
         );
         assert_eq!(ha.poll_transmit(), None);
-        assert_eq!(
-            (ha.counters().malformed, ha.counters().unknown_gateway),
-            (1, 1)
-        );
+        assert_eq!((ha.counters().malformed, ha.counters().unknown_gateway), (1, 1));
         assert!(ha.binding(HOME).is_none());
     }
 }

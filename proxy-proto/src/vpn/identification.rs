@@ -117,10 +117,7 @@ mod tests {
         let now = T;
         let id = Identification(T + (3u64 << 32));
         assert_eq!(check_timestamp(id, None, now, DEFAULT_SKEW), Ok(()));
-        assert_eq!(
-            check_timestamp(id, Some(id), now, DEFAULT_SKEW),
-            Err(ReplayError::NotIncreasing)
-        );
+        assert_eq!(check_timestamp(id, Some(id), now, DEFAULT_SKEW), Err(ReplayError::NotIncreasing));
         assert_eq!(
             check_timestamp(Identification(T + (8u64 << 32)), None, now, DEFAULT_SKEW),
             Err(ReplayError::Skew { skew_secs: 8 })
@@ -150,17 +147,11 @@ mod tests {
         assert_eq!(c.offset_secs(), 100);
         let n = c.next(T + (1u64 << 32));
         assert_eq!(n.seconds(), 0xe8a1_0000 + 101);
-        assert_eq!(
-            check_timestamp(n, Some(b), T + (101u64 << 32), DEFAULT_SKEW),
-            Ok(())
-        );
+        assert_eq!(check_timestamp(n, Some(b), T + (101u64 << 32), DEFAULT_SKEW), Ok(()));
         // The HA 50 s behind: the next value goes back with it.
         c.resync(Identification::from_parts(0xe8a1_0000 - 50, n.low()), T);
         let m = c.next(T);
         assert_eq!(m.seconds(), 0xe8a1_0000 - 50);
-        assert_eq!(
-            check_timestamp(m, None, T - (50u64 << 32), DEFAULT_SKEW),
-            Ok(())
-        );
+        assert_eq!(check_timestamp(m, None, T - (50u64 << 32), DEFAULT_SKEW), Ok(()));
     }
 }

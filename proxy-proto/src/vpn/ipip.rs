@@ -76,8 +76,7 @@ pub fn encapsulate(inner: &[u8], params: &EncapParams, out: &mut [u8]) -> Result
     if params.forwarding {
         decrement_ttl(&mut out[HEADER_LEN..])?;
     }
-    repr.emit(&mut Packet::new_unchecked(&mut out[..]))
-        .map_err(IpipError::Outer)?;
+    repr.emit(&mut Packet::new_unchecked(&mut out[..])).map_err(IpipError::Outer)?;
     Ok(total)
 }
 
@@ -179,10 +178,7 @@ mod tests {
         assert_eq!(&o[12..20], &[192, 0, 2, 1, 198, 51, 100, 9]);
         assert_eq!(&o[20..], &i[..], "inner untouched when not forwarding");
         let d = decapsulate(o).unwrap();
-        assert_eq!(
-            (d.outer_src, d.outer_dst, d.inner),
-            (params(false).src, params(false).dst, &i[..])
-        );
+        assert_eq!((d.outer_src, d.outer_dst, d.inner), (params(false).src, params(false).dst, &i[..]));
         // DF clear inner gives DF clear outer.
         let i2 = inner(false);
         let n2 = encapsulate(&i2, &params(false), &mut out).unwrap();
@@ -200,43 +196,25 @@ mod tests {
         let mut low = i.clone();
         low[8] = 1;
         Packet::new_unchecked(&mut low[..]).fill_checksum();
-        assert_eq!(
-            encapsulate(&low, &params(true), &mut out).unwrap_err(),
-            IpipError::TtlExpired
-        );
+        assert_eq!(encapsulate(&low, &params(true), &mut out).unwrap_err(), IpipError::TtlExpired);
     }
 
     #[test]
     fn malformed_rejected() {
         let i = inner(false);
         let mut small = [0u8; 30];
-        assert_eq!(
-            encapsulate(&i, &params(false), &mut small).unwrap_err(),
-            IpipError::BufferTooSmall
-        );
-        assert!(matches!(
-            encapsulate(&i[..10], &params(false), &mut small),
-            Err(IpipError::Inner(_))
-        ));
+        assert_eq!(encapsulate(&i, &params(false), &mut small).unwrap_err(), IpipError::BufferTooSmall);
+        assert!(matches!(encapsulate(&i[..10], &params(false), &mut small), Err(IpipError::Inner(_))));
         let mut out = vec![0u8; encapsulated_len(i.len())];
         let n = encapsulate(&i, &params(false), &mut out).unwrap();
         // Not protocol 4: the UDP datagram itself.
         assert_eq!(decapsulate(&i).unwrap_err(), IpipError::NotIpip(17));
         let mut bad = out[..n].to_vec();
         bad[25] ^= 0xff; // inner header corrupted
-        assert_eq!(
-            decapsulate(&bad).unwrap_err(),
-            IpipError::Inner(Ipv4Error::Checksum)
-        );
+        assert_eq!(decapsulate(&bad).unwrap_err(), IpipError::Inner(Ipv4Error::Checksum));
         let mut bad = out[..n].to_vec();
         bad[8] ^= 1; // outer checksum broken
-        assert_eq!(
-            decapsulate(&bad).unwrap_err(),
-            IpipError::Outer(Ipv4Error::Checksum)
-        );
-        assert_eq!(
-            decapsulate(&out[..n - 1]).unwrap_err(),
-            IpipError::Outer(Ipv4Error::BadLength)
-        );
+        assert_eq!(decapsulate(&bad).unwrap_err(), IpipError::Outer(Ipv4Error::Checksum));
+        assert_eq!(decapsulate(&out[..n - 1]).unwrap_err(), IpipError::Outer(Ipv4Error::BadLength));
     }
 }

@@ -260,10 +260,7 @@ mod tests {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
         // Header checksum computed independently (python, RFC 1071).
-        assert_eq!(
-            buf[..20],
-            hex::decode("451000181234400040113c55c0000201c6336407").unwrap()[..]
-        );
+        assert_eq!(buf[..20], hex::decode("451000181234400040113c55c0000201c6336407").unwrap()[..]);
         assert_eq!(checksum::checksum(&buf[..20]), 0);
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(Ipv4Repr::parse(&p).unwrap(), repr);
@@ -271,28 +268,16 @@ mod tests {
 
     #[test]
     fn malformed_headers_rejected() {
-        assert_eq!(
-            Packet::new_checked(&[0x45u8; 10][..]).unwrap_err(),
-            Ipv4Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&[0x45u8; 10][..]).unwrap_err(), Ipv4Error::Truncated);
         let mut b = [0u8; 20];
         b[0] = 0x65;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            Ipv4Error::Version(6)
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Ipv4Error::Version(6));
         b[0] = 0x44; // IHL 4 < 5
         b[3] = 20;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            Ipv4Error::BadLength
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Ipv4Error::BadLength);
         b[0] = 0x45;
         b[3] = 40; // total length beyond the buffer
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            Ipv4Error::BadLength
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Ipv4Error::BadLength);
         b[3] = 20;
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Ipv4Repr::parse(&p).unwrap_err(), Ipv4Error::Checksum);

@@ -68,10 +68,7 @@ pub enum MnAction {
     /// Send `payload` over UDP to `dst` through the VPN tunnel.
     Transmit { dst: SocketAddrV4, payload: Vec<u8> },
     /// The home agent accepted the registration.
-    Registered {
-        care_of_address: Ipv4Addr,
-        lifetime: Duration,
-    },
+    Registered { care_of_address: Ipv4Addr, lifetime: Duration },
     /// An authenticated denial; retransmissions continue.
     Denied { code: ReplyCode },
     /// Retries exhausted: tear the VPN down and build it again from
@@ -123,10 +120,7 @@ struct Registering {
 enum State {
     Idle,
     Registering(Registering),
-    Registered {
-        care_of_address: Ipv4Addr,
-        expires_at: Option<Instant>,
-    },
+    Registered { care_of_address: Ipv4Addr, expires_at: Option<Instant> },
 }
 
 /// The MN registration client.
@@ -155,9 +149,7 @@ impl MobileNode {
         match &self.state {
             State::Idle => None,
             State::Registering(r) => Some(r.care_of_address),
-            State::Registered {
-                care_of_address, ..
-            } => Some(*care_of_address),
+            State::Registered { care_of_address, .. } => Some(*care_of_address),
         }
     }
 
@@ -175,18 +167,11 @@ impl MobileNode {
     }
 
     /// The MN configured a new care-of address: move the SAs, register.
-    pub fn handle_care_of_address_change(
-        &mut self,
-        now: Instant,
-        now_ntp: u64,
-        new_care_of_address: Ipv4Addr,
-    ) {
+    pub fn handle_care_of_address_change(&mut self, now: Instant, now_ntp: u64, new_care_of_address: Ipv4Addr) {
         if self.care_of_address() == Some(new_care_of_address) {
             return;
         }
-        self.actions.push_back(MnAction::UpdateSas {
-            new_care_of_address,
-        });
+        self.actions.push_back(MnAction::UpdateSas { new_care_of_address });
         self.register(now, now_ntp, new_care_of_address);
     }
 
@@ -227,26 +212,18 @@ impl MobileNode {
             return;
         };
         self.timers[MnTimer::Retransmit as usize] = Some(now + r.rto);
-        self.actions.push_back(MnAction::Transmit {
-            dst: SocketAddrV4::new(self.config.home_agent, MIP_PORT),
-            payload,
-        });
+        self.actions
+            .push_back(MnAction::Transmit { dst: SocketAddrV4::new(self.config.home_agent, MIP_PORT), payload });
     }
 
     /// A Registration Reply (UDP payload) arrived from the home agent.
-    pub fn handle_reply(
-        &mut self,
-        now: Instant,
-        now_ntp: u64,
-        payload: &[u8],
-    ) -> Result<ReplyCode, MnError> {
+    pub fn handle_reply(&mut self, now: Instant, now_ntp: u64, payload: &[u8]) -> Result<ReplyCode, MnError> {
         let p = reply::Packet::new_checked(payload)?;
         let rep = RegistrationReplyRepr::parse(&p)?;
         let State::Registering(r) = &mut self.state else {
             return Err(MnError::NotRegistering);
         };
-        if rep.home_address != self.config.home_address || rep.home_agent != self.config.home_agent
-        {
+        if rep.home_address != self.config.home_address || rep.home_agent != self.config.home_agent {
             return Err(MnError::WrongNode);
         }
         // §5.7: the low-order 32 bits always match the request; a 133 reply
@@ -273,14 +250,8 @@ impl MobileNode {
                     // be cheap, early enough for a few retransmissions.
                     self.timers[MnTimer::Reregister as usize] = Some(sent_at + lifetime * 7 / 8);
                 }
-                self.state = State::Registered {
-                    care_of_address: coa,
-                    expires_at,
-                };
-                self.actions.push_back(MnAction::Registered {
-                    care_of_address: coa,
-                    lifetime,
-                });
+                self.state = State::Registered { care_of_address: coa, expires_at };
+                self.actions.push_back(MnAction::Registered { care_of_address: coa, lifetime });
             }
             ReplyCode::HaIdentificationMismatch => {
                 if r.resyncs >= self.config.max_resyncs {
@@ -297,11 +268,7 @@ impl MobileNode {
 
     /// A return-routability Challenge (UDP payload from `src`) arrived
     /// through the tunnel: echo it if it names our care-of address.
-    pub fn handle_rr_challenge(
-        &mut self,
-        src: SocketAddrV4,
-        payload: &[u8],
-    ) -> Result<(), MnError> {
+    pub fn handle_rr_challenge(&mut self, src: SocketAddrV4, payload: &[u8]) -> Result<(), MnError> {
         let c = RrRepr::parse(payload)?;
         if c.kind != RrKind::Challenge {
             return Err(RrError::NotRr(payload[0], payload[1]).into());
@@ -309,14 +276,8 @@ impl MobileNode {
         if self.care_of_address() != Some(c.care_of_address) {
             return Err(MnError::NotOurCareOfAddress);
         }
-        let resp = RrRepr {
-            kind: RrKind::Response,
-            ..c
-        };
-        self.actions.push_back(MnAction::Transmit {
-            dst: src,
-            payload: resp.to_bytes().to_vec(),
-        });
+        let resp = RrRepr { kind: RrKind::Response, ..c };
+        self.actions.push_back(MnAction::Transmit { dst: src, payload: resp.to_bytes().to_vec() });
         Ok(())
     }
 
@@ -329,8 +290,7 @@ impl MobileNode {
                     let care_of_address = r.care_of_address;
                     self.state = State::Idle;
                     self.timers = [None; 2];
-                    self.actions
-                        .push_back(MnAction::ReestablishVpn { care_of_address });
+                    self.actions.push_back(MnAction::ReestablishVpn { care_of_address });
                 } else {
                     r.retransmissions += 1;
                     r.rto = (r.rto * 2).min(self.config.max_retransmit);
@@ -340,10 +300,7 @@ impl MobileNode {
         }
         if self.timers[MnTimer::Reregister as usize].is_some_and(|t| t <= now) {
             self.timers[MnTimer::Reregister as usize] = None;
-            if let State::Registered {
-                care_of_address, ..
-            } = self.state
-            {
+            if let State::Registered { care_of_address, .. } = self.state {
                 self.register(now, now_ntp, care_of_address);
             }
         }
@@ -380,10 +337,8 @@ mod tests {
                 Some(MnAction::Transmit { dst, payload }) => {
                     assert_eq!(dst, SocketAddrV4::new(HA, 434));
                     auth::verify(&payload, request::FIXED_LEN, &key()).unwrap();
-                    return RegistrationRequestRepr::parse(
-                        &request::Packet::new_checked(&payload[..]).unwrap(),
-                    )
-                    .unwrap();
+                    return RegistrationRequestRepr::parse(&request::Packet::new_checked(&payload[..]).unwrap())
+                        .unwrap();
                 }
                 Some(_) => continue,
                 None => panic!("no request sent"),
@@ -409,34 +364,19 @@ mod tests {
         let t0 = Instant::now();
         let mut mn = MobileNode::new(MobileNodeConfig::new(HOME, HA, key()));
         mn.handle_care_of_address_change(t0, NTP, COA);
-        assert_eq!(
-            mn.poll_action(),
-            Some(MnAction::UpdateSas {
-                new_care_of_address: COA
-            })
-        );
+        assert_eq!(mn.poll_action(), Some(MnAction::UpdateSas { new_care_of_address: COA }));
         let req = sent_request(&mut mn);
-        assert_eq!(
-            (req.care_of_address, req.home_address, req.lifetime),
-            (COA, HOME, 1800)
-        );
+        assert_eq!((req.care_of_address, req.home_address, req.lifetime), (COA, HOME, 1800));
         assert!(req.flags.contains(RequestFlags::D));
         assert_eq!(mn.poll_timeout(), Some(t0 + Duration::from_secs(2)));
         let t1 = t0 + Duration::from_millis(300);
         assert_eq!(
-            mn.handle_reply(
-                t1,
-                NTP,
-                &reply(ReplyCode::Accepted, req.identification, 600)
-            ),
+            mn.handle_reply(t1, NTP, &reply(ReplyCode::Accepted, req.identification, 600)),
             Ok(ReplyCode::Accepted)
         );
         assert_eq!(
             mn.poll_action(),
-            Some(MnAction::Registered {
-                care_of_address: COA,
-                lifetime: Duration::from_secs(600)
-            })
+            Some(MnAction::Registered { care_of_address: COA, lifetime: Duration::from_secs(600) })
         );
         // Re-registration at 7/8 of the lifetime counted from the send time.
         assert_eq!(mn.poll_timeout(), Some(t0 + Duration::from_secs(525)));
@@ -461,19 +401,11 @@ mod tests {
             mn.handle_timeout(t, NTP);
             ids.push(sent_request(&mut mn).identification);
         }
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "fresh, increasing Identification per retransmission"
-        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "fresh, increasing Identification per retransmission");
         let due = mn.poll_timeout().unwrap();
         assert_eq!(due - t, Duration::from_secs(32));
         mn.handle_timeout(due, NTP);
-        assert_eq!(
-            mn.poll_action(),
-            Some(MnAction::ReestablishVpn {
-                care_of_address: COA
-            })
-        );
+        assert_eq!(mn.poll_action(), Some(MnAction::ReestablishVpn { care_of_address: COA }));
         assert_eq!(mn.poll_timeout(), None);
     }
 
@@ -484,45 +416,24 @@ mod tests {
         mn.handle_care_of_address_change(t0, NTP, COA);
         let req = sent_request(&mut mn);
         // Wrong low bits: not ours.
-        let bad = reply(
-            ReplyCode::HaIdentificationMismatch,
-            Identification::from_parts(1, !req.identification.low()),
-            0,
-        );
-        assert_eq!(
-            mn.handle_reply(t0, NTP, &bad),
-            Err(MnError::IdentificationMismatch)
-        );
+        let bad =
+            reply(ReplyCode::HaIdentificationMismatch, Identification::from_parts(1, !req.identification.low()), 0);
+        assert_eq!(mn.handle_reply(t0, NTP, &bad), Err(MnError::IdentificationMismatch));
         // Tampered authenticator.
         let mut forged = reply(ReplyCode::Accepted, req.identification, 600);
         let n = forged.len();
         forged[n - 1] ^= 1;
-        assert_eq!(
-            mn.handle_reply(t0, NTP, &forged),
-            Err(MnError::Auth(AuthError::Mismatch))
-        );
+        assert_eq!(mn.handle_reply(t0, NTP, &forged), Err(MnError::Auth(AuthError::Mismatch)));
         assert!(mn.poll_action().is_none());
         // HA 1000 s ahead.
-        let ha_time = Identification::from_parts(
-            req.identification.seconds() + 1000,
-            req.identification.low(),
-        );
+        let ha_time = Identification::from_parts(req.identification.seconds() + 1000, req.identification.low());
         let r133 = reply(ReplyCode::HaIdentificationMismatch, ha_time, 0);
-        assert_eq!(
-            mn.handle_reply(t0, NTP, &r133),
-            Ok(ReplyCode::HaIdentificationMismatch)
-        );
+        assert_eq!(mn.handle_reply(t0, NTP, &r133), Ok(ReplyCode::HaIdentificationMismatch));
         let retry = sent_request(&mut mn);
-        assert_eq!(
-            retry.identification.seconds(),
-            req.identification.seconds() + 1000
-        );
+        assert_eq!(retry.identification.seconds(), req.identification.seconds() + 1000);
         // A second 133 for the same attempt exceeds the limit.
-        let r133b = reply(
-            ReplyCode::HaIdentificationMismatch,
-            Identification::from_parts(5, retry.identification.low()),
-            0,
-        );
+        let r133b =
+            reply(ReplyCode::HaIdentificationMismatch, Identification::from_parts(5, retry.identification.low()), 0);
         assert_eq!(mn.handle_reply(t0, NTP, &r133b), Err(MnError::ResyncLimit));
     }
 
@@ -533,33 +444,12 @@ mod tests {
         mn.handle_care_of_address_change(t0, NTP, COA);
         while mn.poll_action().is_some() {}
         let gw = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 254), 434);
-        let c = RrRepr {
-            kind: RrKind::Challenge,
-            care_of_address: COA,
-            nonce: [9; 16],
-        };
+        let c = RrRepr { kind: RrKind::Challenge, care_of_address: COA, nonce: [9; 16] };
         mn.handle_rr_challenge(gw, &c.to_bytes()).unwrap();
-        let expect = RrRepr {
-            kind: RrKind::Response,
-            ..c
-        }
-        .to_bytes()
-        .to_vec();
-        assert_eq!(
-            mn.poll_action(),
-            Some(MnAction::Transmit {
-                dst: gw,
-                payload: expect
-            })
-        );
-        let other = RrRepr {
-            care_of_address: Ipv4Addr::new(203, 0, 113, 1),
-            ..c
-        };
-        assert_eq!(
-            mn.handle_rr_challenge(gw, &other.to_bytes()),
-            Err(MnError::NotOurCareOfAddress)
-        );
+        let expect = RrRepr { kind: RrKind::Response, ..c }.to_bytes().to_vec();
+        assert_eq!(mn.poll_action(), Some(MnAction::Transmit { dst: gw, payload: expect }));
+        let other = RrRepr { care_of_address: Ipv4Addr::new(203, 0, 113, 1), ..c };
+        assert_eq!(mn.handle_rr_challenge(gw, &other.to_bytes()), Err(MnError::NotOurCareOfAddress));
         assert!(mn.poll_action().is_none());
     }
 }

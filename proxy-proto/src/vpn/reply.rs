@@ -193,12 +193,7 @@ impl RegistrationReplyRepr {
     }
 
     pub fn buffer_len(&self) -> usize {
-        FIXED_LEN
-            + self
-                .extensions
-                .iter()
-                .map(Extension::buffer_len)
-                .sum::<usize>()
+        FIXED_LEN + self.extensions.iter().map(Extension::buffer_len).sum::<usize>()
     }
 
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<(), MipError> {
@@ -219,13 +214,10 @@ impl RegistrationReplyRepr {
     /// for an SPI the HA does not know cannot be authenticated).
     pub fn to_bytes(&self, key: Option<&MnHaKey>) -> Result<Vec<u8>, AuthError> {
         let mut repr = self.clone();
-        repr.extensions
-            .retain(|e| !matches!(e, Extension::MnHaAuth { .. }));
+        repr.extensions.retain(|e| !matches!(e, Extension::MnHaAuth { .. }));
         if let Some(k) = key {
-            repr.extensions.push(Extension::MnHaAuth {
-                spi: k.spi(),
-                authenticator: vec![0; k.algorithm().authenticator_len()],
-            });
+            repr.extensions
+                .push(Extension::MnHaAuth { spi: k.spi(), authenticator: vec![0; k.algorithm().authenticator_len()] });
         }
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Packet::new_unchecked(&mut buf[..]))?;
@@ -246,9 +238,7 @@ mod tests {
             assert_eq!(ReplyCode::from_u8(c).to_u8(), c);
         }
         assert_eq!(ReplyCode::from_u8(133), ReplyCode::HaIdentificationMismatch);
-        assert!(
-            ReplyCode::Accepted.is_accepted() && !ReplyCode::HaInsufficientResources.is_accepted()
-        );
+        assert!(ReplyCode::Accepted.is_accepted() && !ReplyCode::HaInsufficientResources.is_accepted());
     }
 
     #[test]
@@ -259,43 +249,25 @@ mod tests {
             home_address: Ipv4Addr::new(10, 1, 0, 5),
             home_agent: Ipv4Addr::new(10, 1, 0, 1),
             identification: Identification(0x0102_0304_0506_0708),
-            extensions: vec![Extension::MnHaAuth {
-                spi: 0x1001,
-                authenticator: vec![0xab; 16],
-            }],
+            extensions: vec![Extension::MnHaAuth { spi: 0x1001, authenticator: vec![0xab; 16] }],
         };
         let mut buf = vec![0u8; r.buffer_len()];
         r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
-        assert_eq!(
-            hex::encode(&buf[..21]),
-            "038502580a0100050a010001010203040506070820"
-        );
+        assert_eq!(hex::encode(&buf[..21]), "038502580a0100050a010001010203040506070820");
         assert_eq!(buf[21], 20);
-        assert_eq!(
-            RegistrationReplyRepr::parse(&Packet::new_checked(&buf[..]).unwrap()).unwrap(),
-            r
-        );
+        assert_eq!(RegistrationReplyRepr::parse(&Packet::new_checked(&buf[..]).unwrap()).unwrap(), r);
     }
 
     #[test]
     fn malformed_replies_rejected() {
-        assert_eq!(
-            Packet::new_checked(&[3u8; 19][..]).unwrap_err(),
-            MipError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&[3u8; 19][..]).unwrap_err(), MipError::Truncated);
         let mut b = [0u8; 20];
         b[0] = 1;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            MipError::WrongType(1)
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), MipError::WrongType(1));
         let mut b = [0u8; 22];
         b[0] = 3;
         b[20] = 5;
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            RegistrationReplyRepr::parse(&p).unwrap_err(),
-            MipError::UnknownNonSkippable(5)
-        );
+        assert_eq!(RegistrationReplyRepr::parse(&p).unwrap_err(), MipError::UnknownNonSkippable(5));
     }
 }

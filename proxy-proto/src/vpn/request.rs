@@ -177,12 +177,7 @@ impl RegistrationRequestRepr {
     }
 
     pub fn buffer_len(&self) -> usize {
-        FIXED_LEN
-            + self
-                .extensions
-                .iter()
-                .map(Extension::buffer_len)
-                .sum::<usize>()
+        FIXED_LEN + self.extensions.iter().map(Extension::buffer_len).sum::<usize>()
     }
 
     /// Writes the request; r and x are sent as zero.
@@ -205,12 +200,9 @@ impl RegistrationRequestRepr {
     /// every request). Returns the UDP payload.
     pub fn to_signed_bytes(&self, key: &MnHaKey) -> Result<Vec<u8>, AuthError> {
         let mut repr = self.clone();
+        repr.extensions.retain(|e| !matches!(e, Extension::MnHaAuth { .. }));
         repr.extensions
-            .retain(|e| !matches!(e, Extension::MnHaAuth { .. }));
-        repr.extensions.push(Extension::MnHaAuth {
-            spi: key.spi(),
-            authenticator: vec![0; key.algorithm().authenticator_len()],
-        });
+            .push(Extension::MnHaAuth { spi: key.spi(), authenticator: vec![0; key.algorithm().authenticator_len()] });
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Packet::new_unchecked(&mut buf[..]))?;
         auth::sign(&mut buf, FIXED_LEN, key)?;
@@ -231,10 +223,7 @@ mod tests {
             home_agent: Ipv4Addr::new(10, 1, 0, 1),
             care_of_address: Ipv4Addr::new(198, 51, 100, 23),
             identification: Identification(0xe8a1_0203_0405_0607),
-            extensions: vec![Extension::Other {
-                ext_type: 200,
-                data: vec![7],
-            }],
+            extensions: vec![Extension::Other { ext_type: 200, data: vec![7] }],
         }
     }
 
@@ -270,57 +259,37 @@ mod tests {
 
     #[test]
     fn malformed_requests_rejected() {
-        assert_eq!(
-            Packet::new_checked(&[1u8; 23][..]).unwrap_err(),
-            MipError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&[1u8; 23][..]).unwrap_err(), MipError::Truncated);
         let mut b = [0u8; 24];
         b[0] = 3;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            MipError::WrongType(3)
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), MipError::WrongType(3));
         let mut b = [0u8; 26];
         b[0] = 1;
         b[24] = 64; // unknown non-skippable extension
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            RegistrationRequestRepr::parse(&p).unwrap_err(),
-            MipError::UnknownNonSkippable(64)
-        );
+        assert_eq!(RegistrationRequestRepr::parse(&p).unwrap_err(), MipError::UnknownNonSkippable(64));
         b[24] = 200;
         b[25] = 1; // claims one data byte that is missing
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            RegistrationRequestRepr::parse(&p).unwrap_err(),
-            MipError::ExtensionTruncated
-        );
+        assert_eq!(RegistrationRequestRepr::parse(&p).unwrap_err(), MipError::ExtensionTruncated);
     }
 
     /// An RFC 5944 style request: MN-HA extension last, HMAC-MD5 over the
     /// fixed part, prior extensions and the extension's Type/Length/SPI.
     #[test]
     fn signed_request_verifies_and_tamper_fails() {
-        let key =
-            MnHaKey::new(0x0000_1001, AuthAlgorithm::HmacMd5, b"mn-ha shared secret").unwrap();
+        let key = MnHaKey::new(0x0000_1001, AuthAlgorithm::HmacMd5, b"mn-ha shared secret").unwrap();
         let bytes = sample().to_signed_bytes(&key).unwrap();
         assert_eq!(bytes.len(), 24 + 3 + 2 + 4 + 16);
         assert_eq!(&bytes[27..33], &[32, 20, 0, 0, 0x10, 0x01]);
-        let expect =
-            auth::authenticator(AuthAlgorithm::HmacMd5, b"mn-ha shared secret", &bytes[..33]);
+        let expect = auth::authenticator(AuthAlgorithm::HmacMd5, b"mn-ha shared secret", &bytes[..33]);
         assert_eq!(&bytes[33..], &expect[..]);
         auth::verify(&bytes, FIXED_LEN, &key).unwrap();
         let mut t = bytes.clone();
         t[15] ^= 1; // care-of address changed by an attacker
-        assert_eq!(
-            auth::verify(&t, FIXED_LEN, &key).unwrap_err(),
-            AuthError::Mismatch
-        );
+        assert_eq!(auth::verify(&t, FIXED_LEN, &key).unwrap_err(), AuthError::Mismatch);
         let other = MnHaKey::new(0x0000_1001, AuthAlgorithm::HmacMd5, b"wrong").unwrap();
-        assert_eq!(
-            auth::verify(&bytes, FIXED_LEN, &other).unwrap_err(),
-            AuthError::Mismatch
-        );
+        assert_eq!(auth::verify(&bytes, FIXED_LEN, &other).unwrap_err(), AuthError::Mismatch);
         let sha = MnHaKey::new(0x8000_0001, AuthAlgorithm::HmacSha256, b"k").unwrap();
         let sb = sample().to_signed_bytes(&sha).unwrap();
         assert_eq!(sb.len(), 24 + 3 + 2 + 4 + 32);

@@ -81,11 +81,7 @@ impl RrRepr {
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&b[field::NONCE]);
-        Ok(Self {
-            kind,
-            care_of_address: addr(&b[field::CARE_OF_ADDRESS]),
-            nonce,
-        })
+        Ok(Self { kind, care_of_address: addr(&b[field::CARE_OF_ADDRESS]), nonce })
     }
 
     pub const fn buffer_len(&self) -> usize {
@@ -112,33 +108,18 @@ mod tests {
 
     #[test]
     fn round_trip_and_bytes() {
-        let r = RrRepr {
-            kind: RrKind::Challenge,
-            care_of_address: Ipv4Addr::new(198, 51, 100, 23),
-            nonce: [7; 16],
-        };
+        let r = RrRepr { kind: RrKind::Challenge, care_of_address: Ipv4Addr::new(198, 51, 100, 23), nonce: [7; 16] };
         let b = r.to_bytes();
         assert_eq!(hex::encode(&b[..8]), "ff020100c6336417");
         assert_eq!(RrRepr::parse(&b).unwrap(), r);
-        let resp = RrRepr {
-            kind: RrKind::Response,
-            ..r
-        };
+        let resp = RrRepr { kind: RrKind::Response, ..r };
         assert_eq!(resp.to_bytes()[1], 3);
-        assert_eq!(
-            RrRepr::parse(&resp.to_bytes()).unwrap().kind,
-            RrKind::Response
-        );
+        assert_eq!(RrRepr::parse(&resp.to_bytes()).unwrap().kind, RrKind::Response);
     }
 
     #[test]
     fn malformed_rejected() {
-        let b = RrRepr {
-            kind: RrKind::Response,
-            care_of_address: Ipv4Addr::LOCALHOST,
-            nonce: [1; 16],
-        }
-        .to_bytes();
+        let b = RrRepr { kind: RrKind::Response, care_of_address: Ipv4Addr::LOCALHOST, nonce: [1; 16] }.to_bytes();
         assert_eq!(RrRepr::parse(&b[..23]).unwrap_err(), RrError::Length);
         let mut t = b;
         t[1] = 1;

@@ -68,19 +68,14 @@ pub struct SiuKey {
 
 impl core::fmt::Debug for SiuKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SiuKey")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SiuKey").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
 impl SiuKey {
     /// A key; SIU.md asks for at least 32 random bytes.
     pub fn new(key_id: u32, secret: &[u8]) -> Self {
-        Self {
-            key_id,
-            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
-        }
+        Self { key_id, key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret) }
     }
     fn icv(&self, data: &[u8]) -> [u8; ICV_LEN] {
         let tag = aws_lc_rs::hmac::sign(&self.key, data);
@@ -155,8 +150,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(SiuError::UnknownKeyId(self.key_id()));
         }
         let expect = key.icv(&self.buffer.as_ref()[..self.reply_end()]);
-        aws_lc_rs::constant_time::verify_slices_are_equal(&expect, self.icv())
-            .map_err(|_| SiuError::BadIcv)
+        aws_lc_rs::constant_time::verify_slices_are_equal(&expect, self.icv()).map_err(|_| SiuError::BadIcv)
     }
 }
 
@@ -178,10 +172,7 @@ pub struct SiuRepr {
 
 impl SiuRepr {
     /// Parses an SIU after verifying it; `key_for` maps a key id to a key.
-    pub fn parse<T: AsRef<[u8]>>(
-        p: &Packet<T>,
-        key_for: impl FnOnce(u32) -> Option<SiuKey>,
-    ) -> Result<Self, SiuError> {
+    pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>, key_for: impl FnOnce(u32) -> Option<SiuKey>) -> Result<Self, SiuError> {
         let key = key_for(p.key_id()).ok_or(SiuError::UnknownKeyId(p.key_id()))?;
         p.verify(&key)?;
         Ok(Self {
@@ -249,16 +240,11 @@ mod tests {
              03aabbcc"
         );
         // ICV: first 16 bytes of HMAC-SHA-256 over everything before it.
-        let full = aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[0x11; 32]),
-            &b[..35],
-        );
+        let full =
+            aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[0x11; 32]), &b[..35]);
         assert_eq!(&b[35..], &full.as_ref()[..16]);
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            SiuRepr::parse(&p, |id| (id == 7).then(|| key.clone())).unwrap(),
-            sample()
-        );
+        assert_eq!(SiuRepr::parse(&p, |id| (id == 7).then(|| key.clone())).unwrap(), sample());
     }
 
     #[test]
@@ -269,47 +255,22 @@ mod tests {
             let mut t = b.clone();
             t[i] ^= 0x01;
             let p = Packet::new_checked(&t[..]).unwrap();
-            assert_eq!(
-                SiuRepr::parse(&p, |_| Some(key.clone())).unwrap_err(),
-                SiuError::BadIcv,
-                "byte {i}"
-            );
+            assert_eq!(SiuRepr::parse(&p, |_| Some(key.clone())).unwrap_err(), SiuError::BadIcv, "byte {i}");
         }
         let wrong = SiuKey::new(7, &[0x22; 32]);
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            SiuRepr::parse(&p, |_| Some(wrong.clone())).unwrap_err(),
-            SiuError::BadIcv
-        );
-        assert_eq!(
-            SiuRepr::parse(&p, |_| None).unwrap_err(),
-            SiuError::UnknownKeyId(7)
-        );
-        assert_eq!(
-            Packet::new_checked(&b[..b.len() - 1]).unwrap_err(),
-            SiuError::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&b[..20]).unwrap_err(),
-            SiuError::Truncated
-        );
+        assert_eq!(SiuRepr::parse(&p, |_| Some(wrong.clone())).unwrap_err(), SiuError::BadIcv);
+        assert_eq!(SiuRepr::parse(&p, |_| None).unwrap_err(), SiuError::UnknownKeyId(7));
+        assert_eq!(Packet::new_checked(&b[..b.len() - 1]).unwrap_err(), SiuError::Truncated);
+        assert_eq!(Packet::new_checked(&b[..20]).unwrap_err(), SiuError::Truncated);
         let mut t = b.clone();
         t[1] = 2;
-        assert_eq!(
-            Packet::new_checked(&t[..]).unwrap_err(),
-            SiuError::NotSiu(255, 2)
-        );
+        assert_eq!(Packet::new_checked(&t[..]).unwrap_err(), SiuError::NotSiu(255, 2));
         let mut t = b.clone();
         t[2] = 9;
-        assert_eq!(
-            Packet::new_checked(&t[..]).unwrap_err(),
-            SiuError::Version(9)
-        );
+        assert_eq!(Packet::new_checked(&t[..]).unwrap_err(), SiuError::Version(9));
         let mut t = b.clone();
         t[31] = 200; // Reply Length beyond the message
-        assert_eq!(
-            Packet::new_checked(&t[..]).unwrap_err(),
-            SiuError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&t[..]).unwrap_err(), SiuError::Truncated);
     }
 }

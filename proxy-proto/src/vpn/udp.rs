@@ -51,10 +51,7 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, UdpError> {
     }
     // Re-slice the caller's buffer so the payload outlives the view.
     let seg = &buf[ip.header_len()..usize::from(ip.total_len())];
-    let udp_len = seg
-        .get(field::LENGTH)
-        .map(ipv4::be16)
-        .ok_or(UdpError::BadLength)?;
+    let udp_len = seg.get(field::LENGTH).map(ipv4::be16).ok_or(UdpError::BadLength)?;
     let udp_len = usize::from(udp_len);
     if udp_len < HEADER_LEN || udp_len > seg.len() {
         return Err(UdpError::BadLength);
@@ -76,12 +73,7 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, UdpError> {
 
 /// Builds an IPv4/UDP datagram (DF clear, TOS 0, IP ident 0: the datagrams
 /// here are small and never fragmented) with both checksums filled.
-pub fn build(
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    ttl: u8,
-    payload: &[u8],
-) -> Result<Vec<u8>, UdpError> {
+pub fn build(src: SocketAddrV4, dst: SocketAddrV4, ttl: u8, payload: &[u8]) -> Result<Vec<u8>, UdpError> {
     let udp_len = HEADER_LEN + payload.len();
     let udp_len16 = u16::try_from(udp_len).map_err(|_| UdpError::BadLength)?;
     let repr = Ipv4Repr {
@@ -113,13 +105,7 @@ pub fn build(
 
 fn pseudo(src: core::net::Ipv4Addr, dst: core::net::Ipv4Addr, len: usize) -> u32 {
     // Lengths here come from 16-bit fields, so the pseudo-header always exists.
-    checksum::pseudo_header_sum(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
-        ipv4::PROTOCOL_UDP,
-        len as u32,
-    )
-    .unwrap_or(0)
+    checksum::pseudo_header_sum(IpAddr::V4(src), IpAddr::V4(dst), ipv4::PROTOCOL_UDP, len as u32).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -134,10 +120,7 @@ mod tests {
         let d = build(src, dst, 64, b"abc").unwrap();
         assert_eq!(d.len(), 20 + 8 + 3);
         let p = parse(&d).unwrap();
-        assert_eq!(
-            (p.src, p.dst, p.ttl, p.payload),
-            (src, dst, 64, &b"abc"[..])
-        );
+        assert_eq!((p.src, p.dst, p.ttl, p.payload), (src, dst, 64, &b"abc"[..]));
         let mut bad = d.clone();
         bad[30] ^= 1;
         assert_eq!(parse(&bad).unwrap_err(), UdpError::Checksum);

@@ -6,10 +6,7 @@ const HIT_B: Ipv6Addr = Ipv6Addr::new(0x2001, 0x21, 0xc1e1, 0x64fc, 0xe0f2, 0xd9
 
 fn sas(t: Transform) -> (OutboundSa, InboundSa) {
     let k: Vec<u8> = (0..t.key_len() as u8).collect();
-    (
-        OutboundSa::new(77, EspCipher::new(t, &k).unwrap()),
-        InboundSa::new(77, EspCipher::new(t, &k).unwrap()),
-    )
+    (OutboundSa::new(77, EspCipher::new(t, &k).unwrap()), InboundSa::new(77, EspCipher::new(t, &k).unwrap()))
 }
 
 fn rng(b: &mut [u8]) {
@@ -38,10 +35,7 @@ fn ipv6_udp(payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn ipv6_round_trip_rebuilds_identical_packet() {
-    let out_addrs = InnerAddrs::V6 {
-        src: HIT_A,
-        dst: HIT_B,
-    };
+    let out_addrs = InnerAddrs::V6 { src: HIT_A, dst: HIT_B };
     for t in Transform::ALL {
         let (mut out, mut inb) = sas(t);
         let inner = ipv6_udp(b"hello, BEET");
@@ -49,14 +43,7 @@ fn ipv6_round_trip_rebuilds_identical_packet() {
         let start = 34;
         let mut buf = vec![0u8; start + out.sealed_len(inner.len()) + 40];
         buf[start..start + inner.len()].copy_from_slice(&inner);
-        let esp = seal_inner_packet(
-            &mut out,
-            &mut buf,
-            start..start + inner.len(),
-            &out_addrs,
-            &mut rng,
-        )
-        .unwrap();
+        let esp = seal_inner_packet(&mut out, &mut buf, start..start + inner.len(), &out_addrs, &mut rng).unwrap();
         // The ESP header sits where the IPv6 header's tail was.
         assert_eq!(esp.start, start + 40 - t.payload_offset());
         assert_eq!(esp.len(), t.sealed_len(inner.len() - 40));
@@ -94,10 +81,7 @@ fn ipv4_lsi_round_trip() {
 
 #[test]
 fn inner_header_checks() {
-    let addrs = InnerAddrs::V6 {
-        src: HIT_A,
-        dst: HIT_B,
-    };
+    let addrs = InnerAddrs::V6 { src: HIT_A, dst: HIT_B };
     let (mut out, _) = sas(Transform::Aes128Gcm16);
     let good = ipv6_udp(b"x");
     let mut try_seal = |p: &[u8]| {
@@ -111,17 +95,11 @@ fn inner_header_checks() {
     let mut v4 = good.clone();
     v4[0] = 0x45;
     assert_eq!(try_seal(&v4), Err(BeetError::InnerMalformed));
-    assert_eq!(
-        try_seal(&good[..good.len() - 1]),
-        Err(BeetError::InnerMalformed)
-    );
+    assert_eq!(try_seal(&good[..good.len() - 1]), Err(BeetError::InnerMalformed));
     assert_eq!(try_seal(&good[..39]), Err(BeetError::InnerMalformed));
     let mut hop_by_hop = good.clone();
     hop_by_hop[6] = 0;
-    assert_eq!(
-        try_seal(&hop_by_hop),
-        Err(BeetError::UnsupportedNextHeader(0))
-    );
+    assert_eq!(try_seal(&hop_by_hop), Err(BeetError::UnsupportedNextHeader(0)));
     // Nothing was sealed: the next packet is still number 1.
     let r = try_seal(&good).unwrap();
     assert!(!r.is_empty());
@@ -130,42 +108,27 @@ fn inner_header_checks() {
 
 #[test]
 fn ipv4_inner_refusals() {
-    let addrs = InnerAddrs::V4 {
-        src: Ipv4Addr::new(1, 0, 0, 1),
-        dst: Ipv4Addr::new(1, 0, 0, 2),
-    };
+    let addrs = InnerAddrs::V4 { src: Ipv4Addr::new(1, 0, 0, 1), dst: Ipv4Addr::new(1, 0, 0, 2) };
     let (mut out, _) = sas(Transform::Aes128Gcm16);
     let mut p = [0u8; 28];
     p[0] = 0x46;
     p[2..4].copy_from_slice(&28u16.to_be_bytes());
     let mut buf = [0u8; 100];
     buf[20..48].copy_from_slice(&p);
-    assert_eq!(
-        seal_inner_packet(&mut out, &mut buf, 20..48, &addrs, &mut rng),
-        Err(BeetError::Ipv4Options)
-    );
+    assert_eq!(seal_inner_packet(&mut out, &mut buf, 20..48, &addrs, &mut rng), Err(BeetError::Ipv4Options));
     buf[20] = 0x45;
     buf[26] = 0x20; // more fragments
-    assert_eq!(
-        seal_inner_packet(&mut out, &mut buf, 20..48, &addrs, &mut rng),
-        Err(BeetError::Ipv4Fragment)
-    );
+    assert_eq!(seal_inner_packet(&mut out, &mut buf, 20..48, &addrs, &mut rng), Err(BeetError::Ipv4Fragment));
 }
 
 #[test]
 fn no_headroom_checked_before_opening() {
-    let addrs = InnerAddrs::V6 {
-        src: HIT_A,
-        dst: HIT_B,
-    };
+    let addrs = InnerAddrs::V6 { src: HIT_A, dst: HIT_B };
     let (mut out, mut inb) = sas(Transform::Aes128Gcm16);
     let mut buf = vec![0u8; 100];
     buf[16..20].copy_from_slice(b"abcd");
     let len = out.seal(&mut buf, 4, 17, &mut rng).unwrap();
-    assert_eq!(
-        open_to_inner_packet(&mut inb, &mut buf, 0..len, &addrs, 64),
-        Err(BeetError::NoHeadroom)
-    );
+    assert_eq!(open_to_inner_packet(&mut inb, &mut buf, 0..len, &addrs, 64), Err(BeetError::NoHeadroom));
     assert_eq!(inb.window().top(), 0);
 }
 
@@ -184,17 +147,11 @@ fn rebase_udp_and_tcp_from_ipv4_to_hits() {
         let ph4 = checksum::pseudo_header_sum(v4s, v4d, proto, len).unwrap();
         let c = checksum::finish(checksum::sum(&seg, ph4));
         seg[ck.clone()].copy_from_slice(&c.to_be_bytes());
-        rebase_transport_checksum(&mut seg, proto, (v4s, v4d), (HIT_A.into(), HIT_B.into()))
-            .unwrap();
+        rebase_transport_checksum(&mut seg, proto, (v4s, v4d), (HIT_A.into(), HIT_B.into())).unwrap();
         let ph6 = checksum::pseudo_header_sum(HIT_A.into(), HIT_B.into(), proto, len).unwrap();
-        assert_eq!(
-            checksum::finish(checksum::sum(&seg, ph6)),
-            0,
-            "proto {proto}"
-        );
+        assert_eq!(checksum::finish(checksum::sum(&seg, ph6)), 0, "proto {proto}");
         // And back again gives the original checksum.
-        rebase_transport_checksum(&mut seg, proto, (HIT_A.into(), HIT_B.into()), (v4s, v4d))
-            .unwrap();
+        rebase_transport_checksum(&mut seg, proto, (HIT_A.into(), HIT_B.into()), (v4s, v4d)).unwrap();
         assert_eq!(u16::from_be_bytes([seg[ck.start], seg[ck.start + 1]]), c);
     }
 }
@@ -217,16 +174,7 @@ fn rebase_udp_without_checksum_gets_one_on_ipv6() {
 fn rebase_errors() {
     let a: IpAddr = Ipv4Addr::LOCALHOST.into();
     let b: IpAddr = HIT_A.into();
-    assert_eq!(
-        rebase_transport_checksum(&mut [0; 8], 1, (a, a), (b, b)),
-        Err(ChecksumError::UnsupportedProtocol(1))
-    );
-    assert_eq!(
-        rebase_transport_checksum(&mut [0; 19], 6, (a, a), (b, b)),
-        Err(ChecksumError::Truncated)
-    );
-    assert_eq!(
-        rebase_transport_checksum(&mut [1; 8], 17, (a, b), (b, b)),
-        Err(ChecksumError::BadPseudoHeader)
-    );
+    assert_eq!(rebase_transport_checksum(&mut [0; 8], 1, (a, a), (b, b)), Err(ChecksumError::UnsupportedProtocol(1)));
+    assert_eq!(rebase_transport_checksum(&mut [0; 19], 6, (a, a), (b, b)), Err(ChecksumError::Truncated));
+    assert_eq!(rebase_transport_checksum(&mut [1; 8], 17, (a, b), (b, b)), Err(ChecksumError::BadPseudoHeader));
 }

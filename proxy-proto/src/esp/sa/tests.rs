@@ -12,9 +12,7 @@ fn counter_rng() -> impl FnMut(&mut [u8]) {
 }
 
 fn keymat(t: Transform) -> Vec<u8> {
-    (0..t.key_len())
-        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(3))
-        .collect()
+    (0..t.key_len()).map(|i| (i as u8).wrapping_mul(7).wrapping_add(3)).collect()
 }
 
 fn pair(t: Transform) -> (OutboundSa, InboundSa) {
@@ -30,9 +28,7 @@ fn seal(out: &mut OutboundSa, payload: &[u8], nh: u8) -> Vec<u8> {
     let mut buf = vec![0u8; out.sealed_len(payload.len())];
     let off = out.payload_offset();
     buf[off..off + payload.len()].copy_from_slice(payload);
-    let len = out
-        .seal(&mut buf, payload.len(), nh, &mut counter_rng())
-        .unwrap();
+    let len = out.seal(&mut buf, payload.len(), nh, &mut counter_rng()).unwrap();
     assert_eq!(len, buf.len());
     buf
 }
@@ -94,10 +90,7 @@ fn tampering_is_rejected_and_window_unchanged() {
             ("seq", 7, DropReason::BadIcv),
             ("spi", 0, DropReason::WrongSpi(0x9000_0001)),
         ];
-        let cases =
-            cases
-                .into_iter()
-                .chain((t.iv_len() > 0).then_some(("iv", 9, DropReason::BadIcv)));
+        let cases = cases.into_iter().chain((t.iv_len() > 0).then_some(("iv", 9, DropReason::BadIcv)));
         for (what, at, want) in cases {
             let mut pkt = good.clone();
             pkt[at] ^= 0x80;
@@ -105,10 +98,7 @@ fn tampering_is_rejected_and_window_unchanged() {
             assert_eq!(inb.open(&mut pkt), Err(want), "{t:?} {what}");
             assert_eq!(inb.window(), &before, "{t:?} {what}");
         }
-        assert_eq!(
-            inb.counters().drops.bad_icv,
-            if t.iv_len() > 0 { 5 } else { 4 }
-        );
+        assert_eq!(inb.counters().drops.bad_icv, if t.iv_len() > 0 { 5 } else { 4 });
         assert_eq!(inb.counters().drops.wrong_spi, 1);
         // The genuine packet still opens afterwards.
         let mut pkt = good.clone();
@@ -122,10 +112,7 @@ fn replay_is_rejected() {
     let p1 = seal(&mut out, b"one!", 17);
     let p2 = seal(&mut out, b"two!", 17);
     assert!(inb.open(&mut p2.clone()).is_ok());
-    assert!(
-        inb.open(&mut p1.clone()).is_ok(),
-        "late but inside the window"
-    );
+    assert!(inb.open(&mut p1.clone()).is_ok(), "late but inside the window");
     assert_eq!(inb.open(&mut p1.clone()), Err(DropReason::Replay(1)));
     assert_eq!(inb.open(&mut p2.clone()), Err(DropReason::Replay(2)));
     assert_eq!(inb.counters().drops.replay, 2);
@@ -140,10 +127,7 @@ fn truncated_packets() {
         for n in 0..good.len() {
             let mut pkt = good[..n].to_vec();
             let err = inb.open(&mut pkt).unwrap_err();
-            assert!(
-                matches!(err, DropReason::Truncated | DropReason::BadIcv),
-                "{t:?} {n}: {err:?}"
-            );
+            assert!(matches!(err, DropReason::Truncated | DropReason::BadIcv), "{t:?} {n}: {err:?}");
         }
         assert_eq!(inb.window().top(), 0);
     }
@@ -155,15 +139,9 @@ fn sequence_exhaustion_refuses_to_wrap() {
     out.set_last_sequence_number(u32::MAX - 1);
     let pkt = seal(&mut out, b"last", 6);
     assert_eq!(pkt[4..8], u32::MAX.to_be_bytes());
-    assert_eq!(
-        out.poll_event(),
-        Some(SaEvent::SequenceExhausted { spi: 0x1000_0001 })
-    );
+    assert_eq!(out.poll_event(), Some(SaEvent::SequenceExhausted { spi: 0x1000_0001 }));
     let mut buf = vec![0u8; 64];
-    assert_eq!(
-        out.seal(&mut buf, 4, 6, &mut counter_rng()),
-        Err(SealError::SequenceExhausted)
-    );
+    assert_eq!(out.seal(&mut buf, 4, 6, &mut counter_rng()), Err(SealError::SequenceExhausted));
     assert_eq!(out.counters().packets, 1);
 }
 
@@ -175,10 +153,7 @@ fn soft_limit_asks_for_rekey_once() {
     let _ = seal(&mut out, b"aaaa", 6);
     assert_eq!(out.poll_event(), None);
     let _ = seal(&mut out, b"aaaa", 6);
-    assert_eq!(
-        out.poll_event(),
-        Some(SaEvent::RekeyNeeded { spi: 0x1000_0001 })
-    );
+    assert_eq!(out.poll_event(), Some(SaEvent::RekeyNeeded { spi: 0x1000_0001 }));
     let _ = seal(&mut out, b"aaaa", 6);
     assert_eq!(out.poll_event(), None);
 }
@@ -189,10 +164,7 @@ fn buffer_too_small() {
     let mut buf = vec![0u8; 55];
     assert_eq!(
         out.seal(&mut buf, 10, 6, &mut counter_rng()),
-        Err(SealError::BufferTooSmall {
-            needed: 56,
-            available: 55
-        })
+        Err(SealError::BufferTooSmall { needed: 56, available: 55 })
     );
     // A failed seal does not use up a sequence number.
     let pkt = seal(&mut out, b"x", 6);
@@ -203,17 +175,11 @@ fn buffer_too_small() {
 fn next_header_policy() {
     let (mut out, mut inb) = pair(Transform::Aes128Gcm16);
     let mut tunnel = seal(&mut out, b"ipv6", 41);
-    assert_eq!(
-        inb.open(&mut tunnel),
-        Err(DropReason::UnknownNextHeader(41))
-    );
+    assert_eq!(inb.open(&mut tunnel), Err(DropReason::UnknownNextHeader(41)));
     let mut dummy = seal(&mut out, b"", 59);
     assert_eq!(inb.open(&mut dummy), Err(DropReason::Dummy));
     let c = inb.counters();
-    assert_eq!(
-        (c.drops.unknown_next_header, c.drops.dummy, c.packets),
-        (1, 1, 0)
-    );
+    assert_eq!((c.drops.unknown_next_header, c.drops.dummy, c.packets), (1, 1, 0));
     // Both were authentic, so the window moved past them.
     assert_eq!(inb.window().top(), 2);
 }

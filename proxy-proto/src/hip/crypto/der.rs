@@ -9,8 +9,7 @@ const TAG_OID: u8 = 0x06;
 const TAG_BIT_STRING: u8 = 0x03;
 
 /// rsaEncryption, 1.2.840.113549.1.1.1.
-pub(crate) const OID_RSA_ENCRYPTION: &[u8] =
-    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+pub(crate) const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// id-ecPublicKey, 1.2.840.10045.2.1.
 pub(crate) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 /// prime256v1 (NIST P-256), 1.2.840.10045.3.1.7.
@@ -39,9 +38,7 @@ fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), CryptoError> {
             return Err(CryptoError::KeyRejected);
         }
         let (len_bytes, rest) = rest.split_at(n);
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let len = len_bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         (len, rest)
     };
     if rest.len() < len {
@@ -53,11 +50,7 @@ fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), CryptoError> {
 
 fn expect(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), CryptoError> {
     let (t, value, rest) = read_tlv(input)?;
-    if t == tag {
-        Ok((value, rest))
-    } else {
-        Err(CryptoError::KeyRejected)
-    }
+    if t == tag { Ok((value, rest)) } else { Err(CryptoError::KeyRejected) }
 }
 
 /// Parses a DER SubjectPublicKeyInfo.
@@ -79,11 +72,7 @@ pub(crate) fn parse_spki(der: &[u8]) -> Result<Spki<'_>, CryptoError> {
     }
     // The first octet of a BIT STRING counts the unused bits: keys use whole octets.
     match bits.split_first() {
-        Some((0, public_key)) => Ok(Spki {
-            algorithm,
-            parameter,
-            public_key,
-        }),
+        Some((0, public_key)) => Ok(Spki { algorithm, parameter, public_key }),
         _ => Err(CryptoError::KeyRejected),
     }
 }
@@ -100,9 +89,7 @@ mod tests {
         assert!(parse_spki(&[0x31, 0x00]).is_err());
         assert!(parse_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
         // Every prefix of a valid Ed25519 SPKI is rejected, the whole parses.
-        let mut spki = vec![
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ];
+        let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
         spki.extend_from_slice(&[7u8; 32]);
         for n in 0..spki.len() {
             assert!(parse_spki(&spki[..n]).is_err(), "prefix {n}");

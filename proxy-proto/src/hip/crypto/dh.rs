@@ -107,11 +107,7 @@ impl DhGroupPreference {
     /// list that also appears in the Initiator's I1 DH_GROUP_LIST
     /// (RFC 7401 Section 5.2.7).
     pub fn select_as_responder(&self, initiator_list: &[u8]) -> Result<DhGroupId, CryptoError> {
-        self.0
-            .iter()
-            .copied()
-            .find(|g| initiator_list.contains(&g.id()))
-            .ok_or(CryptoError::NoDhProposalChosen)
+        self.0.iter().copied().find(|g| initiator_list.contains(&g.id())).ok_or(CryptoError::NoDhProposalChosen)
     }
 
     /// As Initiator receiving R1: the group the Responder should have chosen,
@@ -142,9 +138,7 @@ pub struct DhKeyPair {
 
 impl core::fmt::Debug for DhKeyPair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DhKeyPair")
-            .field("group", &self.group)
-            .finish_non_exhaustive()
+        f.debug_struct("DhKeyPair").field("group", &self.group).finish_non_exhaustive()
     }
 }
 
@@ -165,20 +159,10 @@ impl DhKeyPair {
                     scalar[0] &= 0x01;
                 }
                 if let Ok(private) = agreement::PrivateKey::from_private_key(alg, &scalar) {
-                    let public = private
-                        .compute_public_key()
-                        .map_err(|_| CryptoError::KeyGeneration)?;
+                    let public = private.compute_public_key().map_err(|_| CryptoError::KeyGeneration)?;
                     // aws-lc returns 0x04 || X || Y; the wire carries X || Y.
-                    let public_value = public
-                        .as_ref()
-                        .get(1..)
-                        .ok_or(CryptoError::KeyGeneration)?
-                        .to_vec();
-                    return Ok(DhKeyPair {
-                        group,
-                        secret: Secret::Ecdh(private),
-                        public_value,
-                    });
+                    let public_value = public.as_ref().get(1..).ok_or(CryptoError::KeyGeneration)?.to_vec();
+                    return Ok(DhKeyPair { group, secret: Secret::Ecdh(private), public_value });
                 }
             }
             Err(CryptoError::KeyGeneration)
@@ -186,11 +170,7 @@ impl DhKeyPair {
             let mut exponent = Zeroizing::new(vec![0u8; modp.exponent_len()]);
             rng(&mut exponent);
             let public_value = modp.public_value(&exponent);
-            Ok(DhKeyPair {
-                group,
-                secret: Secret::Modp(modp, exponent),
-                public_value,
-            })
+            Ok(DhKeyPair { group, secret: Secret::Modp(modp, exponent), public_value })
         } else {
             Err(CryptoError::UnsupportedDhGroup(group.id()))
         }
@@ -210,10 +190,7 @@ impl DhKeyPair {
     /// curve for ECDH, 1 < y < p-1 for MODP. For ECDH Kij is the X coordinate
     /// of the shared point; for MODP it is g^xy mod p, left-padded to the
     /// prime's length.
-    pub fn shared_secret(
-        &self,
-        peer_public_value: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn shared_secret(&self, peer_public_value: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if peer_public_value.len() != self.group.public_value_len() {
             return Err(CryptoError::InvalidDhPublicValue);
         }

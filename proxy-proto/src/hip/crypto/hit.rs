@@ -10,9 +10,8 @@ use core::net::Ipv6Addr;
 use super::{CryptoError, HitSuite, HostIdPublic};
 
 /// The ORCHIDv2 Context ID for HIP (RFC 7401 Section 3.2, generated per RFC 7343).
-pub const HIT_CONTEXT_ID: [u8; 16] = [
-    0xF0, 0xEF, 0xF0, 0x2F, 0xBF, 0xF4, 0x3D, 0x0F, 0xE7, 0x93, 0x0C, 0x3C, 0x6E, 0x61, 0x74, 0xEA,
-];
+pub const HIT_CONTEXT_ID: [u8; 16] =
+    [0xF0, 0xEF, 0xF0, 0x2F, 0xBF, 0xF4, 0x3D, 0x0F, 0xE7, 0x93, 0x0C, 0x3C, 0x6E, 0x61, 0x74, 0xEA];
 
 /// The first 28 bits of every ORCHIDv2: 2001:20::/28 (RFC 7343 Section 6).
 const ORCHID_PREFIX: [u8; 4] = [0x20, 0x01, 0x00, 0x20];
@@ -24,10 +23,7 @@ pub struct Hit(pub [u8; 16]);
 impl Hit {
     /// Derives the HIT of a public Host Identity.
     pub fn from_host_id(host_id: &HostIdPublic) -> Result<Self, CryptoError> {
-        Ok(Self::from_host_identity(
-            host_id.hit_suite()?,
-            &host_id.to_host_identity(),
-        ))
+        Ok(Self::from_host_identity(host_id.hit_suite()?, &host_id.to_host_identity()))
     }
 
     /// Derives the HIT from the raw Host Identity field octets, as received.

@@ -182,14 +182,10 @@ impl HostIdPublic {
                 let (exp_len, rest) = if first != 0 {
                     (usize::from(first), rest)
                 } else {
-                    let (len, rest) = rest
-                        .split_at_checked(2)
-                        .ok_or(CryptoError::MalformedHostId)?;
+                    let (len, rest) = rest.split_at_checked(2).ok_or(CryptoError::MalformedHostId)?;
                     (usize::from(u16::from_be_bytes([len[0], len[1]])), rest)
                 };
-                let (exponent, modulus) = rest
-                    .split_at_checked(exp_len)
-                    .ok_or(CryptoError::MalformedHostId)?;
+                let (exponent, modulus) = rest.split_at_checked(exp_len).ok_or(CryptoError::MalformedHostId)?;
                 Self::from_rsa_components(exponent, modulus)
             }
             HiAlgorithm::Ecdsa => {
@@ -231,10 +227,7 @@ impl HostIdPublic {
         if exponent.is_empty() || exponent.len() > 512 || modulus.is_empty() {
             return Err(CryptoError::MalformedHostId);
         }
-        Ok(HostIdPublic::Rsa {
-            exponent: exponent.to_vec(),
-            modulus: modulus.to_vec(),
-        })
+        Ok(HostIdPublic::Rsa { exponent: exponent.to_vec(), modulus: modulus.to_vec() })
     }
 
     /// Loads a public key from a PEM SubjectPublicKeyInfo ("PUBLIC KEY").
@@ -250,8 +243,7 @@ impl HostIdPublic {
     pub fn from_spki_der(spki: &[u8]) -> Result<Self, CryptoError> {
         let parsed = der::parse_spki(spki)?;
         if parsed.algorithm == der::OID_RSA_ENCRYPTION {
-            let key =
-                aws_lc_rs::rsa::PublicKey::from_der(spki).map_err(|_| CryptoError::KeyRejected)?;
+            let key = aws_lc_rs::rsa::PublicKey::from_der(spki).map_err(|_| CryptoError::KeyRejected)?;
             Self::from_rsa_components(
                 key.exponent().big_endian_without_leading_zero(),
                 key.modulus().big_endian_without_leading_zero(),
@@ -266,10 +258,7 @@ impl HostIdPublic {
             hi.extend_from_slice(parsed.public_key);
             Self::from_host_identity(HiAlgorithm::Ecdsa as u16, &hi)
         } else if parsed.algorithm == der::OID_ED25519 {
-            let key = parsed
-                .public_key
-                .try_into()
-                .map_err(|_| CryptoError::KeyRejected)?;
+            let key = parsed.public_key.try_into().map_err(|_| CryptoError::KeyRejected)?;
             Ok(HostIdPublic::Ed25519(key))
         } else {
             Err(CryptoError::KeyRejected)
@@ -285,30 +274,19 @@ impl HostIdPublic {
 
     /// As [`HostIdPublic::verify`], with an explicit RSA padding (ignored for
     /// other algorithms). RSA moduli below 2048 bits are refused.
-    pub fn verify_with(
-        &self,
-        padding: RsaPadding,
-        message: &[u8],
-        sig: &[u8],
-    ) -> Result<(), CryptoError> {
+    pub fn verify_with(&self, padding: RsaPadding, message: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
         let result = match self {
             HostIdPublic::Rsa { exponent, modulus } => {
                 let params = match padding {
                     RsaPadding::Pkcs1Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
                     RsaPadding::PssSha256 => &signature::RSA_PSS_2048_8192_SHA256,
                 };
-                RsaPublicKeyComponents {
-                    n: modulus,
-                    e: exponent,
-                }
-                .verify(params, message, sig)
+                RsaPublicKeyComponents { n: modulus, e: exponent }.verify(params, message, sig)
             }
             HostIdPublic::Ecdsa { curve, point } => {
                 UnparsedPublicKey::new(curve.verification(), point).verify(message, sig)
             }
-            HostIdPublic::Ed25519(key) => {
-                UnparsedPublicKey::new(&signature::ED25519, key).verify(message, sig)
-            }
+            HostIdPublic::Ed25519(key) => UnparsedPublicKey::new(&signature::ED25519, key).verify(message, sig),
         };
         result.map_err(|_| CryptoError::BadSignature)
     }

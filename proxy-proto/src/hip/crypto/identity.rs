@@ -39,9 +39,7 @@ pub enum HostIdentity {
 impl core::fmt::Debug for HostIdentity {
     // Never print key material.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("HostIdentity")
-            .field(&self.public().algorithm())
-            .finish()
+        f.debug_tuple("HostIdentity").field(&self.public().algorithm()).finish()
     }
 }
 
@@ -62,9 +60,7 @@ impl HostIdentity {
     /// Generates a new Host Identity (randomness from aws-lc's DRBG).
     pub fn generate(kind: HostIdKind) -> Result<Self, CryptoError> {
         let rsa = |size| RsaKeyPair::generate(size).map(HostIdentity::Rsa);
-        let ecdsa = |curve| {
-            EcdsaKeyPair::generate(signing_alg(curve)).map(|k| HostIdentity::Ecdsa(k, curve))
-        };
+        let ecdsa = |curve| EcdsaKeyPair::generate(signing_alg(curve)).map(|k| HostIdentity::Ecdsa(k, curve));
         match kind {
             HostIdKind::Rsa2048 => rsa(KeySize::Rsa2048),
             HostIdKind::Rsa3072 => rsa(KeySize::Rsa3072),
@@ -83,8 +79,7 @@ impl HostIdentity {
             HostIdentity::Ecdsa(k, _) => k.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
             HostIdentity::Ed25519(k) => k.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
         };
-        der.map(Zeroizing::new)
-            .map_err(|_| CryptoError::KeyRejected)
+        der.map(Zeroizing::new).map_err(|_| CryptoError::KeyRejected)
     }
 
     /// The private key as a PKCS#8 PEM document ("PRIVATE KEY").
@@ -110,9 +105,7 @@ impl HostIdentity {
                         .map(|k| HostIdentity::Ecdsa(k, curve))
                 })
                 .ok_or(CryptoError::KeyRejected),
-            PKCS1_LABEL => RsaKeyPair::from_der(&der)
-                .map(HostIdentity::Rsa)
-                .map_err(|_| CryptoError::KeyRejected),
+            PKCS1_LABEL => RsaKeyPair::from_der(&der).map(HostIdentity::Rsa).map_err(|_| CryptoError::KeyRejected),
             _ => Err(CryptoError::MalformedPem),
         }
     }
@@ -127,9 +120,7 @@ impl HostIdentity {
                 return Ok(HostIdentity::Ecdsa(k, curve));
             }
         }
-        RsaKeyPair::from_pkcs8(der)
-            .map(HostIdentity::Rsa)
-            .map_err(|_| CryptoError::KeyRejected)
+        RsaKeyPair::from_pkcs8(der).map(HostIdentity::Rsa).map_err(|_| CryptoError::KeyRejected)
     }
 
     /// The public Host Identity.
@@ -142,10 +133,9 @@ impl HostIdentity {
                     modulus: public.modulus().big_endian_without_leading_zero().to_vec(),
                 }
             }
-            HostIdentity::Ecdsa(k, curve) => HostIdPublic::Ecdsa {
-                curve: *curve,
-                point: k.public_key().as_ref().to_vec(),
-            },
+            HostIdentity::Ecdsa(k, curve) => {
+                HostIdPublic::Ecdsa { curve: *curve, point: k.public_key().as_ref().to_vec() }
+            }
             HostIdentity::Ed25519(k) => {
                 let mut key = [0u8; 32];
                 key.copy_from_slice(k.public_key().as_ref());
@@ -169,9 +159,7 @@ impl HostIdentity {
             }
             HostIdentity::Ecdsa(k, _) => {
                 let rng = aws_lc_rs::rand::SystemRandom::new();
-                k.sign(&rng, message)
-                    .map(|s| s.as_ref().to_vec())
-                    .map_err(|_| CryptoError::SigningFailed)
+                k.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| CryptoError::SigningFailed)
             }
             HostIdentity::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
         }

@@ -24,9 +24,7 @@ pub struct Keymat {
 
 impl core::fmt::Debug for Keymat {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Keymat")
-            .field("index", &self.index)
-            .finish_non_exhaustive()
+        f.debug_struct("Keymat").field("index", &self.index).finish_non_exhaustive()
     }
 }
 
@@ -49,11 +47,7 @@ impl Keymat {
             HitSuite::EcdsaSha384 => hkdf::HKDF_SHA384,
             HitSuite::EcdsaLowSha1 => hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
         };
-        let (lo, hi) = if hit_a <= hit_b {
-            (hit_a, hit_b)
-        } else {
-            (hit_b, hit_a)
-        };
+        let (lo, hi) = if hit_a <= hit_b { (hit_a, hit_b) } else { (hit_b, hit_a) };
         let mut salt = Zeroizing::new(Vec::with_capacity(i.len() + j.len()));
         salt.extend_from_slice(i);
         salt.extend_from_slice(j);
@@ -72,14 +66,8 @@ impl Keymat {
 
     /// Draws the next `len` octets.
     pub fn draw(&mut self, len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let end = self
-            .index
-            .checked_add(len)
-            .ok_or(CryptoError::KeymatExhausted)?;
-        let key = self
-            .okm
-            .get(self.index..end)
-            .ok_or(CryptoError::KeymatExhausted)?;
+        let end = self.index.checked_add(len).ok_or(CryptoError::KeymatExhausted)?;
+        let key = self.okm.get(self.index..end).ok_or(CryptoError::KeymatExhausted)?;
         self.index = end;
         Ok(Zeroizing::new(key.to_vec()))
     }
@@ -128,23 +116,14 @@ impl HipKeys {
         peer_hit: &Hit,
     ) -> Result<Self, CryptoError> {
         let half = |keymat: &mut Keymat| -> Result<KeyPairHalf, CryptoError> {
-            Ok(KeyPairHalf {
-                encryption: keymat.draw(cipher.key_len())?,
-                integrity: keymat.draw(suite.rhash_len())?,
-            })
+            Ok(KeyPairHalf { encryption: keymat.draw(cipher.key_len())?, integrity: keymat.draw(suite.rhash_len())? })
         };
         let gl = half(keymat)?;
         let lg = half(keymat)?;
         Ok(if our_hit > peer_hit {
-            HipKeys {
-                outbound: gl,
-                inbound: lg,
-            }
+            HipKeys { outbound: gl, inbound: lg }
         } else {
-            HipKeys {
-                outbound: lg,
-                inbound: gl,
-            }
+            HipKeys { outbound: lg, inbound: gl }
         })
     }
 }
@@ -177,23 +156,14 @@ impl EspKeyPair {
         peer_hit: &Hit,
     ) -> Result<Self, CryptoError> {
         let half = |keymat: &mut Keymat| -> Result<EspKeys, CryptoError> {
-            Ok(EspKeys {
-                encryption: keymat.draw(encryption_len)?,
-                authentication: keymat.draw(authentication_len)?,
-            })
+            Ok(EspKeys { encryption: keymat.draw(encryption_len)?, authentication: keymat.draw(authentication_len)? })
         };
         let gl = half(keymat)?;
         let lg = half(keymat)?;
         Ok(if our_hit > peer_hit {
-            EspKeyPair {
-                outbound: gl,
-                inbound: lg,
-            }
+            EspKeyPair { outbound: gl, inbound: lg }
         } else {
-            EspKeyPair {
-                outbound: lg,
-                inbound: gl,
-            }
+            EspKeyPair { outbound: lg, inbound: gl }
         })
     }
 }

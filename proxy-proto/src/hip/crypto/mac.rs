@@ -43,27 +43,12 @@ mod tests {
     #[test]
     fn tampered_data_or_mac_rejected() {
         let mac = compute(HitSuite::RsaDsaSha256, b"key", b"packet");
-        assert_eq!(
-            verify(HitSuite::RsaDsaSha256, b"key", b"packet", &mac),
-            Ok(())
-        );
-        assert_eq!(
-            verify(HitSuite::RsaDsaSha256, b"key", b"packeT", &mac),
-            Err(CryptoError::BadMac)
-        );
+        assert_eq!(verify(HitSuite::RsaDsaSha256, b"key", b"packet", &mac), Ok(()));
+        assert_eq!(verify(HitSuite::RsaDsaSha256, b"key", b"packeT", &mac), Err(CryptoError::BadMac));
         let mut bad = mac.clone();
         bad[31] ^= 0x80;
-        assert_eq!(
-            verify(HitSuite::RsaDsaSha256, b"key", b"packet", &bad),
-            Err(CryptoError::BadMac)
-        );
-        assert_eq!(
-            verify(HitSuite::RsaDsaSha256, b"key", b"packet", &mac[..16]),
-            Err(CryptoError::BadMac)
-        );
-        assert_eq!(
-            verify(HitSuite::RsaDsaSha256, b"kez", b"packet", &mac),
-            Err(CryptoError::BadMac)
-        );
+        assert_eq!(verify(HitSuite::RsaDsaSha256, b"key", b"packet", &bad), Err(CryptoError::BadMac));
+        assert_eq!(verify(HitSuite::RsaDsaSha256, b"key", b"packet", &mac[..16]), Err(CryptoError::BadMac));
+        assert_eq!(verify(HitSuite::RsaDsaSha256, b"kez", b"packet", &mac), Err(CryptoError::BadMac));
     }
 }

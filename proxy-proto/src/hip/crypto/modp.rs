@@ -38,11 +38,7 @@ impl ModpGroup {
     }
 
     /// y^x mod p after checking 1 < y < p-1.
-    pub(crate) fn shared_secret(
-        self,
-        exponent: &[u8],
-        peer: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub(crate) fn shared_secret(self, exponent: &[u8], peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let ok = match self {
             ModpGroup::Modp1536 => in_range::<{ U1536::LIMBS }>(MODP_1536, peer),
             ModpGroup::Modp2048 => in_range::<{ U2048::LIMBS }>(MODP_2048, peer),
@@ -113,10 +109,7 @@ mod tests {
             let p = Uint::<L>::from_be_hex(hex);
             let params = MontyParams::new_vartime(Odd::new(p).unwrap());
             let pm1 = p.wrapping_sub(&Uint::<L>::ONE);
-            MontyForm::new(&Uint::<L>::from_u8(2), params)
-                .pow(&pm1)
-                .retrieve()
-                == Uint::<L>::ONE
+            MontyForm::new(&Uint::<L>::from_u8(2), params).pow(&pm1).retrieve() == Uint::<L>::ONE
         }
         assert!(fermat::<{ U1536::LIMBS }>(MODP_1536));
         assert!(fermat::<{ U2048::LIMBS }>(MODP_2048));
@@ -144,10 +137,7 @@ mod tests {
         *pm1.last_mut().unwrap() -= 1;
         let one = [1u8];
         for bad in [&[0u8][..], &one[..], &pm1[..], &p[..], &[0xffu8; 193][..]] {
-            assert_eq!(
-                ModpGroup::Modp1536.shared_secret(&[5], bad),
-                Err(CryptoError::InvalidDhPublicValue)
-            );
+            assert_eq!(ModpGroup::Modp1536.shared_secret(&[5], bad), Err(CryptoError::InvalidDhPublicValue));
         }
         assert!(ModpGroup::Modp1536.shared_secret(&[5], &[2]).is_ok());
     }

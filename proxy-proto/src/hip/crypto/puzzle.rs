@@ -24,11 +24,7 @@ fn low_order_bits_zero(digest: &[u8], k: u8) -> bool {
     if digest[split..].iter().any(|&b| b != 0) {
         return false;
     }
-    rest == 0
-        || split
-            .checked_sub(1)
-            .and_then(|i| digest.get(i))
-            .is_some_and(|&b| b & ((1u8 << rest) - 1) == 0)
+    rest == 0 || split.checked_sub(1).and_then(|i| digest.get(i)).is_some_and(|&b| b & ((1u8 << rest) - 1) == 0)
 }
 
 fn check_params(suite: HitSuite, i: &[u8], k: u8) -> Result<(), CryptoError> {
@@ -40,24 +36,13 @@ fn check_params(suite: HitSuite, i: &[u8], k: u8) -> Result<(), CryptoError> {
 
 /// Verifies a solution J for puzzle I of difficulty K between `hit_i` (the
 /// Initiator) and `hit_r` (the Responder).
-pub fn verify(
-    suite: HitSuite,
-    i: &[u8],
-    hit_i: &Hit,
-    hit_r: &Hit,
-    k: u8,
-    j: &[u8],
-) -> Result<(), CryptoError> {
+pub fn verify(suite: HitSuite, i: &[u8], hit_i: &Hit, hit_r: &Hit, k: u8, j: &[u8]) -> Result<(), CryptoError> {
     check_params(suite, i, k)?;
     if j.len() != i.len() {
         return Err(CryptoError::InvalidPuzzle);
     }
     let digest = suite.rhash(&[i, &hit_i.0, &hit_r.0, j]);
-    if low_order_bits_zero(digest.as_ref(), k) {
-        Ok(())
-    } else {
-        Err(CryptoError::BadPuzzleSolution)
-    }
+    if low_order_bits_zero(digest.as_ref(), k) { Ok(()) } else { Err(CryptoError::BadPuzzleSolution) }
 }
 
 /// Solves the puzzle as the Initiator, trying at most `max_attempts` values of
@@ -82,10 +67,7 @@ pub fn solve(
     for attempt in 1..=max_attempts {
         let digest = suite.rhash(&[i, &hit_i.0, &hit_r.0, &j]);
         if low_order_bits_zero(digest.as_ref(), k) {
-            return Ok(PuzzleSolution {
-                j,
-                attempts: attempt,
-            });
+            return Ok(PuzzleSolution { j, attempts: attempt });
         }
         // Big-endian increment with wrap-around.
         for byte in j.iter_mut().rev() {
@@ -103,12 +85,8 @@ pub fn solve(
 mod tests {
     use super::*;
 
-    const HIT_I: Hit = Hit([
-        0x20, 0x01, 0x00, 0x21, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-    ]);
-    const HIT_R: Hit = Hit([
-        0x20, 0x01, 0x00, 0x21, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
-    ]);
+    const HIT_I: Hit = Hit([0x20, 0x01, 0x00, 0x21, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const HIT_R: Hit = Hit([0x20, 0x01, 0x00, 0x21, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
 
     #[test]
     fn low_order_bits_are_the_last_bits() {
@@ -131,23 +109,11 @@ mod tests {
     #[test]
     fn k8_solution_verifies_and_a_wrong_one_does_not() {
         let i = [0x5au8; 32];
-        let s = solve(
-            HitSuite::RsaDsaSha256,
-            &i,
-            &HIT_I,
-            &HIT_R,
-            8,
-            &[0u8; 32],
-            1 << 16,
-        )
-        .unwrap();
+        let s = solve(HitSuite::RsaDsaSha256, &i, &HIT_I, &HIT_R, 8, &[0u8; 32], 1 << 16).unwrap();
         let digest = HitSuite::RsaDsaSha256.rhash(&[&i, &HIT_I.0, &HIT_R.0, &s.j]);
         assert_eq!(digest.as_ref()[31], 0);
         // J counts up from the start: the attempt count is J + 1.
-        assert_eq!(
-            u64::from(s.j[31]) + 256 * u64::from(s.j[30]) + 1,
-            s.attempts
-        );
+        assert_eq!(u64::from(s.j[31]) + 256 * u64::from(s.j[30]) + 1, s.attempts);
         verify(HitSuite::RsaDsaSha256, &i, &HIT_I, &HIT_R, 8, &s.j).unwrap();
         // The same J between swapped HITs is a different puzzle.
         let mut wrong = s.j.clone();
@@ -163,43 +129,17 @@ mod tests {
     fn bounded_search_reports_failure_and_bad_lengths_rejected() {
         let i = [0x01u8; 48];
         assert_eq!(
-            solve(
-                HitSuite::EcdsaSha384,
-                &i,
-                &HIT_I,
-                &HIT_R,
-                40,
-                &[0u8; 48],
-                100
-            ),
+            solve(HitSuite::EcdsaSha384, &i, &HIT_I, &HIT_R, 40, &[0u8; 48], 100),
             Err(CryptoError::PuzzleNotSolved(100))
         );
         assert_eq!(
-            solve(
-                HitSuite::EcdsaSha384,
-                &i[..32],
-                &HIT_I,
-                &HIT_R,
-                1,
-                &[0u8; 32],
-                1
-            ),
+            solve(HitSuite::EcdsaSha384, &i[..32], &HIT_I, &HIT_R, 1, &[0u8; 32], 1),
             Err(CryptoError::InvalidPuzzle)
         );
-        assert_eq!(
-            verify(HitSuite::EcdsaSha384, &i, &HIT_I, &HIT_R, 1, &[0u8; 47]),
-            Err(CryptoError::InvalidPuzzle)
-        );
+        assert_eq!(verify(HitSuite::EcdsaSha384, &i, &HIT_I, &HIT_R, 1, &[0u8; 47]), Err(CryptoError::InvalidPuzzle));
         // K beyond RHASH_len bits (160 for SHA-1) cannot be solved.
         assert_eq!(
-            verify(
-                HitSuite::EcdsaLowSha1,
-                &[0u8; 20],
-                &HIT_I,
-                &HIT_R,
-                161,
-                &[0u8; 20]
-            ),
+            verify(HitSuite::EcdsaLowSha1, &[0u8; 20], &HIT_I, &HIT_R, 161, &[0u8; 20]),
             Err(CryptoError::InvalidPuzzle)
         );
     }

@@ -83,23 +83,13 @@ mod tests {
 
     #[test]
     fn ids_and_list_octets() {
-        for (id, suite) in [
-            (1, HitSuite::RsaDsaSha256),
-            (2, HitSuite::EcdsaSha384),
-            (3, HitSuite::EcdsaLowSha1),
-        ] {
+        for (id, suite) in [(1, HitSuite::RsaDsaSha256), (2, HitSuite::EcdsaSha384), (3, HitSuite::EcdsaLowSha1)] {
             assert_eq!(HitSuite::from_id(id), Ok(suite));
             assert_eq!(suite.list_octet(), id << 4);
             assert_eq!(HitSuite::from_list_octet(id << 4), Ok(suite));
         }
-        assert_eq!(
-            HitSuite::from_id(4),
-            Err(CryptoError::UnsupportedHitSuite(4))
-        );
-        assert_eq!(
-            HitSuite::from_id(0),
-            Err(CryptoError::UnsupportedHitSuite(0))
-        );
+        assert_eq!(HitSuite::from_id(4), Err(CryptoError::UnsupportedHitSuite(4)));
+        assert_eq!(HitSuite::from_id(0), Err(CryptoError::UnsupportedHitSuite(0)));
     }
 
     #[test]
@@ -109,9 +99,6 @@ mod tests {
         assert_eq!(HitSuite::EcdsaLowSha1.rhash_len(), 20);
         // FIPS 180-2 "abc" vector, split over two parts.
         let d = HitSuite::RsaDsaSha256.rhash(&[b"a", b"bc"]);
-        assert_eq!(
-            hex::encode(d.as_ref()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex::encode(d.as_ref()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -67,11 +67,7 @@ fn params(packet: &[u8]) -> Vec<(u16, &[u8], usize)> {
 }
 
 fn param(packet: &[u8], ty: u16) -> (&[u8], usize) {
-    params(packet)
-        .into_iter()
-        .find(|p| p.0 == ty)
-        .map(|p| (p.1, p.2))
-        .unwrap()
+    params(packet).into_iter().find(|p| p.0 == ty).map(|p| (p.1, p.2)).unwrap()
 }
 
 /// The bytes a HIP_MAC or HIP_SIGNATURE covers (RFC 7401 Sections 5.2.12,
@@ -99,11 +95,7 @@ fn thirdparty_hits_from_public_pem() {
         for (host, hit) in [("A", "hit_a"), ("B", "hit_b")] {
             let public = HostIdPublic::from_spki_pem(pem(run, host, "public")).unwrap();
             let expected = vector_hit(&format!("{run}.{hit}"));
-            assert_eq!(
-                Hit::from_host_id(&public).unwrap(),
-                expected,
-                "{run} {host}"
-            );
+            assert_eq!(Hit::from_host_id(&public).unwrap(), expected, "{run} {host}");
             assert!(expected.is_orchid());
             assert_eq!(expected.oga_id(), if run == "rsa" { 1 } else { 2 });
             // The private keys give the same public HI.
@@ -112,13 +104,7 @@ fn thirdparty_hits_from_public_pem() {
         }
     }
     let ecdsa = HostIdPublic::from_spki_pem(pem("ecdsa", "A", "public")).unwrap();
-    assert!(matches!(
-        ecdsa,
-        HostIdPublic::Ecdsa {
-            curve: EcdsaCurve::P384,
-            ..
-        }
-    ));
+    assert!(matches!(ecdsa, HostIdPublic::Ecdsa { curve: EcdsaCurve::P384, .. }));
 }
 
 /// The HOST_ID parameters on the wire hold exactly our encoding, and
@@ -134,14 +120,8 @@ fn thirdparty_host_id_parameters_match_encoding() {
         let public = HostIdPublic::from_spki_pem(pem(run, "A", "public")).unwrap();
         assert_eq!(algorithm, public.algorithm() as u16);
         assert_eq!(hi, &public.to_host_identity()[..], "{run}");
-        assert_eq!(
-            HostIdPublic::from_host_identity(algorithm, hi).unwrap(),
-            public
-        );
-        assert_eq!(
-            Hit::from_host_identity(public.hit_suite().unwrap(), hi),
-            vector_hit(&format!("{run}.hit_a"))
-        );
+        assert_eq!(HostIdPublic::from_host_identity(algorithm, hi).unwrap(), public);
+        assert_eq!(Hit::from_host_identity(public.hit_suite().unwrap(), hi), vector_hit(&format!("{run}.hit_a")));
     }
 }
 
@@ -155,11 +135,7 @@ struct Run {
 /// KEY TEST input: KEYMAT from the logged Kij, the HITs, and I and J from
 /// the I2's SOLUTION parameter (#K, lifetime, opaque, #I, #J).
 fn run(name: &str) -> Run {
-    let suite = if name == "rsa" {
-        HitSuite::RsaDsaSha256
-    } else {
-        HitSuite::EcdsaSha384
-    };
+    let suite = if name == "rsa" { HitSuite::RsaDsaSha256 } else { HitSuite::EcdsaSha384 };
     let i2 = vector_hex(&format!("{name}.i2"));
     let (solution, _) = param(&i2, SOLUTION);
     let n = suite.rhash_len();
@@ -168,18 +144,10 @@ fn run(name: &str) -> Run {
     let hit_a = vector_hit(&format!("{name}.hit_a"));
     let hit_b = vector_hit(&format!("{name}.hit_b"));
     // Both hosts logged the same Kij.
-    assert_eq!(
-        vector(&format!("{name}.A.kij")),
-        vector(&format!("{name}.B.kij"))
-    );
+    assert_eq!(vector(&format!("{name}.A.kij")), vector(&format!("{name}.B.kij")));
     let kij = vector_hex(&format!("{name}.A.kij"));
     let keymat = Keymat::derive(suite, &kij, &hit_b, &hit_a, i, j).unwrap();
-    Run {
-        suite,
-        keymat,
-        hit_a,
-        hit_b,
-    }
+    Run { suite, keymat, hit_a, hit_b }
 }
 
 /// KEY TEST: re-derive the logged ESP keys. Both runs negotiated HIP_CIPHER
@@ -189,36 +157,16 @@ fn thirdparty_keymat_reproduces_logged_esp_keys() {
     for name in ["rsa", "ecdsa"] {
         for (host, ours, peer) in [("A", true, false), ("B", false, true)] {
             let mut r = run(name);
-            let (our_hit, peer_hit) = if ours {
-                (r.hit_a, r.hit_b)
-            } else {
-                (r.hit_b, r.hit_a)
-            };
+            let (our_hit, peer_hit) = if ours { (r.hit_a, r.hit_b) } else { (r.hit_b, r.hit_a) };
             let _ = peer;
-            HipKeys::draw(
-                &mut r.keymat,
-                r.suite,
-                HipCipher::Aes256Cbc,
-                &our_hit,
-                &peer_hit,
-            )
-            .unwrap();
+            HipKeys::draw(&mut r.keymat, r.suite, HipCipher::Aes256Cbc, &our_hit, &peer_hit).unwrap();
             assert_eq!(r.keymat.index(), 2 * (32 + r.suite.rhash_len()));
             let esp = EspKeyPair::draw(&mut r.keymat, 32, 32, &our_hit, &peer_hit).unwrap();
-            assert_eq!(
-                hex::encode(&*esp.outbound.encryption),
-                vector(&format!("{name}.{host}.esp_out_enc"))
-            );
-            assert_eq!(
-                hex::encode(&*esp.outbound.authentication),
-                vector(&format!("{name}.{host}.esp_out_auth"))
-            );
+            assert_eq!(hex::encode(&*esp.outbound.encryption), vector(&format!("{name}.{host}.esp_out_enc")));
+            assert_eq!(hex::encode(&*esp.outbound.authentication), vector(&format!("{name}.{host}.esp_out_auth")));
             // Each host's inbound keys are the other's outbound keys.
             let other = if host == "A" { "B" } else { "A" };
-            assert_eq!(
-                hex::encode(&*esp.inbound.encryption),
-                vector(&format!("{name}.{other}.esp_out_enc"))
-            );
+            assert_eq!(hex::encode(&*esp.inbound.encryption), vector(&format!("{name}.{other}.esp_out_enc")));
         }
     }
 }
@@ -230,32 +178,18 @@ fn thirdparty_update_hip_macs_verify() {
     for name in ["rsa", "ecdsa"] {
         for (packet, sender_is_a) in [("update_from_a", true), ("update_from_b", false)] {
             let mut r = run(name);
-            let (our, peer) = if sender_is_a {
-                (r.hit_a, r.hit_b)
-            } else {
-                (r.hit_b, r.hit_a)
-            };
-            let keys =
-                HipKeys::draw(&mut r.keymat, r.suite, HipCipher::Aes256Cbc, &our, &peer).unwrap();
+            let (our, peer) = if sender_is_a { (r.hit_a, r.hit_b) } else { (r.hit_b, r.hit_a) };
+            let keys = HipKeys::draw(&mut r.keymat, r.suite, HipCipher::Aes256Cbc, &our, &peer).unwrap();
             let update = vector_hex(&format!("{name}.{packet}"));
             let (received, offset) = param(&update, HIP_MAC);
             let data = covered(&update, offset);
             assert_eq!(received.len(), r.suite.rhash_len());
             mac::verify(r.suite, &keys.outbound.integrity, &data, received).unwrap();
-            assert_eq!(
-                mac::compute(r.suite, &keys.outbound.integrity, &data),
-                received
-            );
-            assert_eq!(
-                mac::verify(r.suite, &keys.inbound.integrity, &data, received),
-                Err(CryptoError::BadMac)
-            );
+            assert_eq!(mac::compute(r.suite, &keys.outbound.integrity, &data), received);
+            assert_eq!(mac::verify(r.suite, &keys.inbound.integrity, &data, received), Err(CryptoError::BadMac));
             let mut tampered = data.clone();
             tampered[45] ^= 1;
-            assert_eq!(
-                mac::verify(r.suite, &keys.outbound.integrity, &tampered, received),
-                Err(CryptoError::BadMac)
-            );
+            assert_eq!(mac::verify(r.suite, &keys.outbound.integrity, &tampered, received), Err(CryptoError::BadMac));
         }
     }
 }
@@ -265,26 +199,13 @@ fn thirdparty_update_hip_macs_verify() {
 #[test]
 fn thirdparty_i2_hip_mac_uses_the_gl_key() {
     let mut r = run("rsa");
-    let keys = HipKeys::draw(
-        &mut r.keymat,
-        r.suite,
-        HipCipher::Aes256Cbc,
-        &r.hit_a,
-        &r.hit_b,
-    )
-    .unwrap();
+    let keys = HipKeys::draw(&mut r.keymat, r.suite, HipCipher::Aes256Cbc, &r.hit_a, &r.hit_b).unwrap();
     let i2 = vector_hex("rsa.i2");
     let (received, offset) = param(&i2, HIP_MAC);
     let data = covered(&i2, offset);
     assert!(r.hit_a < r.hit_b);
-    assert_eq!(
-        mac::verify(r.suite, &keys.inbound.integrity, &data, received),
-        Ok(())
-    );
-    assert_eq!(
-        mac::verify(r.suite, &keys.outbound.integrity, &data, received),
-        Err(CryptoError::BadMac)
-    );
+    assert_eq!(mac::verify(r.suite, &keys.inbound.integrity, &data, received), Ok(()));
+    assert_eq!(mac::verify(r.suite, &keys.outbound.integrity, &data, received), Err(CryptoError::BadMac));
 }
 
 /// HIP_SIGNATURE of real packets: ECDSA P-384 (r || s, SHA-384) verifies as
@@ -308,19 +229,14 @@ fn thirdparty_signatures_verify() {
         let sig = &sig_param[2..];
         if name == "rsa" {
             assert_eq!(public.verify(&data, sig), Err(CryptoError::BadSignature));
-            public
-                .verify_with(RsaPadding::PssSha256, &data, sig)
-                .unwrap();
+            public.verify_with(RsaPadding::PssSha256, &data, sig).unwrap();
         } else {
             assert_eq!(sig.len(), 96);
             public.verify(&data, sig).unwrap();
         }
         let mut tampered = data.clone();
         tampered[9] ^= 1;
-        assert_eq!(
-            public.verify_with(RsaPadding::PssSha256, &tampered, sig),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(public.verify_with(RsaPadding::PssSha256, &tampered, sig), Err(CryptoError::BadSignature));
     }
 }
 
@@ -329,11 +245,7 @@ fn thirdparty_signatures_verify() {
 #[test]
 fn thirdparty_puzzle_solution_has_swapped_hits() {
     for name in ["rsa", "ecdsa"] {
-        let suite = if name == "rsa" {
-            HitSuite::RsaDsaSha256
-        } else {
-            HitSuite::EcdsaSha384
-        };
+        let suite = if name == "rsa" { HitSuite::RsaDsaSha256 } else { HitSuite::EcdsaSha384 };
         let i2 = vector_hex(&format!("{name}.i2"));
         let (solution, _) = param(&i2, SOLUTION);
         let n = suite.rhash_len();
@@ -342,10 +254,7 @@ fn thirdparty_puzzle_solution_has_swapped_hits() {
         let hit_i = vector_hit(&format!("{name}.hit_a"));
         let hit_r = vector_hit(&format!("{name}.hit_b"));
         assert_eq!(puzzle::verify(suite, i, &hit_r, &hit_i, k, j), Ok(()));
-        assert_eq!(
-            puzzle::verify(suite, i, &hit_i, &hit_r, k, j),
-            Err(CryptoError::BadPuzzleSolution)
-        );
+        assert_eq!(puzzle::verify(suite, i, &hit_i, &hit_r, k, j), Err(CryptoError::BadPuzzleSolution));
     }
 }
 
@@ -367,17 +276,13 @@ fn thirdparty_r1_dh_public_value_accepted() {
     assert_eq!(ours.shared_secret(peer).unwrap().len(), 32);
     let mut off_curve = peer.to_vec();
     off_curve[63] ^= 1;
-    assert_eq!(
-        ours.shared_secret(&off_curve).unwrap_err(),
-        CryptoError::InvalidDhPublicValue
-    );
+    assert_eq!(ours.shared_secret(&off_curve).unwrap_err(), CryptoError::InvalidDhPublicValue);
 }
 
 /// RFC 5903 Section 8.1: ECDH P-256 with fixed private keys.
 #[test]
 fn ecdh_p256_rfc5903_known_answer() {
-    let i =
-        hex::decode("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433").unwrap();
+    let i = hex::decode("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433").unwrap();
     let gix = "DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180";
     let giy = "5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3";
     let grx = "D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63";
@@ -385,10 +290,7 @@ fn ecdh_p256_rfc5903_known_answer() {
     let girx = "D6840F6B42F6EDAFD13116E0E12565202FEF8E9ECE7DCE03812464D04B9442DE";
     let mut fixed = |buf: &mut [u8]| buf.copy_from_slice(&i);
     let initiator = DhKeyPair::generate(DhGroupId::NistP256, &mut fixed).unwrap();
-    assert_eq!(
-        hex::encode_upper(initiator.public_value()),
-        format!("{gix}{giy}")
-    );
+    assert_eq!(hex::encode_upper(initiator.public_value()), format!("{gix}{giy}"));
     let responder_public = hex::decode(format!("{grx}{gry}")).unwrap();
     let kij = initiator.shared_secret(&responder_public).unwrap();
     assert_eq!(hex::encode_upper(&*kij), girx);
@@ -421,58 +323,34 @@ fn dh_every_group_agrees_and_rejects_bad_lengths() {
         assert_eq!(*ka, *kb, "{group:?}");
         assert_ne!(a.public_value(), b.public_value());
         let short = &b.public_value()[1..];
-        assert_eq!(
-            a.shared_secret(short).unwrap_err(),
-            CryptoError::InvalidDhPublicValue
-        );
+        assert_eq!(a.shared_secret(short).unwrap_err(), CryptoError::InvalidDhPublicValue);
         assert_eq!(DhGroupId::from_u8(group.id()), Ok(group));
     }
-    assert_eq!(
-        DhGroupId::from_u8(10),
-        Err(CryptoError::UnsupportedDhGroup(10))
-    );
+    assert_eq!(DhGroupId::from_u8(10), Err(CryptoError::UnsupportedDhGroup(10)));
     assert_eq!(CryptoError::InvalidDhPublicValue.notify_code(), Some(15));
 }
 
 #[test]
 fn dh_group_negotiation() {
-    let ours = DhGroupPreference(vec![
-        DhGroupId::NistP384,
-        DhGroupId::NistP256,
-        DhGroupId::Modp2048,
-    ]);
+    let ours = DhGroupPreference(vec![DhGroupId::NistP384, DhGroupId::NistP256, DhGroupId::Modp2048]);
     // Responder: first of its own list that the Initiator offered.
     assert_eq!(ours.select_as_responder(&[11, 7]), Ok(DhGroupId::NistP256));
-    assert_eq!(
-        ours.select_as_responder(&[3, 10]),
-        Err(CryptoError::NoDhProposalChosen)
-    );
+    assert_eq!(ours.select_as_responder(&[3, 10]), Err(CryptoError::NoDhProposalChosen));
     // Initiator: the group R1 must carry is the first of R1's list we support.
     assert_eq!(ours.expected_from_r1(&[10, 11, 7]), Ok(DhGroupId::Modp2048));
-    assert_eq!(
-        ours.expected_from_r1(&[200, 3]),
-        Err(CryptoError::NoDhProposalChosen)
-    );
+    assert_eq!(ours.expected_from_r1(&[200, 3]), Err(CryptoError::NoDhProposalChosen));
     assert_eq!(ours.to_list(), vec![8, 7, 11]);
 }
 
 #[test]
 fn generate_sign_verify_pem_round_trip_every_algorithm() {
-    for kind in [
-        HostIdKind::Rsa2048,
-        HostIdKind::EcdsaP256,
-        HostIdKind::EcdsaP384,
-        HostIdKind::Ed25519,
-    ] {
+    for kind in [HostIdKind::Rsa2048, HostIdKind::EcdsaP256, HostIdKind::EcdsaP384, HostIdKind::Ed25519] {
         let identity = HostIdentity::generate(kind).unwrap();
         let public = identity.public();
         let msg = b"HIP packet up to HIP_SIGNATURE";
         let sig = identity.sign(msg).unwrap();
         public.verify(msg, &sig).unwrap();
-        assert_eq!(
-            public.verify(b"HIP packet up to HIP_SIGNATURF", &sig),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(public.verify(b"HIP packet up to HIP_SIGNATURF", &sig), Err(CryptoError::BadSignature));
         let mut bad = sig.clone();
         bad[0] ^= 1;
         assert_eq!(public.verify(msg, &bad), Err(CryptoError::BadSignature));
@@ -504,10 +382,7 @@ fn generate_sign_verify_pem_round_trip_every_algorithm() {
             let hit = Hit::from_host_id(&public).unwrap();
             assert!(hit.is_orchid() && hit.matches(&public));
         } else {
-            assert_eq!(
-                Hit::from_host_id(&public),
-                Err(CryptoError::UnsupportedHitSuite(5))
-            );
+            assert_eq!(Hit::from_host_id(&public), Err(CryptoError::UnsupportedHitSuite(5)));
         }
     }
 }
@@ -525,60 +400,21 @@ fn host_id_encodings_and_malformed_input() {
     assert_eq!(&hi[..3], &[0, 1, 0]);
     assert_eq!(HostIdPublic::from_host_identity(5, &hi).unwrap(), big);
     // Truncations and unknown algorithms and curves are typed errors.
-    assert_eq!(
-        HostIdPublic::from_host_identity(5, &[]),
-        Err(CryptoError::MalformedHostId)
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(5, &[0, 1]),
-        Err(CryptoError::MalformedHostId)
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(5, &[4, 1, 0, 1]),
-        Err(CryptoError::MalformedHostId)
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(5, &[3, 1, 0, 1]),
-        Err(CryptoError::MalformedHostId)
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(3, &[0; 20]),
-        Err(CryptoError::UnsupportedHiAlgorithm(3))
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(9, &[0; 20]),
-        Err(CryptoError::UnsupportedHiAlgorithm(9))
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(7, &[0, 3, 4]),
-        Err(CryptoError::UnsupportedCurve(3))
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(7, &[0, 1, 4, 0]),
-        Err(CryptoError::MalformedHostId)
-    );
+    assert_eq!(HostIdPublic::from_host_identity(5, &[]), Err(CryptoError::MalformedHostId));
+    assert_eq!(HostIdPublic::from_host_identity(5, &[0, 1]), Err(CryptoError::MalformedHostId));
+    assert_eq!(HostIdPublic::from_host_identity(5, &[4, 1, 0, 1]), Err(CryptoError::MalformedHostId));
+    assert_eq!(HostIdPublic::from_host_identity(5, &[3, 1, 0, 1]), Err(CryptoError::MalformedHostId));
+    assert_eq!(HostIdPublic::from_host_identity(3, &[0; 20]), Err(CryptoError::UnsupportedHiAlgorithm(3)));
+    assert_eq!(HostIdPublic::from_host_identity(9, &[0; 20]), Err(CryptoError::UnsupportedHiAlgorithm(9)));
+    assert_eq!(HostIdPublic::from_host_identity(7, &[0, 3, 4]), Err(CryptoError::UnsupportedCurve(3)));
+    assert_eq!(HostIdPublic::from_host_identity(7, &[0, 1, 4, 0]), Err(CryptoError::MalformedHostId));
     let mut not_on_curve = vec![0, 1, 4];
     not_on_curve.extend_from_slice(&[1; 64]);
-    assert_eq!(
-        HostIdPublic::from_host_identity(7, &not_on_curve),
-        Err(CryptoError::KeyRejected)
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(13, &[0, 2]),
-        Err(CryptoError::UnsupportedCurve(2))
-    );
-    assert_eq!(
-        HostIdPublic::from_host_identity(13, &[0, 1, 0]),
-        Err(CryptoError::MalformedHostId)
-    );
-    assert_eq!(
-        HostIdPublic::from_spki_pem("not pem"),
-        Err(CryptoError::MalformedPem)
-    );
-    assert_eq!(
-        HostIdentity::from_pem(pem("rsa", "A", "public")).unwrap_err(),
-        CryptoError::MalformedPem
-    );
+    assert_eq!(HostIdPublic::from_host_identity(7, &not_on_curve), Err(CryptoError::KeyRejected));
+    assert_eq!(HostIdPublic::from_host_identity(13, &[0, 2]), Err(CryptoError::UnsupportedCurve(2)));
+    assert_eq!(HostIdPublic::from_host_identity(13, &[0, 1, 0]), Err(CryptoError::MalformedHostId));
+    assert_eq!(HostIdPublic::from_spki_pem("not pem"), Err(CryptoError::MalformedPem));
+    assert_eq!(HostIdentity::from_pem(pem("rsa", "A", "public")).unwrap_err(), CryptoError::MalformedPem);
 }
 
 #[test]
@@ -589,10 +425,7 @@ fn ecdsa_points_without_the_0x04_octet_are_accepted() {
     assert_eq!(hi[2], 0x04);
     let mut without = hi[..2].to_vec();
     without.extend_from_slice(&hi[3..]);
-    assert_eq!(
-        HostIdPublic::from_host_identity(7, &without).unwrap(),
-        public
-    );
+    assert_eq!(HostIdPublic::from_host_identity(7, &without).unwrap(), public);
 }
 
 #[test]
@@ -630,10 +463,7 @@ fn keymat_draw_order_and_exhaustion() {
     // 255 blocks of SHA-256 output, then exhausted.
     assert_eq!(ma.set_index(255 * 32), Ok(()));
     assert_eq!(ma.draw(1).unwrap_err(), CryptoError::KeymatExhausted);
-    assert_eq!(
-        ma.set_index(255 * 32 + 1),
-        Err(CryptoError::KeymatExhausted)
-    );
+    assert_eq!(ma.set_index(255 * 32 + 1), Err(CryptoError::KeymatExhausted));
 }
 
 /// HIP_SIGNATURE_2 of the real R1s (RFC 7401 Section 5.2.15): signed with
@@ -662,9 +492,6 @@ fn thirdparty_r1_signature_2_verifies() {
         assert_eq!(result, Ok(()), "{name}");
         // Without zeroing #I the signature does not verify.
         let unzeroed = covered(&r1, sig_offset);
-        assert_eq!(
-            public.verify_with(RsaPadding::PssSha256, &unzeroed, sig),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(public.verify_with(RsaPadding::PssSha256, &unzeroed, sig), Err(CryptoError::BadSignature));
     }
 }

@@ -101,8 +101,7 @@ pub fn auth_input(packet: &[u8], which: AuthParam<'_>) -> Result<Vec<u8>, Error>
     }
 
     // out.len() is a multiple of 8 in 40..=2048, so this fits.
-    let hdr_len =
-        u8::try_from(out.len() / 8 - 1).map_err(|_| Error::PacketTooLong { len: out.len() })?;
+    let hdr_len = u8::try_from(out.len() / 8 - 1).map_err(|_| Error::PacketTooLong { len: out.len() })?;
     let mut p = Packet::new_unchecked(&mut out[..]);
     p.set_header_length(hdr_len);
     p.set_checksum(0);
@@ -150,36 +149,23 @@ mod tests {
     }
 
     fn sig(ty: u16) -> Param {
-        let s = HipSignature {
-            algorithm: 7,
-            signature: vec![0x5a; 96],
-        };
+        let s = HipSignature { algorithm: 7, signature: vec![0x5a; 96] };
         if ty == HipSignature::TYPE {
             Param::HipSignature(s)
         } else {
-            Param::HipSignature2(HipSignature2 {
-                algorithm: 7,
-                signature: s.signature,
-            })
+            Param::HipSignature2(HipSignature2 { algorithm: 7, signature: s.signature })
         }
     }
 
     fn esp_info() -> Param {
-        Param::EspInfo(EspInfo {
-            keymat_index: 0x80,
-            old_spi: 0,
-            new_spi: 0x1234,
-        })
+        Param::EspInfo(EspInfo { keymat_index: 0x80, old_spi: 0, new_spi: 0x1234 })
     }
 
     /// HIP_MAC and HIP_SIGNATURE: everything before the parameter, with
     /// Header Length shrunk and the checksum zeroed.
     #[test]
     fn mac_and_signature_cut() {
-        let b = packet(
-            PacketType::Update,
-            vec![esp_info(), mac(1), sig(HipSignature::TYPE)],
-        );
+        let b = packet(PacketType::Update, vec![esp_info(), mac(1), sig(HipSignature::TYPE)]);
         let m = auth_input(&b, AuthParam::HipMac).unwrap();
         assert_eq!(m.len(), 56);
         assert_eq!(m[1], 6);
@@ -197,12 +183,8 @@ mod tests {
     /// (types 65, 129 < 705) and before HIP_MAC_2 (61569).
     #[test]
     fn mac2_inserts_host_id_in_order() {
-        let host_id = HostId {
-            algorithm: 7,
-            host_identity: vec![0x11; 10],
-            di_type: DiType::None,
-            domain_identifier: vec![],
-        };
+        let host_id =
+            HostId { algorithm: 7, host_identity: vec![0x11; 10], di_type: DiType::None, domain_identifier: vec![] };
         let b = packet(
             PacketType::R2,
             vec![
@@ -212,13 +194,7 @@ mod tests {
                 sig(HipSignature::TYPE),
             ],
         );
-        let m = auth_input(
-            &b,
-            AuthParam::HipMac2 {
-                sender_host_id: &host_id,
-            },
-        )
-        .unwrap();
+        let m = auth_input(&b, AuthParam::HipMac2 { sender_host_id: &host_id }).unwrap();
         let mut tlv = vec![0u8; host_id.buffer_len()];
         host_id.emit(&mut ParamTlv::new_unchecked(&mut tlv[..]));
         assert_eq!(tlv.len(), 24);
@@ -228,17 +204,8 @@ mod tests {
         want[4..6].copy_from_slice(&[0, 0]);
         assert_eq!(m, want);
         // Without a parameter above 705 before HIP_MAC_2, it goes last.
-        let b = packet(
-            PacketType::R2,
-            vec![Param::HipMac2(HipMac2 { hmac: vec![2; 32] })],
-        );
-        let m = auth_input(
-            &b,
-            AuthParam::HipMac2 {
-                sender_host_id: &host_id,
-            },
-        )
-        .unwrap();
+        let b = packet(PacketType::R2, vec![Param::HipMac2(HipMac2 { hmac: vec![2; 32] })]);
+        let m = auth_input(&b, AuthParam::HipMac2 { sender_host_id: &host_id }).unwrap();
         assert_eq!(&m[40..], &tlv[..]);
     }
 
@@ -246,16 +213,8 @@ mod tests {
     /// Opaque and Random #I, not #K or Lifetime.
     #[test]
     fn signature2_zeroing_in_r1_only() {
-        let puzzle = Param::Puzzle(Puzzle {
-            k: 16,
-            lifetime: 37,
-            opaque: [0x85, 0xd3],
-            random_i: vec![0xee; 8],
-        });
-        let b = packet(
-            PacketType::R1,
-            vec![puzzle.clone(), sig(HipSignature2::TYPE)],
-        );
+        let puzzle = Param::Puzzle(Puzzle { k: 16, lifetime: 37, opaque: [0x85, 0xd3], random_i: vec![0xee; 8] });
+        let b = packet(PacketType::R1, vec![puzzle.clone(), sig(HipSignature2::TYPE)]);
         let s = auth_input(&b, AuthParam::HipSignature2).unwrap();
         let mut want = b[..56].to_vec();
         want[1] = 6;
@@ -273,17 +232,9 @@ mod tests {
 
     #[test]
     fn rvs_hmac_covers_from() {
-        let from = Param::RvsFrom(RvsFrom {
-            address: "::ffff:10.0.0.1".parse().unwrap(),
-        });
-        let b = packet(
-            PacketType::I1,
-            vec![
-                sig(HipSignature::TYPE),
-                from,
-                Param::RvsHmac(RvsHmac { hmac: vec![3; 32] }),
-            ],
-        );
+        let from = Param::RvsFrom(RvsFrom { address: "::ffff:10.0.0.1".parse().unwrap() });
+        let b =
+            packet(PacketType::I1, vec![sig(HipSignature::TYPE), from, Param::RvsHmac(RvsHmac { hmac: vec![3; 32] })]);
         let m = auth_input(&b, AuthParam::RvsHmac).unwrap();
         assert_eq!(m.len(), 40 + 104 + 24);
         assert_eq!(&m[6..], &b[6..168]);
@@ -292,19 +243,10 @@ mod tests {
     #[test]
     fn errors() {
         let b = packet(PacketType::Update, vec![esp_info()]);
-        assert_eq!(
-            auth_input(&b, AuthParam::HipMac),
-            Err(Error::ParamNotFound { ty: 61505 })
-        );
-        assert_eq!(
-            auth_input(&b[..30], AuthParam::HipMac),
-            Err(Error::Truncated { len: 30 })
-        );
+        assert_eq!(auth_input(&b, AuthParam::HipMac), Err(Error::ParamNotFound { ty: 61505 }));
+        assert_eq!(auth_input(&b[..30], AuthParam::HipMac), Err(Error::Truncated { len: 30 }));
         let mut bad = packet(PacketType::Update, vec![esp_info(), mac(1)]);
         bad[43] = 0xff;
-        assert_eq!(
-            auth_input(&bad, AuthParam::HipMac),
-            Err(Error::ParamTruncated { ty: 65 })
-        );
+        assert_eq!(auth_input(&bad, AuthParam::HipMac), Err(Error::ParamTruncated { ty: 65 }));
     }
 }

@@ -119,9 +119,7 @@ impl Error {
     /// signature verified.
     pub fn notify_type(&self) -> Option<NotifyMessageType> {
         match self {
-            Error::UnsupportedCriticalParam { .. } => {
-                Some(NotifyMessageType::UnsupportedCriticalParameterType)
-            }
+            Error::UnsupportedCriticalParam { .. } => Some(NotifyMessageType::UnsupportedCriticalParameterType),
             Error::BadChecksum => Some(NotifyMessageType::ChecksumFailed),
             Error::ParamTruncated { .. }
             | Error::PaddingTruncated { .. }

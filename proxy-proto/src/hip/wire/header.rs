@@ -135,10 +135,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         let declared = self.packet_len();
         if declared > len {
-            return Err(Error::PacketTruncated {
-                declared,
-                available: len,
-            });
+            return Err(Error::PacketTruncated { declared, available: len });
         }
         Ok(())
     }
@@ -223,15 +220,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Header 139 (§5.1.1).
     pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> Result<(), Error> {
         let bytes = self.as_bytes();
-        let len =
-            u32::try_from(bytes.len()).map_err(|_| Error::PacketTooLong { len: bytes.len() })?;
-        let acc = checksum::pseudo_header_sum(src, dst, IP_PROTOCOL, len)
-            .ok_or(Error::AddressFamilyMismatch)?;
-        if checksum::finish(checksum::sum(bytes, acc)) == 0 {
-            Ok(())
-        } else {
-            Err(Error::BadChecksum)
-        }
+        let len = u32::try_from(bytes.len()).map_err(|_| Error::PacketTooLong { len: bytes.len() })?;
+        let acc = checksum::pseudo_header_sum(src, dst, IP_PROTOCOL, len).ok_or(Error::AddressFamilyMismatch)?;
+        if checksum::finish(checksum::sum(bytes, acc)) == 0 { Ok(()) } else { Err(Error::BadChecksum) }
     }
 }
 
@@ -293,8 +284,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let len = self.packet_len();
         let len32 = u32::try_from(len).map_err(|_| Error::PacketTooLong { len })?;
-        let acc = checksum::pseudo_header_sum(src, dst, IP_PROTOCOL, len32)
-            .ok_or(Error::AddressFamilyMismatch)?;
+        let acc = checksum::pseudo_header_sum(src, dst, IP_PROTOCOL, len32).ok_or(Error::AddressFamilyMismatch)?;
         let c = checksum::finish(checksum::sum(&self.buffer.as_ref()[..len], acc));
         self.set_checksum(c);
         Ok(())
@@ -328,37 +318,19 @@ mod tests {
         assert!(p.fixed_bits_ok());
         assert_eq!(p.checksum(), 0x5241);
         assert_eq!(p.controls(), 0);
-        assert_eq!(
-            p.sender_hit(),
-            "2001:21:5cec:fdcd:2e22:bcf4:2ab:9588"
-                .parse::<Ipv6Addr>()
-                .unwrap()
-        );
-        assert_eq!(
-            p.receiver_hit(),
-            "2001:21:c1e1:64fc:e0f2:d985:80bf:c6bc"
-                .parse::<Ipv6Addr>()
-                .unwrap()
-        );
+        assert_eq!(p.sender_hit(), "2001:21:5cec:fdcd:2e22:bcf4:2ab:9588".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(p.receiver_hit(), "2001:21:c1e1:64fc:e0f2:d985:80bf:c6bc".parse::<Ipv6Addr>().unwrap());
         assert_eq!(p.parameters().len(), 16);
     }
 
     #[test]
     fn checksum_verifies_and_refills() {
         let mut bytes = hex::decode(I1).unwrap();
-        Packet::new_checked(&bytes[..])
-            .unwrap()
-            .verify_checksum(a(), b())
-            .unwrap();
+        Packet::new_checked(&bytes[..]).unwrap().verify_checksum(a(), b()).unwrap();
         // Another destination is another pseudo-header. (Swapping source
         // and destination would not do: the one's-complement sum commutes.)
         let c: IpAddr = Ipv4Addr::new(10, 77, 0, 3).into();
-        assert_eq!(
-            Packet::new_checked(&bytes[..])
-                .unwrap()
-                .verify_checksum(a(), c),
-            Err(Error::BadChecksum)
-        );
+        assert_eq!(Packet::new_checked(&bytes[..]).unwrap().verify_checksum(a(), c), Err(Error::BadChecksum));
         let mut p = Packet::new_checked(&mut bytes[..]).unwrap();
         p.set_checksum(0xdead);
         p.fill_checksum(a(), b()).unwrap();
@@ -390,23 +362,14 @@ mod tests {
     #[test]
     fn length_checks() {
         let bytes = hex::decode(I1).unwrap();
-        assert_eq!(
-            Packet::new_checked(&bytes[..39]).unwrap_err(),
-            Error::Truncated { len: 39 }
-        );
+        assert_eq!(Packet::new_checked(&bytes[..39]).unwrap_err(), Error::Truncated { len: 39 });
         assert_eq!(
             Packet::new_checked(&bytes[..55]).unwrap_err(),
-            Error::PacketTruncated {
-                declared: 56,
-                available: 55
-            }
+            Error::PacketTruncated { declared: 56, available: 55 }
         );
         let mut short = bytes.clone();
         short[1] = 3;
-        assert_eq!(
-            Packet::new_checked(&short[..]).unwrap_err(),
-            Error::BadHeaderLength { hdr_len: 3 }
-        );
+        assert_eq!(Packet::new_checked(&short[..]).unwrap_err(), Error::BadHeaderLength { hdr_len: 3 });
     }
 
     #[test]

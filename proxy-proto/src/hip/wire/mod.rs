@@ -16,8 +16,7 @@ pub mod param;
 pub use auth_input::{AuthParam, auth_input};
 pub use error::Error;
 pub use header::{
-    CONTROL_ANONYMOUS, HEADER_LEN, IP_PROTOCOL, MAX_PACKET_LEN, NEXT_HEADER_NONE, Packet,
-    PacketType, VERSION,
+    CONTROL_ANONYMOUS, HEADER_LEN, IP_PROTOCOL, MAX_PACKET_LEN, NEXT_HEADER_NONE, Packet, PacketType, VERSION,
 };
 pub use packet::HipPacket;
 pub use param::tlv::{ParamIter, ParamTlv, RawParam};

@@ -72,10 +72,7 @@ impl HipPacket {
         }
         let available = packet.raw_len();
         if available < len {
-            return Err(Error::PacketTruncated {
-                declared: len,
-                available,
-            });
+            return Err(Error::PacketTruncated { declared: len, available });
         }
         // len is a multiple of 8 between 40 and 2048, so this fits a u8.
         let hdr_len = u8::try_from(len / 8 - 1).map_err(|_| Error::PacketTooLong { len })?;
@@ -149,9 +146,7 @@ mod tests {
                 controls: 0,
                 sender_hit: hit("2001:21:5cec:fdcd:2e22:bcf4:2ab:9588"),
                 receiver_hit: hit("2001:21:c1e1:64fc:e0f2:d985:80bf:c6bc"),
-                params: vec![Param::DhGroupList(DhGroupList {
-                    groups: vec![7, 9, 8, 3, 4, 10]
-                })],
+                params: vec![Param::DhGroupList(DhGroupList { groups: vec![7, 9, 8, 3, 4, 10] })],
             }
         );
         // Emit reproduces the bytes but for the checksum, which it leaves 0.
@@ -170,15 +165,9 @@ mod tests {
             sender_hit: hit("2001:21::1"),
             receiver_hit: hit("2001:21::2"),
             params: vec![
-                Param::EchoRequestUnsigned(EchoRequestUnsigned {
-                    opaque: vec![1, 2, 3],
-                }),
+                Param::EchoRequestUnsigned(EchoRequestUnsigned { opaque: vec![1, 2, 3] }),
                 Param::Seq(Seq { update_id: 7 }),
-                Param::EspInfo(EspInfo {
-                    keymat_index: 0,
-                    old_spi: 1,
-                    new_spi: 2,
-                }),
+                Param::EspInfo(EspInfo { keymat_index: 0, old_spi: 1, new_spi: 2 }),
                 Param::EchoRequestSigned(EchoRequestSigned { opaque: vec![4] }),
             ],
         };
@@ -186,9 +175,7 @@ mod tests {
         // 40 + ESP_INFO 16 + SEQ 8 + ECHO_REQUEST_SIGNED 8 + ECHO_REQUEST_UNSIGNED 8.
         assert_eq!(bytes.len(), 80);
         assert_eq!(bytes[1], 9);
-        let types: Vec<u16> = ParamIter::new(&bytes[40..])
-            .map(|r| r.unwrap().tlv.param_type())
-            .collect();
+        let types: Vec<u16> = ParamIter::new(&bytes[40..]).map(|r| r.unwrap().tlv.param_type()).collect();
         assert_eq!(types, [65, 385, 897, 63661]);
         let back = HipPacket::parse_bytes(&bytes).unwrap();
         assert_eq!(back.param(385), Some(&Param::Seq(Seq { update_id: 7 })));
@@ -204,14 +191,9 @@ mod tests {
         let mut small = [0u8; 48];
         assert_eq!(
             p.emit(&mut Packet::new_unchecked(&mut small[..])),
-            Err(Error::PacketTruncated {
-                declared: 56,
-                available: 48
-            })
+            Err(Error::PacketTruncated { declared: 56, available: 48 })
         );
-        p.params = vec![Param::EchoRequestSigned(EchoRequestSigned {
-            opaque: vec![0; 2005],
-        })];
+        p.params = vec![Param::EchoRequestSigned(EchoRequestSigned { opaque: vec![0; 2005] })];
         // 40 + 4 + 2005 padded to 2016 = 2056 > 2048.
         assert_eq!(p.to_bytes(), Err(Error::PacketTooLong { len: 2056 }));
     }
@@ -226,31 +208,16 @@ mod tests {
             HipPacket::parse_bytes(&b)
         };
         // Truncated header.
-        assert_eq!(
-            HipPacket::parse_bytes(&good[..20]),
-            Err(Error::Truncated { len: 20 })
-        );
+        assert_eq!(HipPacket::parse_bytes(&good[..20]), Err(Error::Truncated { len: 20 }));
         // Header Length beyond the buffer, and below the minimum.
-        assert_eq!(
-            with(&|b| b[1] = 7),
-            Err(Error::PacketTruncated {
-                declared: 64,
-                available: 56
-            })
-        );
-        assert_eq!(
-            with(&|b| b[1] = 2),
-            Err(Error::BadHeaderLength { hdr_len: 2 })
-        );
+        assert_eq!(with(&|b| b[1] = 7), Err(Error::PacketTruncated { declared: 64, available: 56 }));
+        assert_eq!(with(&|b| b[1] = 2), Err(Error::BadHeaderLength { hdr_len: 2 }));
         // Fixed bits and version.
         assert_eq!(with(&|b| b[2] |= 0x80), Err(Error::FixedBits));
         assert_eq!(with(&|b| b[3] &= 0xfe), Err(Error::FixedBits));
         assert_eq!(with(&|b| b[3] = 0x11), Err(Error::UnsupportedVersion(1)));
         // Parameter overrunning the packet: Length 6 -> 13.
-        assert_eq!(
-            with(&|b| b[43] = 13),
-            Err(Error::ParamTruncated { ty: 511 })
-        );
+        assert_eq!(with(&|b| b[43] = 13), Err(Error::ParamTruncated { ty: 511 }));
         // (Padding cannot be cut short inside a packet: the parameter area
         // is a multiple of 8 octets. ParamTlv's tests cover that case.)
         // Non-zero padding.
@@ -271,10 +238,7 @@ mod tests {
         two[1] = 7;
         // DH_GROUP_LIST (511) then a PUZZLE (257) with 4 octets of contents.
         two.extend_from_slice(&[0x01, 0x01, 0, 4, 1, 2, 3, 4]);
-        assert_eq!(
-            HipPacket::parse_bytes(&two),
-            Err(Error::ParamOrder { prev: 511, ty: 257 })
-        );
+        assert_eq!(HipPacket::parse_bytes(&two), Err(Error::ParamOrder { prev: 511, ty: 257 }));
         // Unknown critical type 4001 after DH_GROUP_LIST.
         let l = two.len();
         two[l - 8..l - 6].copy_from_slice(&4001u16.to_be_bytes());
@@ -287,13 +251,7 @@ mod tests {
         // The same type without the critical bit is kept.
         two[l - 8..l - 6].copy_from_slice(&4000u16.to_be_bytes());
         let p = HipPacket::parse_bytes(&two).unwrap();
-        assert_eq!(
-            p.params[1],
-            Param::Unknown {
-                ty: 4000,
-                contents: vec![1, 2, 3, 4]
-            }
-        );
+        assert_eq!(p.params[1], Param::Unknown { ty: 4000, contents: vec![1, 2, 3, 4] });
         let mut out = p.to_bytes().unwrap();
         out[4..6].copy_from_slice(&two[4..6]);
         assert_eq!(out, two);

@@ -3,9 +3,7 @@
 use super::ParamRepr;
 use super::auth::{HipMac, HipMac2, HipSignature, HipSignature2};
 use super::dh::{DhGroupList, DiffieHellman};
-use super::echo::{
-    EchoRequestSigned, EchoRequestUnsigned, EchoResponseSigned, EchoResponseUnsigned,
-};
+use super::echo::{EchoRequestSigned, EchoRequestUnsigned, EchoResponseSigned, EchoResponseUnsigned};
 use super::encrypted::Encrypted;
 use super::esp::{EspInfo, EspTransform};
 use super::host_id::HostId;
@@ -212,22 +210,13 @@ mod tests {
         let buf = hex::decode("0fa0000201020000").unwrap();
         let tlv = ParamTlv::new_checked(&buf[..]).unwrap();
         let p = Param::parse(&tlv).unwrap();
-        assert_eq!(
-            p,
-            Param::Unknown {
-                ty: 4000,
-                contents: vec![1, 2]
-            }
-        );
+        assert_eq!(p, Param::Unknown { ty: 4000, contents: vec![1, 2] });
         let mut out = vec![0xff; p.buffer_len()];
         p.emit(&mut ParamTlv::new_unchecked(&mut out[..]));
         assert_eq!(out, buf);
         // Unknown, critical: rejected with the type.
         let buf = hex::decode("0fa1000201020000").unwrap();
         let tlv = ParamTlv::new_checked(&buf[..]).unwrap();
-        assert_eq!(
-            Param::parse(&tlv),
-            Err(Error::UnsupportedCriticalParam { ty: 4001 })
-        );
+        assert_eq!(Param::parse(&tlv), Err(Error::UnsupportedCriticalParam { ty: 4001 }));
     }
 }

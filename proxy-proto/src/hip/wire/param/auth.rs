@@ -84,39 +84,14 @@ mod tests {
 
     #[test]
     fn macs() {
-        round_trip(
-            &HipMac {
-                hmac: vec![0x11; 4],
-            },
-            "f041000411111111",
-        );
-        round_trip(
-            &HipMac2 {
-                hmac: vec![0x22; 5],
-            },
-            "f0810005222222222200000000000000",
-        );
+        round_trip(&HipMac { hmac: vec![0x11; 4] }, "f041000411111111");
+        round_trip(&HipMac2 { hmac: vec![0x22; 5] }, "f0810005222222222200000000000000");
     }
 
     #[test]
     fn signatures() {
-        round_trip(
-            &HipSignature {
-                algorithm: 5,
-                signature: vec![0xee; 2],
-            },
-            "f10100040005eeee",
-        );
-        round_trip(
-            &HipSignature2 {
-                algorithm: 7,
-                signature: vec![0xdd; 3],
-            },
-            "f0c100050007dddddd00000000000000",
-        );
-        assert_eq!(
-            parse_hex::<HipSignature>("05"),
-            Err(Error::BadParamLength { ty: 61697, len: 1 })
-        );
+        round_trip(&HipSignature { algorithm: 5, signature: vec![0xee; 2] }, "f10100040005eeee");
+        round_trip(&HipSignature2 { algorithm: 7, signature: vec![0xdd; 3] }, "f0c100050007dddddd00000000000000");
+        assert_eq!(parse_hex::<HipSignature>("05"), Err(Error::BadParamLength { ty: 61697, len: 1 }));
     }
 }

@@ -60,10 +60,7 @@ impl ParamRepr for DiffieHellman {
         if pv.len() != pv_len {
             return Err(Error::BadParamValue { ty: Self::TYPE });
         }
-        Ok(DiffieHellman {
-            group_id: c[field::GROUP_ID],
-            public_value: pv.to_vec(),
-        })
+        Ok(DiffieHellman { group_id: c[field::GROUP_ID], public_value: pv.to_vec() })
     }
 
     fn contents_len(&self) -> usize {
@@ -87,28 +84,14 @@ mod tests {
     /// The I1's DH_GROUP_LIST (bex.pcap frame 1): groups 7, 9, 8, 3, 4, 10.
     #[test]
     fn group_list_from_capture() {
-        round_trip(
-            &DhGroupList {
-                groups: vec![7, 9, 8, 3, 4, 10],
-            },
-            "01ff000607090803040a000000000000",
-        );
+        round_trip(&DhGroupList { groups: vec![7, 9, 8, 3, 4, 10] }, "01ff000607090803040a000000000000");
     }
 
     #[test]
     fn diffie_hellman() {
-        let d = DiffieHellman {
-            group_id: 7,
-            public_value: vec![0xab; 5],
-        };
+        let d = DiffieHellman { group_id: 7, public_value: vec![0xab; 5] };
         round_trip(&d, "02010008070005ababababab00000000");
-        assert_eq!(
-            parse_hex::<DiffieHellman>("070006abab"),
-            Err(Error::BadParamValue { ty: 513 })
-        );
-        assert_eq!(
-            parse_hex::<DiffieHellman>("0700"),
-            Err(Error::BadParamLength { ty: 513, len: 2 })
-        );
+        assert_eq!(parse_hex::<DiffieHellman>("070006abab"), Err(Error::BadParamValue { ty: 513 }));
+        assert_eq!(parse_hex::<DiffieHellman>("0700"), Err(Error::BadParamLength { ty: 513, len: 2 }));
     }
 }

@@ -40,9 +40,7 @@ impl ParamRepr for Encrypted {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::RESERVED_LEN)?;
-        Ok(Encrypted {
-            iv_and_data: c[field::IV_AND_DATA].to_vec(),
-        })
+        Ok(Encrypted { iv_and_data: c[field::IV_AND_DATA].to_vec() })
     }
 
     fn contents_len(&self) -> usize {
@@ -62,15 +60,10 @@ mod tests {
 
     #[test]
     fn encrypted() {
-        let e = Encrypted {
-            iv_and_data: vec![1, 2, 3, 4, 5],
-        };
+        let e = Encrypted { iv_and_data: vec![1, 2, 3, 4, 5] };
         round_trip(&e, "02810009000000000102030405000000");
         assert_eq!(e.split_iv(2), Some((&[1, 2][..], &[3, 4, 5][..])));
         assert_eq!(e.split_iv(6), None);
-        assert_eq!(
-            parse_hex::<Encrypted>("000000"),
-            Err(Error::BadParamLength { ty: 641, len: 3 })
-        );
+        assert_eq!(parse_hex::<Encrypted>("000000"), Err(Error::BadParamLength { ty: 641, len: 3 }));
     }
 }

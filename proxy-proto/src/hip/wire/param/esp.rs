@@ -77,12 +77,8 @@ impl ParamRepr for EspTransform {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, transform_field::RESERVED_LEN)?;
-        let suites = u16_list(Self::TYPE, &c[transform_field::SUITES]).map_err(|_| {
-            Error::BadParamLength {
-                ty: Self::TYPE,
-                len: c.len(),
-            }
-        })?;
+        let suites = u16_list(Self::TYPE, &c[transform_field::SUITES])
+            .map_err(|_| Error::BadParamLength { ty: Self::TYPE, len: c.len() })?;
         Ok(EspTransform { suites })
     }
 
@@ -105,34 +101,16 @@ mod tests {
     /// 0xdcd59095).
     #[test]
     fn esp_info_from_capture() {
-        let e = EspInfo {
-            keymat_index: 0x80,
-            old_spi: 0,
-            new_spi: 0xdcd5_9095,
-        };
+        let e = EspInfo { keymat_index: 0x80, old_spi: 0, new_spi: 0xdcd5_9095 };
         round_trip(&e, "0041000c0000008000000000dcd59095");
-        assert_eq!(
-            parse_hex::<EspInfo>("00000080"),
-            Err(Error::BadParamLength { ty: 65, len: 4 })
-        );
+        assert_eq!(parse_hex::<EspInfo>("00000080"), Err(Error::BadParamLength { ty: 65, len: 4 }));
     }
 
     /// R1's ESP_TRANSFORM in the capture: suites 9, 8, 7.
     #[test]
     fn esp_transform_from_capture() {
-        round_trip(
-            &EspTransform {
-                suites: vec![9, 8, 7],
-            },
-            "0fff0008000000090008000700000000",
-        );
-        assert_eq!(
-            parse_hex::<EspTransform>("000000"),
-            Err(Error::BadParamLength { ty: 4095, len: 3 })
-        );
-        assert_eq!(
-            parse_hex::<EspTransform>("00"),
-            Err(Error::BadParamLength { ty: 4095, len: 1 })
-        );
+        round_trip(&EspTransform { suites: vec![9, 8, 7] }, "0fff0008000000090008000700000000");
+        assert_eq!(parse_hex::<EspTransform>("000000"), Err(Error::BadParamLength { ty: 4095, len: 3 }));
+        assert_eq!(parse_hex::<EspTransform>("00"), Err(Error::BadParamLength { ty: 4095, len: 1 }));
     }
 }

@@ -153,24 +153,15 @@ mod tests {
             di_type: DiType::Nai,
             domain_identifier: nai.to_vec(),
         };
-        let expect = format!(
-            "02c100860063201d00070002{point}{}000000000000",
-            hex::encode(nai)
-        );
+        let expect = format!("02c100860063201d00070002{point}{}000000000000", hex::encode(nai));
         round_trip(&h, &expect);
     }
 
     #[test]
     fn inconsistent_lengths_rejected() {
         // HI Length 4, DI Length 1, but 6 octets follow the Algorithm.
-        assert_eq!(
-            parse_hex::<HostId>("000420010005aabbccddeeff"),
-            Err(Error::BadParamValue { ty: 705 })
-        );
-        assert_eq!(
-            parse_hex::<HostId>("00042001"),
-            Err(Error::BadParamLength { ty: 705, len: 4 })
-        );
+        assert_eq!(parse_hex::<HostId>("000420010005aabbccddeeff"), Err(Error::BadParamValue { ty: 705 }));
+        assert_eq!(parse_hex::<HostId>("00042001"), Err(Error::BadParamLength { ty: 705, len: 4 }));
     }
 
     #[test]

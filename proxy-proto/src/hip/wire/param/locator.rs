@@ -120,14 +120,10 @@ impl LocatorValue {
         };
         match (locator_type, b.len()) {
             (LOCATOR_TYPE_ADDRESS, 16) => LocatorValue::Address(addr(b)),
-            (LOCATOR_TYPE_ESP_SPI, 20) => LocatorValue::EspSpiAddress {
-                spi: be32(b, field::ESP_SPI),
-                address: addr(&b[field::ESP_SPI_ADDRESS]),
-            },
-            _ => LocatorValue::Other {
-                locator_type,
-                bytes: b.to_vec(),
-            },
+            (LOCATOR_TYPE_ESP_SPI, 20) => {
+                LocatorValue::EspSpiAddress { spi: be32(b, field::ESP_SPI), address: addr(&b[field::ESP_SPI_ADDRESS]) }
+            }
+            _ => LocatorValue::Other { locator_type, bytes: b.to_vec() },
         }
     }
 
@@ -167,10 +163,7 @@ impl ParamRepr for LocatorSet {
     const TYPE: u16 = 193;
 
     fn parse_contents(mut c: &[u8]) -> Result<Self, Error> {
-        let bad = |c: &[u8]| Error::BadParamLength {
-            ty: Self::TYPE,
-            len: c.len(),
-        };
+        let bad = |c: &[u8]| Error::BadParamLength { ty: Self::TYPE, len: c.len() };
         let total = c;
         let mut locators = Vec::new();
         while !c.is_empty() {
@@ -194,10 +187,7 @@ impl ParamRepr for LocatorSet {
     }
 
     fn contents_len(&self) -> usize {
-        self.locators
-            .iter()
-            .map(|l| field::HEADER_LEN + l.value.len())
-            .sum()
+        self.locators.iter().map(|l| field::HEADER_LEN + l.value.len()).sum()
     }
 
     fn emit_contents(&self, mut out: &mut [u8]) {
@@ -265,19 +255,10 @@ mod tests {
             Err(Error::BadParamLength { ty: 193, len: 16 })
         );
         // A dangling partial header.
-        assert_eq!(
-            parse_hex::<LocatorSet>("000004"),
-            Err(Error::BadParamLength { ty: 193, len: 3 })
-        );
+        assert_eq!(parse_hex::<LocatorSet>("000004"), Err(Error::BadParamLength { ty: 193, len: 3 }));
         // An unknown type is kept.
         let s = parse_hex::<LocatorSet>("0007010000000001aabbccdd").unwrap();
-        assert_eq!(
-            s.locators[0].value,
-            LocatorValue::Other {
-                locator_type: 7,
-                bytes: vec![0xaa, 0xbb, 0xcc, 0xdd]
-            }
-        );
+        assert_eq!(s.locators[0].value, LocatorValue::Other { locator_type: 7, bytes: vec![0xaa, 0xbb, 0xcc, 0xdd] });
         assert_eq!(s.locators[0].traffic_type, TrafficType::Both);
     }
 }

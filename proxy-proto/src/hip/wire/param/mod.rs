@@ -44,9 +44,7 @@ pub trait ParamRepr: Sized {
     /// Parse a TLV of this type.
     fn parse(tlv: &ParamTlv<&[u8]>) -> Result<Self, Error> {
         if tlv.param_type() != Self::TYPE {
-            return Err(Error::BadParamValue {
-                ty: tlv.param_type(),
-            });
+            return Err(Error::BadParamValue { ty: tlv.param_type() });
         }
         Self::parse_contents(tlv.contents())
     }
@@ -63,8 +61,7 @@ pub trait ParamRepr: Sized {
     /// If the buffer is shorter, or the contents exceed 65535 octets (a
     /// HIP packet holds at most 2048; [`super::HipPacket::emit`] checks).
     fn emit(&self, tlv: &mut ParamTlv<&mut [u8]>) {
-        let len =
-            u16::try_from(self.contents_len()).expect("parameter contents exceed 65535 octets");
+        let len = u16::try_from(self.contents_len()).expect("parameter contents exceed 65535 octets");
         tlv.set_param_type(Self::TYPE);
         tlv.set_length(len);
         self.emit_contents(tlv.contents_mut());
@@ -74,36 +71,20 @@ pub trait ParamRepr: Sized {
 
 /// Contents that must be exactly `N` octets long.
 fn exact<const N: usize>(ty: u16, contents: &[u8]) -> Result<[u8; N], Error> {
-    <[u8; N]>::try_from(contents).map_err(|_| Error::BadParamLength {
-        ty,
-        len: contents.len(),
-    })
+    <[u8; N]>::try_from(contents).map_err(|_| Error::BadParamLength { ty, len: contents.len() })
 }
 
 /// Contents that must be at least `min` octets long.
 fn at_least(ty: u16, contents: &[u8], min: usize) -> Result<(), Error> {
-    if contents.len() < min {
-        Err(Error::BadParamLength {
-            ty,
-            len: contents.len(),
-        })
-    } else {
-        Ok(())
-    }
+    if contents.len() < min { Err(Error::BadParamLength { ty, len: contents.len() }) } else { Ok(()) }
 }
 
 /// Split contents into big-endian 16-bit entries (odd length rejected).
 fn u16_list(ty: u16, contents: &[u8]) -> Result<Vec<u16>, Error> {
     if !contents.len().is_multiple_of(2) {
-        return Err(Error::BadParamLength {
-            ty,
-            len: contents.len(),
-        });
+        return Err(Error::BadParamLength { ty, len: contents.len() });
     }
-    Ok(contents
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect())
+    Ok(contents.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
 }
 
 /// Big-endian 16 bits at a named range; the caller checked the length.

@@ -149,10 +149,7 @@ impl ParamRepr for Notification {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         at_least(Self::TYPE, c, field::DATA.start)?;
-        Ok(Notification {
-            message_type: be16(c, field::NOTIFY_MESSAGE_TYPE).into(),
-            data: c[field::DATA].to_vec(),
-        })
+        Ok(Notification { message_type: be16(c, field::NOTIFY_MESSAGE_TYPE).into(), data: c[field::DATA].to_vec() })
     }
 
     fn contents_len(&self) -> usize {
@@ -161,8 +158,7 @@ impl ParamRepr for Notification {
 
     fn emit_contents(&self, out: &mut [u8]) {
         out[..field::NOTIFY_MESSAGE_TYPE.start].fill(0);
-        out[field::NOTIFY_MESSAGE_TYPE]
-            .copy_from_slice(&u16::from(self.message_type).to_be_bytes());
+        out[field::NOTIFY_MESSAGE_TYPE].copy_from_slice(&u16::from(self.message_type).to_be_bytes());
         out[field::DATA].copy_from_slice(&self.data);
     }
 }
@@ -175,27 +171,16 @@ mod tests {
     #[test]
     fn unsupported_critical_parameter() {
         // Type 832, Length 6, reserved, type 1, data 0x0fa1 (4001).
-        round_trip(
-            &Notification::unsupported_critical_parameter(4001),
-            "03400006000000010fa1000000000000",
-        );
-        assert_eq!(
-            parse_hex::<Notification>("000000"),
-            Err(Error::BadParamLength { ty: 832, len: 3 })
-        );
+        round_trip(&Notification::unsupported_critical_parameter(4001), "03400006000000010fa1000000000000");
+        assert_eq!(parse_hex::<Notification>("000000"), Err(Error::BadParamLength { ty: 832, len: 3 }));
     }
 
     #[test]
     fn codes() {
-        for v in [
-            1u16, 7, 14, 15, 16, 17, 18, 19, 20, 24, 26, 28, 32, 40, 42, 44, 46, 51, 16384, 99,
-        ] {
+        for v in [1u16, 7, 14, 15, 16, 17, 18, 19, 20, 24, 26, 28, 32, 40, 42, 44, 46, 51, 16384, 99] {
             assert_eq!(u16::from(NotifyMessageType::from(v)), v);
         }
-        assert_eq!(
-            NotifyMessageType::from(44),
-            NotifyMessageType::ResponderBusyPleaseRetry
-        );
+        assert_eq!(NotifyMessageType::from(44), NotifyMessageType::ResponderBusyPleaseRetry);
         assert_eq!(NotifyMessageType::from(99), NotifyMessageType::Unknown(99));
         assert!(NotifyMessageType::InvalidSyntax.is_error());
         assert!(!NotifyMessageType::I2Acknowledgement.is_error());

@@ -30,9 +30,7 @@ impl ParamRepr for R1Counter {
         let c = exact::<{ r1_field::LEN }>(Self::TYPE, c)?;
         let mut n = [0u8; 8];
         n.copy_from_slice(&c[r1_field::COUNTER]);
-        Ok(R1Counter {
-            counter: u64::from_be_bytes(n),
-        })
+        Ok(R1Counter { counter: u64::from_be_bytes(n) })
     }
 
     fn contents_len(&self) -> usize {
@@ -133,10 +131,7 @@ impl ParamRepr for Solution {
         at_least(Self::TYPE, c, field::RANDOM_I.start)?;
         let rest = &c[field::RANDOM_I];
         if !rest.len().is_multiple_of(2) {
-            return Err(Error::BadParamLength {
-                ty: Self::TYPE,
-                len: c.len(),
-            });
+            return Err(Error::BadParamLength { ty: Self::TYPE, len: c.len() });
         }
         let (i, j) = rest.split_at(rest.len() / 2);
         Ok(Solution {
@@ -168,16 +163,8 @@ mod tests {
 
     #[test]
     fn r1_counter() {
-        round_trip(
-            &R1Counter {
-                counter: 0x0102030405060708,
-            },
-            "0081000c000000000102030405060708",
-        );
-        assert_eq!(
-            parse_hex::<R1Counter>("00000000"),
-            Err(Error::BadParamLength { ty: 129, len: 4 })
-        );
+        round_trip(&R1Counter { counter: 0x0102030405060708 }, "0081000c000000000102030405060708");
+        assert_eq!(parse_hex::<R1Counter>("00000000"), Err(Error::BadParamLength { ty: 129, len: 4 }));
     }
 
     /// The PUZZLE of the capture's R1 (bex.pcap frame 2; tshark: K 16,
@@ -185,40 +172,22 @@ mod tests {
     #[test]
     fn puzzle_from_capture() {
         // Type 257, Length 36, #K 0x10, Lifetime 0x25, Opaque, Random #I.
-        let hex = concat!(
-            "01010024",
-            "102585d3",
-            "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c"
-        );
+        let hex = concat!("01010024", "102585d3", "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c");
         let p = Puzzle {
             k: 16,
             lifetime: 37,
             opaque: [0x85, 0xd3],
-            random_i: hex::decode(
-                "d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c",
-            )
-            .unwrap(),
+            random_i: hex::decode("d3a55bfcb520bab6268953574e22e010900dd23539f11f41930117777a7c424c").unwrap(),
         };
         round_trip(&p, hex);
-        assert_eq!(
-            parse_hex::<Puzzle>("1025"),
-            Err(Error::BadParamLength { ty: 257, len: 2 })
-        );
+        assert_eq!(parse_hex::<Puzzle>("1025"), Err(Error::BadParamLength { ty: 257, len: 2 }));
     }
 
     #[test]
     fn solution() {
-        let s = Solution {
-            k: 16,
-            opaque: [0x85, 0xd3],
-            random_i: vec![1; 4],
-            solution_j: vec![2; 4],
-        };
+        let s = Solution { k: 16, opaque: [0x85, 0xd3], random_i: vec![1; 4], solution_j: vec![2; 4] };
         round_trip(&s, "0141000c100085d30101010102020202");
         // Random #I and #J must have equal length.
-        assert_eq!(
-            parse_hex::<Solution>("100085d3010101"),
-            Err(Error::BadParamLength { ty: 321, len: 7 })
-        );
+        assert_eq!(parse_hex::<Solution>("100085d3010101"), Err(Error::BadParamLength { ty: 321, len: 7 }));
     }
 }

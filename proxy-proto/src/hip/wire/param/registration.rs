@@ -155,43 +155,11 @@ mod tests {
 
     #[test]
     fn registration_params() {
-        round_trip(
-            &RegInfo {
-                min_lifetime: 96,
-                max_lifetime: 255,
-                reg_types: vec![1],
-            },
-            "03a2000360ff0100",
-        );
-        round_trip(
-            &RegRequest {
-                lifetime: 200,
-                reg_types: vec![1],
-            },
-            "03a40002c8010000",
-        );
-        round_trip(
-            &RegResponse {
-                lifetime: 200,
-                reg_types: vec![1, 2],
-            },
-            "03a60003c8010200",
-        );
-        round_trip(
-            &RegFailed {
-                lifetime: 200,
-                failure_type: 1,
-                reg_types: vec![1],
-            },
-            "03a80003c8010100",
-        );
-        assert_eq!(
-            parse_hex::<RegInfo>("60"),
-            Err(Error::BadParamLength { ty: 930, len: 1 })
-        );
-        assert_eq!(
-            parse_hex::<RegRequest>(""),
-            Err(Error::BadParamLength { ty: 932, len: 0 })
-        );
+        round_trip(&RegInfo { min_lifetime: 96, max_lifetime: 255, reg_types: vec![1] }, "03a2000360ff0100");
+        round_trip(&RegRequest { lifetime: 200, reg_types: vec![1] }, "03a40002c8010000");
+        round_trip(&RegResponse { lifetime: 200, reg_types: vec![1, 2] }, "03a60003c8010200");
+        round_trip(&RegFailed { lifetime: 200, failure_type: 1, reg_types: vec![1] }, "03a80003c8010100");
+        assert_eq!(parse_hex::<RegInfo>("60"), Err(Error::BadParamLength { ty: 930, len: 1 }));
+        assert_eq!(parse_hex::<RegRequest>(""), Err(Error::BadParamLength { ty: 932, len: 0 }));
     }
 }

@@ -19,9 +19,7 @@ impl ParamRepr for RvsFrom {
     const TYPE: u16 = 65498;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        Ok(RvsFrom {
-            address: exact::<16>(Self::TYPE, c)?.into(),
-        })
+        Ok(RvsFrom { address: exact::<16>(Self::TYPE, c)?.into() })
     }
 
     fn contents_len(&self) -> usize {
@@ -55,10 +53,7 @@ impl ParamRepr for ViaRvs {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         if !c.len().is_multiple_of(16) {
-            return Err(Error::BadParamLength {
-                ty: Self::TYPE,
-                len: c.len(),
-            });
+            return Err(Error::BadParamLength { ty: Self::TYPE, len: c.len() });
         }
         let addresses = c
             .chunks_exact(16)
@@ -90,22 +85,10 @@ mod tests {
     #[test]
     fn rvs_params() {
         let a: Ipv6Addr = "::ffff:10.77.0.1".parse().unwrap();
-        round_trip(
-            &RvsFrom { address: a },
-            "ffda001000000000000000000000ffff0a4d000100000000",
-        );
+        round_trip(&RvsFrom { address: a }, "ffda001000000000000000000000ffff0a4d000100000000");
         round_trip(&RvsHmac { hmac: vec![9; 4] }, "ffdc000409090909");
-        round_trip(
-            &ViaRvs { addresses: vec![a] },
-            "ffde001000000000000000000000ffff0a4d000100000000",
-        );
-        assert_eq!(
-            parse_hex::<RvsFrom>("0a4d0001"),
-            Err(Error::BadParamLength { ty: 65498, len: 4 })
-        );
-        assert_eq!(
-            parse_hex::<ViaRvs>("0a4d0001"),
-            Err(Error::BadParamLength { ty: 65502, len: 4 })
-        );
+        round_trip(&ViaRvs { addresses: vec![a] }, "ffde001000000000000000000000ffff0a4d000100000000");
+        assert_eq!(parse_hex::<RvsFrom>("0a4d0001"), Err(Error::BadParamLength { ty: 65498, len: 4 }));
+        assert_eq!(parse_hex::<ViaRvs>("0a4d0001"), Err(Error::BadParamLength { ty: 65502, len: 4 }));
     }
 }

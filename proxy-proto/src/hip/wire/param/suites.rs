@@ -17,9 +17,7 @@ impl ParamRepr for HipCipher {
     const TYPE: u16 = 579;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        Ok(HipCipher {
-            ciphers: u16_list(Self::TYPE, c)?,
-        })
+        Ok(HipCipher { ciphers: u16_list(Self::TYPE, c)? })
     }
 
     fn contents_len(&self) -> usize {
@@ -50,9 +48,7 @@ impl HitSuiteList {
 
     /// A list from 4-bit suite IDs.
     pub fn from_suite_ids(ids: &[u8]) -> Self {
-        HitSuiteList {
-            ids: ids.iter().map(|id| (id & 0x0f) << 4).collect(),
-        }
+        HitSuiteList { ids: ids.iter().map(|id| (id & 0x0f) << 4).collect() }
     }
 }
 
@@ -85,9 +81,7 @@ impl ParamRepr for TransportFormatList {
     const TYPE: u16 = 2049;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        Ok(TransportFormatList {
-            formats: u16_list(Self::TYPE, c)?,
-        })
+        Ok(TransportFormatList { formats: u16_list(Self::TYPE, c)? })
     }
 
     fn contents_len(&self) -> usize {
@@ -107,16 +101,8 @@ mod tests {
     /// R1's HIP_CIPHER in the capture: AES-256-CBC, AES-128-CBC, NULL.
     #[test]
     fn hip_cipher() {
-        round_trip(
-            &HipCipher {
-                ciphers: vec![4, 2, 1],
-            },
-            "02430006000400020001000000000000",
-        );
-        assert_eq!(
-            parse_hex::<HipCipher>("000400"),
-            Err(Error::BadParamLength { ty: 579, len: 3 })
-        );
+        round_trip(&HipCipher { ciphers: vec![4, 2, 1] }, "02430006000400020001000000000000");
+        assert_eq!(parse_hex::<HipCipher>("000400"), Err(Error::BadParamLength { ty: 579, len: 3 }));
     }
 
     /// R1's HIT_SUITE_LIST in the capture: suites 1, 2, 3.
@@ -129,15 +115,7 @@ mod tests {
 
     #[test]
     fn transport_format_list() {
-        round_trip(
-            &TransportFormatList {
-                formats: vec![4095],
-            },
-            "080100020fff0000",
-        );
-        assert_eq!(
-            parse_hex::<TransportFormatList>("0f"),
-            Err(Error::BadParamLength { ty: 2049, len: 1 })
-        );
+        round_trip(&TransportFormatList { formats: vec![4095] }, "080100020fff0000");
+        assert_eq!(parse_hex::<TransportFormatList>("0f"), Err(Error::BadParamLength { ty: 2049, len: 1 }));
     }
 }

@@ -155,12 +155,7 @@ pub struct ParamIter<'a> {
 impl<'a> ParamIter<'a> {
     /// Iterate over `area`, the bytes after the fixed header.
     pub fn new(area: &'a [u8]) -> Self {
-        ParamIter {
-            area,
-            offset: 0,
-            prev: None,
-            failed: false,
-        }
+        ParamIter { area, offset: 0, prev: None, failed: false }
     }
 }
 
@@ -220,14 +215,8 @@ mod tests {
         let area = hex::decode("01ff000607090803040a00000000000003e8000000000000").unwrap();
         let v: Vec<_> = ParamIter::new(&area).collect::<Result<_, _>>().unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(
-            (v[0].offset, v[0].tlv.param_type(), v[0].tlv.contents()),
-            (0, 511, &[7, 9, 8, 3, 4, 10][..])
-        );
-        assert_eq!(
-            (v[1].offset, v[1].tlv.param_type(), v[1].tlv.length()),
-            (16, 1000, 0)
-        );
+        assert_eq!((v[0].offset, v[0].tlv.param_type(), v[0].tlv.contents()), (0, 511, &[7, 9, 8, 3, 4, 10][..]));
+        assert_eq!((v[1].offset, v[1].tlv.param_type(), v[1].tlv.length()), (16, 1000, 0));
     }
 
     #[test]
@@ -238,15 +227,9 @@ mod tests {
             // Length 6 but 4 contents octets.
             ("01ff000607090803", Error::ParamTruncated { ty: 511 }),
             // Contents complete, padding cut.
-            (
-                "01ff000607090803040a00",
-                Error::PaddingTruncated { ty: 511 },
-            ),
+            ("01ff000607090803040a00", Error::PaddingTruncated { ty: 511 }),
             // Non-zero padding.
-            (
-                "01ff000607090803040a000000000001",
-                Error::NonZeroPadding { ty: 511 },
-            ),
+            ("01ff000607090803040a000000000001", Error::NonZeroPadding { ty: 511 }),
         ];
         for (h, e) in &cases {
             let area = hex::decode(h).unwrap();

@@ -14,9 +14,7 @@ impl ParamRepr for Seq {
     const TYPE: u16 = 385;
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
-        Ok(Seq {
-            update_id: u32::from_be_bytes(exact::<4>(Self::TYPE, c)?),
-        })
+        Ok(Seq { update_id: u32::from_be_bytes(exact::<4>(Self::TYPE, c)?) })
     }
 
     fn contents_len(&self) -> usize {
@@ -40,18 +38,10 @@ impl ParamRepr for Ack {
 
     fn parse_contents(c: &[u8]) -> Result<Self, Error> {
         if !c.len().is_multiple_of(4) {
-            return Err(Error::BadParamLength {
-                ty: Self::TYPE,
-                len: c.len(),
-            });
+            return Err(Error::BadParamLength { ty: Self::TYPE, len: c.len() });
         }
-        let ids = c
-            .chunks_exact(4)
-            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
-        Ok(Ack {
-            peer_update_ids: ids,
-        })
+        let ids = c.chunks_exact(4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]])).collect();
+        Ok(Ack { peer_update_ids: ids })
     }
 
     fn contents_len(&self) -> usize {
@@ -74,25 +64,9 @@ mod tests {
     #[test]
     fn seq_and_ack() {
         round_trip(&Seq { update_id: 1 }, "0181000400000001");
-        round_trip(
-            &Ack {
-                peer_update_ids: vec![1],
-            },
-            "01c1000400000001",
-        );
-        round_trip(
-            &Ack {
-                peer_update_ids: vec![1, 2],
-            },
-            "01c10008000000010000000200000000",
-        );
-        assert_eq!(
-            parse_hex::<Seq>("0001"),
-            Err(Error::BadParamLength { ty: 385, len: 2 })
-        );
-        assert_eq!(
-            parse_hex::<Ack>("000000010000"),
-            Err(Error::BadParamLength { ty: 449, len: 6 })
-        );
+        round_trip(&Ack { peer_update_ids: vec![1] }, "01c1000400000001");
+        round_trip(&Ack { peer_update_ids: vec![1, 2] }, "01c10008000000010000000200000000");
+        assert_eq!(parse_hex::<Seq>("0001"), Err(Error::BadParamLength { ty: 385, len: 2 }));
+        assert_eq!(parse_hex::<Ack>("000000010000"), Err(Error::BadParamLength { ty: 449, len: 6 }));
     }
 }
