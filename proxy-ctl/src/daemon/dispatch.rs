@@ -77,7 +77,7 @@ fn handle(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Result<Respo
                     bytes_in: f.entry.bytes_in,
                 })
                 .collect();
-            flows.sort_by(|a, b| (a.legacy, a.legacy_port, a.nat_port).cmp(&(b.legacy, b.legacy_port, b.nat_port)));
+            flows.sort_by_key(|f| (f.legacy, f.legacy_port, f.nat_port));
             Response::Flows { flows }
         }
         Request::Stats => {
