@@ -15,6 +15,8 @@ pub struct ProxyConfig {
     pub pool_v4: String,
     pub pool_v6: String,
     pub redirect: bool,
+    /// Idle timeout of UDP flows, seconds.
+    pub udp_secs: u64,
     pub extra: String,
 }
 
@@ -60,7 +62,7 @@ port_max = 65535
 tcp_established_secs = 7440
 tcp_transitory_secs = 240
 tcp_closed_secs = 10
-udp_secs = 300
+udp_secs = {udp_secs}
 icmp_secs = 60
 gc_interval_secs = 1
 
@@ -81,6 +83,7 @@ socket = "{socket}"
             pool_v4 = c.pool_v4,
             pool_v6 = c.pool_v6,
             socket = socket.display(),
+            udp_secs = c.udp_secs,
             extra = c.extra,
         );
         std::fs::write(&config, text).unwrap();

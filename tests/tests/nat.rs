@@ -277,3 +277,43 @@ fn cli_errors_are_clear() {
     .unwrap();
     assert!(t.proxy.counter("drop_no_mapping") > before, "packets to an unmapped substitute must be counted drops");
 }
+
+/// Idle flows are garbage-collected (both map entries), and a new packet
+/// of the same flow afterwards gets a fresh translation.
+#[test]
+fn nat_idle_flows_expire() {
+    let t = Topo::with_udp_timeout(true, 2);
+    let srv_addr = SocketAddr::new(ip(SERVER_V4), 9100);
+    let sock = in_netns(&t.server.name, move || UdpSocket::bind(srv_addr).unwrap()).join().unwrap();
+    let seen = sockets::Seen::default();
+    let seen2 = seen.clone();
+    let srv = std::thread::spawn(move || sockets::udp_echo(sock, 2, seen2));
+    let dst = SocketAddr::new(ip(SUB_V4), 9100);
+    let client = in_netns(&t.legacy[0].name, move || {
+        let s = UdpSocket::bind("0.0.0.0:40001").unwrap();
+        s.connect(dst).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.send(b"one").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(s.recv(&mut buf).unwrap(), 3);
+        s
+    })
+    .join()
+    .unwrap();
+    let udp_flows = |t: &Topo| {
+        t.proxy.ctl_json("nat list")["flows"].as_array().unwrap().iter().filter(|f| f["proto"] == "udp").count()
+    };
+    assert_eq!(udp_flows(&t), 1);
+    // 2 s idle timeout, GC every second.
+    assert!(integration_tests::wait_until(6, || udp_flows(&t) == 0), "idle UDP flow not collected");
+    in_netns(&t.legacy[0].name, move || {
+        client.send(b"two").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(client.recv(&mut buf).unwrap(), 3, "the flow works again after expiry");
+    })
+    .join()
+    .unwrap();
+    srv.join().unwrap();
+    assert_eq!(udp_flows(&t), 1);
+    assert_eq!(t.proxy.counter("nat_flow_created"), 2);
+}

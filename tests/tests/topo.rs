@@ -29,6 +29,10 @@ pub struct Topo {
 
 impl Topo {
     pub fn new(redirect: bool) -> Topo {
+        Topo::with_udp_timeout(redirect, 300)
+    }
+
+    pub fn with_udp_timeout(redirect: bool, udp_secs: u64) -> Topo {
         let sw = Netns::new("s");
         let pns = Netns::new("p");
         let server = Netns::new("v");
@@ -63,6 +67,7 @@ impl Topo {
                 pool_v4: "100.64.0.0/24".into(),
                 pool_v6: "fd00:64::/96".into(),
                 redirect,
+                udp_secs,
                 extra: String::new(),
             },
         );
