@@ -2,6 +2,7 @@
 
 use std::{
     io::{Read, Write},
+    mem::size_of,
     net::{IpAddr, SocketAddr, TcpListener, UdpSocket},
     sync::{Arc, Barrier, Mutex},
     time::Duration,
@@ -316,4 +317,105 @@ fn nat_idle_flows_expire() {
     srv.join().unwrap();
     assert_eq!(udp_flows(&t), 1);
     assert_eq!(t.proxy.counter("nat_flow_created"), 2);
+}
+
+/// Path-MTU discovery through the NAT: a router behind the proxy has a
+/// 1280-byte link; its "fragmentation needed" (IPv4) / "packet too big"
+/// (IPv6) about the translated flow reaches the legacy host translated, so
+/// the legacy host's next oversized send fails with EMSGSIZE: its kernel
+/// learnt the path MTU toward the substitute address.
+#[test]
+fn nat_path_mtu_discovery_works() {
+    use integration_tests::Netns;
+    let legacy = Netns::new("m");
+    let pns = Netns::new("q");
+    let router = Netns::new("r");
+    let server = Netns::new("w");
+    legacy.veth("eth0", &pns, "lan0");
+    pns.veth("wan0", &router, "up0");
+    router.veth("down0", &server, "eth0");
+    legacy.addr("eth0", "10.1.0.11/24");
+    legacy.addr("eth0", "fd01::11/64");
+    legacy.route("default via 10.1.0.1");
+    legacy.route("default via fd01::1");
+    pns.addr("lan0", "10.1.0.1/24");
+    pns.addr("lan0", "fd01::1/64");
+    pns.addr("wan0", "192.0.2.1/24");
+    pns.addr("wan0", "2001:db8::1/64");
+    pns.route("198.51.100.0/24 via 192.0.2.254");
+    pns.route("2001:db8:1::/64 via 2001:db8::fe");
+    router.addr("up0", "192.0.2.254/24");
+    router.addr("up0", "2001:db8::fe/64");
+    router.addr("down0", "198.51.100.1/24");
+    router.addr("down0", "2001:db8:1::1/64");
+    router.forwarding();
+    router.sh("ip link set down0 mtu 1280");
+    server.sh("ip link set eth0 mtu 1280");
+    server.addr("eth0", "198.51.100.10/24");
+    server.addr("eth0", "2001:db8:1::10/64");
+    server.route("default via 198.51.100.1");
+    server.route("default via 2001:db8:1::1");
+    let proxy = integration_tests::Proxy::start(
+        &pns,
+        &integration_tests::ProxyConfig {
+            lan: "lan0".into(),
+            wan: "wan0".into(),
+            wan_v4: "192.0.2.1".into(),
+            wan_v6: "2001:db8::1".into(),
+            pool_v4: "100.64.0.0/24".into(),
+            pool_v6: "fd00:64::/96".into(),
+            redirect: true,
+            udp_secs: 300,
+            extra: String::new(),
+        },
+    );
+    proxy.xdp_pass(&router, "up0");
+    proxy.xdp_pass(&legacy, "eth0");
+    for (sub, peer) in [("100.64.0.20", "198.51.100.10"), ("fd00:64::20", "2001:db8:1::10")] {
+        let (ok, _, err) = proxy.ctl(&format!("mapping add {sub} {peer}"));
+        assert!(ok, "{err}");
+    }
+    for sub in ["100.64.0.20", "fd00:64::20"] {
+        let dst = SocketAddr::new(ip(sub), 9200);
+        let learnt = in_netns(&legacy.name, move || {
+            let bind = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let s = UdpSocket::bind(bind).unwrap();
+            s.connect(dst).unwrap();
+            // Never fragment locally: DF on IPv4, no fragmentation on IPv6.
+            let (level, opt, val) = if dst.is_ipv4() {
+                (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO)
+            } else {
+                (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_DO)
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: setsockopt with a valid int option on our socket.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    level,
+                    opt,
+                    &val as *const _ as *const _,
+                    size_of::<libc::c_int>() as u32,
+                )
+            };
+            assert_eq!(rc, 0);
+            let big = vec![7u8; 1400];
+            s.send(&big).expect("first 1400-byte datagram leaves (the router will refuse it)");
+            // Wait for the translated ICMP to teach the kernel the path MTU.
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+                match s.send(&big) {
+                    Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => return true,
+                    _ => {}
+                }
+            }
+            false
+        })
+        .join()
+        .unwrap();
+        assert!(learnt, "{sub}: the legacy host never learnt the path MTU (ICMP not translated)");
+    }
+    assert!(proxy.counter("icmp_error_translated") >= 2);
+    drop(proxy);
 }
