@@ -199,16 +199,16 @@ impl Config {
     }
 }
 
+/// A complete configuration for unit tests elsewhere in the crate.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
+pub(crate) mod test_support {
+    pub const SAMPLE: &str = r#"
         [datapath]
         lan = "eth0"
         wan = "eth1"
         [nat]
         wan_v4 = "192.0.2.1"
+        wan_v6 = "2001:db8::1"
         port_min = 61000
         port_max = 65535
         tcp_established_secs = 7440
@@ -218,11 +218,19 @@ mod tests {
         icmp_secs = 60
         gc_interval_secs = 5
         [pool]
-        v4 = "100.64.0.0/16"
+        v4 = "100.64.0.0/24"
+        v6 = "fd00:64::/96"
         [[mapping]]
         substitute = "100.64.0.1"
         peer = "198.51.100.7"
     "#;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::test_support::SAMPLE as GOOD;
 
     #[test]
     fn minimal_config_takes_defaults() {
@@ -248,7 +256,7 @@ mod tests {
         assert!(full(Config::parse(&bad, Path::new("t.toml")).unwrap_err()).contains("port_min"));
         let bad = GOOD.replace("lan = \"eth0\"", "lan = \"eth0\"\nfrobnicate = 1");
         assert!(full(Config::parse(&bad, Path::new("t.toml")).unwrap_err()).contains("frobnicate"));
-        let bad = GOOD.replace("v4 = \"100.64.0.0/16\"", "v4 = \"fd00::/64\"");
+        let bad = GOOD.replace("v4 = \"100.64.0.0/24\"", "v4 = \"fd00::/64\"");
         assert!(Config::parse(&bad, Path::new("t.toml")).unwrap_err().to_string().contains("not an IPv4"));
         let bad = GOOD.replace("wan_v4 = \"192.0.2.1\"", "");
         assert!(Config::parse(&bad, Path::new("t.toml")).unwrap_err().to_string().contains("wan_v4"));

@@ -54,29 +54,7 @@ mod tests {
     use std::path::Path;
 
     fn cfg() -> Config {
-        Config::parse(
-            r#"
-            [datapath]
-            lan = "a"
-            wan = "b"
-            [nat]
-            wan_v4 = "192.0.2.1"
-            wan_v6 = "2001:db8::1"
-            port_min = 61000
-            port_max = 65535
-            tcp_established_secs = 7440
-            tcp_transitory_secs = 240
-            tcp_closed_secs = 10
-            udp_secs = 300
-            icmp_secs = 60
-            gc_interval_secs = 5
-            [pool]
-            v4 = "100.64.0.0/24"
-            v6 = "fd00:64::/96"
-            "#,
-            Path::new("t"),
-        )
-        .unwrap()
+        Config::parse(crate::config::test_support::SAMPLE, Path::new("t")).unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {
