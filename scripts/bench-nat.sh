@@ -71,6 +71,15 @@ read -r OURS_OFF OURS <<<"$(measure "$G" 100.64.0.10 "$K")"
 echo "offered $OURS_OFF pps, received $OURS pps"
 "$CTL" --socket "$STATE/p.sock" stats | grep -E "nat_forward|redirected|passed|drop" || true
 
+say "ours, redirect = false: XDP NAT, then the kernel's forwarding path"
+topo d
+sed -e "s#rlana#$LAN#" -e "s#redirect = true##" -e "s#p.sock#p2.sock#" -e "s#$BPF/proxy#$BPF/proxy2#" \
+  -e "s#^\[datapath\]#[datapath]\nredirect = false#" "$STATE/p.toml" > "$STATE/p2.toml"
+nsx "$R" "$CTL" run --config "$STATE/p2.toml" 2>> "$STATE/daemon.log" & PIDS+=($!)
+wait_sock "$STATE/p2.sock"
+read -r KF_OFF KF <<<"$(measure "$G" 100.64.0.10 "$K")"
+echo "offered $KF_OFF pps, received $KF pps"
+
 say "reference: nftables DNAT + masquerade"
 topo b
 nsx "$R" nft -f - <<N
@@ -89,5 +98,7 @@ echo "offered $FWD_OFF pps, received $FWD pps"
 
 say "summary ($(nproc) CPUs, $(uname -r), ${SECS}s per case, 16 flows, 18-byte UDP payload)"
 echo "plain forwarding: $FWD pps (generator offered $FWD_OFF)"
+echo "ours with redirect = false: $KF pps (generator offered $KF_OFF)"
+echo "ours (default, redirect): generator offered $OURS_OFF; nftables: offered $NFT_OFF"
 RATIO=$(awk -v a="$OURS" -v b="$NFT" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "bench nat: ours $OURS pps, nftables $NFT pps, ratio $RATIO"
