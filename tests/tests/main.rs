@@ -3,3 +3,4 @@
 
 mod nat;
 mod topo;
+mod xdp_fixtures;

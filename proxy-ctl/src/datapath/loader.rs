@@ -44,7 +44,7 @@ pub enum DatapathError {
 /// The loaded datapath. Dropping it detaches the programs; the pinned maps
 /// (mappings, NAT flows, counters) stay for the next start.
 pub struct Datapath {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     pub(crate) substitutes: HashMap<MapData, Addr16, Mapping>,
     pub(crate) flows: HashMap<MapData, FlowKey, FlowEntry>,
     pub(crate) replies: HashMap<MapData, ReplyKey, FlowKey>,
@@ -106,7 +106,19 @@ impl Datapath {
         Ok(())
     }
 
+    /// Load, pin and attach: what `proxy-ctl run` does.
     pub fn load(cfg: &config::Config) -> Result<Datapath, DatapathError> {
+        let mut dp = Datapath::load_unattached(cfg)?;
+        dp.attach(cfg)?;
+        if !cfg.datapath.redirect {
+            warn!("redirect = false: translated packets use the kernel's forwarding path (needs ip_forward=1)");
+        }
+        Ok(dp)
+    }
+
+    /// Load the programs and (pinned) maps without attaching anything:
+    /// for [`Datapath::test_run`] fixtures.
+    pub fn load_unattached(cfg: &config::Config) -> Result<Datapath, DatapathError> {
         let dir = &cfg.datapath.pin_dir;
         super::ensure_bpffs(dir).map_err(|source| DatapathError::Bpffs { dir: dir.clone(), source })?;
         let mut ebpf = EbpfLoader::new().default_map_pin_directory(dir).load(EBPF_OBJECT)?;
@@ -127,19 +139,6 @@ impl Datapath {
             .try_into()
             .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
         prog.load().map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
-        let mut ifaces = vec![cfg.datapath.lan.clone()];
-        if cfg.datapath.wan != cfg.datapath.lan {
-            ifaces.push(cfg.datapath.wan.clone());
-        }
-        if cfg.datapath.manage_sysctls {
-            super::sysctl::apply(&ifaces, cfg.nat.wan_v4.is_some(), cfg.nat.wan_v6.is_some())
-                .map_err(|source| DatapathError::Sysctl { source })?;
-        }
-        for iface in &ifaces {
-            prog.attach(iface, xdp_mode(cfg.datapath.xdp_mode))
-                .map_err(|source| DatapathError::Attach { iface: iface.clone(), source })?;
-            info!(%iface, "xdp_proxy attached");
-        }
 
         let substitutes = take(&mut ebpf, maps::SUBSTITUTES)?;
         let flows = take(&mut ebpf, maps::NAT_FLOWS)?;
@@ -148,10 +147,46 @@ impl Datapath {
             ebpf.take_map(maps::COUNTERS).ok_or(DatapathError::MissingMap(maps::COUNTERS)).and_then(|m| {
                 PerCpuArray::try_from(m).map_err(|source| DatapathError::Map { name: maps::COUNTERS, source })
             })?;
-        if !cfg.datapath.redirect {
-            warn!("redirect = false: translated packets use the kernel's forwarding path (needs ip_forward=1)");
+        Ok(Datapath { ebpf, substitutes, flows, replies, counters })
+    }
+
+    fn xdp_proxy(&mut self) -> Result<&mut Xdp, DatapathError> {
+        self.ebpf
+            .program_mut("xdp_proxy")
+            .ok_or(DatapathError::Program { name: "xdp_proxy", source: aya::programs::ProgramError::NotLoaded })?
+            .try_into()
+            .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })
+    }
+
+    fn attach(&mut self, cfg: &config::Config) -> Result<(), DatapathError> {
+        let mut ifaces = vec![cfg.datapath.lan.clone()];
+        if cfg.datapath.wan != cfg.datapath.lan {
+            ifaces.push(cfg.datapath.wan.clone());
         }
-        Ok(Datapath { _ebpf: ebpf, substitutes, flows, replies, counters })
+        if cfg.datapath.manage_sysctls {
+            super::sysctl::apply(&ifaces, cfg.nat.wan_v4.is_some(), cfg.nat.wan_v6.is_some())
+                .map_err(|source| DatapathError::Sysctl { source })?;
+        }
+        let prog = self.xdp_proxy()?;
+        for iface in &ifaces {
+            prog.attach(iface, xdp_mode(cfg.datapath.xdp_mode))
+                .map_err(|source| DatapathError::Attach { iface: iface.clone(), source })?;
+            info!(%iface, "xdp_proxy attached");
+        }
+        Ok(())
+    }
+
+    /// Run `xdp_proxy` once on `frame` with BPF_PROG_TEST_RUN: the XDP
+    /// verdict and the frame as the program left it.
+    pub fn test_run(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>), DatapathError> {
+        use aya::programs::{TestRun, TestRunOptions};
+        let mut out = vec![0u8; frame.len() + 256];
+        let prog = self.xdp_proxy()?;
+        let r = prog
+            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ..TestRunOptions::new() })
+            .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
     }
 }
 
