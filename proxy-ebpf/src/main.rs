@@ -22,21 +22,15 @@ mod icmp_error;
 mod maps;
 mod packet;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{macros::xdp, programs::XdpContext};
 use proxy_common::counters::Counter;
 
-use crate::maps::count;
+use crate::maps::{count, verdict};
 
 #[xdp]
 pub fn xdp_proxy(ctx: XdpContext) -> u32 {
     count(Counter::RxPackets);
-    match packet::handle(&ctx) {
-        Ok(action) => action,
-        Err(reason) => {
-            count(reason);
-            xdp_action::XDP_DROP
-        }
-    }
+    verdict(packet::handle(&ctx))
 }
 
 #[cfg(not(test))]

@@ -42,3 +42,15 @@ pub fn count(c: Counter) {
         unsafe { *p += 1 };
     }
 }
+
+/// The XDP verdict of a handler: its action, or a counted drop.
+#[inline(always)]
+pub fn verdict(r: Result<u32, Counter>) -> u32 {
+    match r {
+        Ok(action) => action,
+        Err(reason) => {
+            count(reason);
+            aya_ebpf::bindings::xdp_action::XDP_DROP
+        }
+    }
+}

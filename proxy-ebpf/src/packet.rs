@@ -21,7 +21,7 @@ use proxy_ebpf::{load_addr16, load16, load32, ptr_at, store_addr16, store16, sto
 use crate::{
     csum::Delta,
     fib, flow, icmp_error,
-    maps::{CONFIG, NAT_FLOWS, NAT_REPLIES, SCRATCH, SUBSTITUTES, count},
+    maps::{CONFIG, NAT_FLOWS, NAT_REPLIES, SCRATCH, SUBSTITUTES, count, verdict},
 };
 
 pub const ETH_HLEN: usize = 14;
@@ -327,26 +327,12 @@ fn packet_len(ctx: &XdpContext) -> u64 {
 /// its own stack frame: inlined together they exceed the 512-byte stack.
 #[inline(never)]
 fn forward(raw: *mut xdp_md, cfg: &DatapathConfig, ip: &Ip, peer: &Addr16) -> u32 {
-    let ctx = XdpContext::new(raw);
-    match try_forward(&ctx, cfg, ip, peer) {
-        Ok(action) => action,
-        Err(reason) => {
-            count(reason);
-            xdp_action::XDP_DROP
-        }
-    }
+    verdict(try_forward(&XdpContext::new(raw), cfg, ip, peer))
 }
 
 #[inline(never)]
 fn reverse(raw: *mut xdp_md, cfg: &DatapathConfig, ip: &Ip) -> u32 {
-    let ctx = XdpContext::new(raw);
-    match try_reverse(&ctx, cfg, ip) {
-        Ok(action) => action,
-        Err(reason) => {
-            count(reason);
-            xdp_action::XDP_DROP
-        }
-    }
+    verdict(try_reverse(&XdpContext::new(raw), cfg, ip))
 }
 
 /// Legacy host -> substitute: translate toward the peer.
