@@ -22,6 +22,8 @@ pub struct Config {
     pub pool: PoolSection,
     #[serde(default)]
     pub control: ControlSection,
+    /// The proxy as the LAN's DNS resolver (absent: no DNS service).
+    pub dns: Option<DnsSection>,
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
@@ -122,6 +124,32 @@ impl Default for ControlSection {
     }
 }
 
+/// The proxy answers the LAN's DNS queries itself: names with a HIP RR
+/// (RFC 8005) get a substitute address from the pool, mapped in the
+/// datapath to the HIP host's address; other names pass through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Where legacy hosts send their queries (UDP), e.g. "10.1.0.1:53".
+    pub listen: std::net::SocketAddr,
+    /// The upstream resolver.
+    pub upstream: std::net::SocketAddr,
+    /// Names without HIP RR: "pass" the upstream answer or "refuse".
+    #[serde(default = "default_non_hip")]
+    pub non_hip: String,
+    /// Upper bound of the TTL of substitute answers, seconds.
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl: u32,
+}
+
+fn default_non_hip() -> String {
+    "pass".into()
+}
+
+fn default_max_ttl() -> u32 {
+    300
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticMapping {
@@ -189,6 +217,15 @@ impl Config {
         {
             return Err(format!("[pool] v6 = {p} is not an IPv6 prefix"));
         }
+        if let Some(d) = &self.dns
+            && d.non_hip != "pass"
+            && d.non_hip != "refuse"
+        {
+            return Err(format!("[dns] non_hip = {:?}: expected \"pass\" or \"refuse\"", d.non_hip));
+        }
+        if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
+            return Err("[dns] needs a [pool] to hand out substitute addresses".into());
+        }
         if self.pool.v4.is_some() && n.wan_v4.is_none() {
             return Err("[pool] v4 is set but [nat] wan_v4 is not".into());
         }
@@ -231,6 +268,18 @@ mod tests {
     use super::*;
 
     use super::test_support::SAMPLE as GOOD;
+
+    #[test]
+    fn dns_section() {
+        let with = |d: &str| Config::parse(&format!("{GOOD}\n[dns]\n{d}"), Path::new("t"));
+        let c = with("listen = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"").unwrap();
+        let d = c.dns.unwrap();
+        assert_eq!((d.non_hip.as_str(), d.max_ttl), ("pass", 300));
+        let e = with("listen = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\nnon_hip = \"drop\"").unwrap_err();
+        assert!(e.to_string().contains("non_hip"), "{e}");
+        let e = with("listen = \"10.1.0.1\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
+        assert!(format!("{:#}", anyhow::Error::from(e)).contains("listen"));
+    }
 
     #[test]
     fn minimal_config_takes_defaults() {

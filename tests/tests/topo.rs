@@ -33,6 +33,11 @@ impl Topo {
     }
 
     pub fn with_udp_timeout(redirect: bool, udp_secs: u64) -> Topo {
+        Topo::with(redirect, udp_secs, "")
+    }
+
+    /// `extra`: more TOML for the daemon's config (e.g. a [dns] section).
+    pub fn with(redirect: bool, udp_secs: u64, extra: &str) -> Topo {
         let sw = Netns::new("s");
         let pns = Netns::new("p");
         let server = Netns::new("v");
@@ -68,7 +73,7 @@ impl Topo {
                 pool_v6: "fd00:64::/96".into(),
                 redirect,
                 udp_secs,
-                extra: String::new(),
+                extra: extra.to_owned(),
             },
         );
         // Frames XDP redirects into lan0/wan0 arrive on these peers.

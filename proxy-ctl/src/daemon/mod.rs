@@ -4,6 +4,7 @@
 //! the NAT garbage collector.
 
 mod dispatch;
+mod dns;
 mod gc;
 mod server;
 
@@ -46,6 +47,14 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     info!(socket = %cfg.control.socket.display(), "control socket ready");
     let gc = tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs)));
     let srv = tokio::spawn(server::serve(listener, dp.clone(), cfg.clone()));
+    let dns = cfg.dns.clone().map(|d| {
+        let (cfg, dp) = (cfg.clone(), dp.clone());
+        tokio::spawn(async move {
+            if let Err(e) = dns::run(cfg, d, dp).await {
+                tracing::error!("DNS resolver stopped: {e:#}");
+            }
+        })
+    });
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -54,6 +63,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     }
     gc.abort();
     srv.abort();
+    if let Some(d) = dns {
+        d.abort();
+    }
     let _ = std::fs::remove_file(&cfg.control.socket);
     // Dropping the datapath detaches XDP; the pinned maps stay for the next start.
     drop(dp);
