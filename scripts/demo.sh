@@ -6,7 +6,10 @@
 #  legacy2 10.1.0.12 ─┘           10.1.0.1                         192.0.2.1        2001:db8::10
 #
 # Legacy hosts reach the server through substitute addresses 100.64.0.10
-# and fd00:64::10; both use the same source port at the same time.
+# and fd00:64::10; both use the same source port at the same time. Then
+# the proxy acts as the legacy hosts' resolver: a name with a HIP RR
+# (served by a real dnsmasq upstream) resolves to a substitute address
+# that the datapath maps to the HIP host.
 source "$(dirname "$0")/lib.sh"
 
 say "building the topology"
@@ -46,6 +49,10 @@ v6 = "fd00:64::/96"
 [control]
 socket = "$SOCK"
 
+[dns]
+listen = "10.1.0.1:53"
+upstream = "192.0.2.10:53"
+
 [[mapping]]
 substitute = "100.64.0.10"
 peer = "192.0.2.10"
@@ -69,10 +76,12 @@ SUM=$(sha256sum < "$STATE/www/blob" | cut -c1-16)
 (cd "$STATE/www" && exec ip netns exec "$S" python3 -m http.server --bind :: 8080 >/dev/null 2>&1) & PIDS+=($!)
 for _ in $(seq 50); do nsx "$S" ss -ltn | grep -q :8080 && break; sleep 0.1; done
 
-say "legacy1 and legacy2 fetch a 2 MB file via the substitute address, both from source port 40000"
-for v in 100.64.0.10 "[fd00:64::10]"; do
+say "legacy1 and legacy2 fetch a 2 MB file via the substitute address, both from the same source port"
+# (40000 for IPv4, 40001 for IPv6: a port in TIME_WAIT cannot be rebound at once.)
+for v in 100.64.0.10:40000 "[fd00:64::10]:40001"; do
+  port=${v##*:}; v=${v%:*}
   for L in "$L1" "$L2"; do
-    got=$(nsx "$L" curl -s --local-port 40000 "http://$v:8080/blob" | sha256sum | cut -c1-16)
+    got=$(nsx "$L" curl -s --local-port "$port" "http://$v:8080/blob" | sha256sum | cut -c1-16)
     echo "$L -> http://$v:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
     [ "$got" = "$SUM" ]
   done
@@ -89,6 +98,24 @@ say "proxy-ctl nat list"
 C nat list
 say "proxy-ctl stats"
 C stats
+
+say "DNS: the proxy is the legacy hosts' resolver; upstream is dnsmasq on the server serving a HIP RR"
+# RDATA of RFC 8005 §6's example HIP RR (HIT + RSA key), as encoded by
+# dnspython: dns.rdata.from_text(IN, HIP, "2 2001...D578 AwEAAb...").to_wire().hex()
+HIP_RR=10020084200100107b1a74df365639cc39f1d57803010001b771ca136e4aeb5ce44333c53b3d2c13c22243851fc708bcce29f7e2eb5787b5f56ccad34f8223acc10904ddb56b2ec4a6d6232f3b50ea094f0914b3b941bbe529af582c36bbadefdaf2adaf9b4911906f5b2522603c615272b880ec8fb930cc6ee39c444daa75b1678f005a4b2499d1da5433f805c7a5ad3237acc5dd5c5e43
+nsx "$S" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+  --listen-address=192.0.2.10 --bind-interfaces --local=/example/ --local-ttl=60 \
+  --host-record=hip-host.example,192.0.2.10 --dns-rr=hip-host.example,55,$HIP_RR \
+  --host-record=plain.example,192.0.2.10 2>/dev/null & PIDS+=($!)
+for _ in $(seq 50); do nsx "$S" kdig @192.0.2.10 plain.example +short +timeout=1 2>/dev/null | grep -q . && break; sleep 0.1; done
+resolver "$L1" 10.1.0.1; resolver "$L2" 10.1.0.1
+echo "legacy1: kdig hip-host.example A  -> $(nsx "$L1" kdig @10.1.0.1 hip-host.example A +short)   (a substitute from 100.64.0.0/24)"
+echo "legacy2: kdig hip-host.example A  -> $(nsx "$L2" kdig @10.1.0.1 hip-host.example A +short)   (same HIT, same substitute)"
+echo "legacy1: kdig plain.example A     -> $(nsx "$L1" kdig @10.1.0.1 plain.example A +short)   (no HIP RR: passed through)"
+got=$(nsx "$L1" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c1-16)
+echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
+[ "$got" = "$SUM" ]
+C mapping list
 
 say "daemon restart keeps mappings and flows (pinned maps)"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true

@@ -13,7 +13,7 @@ cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
-  for n in "${NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null; done
+  for n in "${NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null; rm -rf "/etc/netns/$n"; done
   rm -rf "$STATE"
 }
 trap cleanup EXIT INT TERM
@@ -33,3 +33,6 @@ veth() {
 mkbpffs() { local d="$STATE/bpf"; mkdir -p "$d"; mount -t bpf bpf "$d"; MOUNTS+=("$d"); printf -v "$1" '%s' "$d"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "daemon did not start" >&2; return 1; }
+# resolver NS ADDR: the namespace's /etc/resolv.conf (ip netns exec
+# bind-mounts /etc/netns/NS/resolv.conf over it).
+resolver() { mkdir -p "/etc/netns/$1"; echo "nameserver $2" > "/etc/netns/$1/resolv.conf"; }

@@ -35,7 +35,7 @@ fn kdig(ns: &str, name: &str, rtype: &str) -> Vec<String> {
 
 #[test]
 fn dns_hip_name_gets_a_working_substitute() {
-    let t = Topo::with(true, 300, "[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"192.0.2.10:53\"\n");
+    let mut t = Topo::with(true, 300, "[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"192.0.2.10:53\"\n");
     // Start from an empty mapping table: every mapping below comes from DNS.
     for sub in [SUB_V4, SUB_V6] {
         assert!(t.proxy.ctl(&format!("mapping del {sub}")).0);
@@ -100,5 +100,21 @@ fn dns_hip_name_gets_a_working_substitute() {
     .join()
     .unwrap();
     srv.join().unwrap();
+
+    // After a daemon restart the pool starts empty but the pinned mapping
+    // stays: its substitute is reserved, never handed to another mapping.
+    t.proxy.stop();
+    t.proxy.spawn(false);
+    let again: IpAddr = kdig(&t.legacy[0].name, "hip.example", "A")[0].parse().unwrap();
+    assert_ne!(again, sub, "a substitute still mapped must not be allocated afresh");
+    let maps = t.proxy.ctl_json("mapping list");
+    let peers: Vec<(String, String)> = maps["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["substitute"].as_str().unwrap().to_owned(), m["peer"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(peers.contains(&(sub.to_string(), SERVER_V4.to_owned())), "old mapping kept: {peers:?}");
+    assert!(peers.contains(&(again.to_string(), SERVER_V4.to_owned())), "new mapping installed: {peers:?}");
     drop(dnsmasq);
 }

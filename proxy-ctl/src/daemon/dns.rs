@@ -44,7 +44,15 @@ fn v6(p: Option<Prefix>) -> Option<(std::net::Ipv6Addr, u8)> {
 }
 
 pub async fn run(cfg: Arc<Config>, d: DnsSection, dp: Arc<Mutex<Datapath>>) -> anyhow::Result<()> {
-    let pool = SubstitutePool::new(v4(cfg.pool.v4), v6(cfg.pool.v6)).context("[pool] for DNS")?;
+    let mut pool = SubstitutePool::new(v4(cfg.pool.v4), v6(cfg.pool.v6)).context("[pool] for DNS")?;
+    // Substitutes already mapped (static mappings, or DNS mappings the
+    // pinned maps kept across a restart) must never be handed out again
+    // for another host. Kept ones stay until deleted with the CLI.
+    let existing = dp.lock().await.mappings()?;
+    let reserved = existing.iter().filter(|(sub, _)| pool.reserve(*sub)).count();
+    if reserved > 0 {
+        info!(reserved, "substitutes in use by existing mappings are not handed out");
+    }
     let core_cfg = dns::Config {
         non_hip_policy: if d.non_hip == "refuse" { NonHipPolicy::Refuse } else { NonHipPolicy::Pass },
         max_ttl: d.max_ttl,
@@ -161,6 +169,8 @@ async fn install(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent) {
     let mut dp = dp.lock().await;
     match dp.mapping_add(m.substitute, peer) {
         Ok(()) => info!(name = %m.name, substitute = %m.substitute, %peer, "mapping from DNS installed"),
+        // The pool never hands out a mapped address (reserve above), so a
+        // duplicate is our own mapping refreshed by a repeated query.
         Err(TableError::Mapping(MappingError::Duplicate(_))) => {}
         Err(e) => warn!(name = %m.name, substitute = %m.substitute, "mapping not installed: {e}"),
     }

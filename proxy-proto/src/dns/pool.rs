@@ -13,7 +13,7 @@
 //! of freed offsets, so a freed substitute rests as long as possible before
 //! it names another host (stale client caches).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,8 @@ struct Range {
     end: u128,
     next: u128,
     free: VecDeque<u128>,
+    /// Offsets in use outside the pool (see `SubstitutePool::reserve`).
+    reserved: HashSet<u128>,
     by_hit: HashMap<Hit, Mapping>,
     by_offset: HashMap<u128, Hit>,
 }
@@ -85,19 +87,24 @@ impl Range {
             end,
             next: first,
             free: VecDeque::new(),
+            reserved: HashSet::new(),
             by_hit: HashMap::new(),
             by_offset: HashMap::new(),
         })
     }
 
     fn take_offset(&mut self) -> Option<u128> {
-        if let Some(offset) = self.free.pop_front() {
-            return Some(offset);
+        while let Some(offset) = self.free.pop_front() {
+            if !self.reserved.contains(&offset) {
+                return Some(offset);
+            }
         }
-        if self.next < self.end {
+        while self.next < self.end {
             let offset = self.next;
             self.next += 1;
-            return Some(offset);
+            if !self.reserved.contains(&offset) {
+                return Some(offset);
+            }
         }
         None
     }
@@ -201,6 +208,23 @@ impl SubstitutePool {
         range.by_offset.insert(offset, hit);
         self.by_expiry.insert((expiry, family, hit));
         Ok(Self::address(family, base, offset))
+    }
+
+    /// Never hand out `substitute`: it is mapped by someone else (a static
+    /// mapping, or one the datapath kept from before a restart). Returns
+    /// false when the address is outside the pool or already allocated
+    /// here (then it stays as it is).
+    pub fn reserve(&mut self, substitute: IpAddr) -> bool {
+        let Some((family, offset)) = self.locate(substitute) else {
+            return false;
+        };
+        let Some(range) = self.range_mut(family) else {
+            return false;
+        };
+        if range.by_offset.contains_key(&offset) {
+            return false;
+        }
+        range.reserved.insert(offset)
     }
 
     fn locate(&self, substitute: IpAddr) -> Option<(Family, u128)> {
@@ -309,6 +333,23 @@ mod tests {
         // /31 and /32 use every address (RFC 3021).
         let mut pool = SubstitutePool::new(Some(("192.0.2.9".parse().unwrap(), 32)), None).unwrap();
         assert_eq!(pool.allocate(hit(1), Family::V4, t0, TTL), Ok(v4("192.0.2.9")));
+    }
+
+    /// Addresses mapped outside the pool (static mappings, mappings the
+    /// datapath kept across a daemon restart) are never handed out.
+    #[test]
+    fn reserved_addresses_are_skipped() {
+        let t0 = Instant::now();
+        // A /29: .1 to .6 usable.
+        let mut pool = SubstitutePool::new(Some(("100.64.0.0".parse().unwrap(), 29)), None).unwrap();
+        assert!(pool.reserve(v4("100.64.0.1")));
+        assert!(pool.reserve(v4("100.64.0.3")));
+        assert!(!pool.reserve(v4("100.64.1.1")), "outside the pool");
+        assert!(!pool.reserve(v4("100.64.0.1")), "already reserved");
+        let got: Vec<IpAddr> = (1..=4).map(|n| pool.allocate(hit(n), Family::V4, t0, TTL).unwrap()).collect();
+        assert_eq!(got, ["100.64.0.2", "100.64.0.4", "100.64.0.5", "100.64.0.6"].map(v4));
+        assert_eq!(pool.allocate(hit(9), Family::V4, t0, TTL), Err(PoolError::Exhausted(Family::V4)));
+        assert!(!pool.reserve(got[0]), "an address the pool handed out is not reserved over");
     }
 
     #[test]
