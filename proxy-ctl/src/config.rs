@@ -130,7 +130,7 @@ impl Default for ControlSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSection {
-    /// Where legacy hosts send their queries (UDP), e.g. "10.1.0.1:53".
+    /// Where legacy hosts send their queries (UDP and TCP), e.g. "10.1.0.1:53".
     pub listen: std::net::SocketAddr,
     /// The upstream resolver.
     pub upstream: std::net::SocketAddr,

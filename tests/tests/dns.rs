@@ -28,9 +28,12 @@ impl Drop for Dnsmasq {
 }
 
 fn kdig(ns: &str, name: &str, rtype: &str) -> Vec<String> {
-    let out =
-        integration_tests::sh(&format!("ip netns exec {ns} kdig @10.1.0.1 {name} {rtype} +short +timeout=3 +retry=1"));
-    out.lines().map(str::to_owned).collect()
+    kdig_opts(ns, name, rtype, "")
+}
+
+fn kdig_opts(ns: &str, name: &str, rtype: &str, opts: &str) -> Vec<String> {
+    let cmd = format!("ip netns exec {ns} kdig @10.1.0.1 {name} {rtype} +short +timeout=3 +retry=1 {opts}");
+    integration_tests::sh(&cmd).lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -68,6 +71,7 @@ fn dns_hip_name_gets_a_working_substitute() {
     let sub: IpAddr = a[0].parse().unwrap();
     assert!(matches!(sub, IpAddr::V4(v) if v.octets()[..3] == [100, 64, 0]), "substitute {sub} not from the pool");
     assert_eq!(kdig(&t.legacy[1].name, "hip.example", "A"), a, "the same HIT gets the same substitute");
+    assert_eq!(kdig_opts(&t.legacy[1].name, "hip.example", "A", "+tcp"), a, "over TCP too");
     let maps = t.proxy.ctl_json("mapping list");
     let m = maps["mappings"].as_array().unwrap();
     assert_eq!(m.len(), 1, "{maps}");
@@ -76,6 +80,7 @@ fn dns_hip_name_gets_a_working_substitute() {
 
     // A name without HIP RR passes through unchanged.
     assert_eq!(kdig(&t.legacy[0].name, "plain.example", "A"), vec!["192.0.2.10".to_owned()]);
+    assert_eq!(kdig_opts(&t.legacy[0].name, "plain.example", "A", "+tcp"), vec!["192.0.2.10".to_owned()]);
 
     // And the substitute carries a real connection.
     let srv_addr = SocketAddr::new(SERVER_V4.parse().unwrap(), 8080);

@@ -17,7 +17,7 @@ use proxy_proto::dns::{
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpStream, UdpSocket},
+    net::{TcpListener, TcpStream, UdpSocket},
     sync::{Mutex, mpsc},
 };
 use tracing::{debug, info, warn};
@@ -65,6 +65,10 @@ pub async fn run(cfg: Arc<Config>, d: DnsSection, dp: Arc<Mutex<Datapath>>) -> a
     });
     let mut core = Interceptor::new(core_cfg, pool, random);
     let clients = UdpSocket::bind(d.listen).await.with_context(|| format!("[dns] listen {}", d.listen))?;
+    let tcp_clients = TcpListener::bind(d.listen).await.with_context(|| format!("[dns] listen {} (TCP)", d.listen))?;
+    // Queries from TCP clients, and where to write each client's answers.
+    let (tcp_query_tx, mut tcp_query_rx) = mpsc::channel::<(SocketAddr, Vec<u8>)>(256);
+    let mut tcp_answer: std::collections::HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = Default::default();
     let any: SocketAddr = if d.upstream.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
     let upstream = UdpSocket::bind(any).await?;
     upstream.connect(d.upstream).await?;
@@ -87,6 +91,18 @@ pub async fn run(cfg: Arc<Config>, d: DnsSection, dp: Arc<Mutex<Datapath>>) -> a
                 let n = r?;
                 if let Err(e) = core.handle_upstream_response(Instant::now(), &ubuf[..n]) {
                     debug!("upstream answer dropped: {e}");
+                }
+            }
+            r = tcp_clients.accept() => {
+                let (stream, from) = r?;
+                let (answer_tx, answer_rx) = mpsc::channel::<Vec<u8>>(16);
+                tcp_answer.retain(|_, tx| !tx.is_closed());
+                tcp_answer.insert(from, answer_tx);
+                tokio::spawn(tcp_client(stream, from, tcp_query_tx.clone(), answer_rx));
+            }
+            Some((from, msg)) = tcp_query_rx.recv() => {
+                if let Err(e) = core.handle_client_query(Instant::now(), from, Transport::Tcp, &msg) {
+                    debug!(%from, "DNS query over TCP dropped: {e}");
                 }
             }
             Some(msg) = tcp_rx.recv() => {
@@ -131,8 +147,11 @@ pub async fn run(cfg: Arc<Config>, d: DnsSection, dp: Arc<Mutex<Datapath>>) -> a
                         debug!(%client, "answer not sent: {e}");
                     }
                 }
-                // Client queries arrive over UDP only here (no TCP listener yet).
-                Transmit::Client { transport: Transport::Tcp, .. } => {}
+                Transmit::Client { client, transport: Transport::Tcp, bytes } => {
+                    if let Some(tx) = tcp_answer.get(&client) {
+                        let _ = tx.try_send(bytes);
+                    }
+                }
             }
         }
         while let Some(ev) = core.poll_event() {
@@ -143,6 +162,62 @@ pub async fn run(cfg: Arc<Config>, d: DnsSection, dp: Arc<Mutex<Datapath>>) -> a
             }
         }
     }
+}
+
+/// A client on TCP (RFC 1035 §4.2.2 / RFC 7766): length-prefixed queries
+/// in, answers out, until the client closes or stays idle for 10 s.
+async fn tcp_client(
+    stream: TcpStream,
+    from: SocketAddr,
+    queries: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+    mut answers: mpsc::Receiver<Vec<u8>>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (mut r, mut w) = stream.into_split();
+    // Queries not answered yet: a client may half-close right after asking.
+    let pending = Arc::new(AtomicUsize::new(0));
+    let p2 = pending.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(a) = answers.recv().await {
+            p2.fetch_sub(1, Ordering::Relaxed);
+            let Ok(framed) = dns::frame(&a) else { continue };
+            if w.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut deframer = dns::TcpDeframer::new();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match tokio::time::timeout(Duration::from_secs(10), r.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        deframer.push(&buf[..n]);
+        loop {
+            match deframer.next_message() {
+                Ok(Some(msg)) => {
+                    pending.fetch_add(1, Ordering::Relaxed);
+                    if queries.send((from, msg)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(%from, "bad TCP framing: {e}");
+                    writer.abort();
+                    return;
+                }
+            }
+        }
+    }
+    // Let answers still in flight go out (the core answers or SERVFAILs
+    // every query within its upstream timeout) before closing.
+    let end = Instant::now() + Duration::from_secs(6);
+    while pending.load(Ordering::Relaxed) > 0 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.abort();
 }
 
 /// One query over TCP (RFC 1035 §4.2.2 framing).
