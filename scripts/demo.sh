@@ -111,6 +111,7 @@ for _ in $(seq 50); do nsx "$S" kdig @192.0.2.10 plain.example +short +timeout=1
 resolver "$L1" 10.1.0.1; resolver "$L2" 10.1.0.1
 echo "legacy1: kdig hip-host.example A  -> $(nsx "$L1" kdig @10.1.0.1 hip-host.example A +short)   (a substitute from 100.64.0.0/24)"
 echo "legacy2: kdig hip-host.example A  -> $(nsx "$L2" kdig @10.1.0.1 hip-host.example A +short)   (same HIT, same substitute)"
+echo "legacy2: kdig +tcp hip-host.example -> $(nsx "$L2" kdig @10.1.0.1 hip-host.example A +short +tcp)   (over TCP)"
 echo "legacy1: kdig plain.example A     -> $(nsx "$L1" kdig @10.1.0.1 plain.example A +short)   (no HIP RR: passed through)"
 got=$(nsx "$L1" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c1-16)
 echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
