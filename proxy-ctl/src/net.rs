@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv6Addr},
     str::FromStr,
 };
 
@@ -91,10 +91,6 @@ pub fn from_addr16(a: Addr16) -> IpAddr {
         Some(v4) => IpAddr::V4(v4),
         None => IpAddr::V6(v6),
     }
-}
-
-pub fn v4_to_addr16(a: Ipv4Addr) -> Addr16 {
-    v4_mapped(a.octets())
 }
 
 #[cfg(test)]

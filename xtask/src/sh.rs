@@ -9,20 +9,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> Result<()> {
-    eprintln!("+ {cmd} {}", args.join(" "));
-    let st = Command::new(cmd).args(args).status().with_context(|| format!("cannot start {cmd}"))?;
-    if !st.success() {
-        bail!("`{cmd} {}` failed: {st}", args.join(" "));
-    }
-    Ok(())
+    run_env(cmd, args, &[])
 }
 
 pub fn run_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    eprintln!(
-        "+ {} {cmd} {}",
-        env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
-        args.join(" ")
-    );
+    let env_text: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("+ {env_text}{cmd} {}", args.join(" "));
     let st = Command::new(cmd)
         .args(args)
         .envs(env.iter().copied())

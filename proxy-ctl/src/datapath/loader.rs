@@ -59,13 +59,21 @@ fn xdp_mode(m: config::XdpMode) -> XdpMode {
     }
 }
 
-fn take<K, V>(ebpf: &mut Ebpf, name: &'static str) -> Result<HashMap<MapData, K, V>, DatapathError>
+/// Take map `name` out of the object as its typed form (HashMap, Array, ...).
+fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M, DatapathError>
 where
-    K: aya::Pod,
-    V: aya::Pod,
+    M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
     let m = ebpf.take_map(name).ok_or(DatapathError::MissingMap(name))?;
-    HashMap::try_from(m).map_err(|source| DatapathError::Map { name, source })
+    M::try_from(m).map_err(|source| DatapathError::Map { name, source })
+}
+
+/// The XDP program `name` of a loaded object.
+fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DatapathError> {
+    ebpf.program_mut(name)
+        .ok_or(DatapathError::Program { name, source: aya::programs::ProgramError::NotLoaded })?
+        .try_into()
+        .map_err(|source| DatapathError::Program { name, source })
 }
 
 /// The datapath's view of the configuration.
@@ -127,35 +135,21 @@ impl Datapath {
             tracing::debug!("aya-log not initialised: {e}");
         }
 
-        let mut conf: Array<MapData, DatapathConfig> = ebpf
-            .take_map(maps::CONFIG)
-            .ok_or(DatapathError::MissingMap(maps::CONFIG))
-            .and_then(|m| Array::try_from(m).map_err(|source| DatapathError::Map { name: maps::CONFIG, source }))?;
+        let mut conf: Array<MapData, DatapathConfig> = take(&mut ebpf, maps::CONFIG)?;
         conf.set(0, datapath_config(cfg), 0).map_err(|source| DatapathError::Map { name: maps::CONFIG, source })?;
 
-        let prog: &mut Xdp = ebpf
-            .program_mut("xdp_proxy")
-            .ok_or(DatapathError::Program { name: "xdp_proxy", source: aya::programs::ProgramError::NotLoaded })?
-            .try_into()
-            .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
+        let prog = xdp_program(&mut ebpf, "xdp_proxy")?;
         prog.load().map_err(|source| DatapathError::Program { name: "xdp_proxy", source })?;
 
         let substitutes = take(&mut ebpf, maps::SUBSTITUTES)?;
         let flows = take(&mut ebpf, maps::NAT_FLOWS)?;
         let replies = take(&mut ebpf, maps::NAT_REPLIES)?;
-        let counters =
-            ebpf.take_map(maps::COUNTERS).ok_or(DatapathError::MissingMap(maps::COUNTERS)).and_then(|m| {
-                PerCpuArray::try_from(m).map_err(|source| DatapathError::Map { name: maps::COUNTERS, source })
-            })?;
+        let counters = take(&mut ebpf, maps::COUNTERS)?;
         Ok(Datapath { ebpf, substitutes, flows, replies, counters })
     }
 
     fn xdp_proxy(&mut self) -> Result<&mut Xdp, DatapathError> {
-        self.ebpf
-            .program_mut("xdp_proxy")
-            .ok_or(DatapathError::Program { name: "xdp_proxy", source: aya::programs::ProgramError::NotLoaded })?
-            .try_into()
-            .map_err(|source| DatapathError::Program { name: "xdp_proxy", source })
+        xdp_program(&mut self.ebpf, "xdp_proxy")
     }
 
     fn attach(&mut self, cfg: &config::Config) -> Result<(), DatapathError> {
@@ -196,11 +190,7 @@ impl Datapath {
 /// test and demo topologies put this on the far ends of their veths.
 pub fn attach_xdp_pass(iface: &str, pin: &Path) -> Result<(), DatapathError> {
     let mut ebpf = Ebpf::load(XDP_PASS_OBJECT)?;
-    let prog: &mut Xdp = ebpf
-        .program_mut("xdp_pass")
-        .ok_or(DatapathError::Program { name: "xdp_pass", source: aya::programs::ProgramError::NotLoaded })?
-        .try_into()
-        .map_err(|source| DatapathError::Program { name: "xdp_pass", source })?;
+    let prog = xdp_program(&mut ebpf, "xdp_pass")?;
     prog.load().map_err(|source| DatapathError::Program { name: "xdp_pass", source })?;
     let id =
         prog.attach(iface, XdpMode::Default).map_err(|source| DatapathError::Attach { iface: iface.into(), source })?;
