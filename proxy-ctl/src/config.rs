@@ -15,7 +15,9 @@ use crate::net::Prefix;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub datapath: DatapathSection,
+    /// The XDP substitute-address NAT (the `proxy` role). Absent for roles
+    /// that need no XDP datapath of their own.
+    pub datapath: Option<DatapathSection>,
     #[serde(default)]
     pub nat: NatSection,
     #[serde(default)]
@@ -193,9 +195,14 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The `[datapath]` section, or an error naming it for features that need it.
+    pub fn datapath_section(&self) -> Result<&DatapathSection, String> {
+        self.datapath.as_ref().ok_or_else(|| "no [datapath] section: this daemon runs no XDP datapath".into())
+    }
+
     fn validate(&self) -> Result<(), String> {
         let n = &self.nat;
-        if n.wan_v4.is_none() && n.wan_v6.is_none() {
+        if self.datapath.is_some() && n.wan_v4.is_none() && n.wan_v6.is_none() {
             return Err("[nat] needs wan_v4 and/or wan_v6: the proxy's own address toward peers".into());
         }
         if n.port_min == 0 || n.port_min > n.port_max {
@@ -222,6 +229,9 @@ impl Config {
             && d.non_hip != "refuse"
         {
             return Err(format!("[dns] non_hip = {:?}: expected \"pass\" or \"refuse\"", d.non_hip));
+        }
+        if self.dns.is_some() && self.datapath.is_none() {
+            return Err("[dns] needs a [datapath] to map substitute addresses".into());
         }
         if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
             return Err("[dns] needs a [pool] to hand out substitute addresses".into());
@@ -282,6 +292,15 @@ mod tests {
     }
 
     #[test]
+    fn datapath_is_optional() {
+        let c = Config::parse("[control]\nsocket = \"/tmp/x.sock\"\n", Path::new("t")).unwrap();
+        assert!(c.datapath.is_none());
+        assert!(c.datapath_section().unwrap_err().contains("[datapath]"));
+        let e = Config::parse("[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n", Path::new("t"));
+        assert!(e.unwrap_err().to_string().contains("[datapath]"));
+    }
+
+    #[test]
     fn minimal_config_takes_defaults() {
         let c =
             Config::parse("[datapath]\nlan = \"a\"\nwan = \"a\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n", Path::new("t"))
@@ -292,8 +311,9 @@ mod tests {
     #[test]
     fn parses_and_defaults() {
         let c = Config::parse(GOOD, Path::new("t.toml")).unwrap();
-        assert_eq!(c.datapath.pin_dir, PathBuf::from("/sys/fs/bpf/hipproxy"));
-        assert!(c.datapath.redirect);
+        let d = c.datapath.as_ref().unwrap();
+        assert_eq!(d.pin_dir, PathBuf::from("/sys/fs/bpf/hipproxy"));
+        assert!(d.redirect);
         assert_eq!(c.mappings.len(), 1);
         assert_eq!(c.control.socket, PathBuf::from(DEFAULT_SOCKET));
     }

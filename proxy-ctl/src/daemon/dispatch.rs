@@ -2,6 +2,7 @@
 
 use proxy_common::ipproto;
 
+use super::Daemon;
 use crate::{
     config::Config,
     control::{CounterInfo, FlowInfo, MappingInfo, Request, Response},
@@ -10,11 +11,25 @@ use crate::{
     net::from_addr16,
 };
 
-pub fn dispatch(dp: &mut Datapath, cfg: &Config, req: Request) -> Response {
-    match handle(dp, cfg, req) {
+/// Answer one control request. Requests for a role this daemon does not
+/// run get an error response naming what is missing.
+pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
+    let result = match req {
+        req @ (Request::MappingAdd { .. }
+        | Request::MappingDel { .. }
+        | Request::MappingList
+        | Request::NatList
+        | Request::Stats) => datapath_request(daemon, req).await,
+    };
+    match result {
         Ok(r) => r,
         Err(e) => Response::Error { message: e.to_string() },
     }
+}
+
+async fn datapath_request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {
+    let dp = daemon.datapath()?;
+    handle_datapath(&mut *dp.lock().await, &daemon.cfg, req)
 }
 
 fn proto_name(p: u8) -> String {
@@ -27,7 +42,7 @@ fn proto_name(p: u8) -> String {
     }
 }
 
-fn handle(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Result<Response> {
+fn handle_datapath(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Result<Response> {
     Ok(match req {
         Request::MappingAdd { substitute, peer } => {
             mapping_rules::check_new(cfg, substitute, peer)?;

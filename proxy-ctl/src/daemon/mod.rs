@@ -7,6 +7,7 @@ mod dispatch;
 mod dns;
 mod gc;
 mod server;
+mod state;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 use crate::{config::Config, datapath::Datapath};
 
 pub use dispatch::dispatch;
+pub use state::Daemon;
 
 pub struct Options<'a> {
     pub config: &'a Path,
@@ -25,11 +27,55 @@ pub struct Options<'a> {
 
 pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     let cfg = Config::load(opts.config)?;
-    if opts.reset_state {
-        Datapath::reset_state(&cfg.datapath.pin_dir).context("removing pinned maps")?;
-        info!(dir = %cfg.datapath.pin_dir.display(), "pinned state removed");
+    let dp = match &cfg.datapath {
+        Some(dsec) => Some(load_datapath(&cfg, dsec, opts.reset_state)?),
+        None => {
+            info!("no [datapath] configured: no XDP programs attached");
+            None
+        }
+    };
+    let cfg = Arc::new(cfg);
+    let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone() });
+
+    let listener = server::bind(&cfg.control.socket)?;
+    info!(socket = %cfg.control.socket.display(), "control socket ready");
+    let mut tasks = vec![tokio::spawn(server::serve(listener, daemon.clone()))];
+    if let Some(dp) = &dp {
+        tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }
-    let mut dp = Datapath::load(&cfg).context("loading the datapath")?;
+    if let (Some(d), Some(dp)) = (cfg.dns.clone(), &dp) {
+        let (cfg, dp) = (cfg.clone(), dp.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = dns::run(cfg, d, dp).await {
+                tracing::error!("DNS resolver stopped: {e:#}");
+            }
+        }));
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+        _ = term.recv() => info!("SIGTERM: stopping"),
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    let _ = std::fs::remove_file(&cfg.control.socket);
+    // Dropping the datapath detaches XDP; the pinned maps stay for the next start.
+    drop(tasks);
+    drop(daemon);
+    drop(dp);
+    info!("stopped; mappings and NAT flows stay pinned");
+    Ok(())
+}
+
+fn load_datapath(cfg: &Config, dsec: &crate::config::DatapathSection, reset_state: bool) -> anyhow::Result<Datapath> {
+    if reset_state {
+        Datapath::reset_state(&dsec.pin_dir).context("removing pinned maps")?;
+        info!(dir = %dsec.pin_dir.display(), "pinned state removed");
+    }
+    let mut dp = Datapath::load(cfg).context("loading the datapath")?;
     let restored = dp.mappings()?.len();
     let flows = dp.flows()?.len();
     info!(restored_mappings = restored, restored_flows = flows, "pinned state");
@@ -40,35 +86,5 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             Err(e) => warn!(substitute = %m.substitute, "static mapping not installed: {e}"),
         }
     }
-    let cfg = Arc::new(cfg);
-    let dp = Arc::new(Mutex::new(dp));
-
-    let listener = server::bind(&cfg.control.socket)?;
-    info!(socket = %cfg.control.socket.display(), "control socket ready");
-    let gc = tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs)));
-    let srv = tokio::spawn(server::serve(listener, dp.clone(), cfg.clone()));
-    let dns = cfg.dns.clone().map(|d| {
-        let (cfg, dp) = (cfg.clone(), dp.clone());
-        tokio::spawn(async move {
-            if let Err(e) = dns::run(cfg, d, dp).await {
-                tracing::error!("DNS resolver stopped: {e:#}");
-            }
-        })
-    });
-
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
-        _ = term.recv() => info!("SIGTERM: stopping"),
-    }
-    gc.abort();
-    srv.abort();
-    if let Some(d) = dns {
-        d.abort();
-    }
-    let _ = std::fs::remove_file(&cfg.control.socket);
-    // Dropping the datapath detaches XDP; the pinned maps stay for the next start.
-    drop(dp);
-    info!("stopped; mappings and NAT flows stay pinned");
-    Ok(())
+    Ok(dp)
 }

@@ -6,15 +6,11 @@ use anyhow::Context;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
-    sync::Mutex,
 };
 use tracing::{debug, warn};
 
-use crate::{
-    config::Config,
-    control::{Request, Response},
-    datapath::Datapath,
-};
+use super::Daemon;
+use crate::control::{Request, Response};
 
 /// A request line longer than this is refused (a client bug or abuse).
 const MAX_REQUEST: usize = 64 * 1024;
@@ -36,13 +32,13 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(l)
 }
 
-pub async fn serve(listener: UnixListener, dp: Arc<Mutex<Datapath>>, cfg: Arc<Config>) {
+pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let (dp, cfg) = (dp.clone(), cfg.clone());
+                let daemon = daemon.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, dp, cfg).await {
+                    if let Err(e) = connection(stream, &daemon).await {
                         debug!("control connection: {e}");
                     }
                 });
@@ -52,7 +48,7 @@ pub async fn serve(listener: UnixListener, dp: Arc<Mutex<Datapath>>, cfg: Arc<Co
     }
 }
 
-async fn connection(stream: UnixStream, dp: Arc<Mutex<Datapath>>, cfg: Arc<Config>) -> anyhow::Result<()> {
+async fn connection(stream: UnixStream, daemon: &Daemon) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
     while let Some(line) = lines.next_line().await? {
@@ -60,10 +56,7 @@ async fn connection(stream: UnixStream, dp: Arc<Mutex<Datapath>>, cfg: Arc<Confi
             Response::Error { message: format!("request longer than {MAX_REQUEST} bytes") }
         } else {
             match serde_json::from_str::<Request>(&line) {
-                Ok(req) => {
-                    let mut dp = dp.lock().await;
-                    super::dispatch(&mut dp, &cfg, req)
-                }
+                Ok(req) => super::dispatch(daemon, req).await,
                 Err(e) => Response::Error { message: format!("bad request: {e}") },
             }
         };

@@ -37,6 +37,8 @@ pub enum DatapathError {
     MissingMap(&'static str),
     #[error("setting kernel parameters (set manage_sysctls = false to manage them yourself): {source}")]
     Sysctl { source: std::io::Error },
+    #[error("{0}")]
+    NotConfigured(String),
     #[error("pinning the link at {path}: {source}")]
     Pin { path: PathBuf, source: aya::pin::PinError },
 }
@@ -95,7 +97,7 @@ pub fn datapath_config(cfg: &config::Config) -> DatapathConfig {
         d.pool_v6 = to_addr16(p.addr);
         d.pool_v6_len = p.len;
     }
-    if cfg.datapath.redirect {
+    if cfg.datapath.as_ref().is_some_and(|d| d.redirect) {
         d.flags |= CFG_F_REDIRECT;
     }
     d
@@ -118,7 +120,7 @@ impl Datapath {
     pub fn load(cfg: &config::Config) -> Result<Datapath, DatapathError> {
         let mut dp = Datapath::load_unattached(cfg)?;
         dp.attach(cfg)?;
-        if !cfg.datapath.redirect {
+        if !cfg.datapath_section().map_err(DatapathError::NotConfigured)?.redirect {
             warn!("redirect = false: translated packets use the kernel's forwarding path (needs ip_forward=1)");
         }
         Ok(dp)
@@ -127,7 +129,7 @@ impl Datapath {
     /// Load the programs and (pinned) maps without attaching anything:
     /// for [`Datapath::test_run`] fixtures.
     pub fn load_unattached(cfg: &config::Config) -> Result<Datapath, DatapathError> {
-        let dir = &cfg.datapath.pin_dir;
+        let dir = &cfg.datapath_section().map_err(DatapathError::NotConfigured)?.pin_dir;
         super::ensure_bpffs(dir).map_err(|source| DatapathError::Bpffs { dir: dir.clone(), source })?;
         let mut ebpf = EbpfLoader::new().default_map_pin_directory(dir).load(EBPF_OBJECT)?;
         if let Err(e) = aya_log::EbpfLogger::init(&mut ebpf) {
@@ -153,17 +155,18 @@ impl Datapath {
     }
 
     fn attach(&mut self, cfg: &config::Config) -> Result<(), DatapathError> {
-        let mut ifaces = vec![cfg.datapath.lan.clone()];
-        if cfg.datapath.wan != cfg.datapath.lan {
-            ifaces.push(cfg.datapath.wan.clone());
+        let dsec = cfg.datapath_section().map_err(DatapathError::NotConfigured)?;
+        let mut ifaces = vec![dsec.lan.clone()];
+        if dsec.wan != dsec.lan {
+            ifaces.push(dsec.wan.clone());
         }
-        if cfg.datapath.manage_sysctls {
+        if dsec.manage_sysctls {
             super::sysctl::apply(&ifaces, cfg.nat.wan_v4.is_some(), cfg.nat.wan_v6.is_some())
                 .map_err(|source| DatapathError::Sysctl { source })?;
         }
         let prog = self.xdp_proxy()?;
         for iface in &ifaces {
-            prog.attach(iface, xdp_mode(cfg.datapath.xdp_mode))
+            prog.attach(iface, xdp_mode(dsec.xdp_mode))
                 .map_err(|source| DatapathError::Attach { iface: iface.clone(), source })?;
             info!(%iface, "xdp_proxy attached");
         }
