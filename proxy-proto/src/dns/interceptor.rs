@@ -169,6 +169,12 @@ pub enum Event {
         /// The name asked.
         name: Name,
     },
+    /// An upstream answer was relayed unchanged (a name without HIP RR
+    /// under policy Pass, or a query type that is not intercepted).
+    Passed {
+        /// The name asked.
+        name: Name,
+    },
 }
 
 /// Why a client query was not taken (for counters).
@@ -535,6 +541,7 @@ impl Interceptor {
         if pending.purpose == Purpose::Forward {
             if let Some(transaction) = self.transactions.remove(&tx) {
                 self.relay(transaction.client, transaction.transport, &transaction.query, bytes);
+                self.events.push_back(Event::Passed { name: pending.question.name().clone() });
             }
             return Ok(());
         }
@@ -749,6 +756,7 @@ impl Interceptor {
             match self.config.non_hip_policy {
                 NonHipPolicy::Pass => {
                     self.relay(transaction.client, transaction.transport, &transaction.query, &raw);
+                    self.events.push_back(Event::Passed { name: question.name().clone() });
                 }
                 NonHipPolicy::Refuse => {
                     let response = self.response_to(&transaction.query, ResponseCode::Refused);

@@ -296,6 +296,7 @@ fn no_hip_rr_passes_upstream_answer_unchanged() {
     assert_eq!(to_client[0][..2], [0xBE, 0xEF]);
     assert_eq!(to_client[0][2..], upstream_answer[2..]);
     assert_eq!(answer_address(&Message::from_vec(&to_client[0]).unwrap()), "192.0.2.20".parse::<IpAddr>().unwrap());
+    assert_eq!(h.core.poll_event(), Some(Event::Passed { name: name("plain.example.com.") }));
     assert_eq!(h.core.poll_event(), None);
 }
 
@@ -509,6 +510,7 @@ fn hip_query_itself_is_passed_through() {
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x5555);
     assert_eq!(HipRdata::from_record(&response.answers()[0]).unwrap(), hip_rr(0x78, &[]));
+    assert_eq!(h.core.poll_event(), Some(Event::Passed { name: name("www.example.com.") }));
     assert_eq!(h.core.poll_event(), None);
 }
 
