@@ -5,6 +5,7 @@
 
 mod dispatch;
 mod dns;
+mod dns_state;
 mod gc;
 mod server;
 mod state;
@@ -36,7 +37,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone() });
+    let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), dns: dns_state.clone() });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
@@ -44,10 +46,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     if let Some(dp) = &dp {
         tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }
-    if let (Some(d), Some(dp)) = (cfg.dns.clone(), &dp) {
-        let (cfg, dp) = (cfg.clone(), dp.clone());
+    if let (Some(d), Some(dp), Some(st)) = (cfg.dns.clone(), &dp, &dns_state) {
+        let (cfg, dp, st) = (cfg.clone(), dp.clone(), st.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = dns::run(cfg, d, dp).await {
+            if let Err(e) = dns::run(cfg, d, dp, st).await {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));

@@ -12,6 +12,8 @@ pub struct Daemon {
     pub cfg: Arc<Config>,
     /// The XDP datapath (`[datapath]` configured).
     pub dp: Option<Arc<Mutex<Datapath>>>,
+    /// The DNS role's mappings and counters (`[dns]` configured).
+    pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
 }
 
 impl Daemon {
