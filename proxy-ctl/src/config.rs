@@ -372,6 +372,19 @@ mod tests {
         assert!(e.to_string().contains("non_hip"), "{e}");
         let e = with("listen = \"10.1.0.1\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
         assert!(format!("{:#}", anyhow::Error::from(e)).contains("listen"));
+        let e = with("listen = \"0.0.0.0:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true").unwrap_err();
+        assert!(e.to_string().contains("intercept"), "{e}");
+        let e =
+            with("listen = \"10.1.0.1:53\"\nlisten_v6 = \"10.1.0.2:53\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
+        assert!(e.to_string().contains("listen_v6"), "{e}");
+        let c = with(
+            "listen = \"10.1.0.1:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true",
+        )
+        .unwrap();
+        assert!(c.dns.unwrap().intercept);
+        let e = with("listen = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n[[dns.host]]\nname = \"a.example\"\nhip_rr = \"2 00 AA\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("[[dns.host]] #1 (a.example)"), "{e}");
     }
 
     #[test]
