@@ -200,6 +200,8 @@ pub async fn run(
                 }
             }
             _ = &mut sleep => {
+                // An elapsed Sleep stays ready: park it until re-armed.
+                sleep.as_mut().reset(far);
                 armed = None;
                 core.handle_timeout(Instant::now());
             }
