@@ -159,6 +159,11 @@ pub struct DnsSection {
     /// SERVFAIL, milliseconds.
     #[serde(default = "default_upstream_timeout_ms")]
     pub upstream_timeout_ms: u64,
+    /// A/AAAA answers kept for their TTL (substitute answers only while
+    /// their mapping lives), at most this many; 0: every query goes
+    /// upstream.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
     /// Static host table (`[[dns.host]]`): answered by the proxy itself,
     /// no upstream query.
     #[serde(default, rename = "host")]
@@ -192,6 +197,10 @@ pub struct DnsHost {
 pub struct DnsRendezvous {
     pub name: String,
     pub addresses: Vec<IpAddr>,
+}
+
+fn default_cache_size() -> usize {
+    10_000
 }
 
 fn default_min_mapping_secs() -> u64 {

@@ -53,13 +53,33 @@ struct ClientSockets {
     tcp6: Option<TcpListener>,
 }
 
+/// Receive buffer of the UDP sockets: a burst of queries (and of the
+/// three upstream answers each one causes) must not overflow the kernel's
+/// default ~200 KiB and be lost silently.
+const UDP_RCVBUF: libc::c_int = 4 << 20;
+
+fn grow_rcvbuf(s: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let v = UDP_RCVBUF;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let p = &v as *const libc::c_int as *const libc::c_void;
+    // SAFETY: a valid socket fd and a c_int option value of the right size.
+    // SO_RCVBUFFORCE (root) ignores net.core.rmem_max; SO_RCVBUF is capped by it.
+    let forced = unsafe { libc::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, len) };
+    if forced != 0 {
+        // SAFETY: as above.
+        unsafe { libc::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, p, len) };
+    }
+}
+
 impl ClientSockets {
     async fn bind(d: &DnsSection) -> anyhow::Result<Self> {
         let udp = UdpSocket::bind(d.listen).await.with_context(|| format!("[dns] listen {}", d.listen))?;
+        grow_rcvbuf(&udp);
         let tcp = TcpListener::bind(d.listen).await.with_context(|| format!("[dns] listen {} (TCP)", d.listen))?;
         let (udp6, tcp6) = match d.listen_v6 {
             Some(a) => (
-                Some(UdpSocket::bind(a).await.with_context(|| format!("[dns] listen_v6 {a}"))?),
+                Some(UdpSocket::bind(a).await.with_context(|| format!("[dns] listen_v6 {a}"))?).inspect(grow_rcvbuf),
                 Some(TcpListener::bind(a).await.with_context(|| format!("[dns] listen_v6 {a} (TCP)"))?),
             ),
             None => (None, None),
@@ -100,6 +120,7 @@ fn core_config(d: &DnsSection) -> anyhow::Result<dns::Config> {
         // Retransmit a lost UDP query once, well before the deadline.
         upstream_retransmit: Some(Duration::from_millis(d.upstream_timeout_ms * 3 / 10).max(Duration::from_millis(1))),
         static_hosts: crate::dns_hosts::table(&d.hosts).context("[[dns.host]]")?,
+        cache_size: d.cache_size,
         ..dns::Config::default()
     })
 }
@@ -135,6 +156,7 @@ pub async fn run(
     let mut tcp_answer: std::collections::HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = Default::default();
     let any: SocketAddr = if d.upstream.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
     let upstream = UdpSocket::bind(any).await?;
+    grow_rcvbuf(&upstream);
     upstream.connect(d.upstream).await?;
     info!(listen = %d.listen, listen_v6 = ?d.listen_v6, upstream = %d.upstream, static_hosts = d.hosts.len(),
         intercept = d.intercept, "DNS resolver ready");
@@ -263,6 +285,13 @@ pub async fn run(
                         info!(%name, "refused: no HIP RR");
                     }
                     Event::Passed { .. } => counters.passed += 1,
+                    Event::Refreshed { substitute, expiry } => {
+                        counters.answered_substitute += 1;
+                        counters.answered_substitute_cached += 1;
+                        if let Some(m) = st.mappings.get_mut(&substitute) {
+                            m.expiry = m.expiry.max(expiry);
+                        }
+                    }
                 }
             }
             st.counters = counters;
