@@ -9,7 +9,8 @@
 # and fd00:64::10; both use the same source port at the same time. Then
 # the proxy acts as the legacy hosts' resolver: a name with a HIP RR
 # (served by a real dnsmasq upstream) resolves to a substitute address
-# that the datapath maps to the HIP host.
+# that the datapath maps to the HIP host; and a legacy host configured
+# with another resolver address is intercepted all the same.
 source "$(dirname "$0")/lib.sh"
 
 say "building the topology"
@@ -52,6 +53,7 @@ socket = "$SOCK"
 [dns]
 listen = "10.1.0.1:53"
 upstream = "192.0.2.10:53"
+intercept = true
 
 [[mapping]]
 substitute = "100.64.0.10"
@@ -117,6 +119,21 @@ got=$(nsx "$L1" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c
 echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
 [ "$got" = "$SUM" ]
 C mapping list
+
+# DNS interception: a legacy host whose configured resolver is some other
+# address (here the upstream's own, 192.0.2.10) is still answered by the
+# proxy: the TC program on lan0 steers its queries to the proxy's resolver
+# and gives the answers back the address it asked.
+dns_interception() {
+  say "DNS interception: legacy2's resolver is 192.0.2.10, the proxy is only its router"
+  resolver "$L2" 192.0.2.10
+  echo "legacy2: kdig @192.0.2.10 hip-host.example A -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short)   (steered: the substitute)"
+  echo "legacy2: kdig @192.0.2.10 +tcp              -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short +tcp)   (over TCP too)"
+  echo "legacy2: getent ahostsv4 hip-host.example   -> $(nsx "$L2" getent ahostsv4 hip-host.example | head -1)"
+  echo "legacy2: kdig @192.0.2.10 plain.example A   -> $(nsx "$L2" kdig @192.0.2.10 plain.example A +short)   (no HIP RR: passed through)"
+  C stats | grep -E "^(dns_steered|dns_answer_restored|dns_queries_udp|dns_queries_tcp|dns_answered_substitute|dns_passed|dns_servfail) "
+}
+dns_interception
 
 say "daemon restart keeps mappings and flows (pinned maps)"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
