@@ -26,6 +26,8 @@ pub struct Config {
     pub control: ControlSection,
     /// The proxy as the LAN's DNS resolver (absent: no DNS service).
     pub dns: Option<DnsSection>,
+    /// HIP: host identities, the base exchange, the static peer table.
+    pub hip: Option<crate::hip::HipSection>,
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
@@ -235,6 +237,9 @@ impl Config {
         }
         if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
             return Err("[dns] needs a [pool] to hand out substitute addresses".into());
+        }
+        if let Some(h) = &self.hip {
+            h.validate()?;
         }
         if self.pool.v4.is_some() && n.wan_v4.is_none() {
             return Err("[pool] v4 is set but [nat] wan_v4 is not".into());

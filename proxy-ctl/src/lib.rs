@@ -7,5 +7,6 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod flow_timeout;
+pub mod hip;
 pub mod mapping_rules;
 pub mod net;

@@ -6,6 +6,9 @@
 mod dispatch;
 mod dns;
 mod gc;
+pub mod hip;
+mod hip_dispatch;
+mod hip_socket;
 mod server;
 mod state;
 
@@ -36,11 +39,20 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone() });
+    let mut tasks = Vec::new();
+    let hip = match cfg.hip.clone() {
+        Some(h) => {
+            let (handle, task) = hip::spawn(h).context("starting HIP")?;
+            tasks.push(task);
+            Some(handle)
+        }
+        None => None,
+    };
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), hip });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
-    let mut tasks = vec![tokio::spawn(server::serve(listener, daemon.clone()))];
+    tasks.push(tokio::spawn(server::serve(listener, daemon.clone())));
     if let Some(dp) = &dp {
         tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }

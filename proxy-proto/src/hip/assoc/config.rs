@@ -8,6 +8,8 @@ use crate::hip::crypto::{DhGroupPreference, HipCipher};
 /// Host-wide settings of the base exchange.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// Answer I1s (a HIP host). The proxy role only initiates.
+    pub responder: bool,
     /// DH groups in order of preference (DH_GROUP_LIST, §5.2.7).
     pub dh_groups: DhGroupPreference,
     /// HIP ciphers for the ENCRYPTED HOST_ID, in order of preference (§5.2.8).
@@ -44,6 +46,7 @@ pub struct HostConfig {
 impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
+            responder: true,
             dh_groups: DhGroupPreference::default(),
             hip_ciphers: vec![HipCipher::Aes128Cbc, HipCipher::Aes256Cbc, HipCipher::NullEncrypt],
             esp_transforms: vec![

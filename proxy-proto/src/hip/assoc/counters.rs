@@ -44,13 +44,15 @@ pub enum DropReason {
     BadEcho,
     /// A packet type the base exchange does not handle (UPDATE for now).
     UnsupportedPacketType,
+    /// An I1 to a host that only initiates (the proxy role).
+    NotResponder,
     /// We could not build our answer (signing failed, keys unusable).
     Internal,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::UnsupportedCriticalParam,
@@ -70,6 +72,7 @@ impl DropReason {
         DropReason::ReplayedI2,
         DropReason::BadEcho,
         DropReason::UnsupportedPacketType,
+        DropReason::NotResponder,
         DropReason::Internal,
     ];
 
@@ -95,6 +98,7 @@ impl DropReason {
             DropReason::ReplayedI2 => "replayed_i2",
             DropReason::BadEcho => "bad_echo",
             DropReason::UnsupportedPacketType => "unsupported_packet_type",
+            DropReason::NotResponder => "not_responder",
             DropReason::Internal => "internal_error",
         }
     }

@@ -80,6 +80,9 @@ impl HipHost {
         src: IpAddr,
         dst: IpAddr,
     ) -> Result<(), DropReason> {
+        if !self.cfg.responder {
+            return Err(DropReason::NotResponder);
+        }
         let local_hit = self.locals[li].id.hit;
         let peer = Hit::from(pkt.sender_hit);
         if let Some(a) = self.assocs.get(&(local_hit, peer))
