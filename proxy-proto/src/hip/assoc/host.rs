@@ -231,6 +231,15 @@ impl HipHost {
         Ok(())
     }
 
+    /// Drop every association with `peer_hit` without telling the peer
+    /// (an administrative flush; CLOSE is the polite way). Returns how
+    /// many went.
+    pub fn forget(&mut self, peer_hit: &Hit) -> usize {
+        let before = self.assocs.len();
+        self.assocs.retain(|(_, p), _| p != peer_hit);
+        before - self.assocs.len()
+    }
+
     /// ESP arrived on the association's inbound SA: R2-SENT moves to
     /// ESTABLISHED (§4.4.2). The ESP datapath calls this.
     pub fn esp_received(&mut self, now: Instant, local_hit: Hit, peer_hit: Hit) {
