@@ -9,11 +9,34 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
-    MappingAdd { substitute: IpAddr, peer: IpAddr },
-    MappingDel { substitute: IpAddr },
+    MappingAdd {
+        substitute: IpAddr,
+        peer: IpAddr,
+    },
+    MappingDel {
+        substitute: IpAddr,
+    },
     MappingList,
     NatList,
     Stats,
+    SaAdd {
+        sa: crate::esp::SaSpec,
+    },
+    SaDel {
+        spi: u32,
+        direction: crate::esp::Direction,
+    },
+    /// Move an SA's outer addresses (no rekey).
+    SaMove {
+        spi: u32,
+        direction: crate::esp::Direction,
+        local: IpAddr,
+        peer: IpAddr,
+    },
+    /// `keys`: include each SA's Wireshark `esp_sa` line.
+    SaList {
+        keys: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -24,6 +47,7 @@ pub enum Response {
     Mappings { mappings: Vec<MappingInfo> },
     Flows { flows: Vec<FlowInfo> },
     Stats { counters: Vec<CounterInfo>, mappings: u64, mappings_max: u32, flows: u64, flows_max: u32 },
+    Sas { sas: Vec<crate::esp::SaInfo>, counters: Vec<CounterInfo> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -5,6 +5,7 @@ mod client;
 mod mapping;
 mod nat;
 mod run;
+mod sa;
 mod stats;
 mod table;
 mod xdp_pass;
@@ -40,6 +41,9 @@ pub enum Command {
     Nat(nat::NatCmd),
     /// Datapath counters and table occupancy.
     Stats,
+    /// ESP security associations: add, remove, move, list, export keys.
+    #[command(subcommand)]
+    Sa(sa::SaCmd),
     /// Attach a pass-only XDP program to an interface and pin its link
     /// (for veth peers that receive XDP-redirected frames).
     #[command(hide = true)]
@@ -52,6 +56,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Mapping(cmd) => mapping::run(&cli.socket, cli.json, cmd).await,
         Command::Nat(cmd) => nat::run(&cli.socket, cli.json, cmd).await,
         Command::Stats => stats::run(&cli.socket, cli.json).await,
+        Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }
 }
