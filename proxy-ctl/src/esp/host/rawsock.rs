@@ -70,7 +70,15 @@ pub struct Batch {
     addrs: Vec<libc::sockaddr_storage>,
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// One control message per frame on send: the outer source address.
+    cmsgs: Vec<CmsgBuf>,
 }
+
+/// Room for one IP_PKTINFO or IPV6_PKTINFO control message, aligned as
+/// the kernel wants control buffers.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 64]);
 
 impl Default for Batch {
     fn default() -> Self {
@@ -82,6 +90,7 @@ impl Default for Batch {
             addrs: vec![unsafe { zeroed() }; BATCH],
             iov: vec![unsafe { zeroed() }; BATCH],
             hdrs: vec![unsafe { zeroed() }; BATCH],
+            cmsgs: vec![CmsgBuf([0; 64]); BATCH],
         }
     }
 }
@@ -141,12 +150,16 @@ impl Batch {
         sockaddr_ip(&self.addrs[i])
     }
 
-    /// Send the packets listed in `which` (frame index, destination).
+    /// Send the packets listed in `which` (frame index, outer source,
+    /// outer destination). The source is set per packet (IP_PKTINFO /
+    /// IPV6_PKTINFO): it is the SA's local address, which the peer checks,
+    /// not whatever the kernel would pick on a host with several.
     /// Returns how many the kernel refused, and the last error.
-    pub fn send(&mut self, sock: &RawEsp, which: &[(usize, IpAddr)]) -> (usize, Option<io::Error>) {
+    pub fn send(&mut self, sock: &RawEsp, which: &[(usize, IpAddr, IpAddr)]) -> (usize, Option<io::Error>) {
         let n = which.len().min(BATCH);
-        for (k, &(i, dst)) in which[..n].iter().enumerate() {
+        for (k, &(i, src, dst)) in which[..n].iter().enumerate() {
             let namelen = set_sockaddr(&mut self.addrs[k], dst);
+            let controllen = set_pktinfo(&mut self.cmsgs[k], src);
             let f = self.frames[i * FRAME + self.start[i]..].as_mut_ptr();
             self.iov[k] = libc::iovec { iov_base: f.cast(), iov_len: self.len[i] };
             let h = &mut self.hdrs[k].msg_hdr;
@@ -154,8 +167,8 @@ impl Batch {
             h.msg_namelen = namelen;
             h.msg_iov = &mut self.iov[k];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            h.msg_control = self.cmsgs[k].0.as_mut_ptr().cast();
+            h.msg_controllen = controllen;
             h.msg_flags = 0;
         }
         let (mut sent, mut failed, mut last) = (0, 0, None);
@@ -180,6 +193,38 @@ impl Batch {
             sent += r as usize;
         }
         (failed, last)
+    }
+}
+
+/// Write the control message that sets the source address; returns its
+/// length.
+fn set_pktinfo(buf: &mut CmsgBuf, src: IpAddr) -> usize {
+    // struct in_pktinfo is (ifindex, spec_dst = the source, addr);
+    // struct in6_pktinfo is (addr = the source, ifindex).
+    let mut d = [0u8; 20];
+    let (level, ty, len) = match src {
+        IpAddr::V4(v4) => {
+            d[4..8].copy_from_slice(&v4.octets());
+            (libc::IPPROTO_IP, libc::IP_PKTINFO, size_of::<libc::in_pktinfo>())
+        }
+        IpAddr::V6(v6) => {
+            d[..16].copy_from_slice(&v6.octets());
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, size_of::<libc::in6_pktinfo>())
+        }
+    };
+    let data = &d[..len];
+    // SAFETY: CMSG_* compute lengths only; the buffer holds CMSG_SPACE(data).
+    unsafe {
+        let space = libc::CMSG_SPACE(data.len() as u32) as usize;
+        let mut h: libc::msghdr = zeroed();
+        h.msg_control = buf.0.as_mut_ptr().cast();
+        h.msg_controllen = space;
+        let c = libc::CMSG_FIRSTHDR(&h);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(data.len() as u32) as usize;
+        std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(c), data.len());
+        space
     }
 }
 

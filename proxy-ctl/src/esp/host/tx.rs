@@ -19,8 +19,8 @@ use crate::esp::{
 
 pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
     let mut batch = Batch::default();
-    let mut out4: Vec<(usize, IpAddr)> = Vec::with_capacity(BATCH);
-    let mut out6: Vec<(usize, IpAddr)> = Vec::with_capacity(BATCH);
+    let mut out4: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
+    let mut out6: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
         if !poll_in([tun.raw_fd()])[0] {
@@ -37,8 +37,8 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
             {
                 let t = table.read();
                 for i in 0..n {
-                    if let Some(peer) = seal_one(&t, &mut batch, i, table) {
-                        if peer.is_ipv4() { out4.push((i, peer)) } else { out6.push((i, peer)) }
+                    if let Some((local, peer)) = seal_one(&t, &mut batch, i, table) {
+                        if peer.is_ipv4() { out4.push((i, local, peer)) } else { out6.push((i, local, peer)) }
                     }
                 }
             }
@@ -93,8 +93,9 @@ fn inner_destination(pkt: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Seal frame `i` in place; returns the outer destination, or counts the drop.
-fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<IpAddr> {
+/// Seal frame `i` in place; returns the outer (source, destination), or
+/// counts the drop.
+fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<(IpAddr, IpAddr)> {
     let c = &table.counters;
     let len = batch.len[i];
     let frame = batch.frame_mut(i);
@@ -121,7 +122,7 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<
         Ok(esp) if !rng_failed => {
             batch.start[i] = esp.start;
             batch.len[i] = esp.len();
-            Some(st.peer)
+            Some((st.local, st.peer))
         }
         Ok(_) => {
             c.inc(Counter::DropSeal);
