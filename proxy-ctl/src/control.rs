@@ -31,6 +31,24 @@ pub enum Request {
     AssocList,
     /// HIP packet counters and drops by reason.
     HipStats,
+    SaAdd {
+        sa: crate::esp::SaSpec,
+    },
+    SaDel {
+        spi: u32,
+        direction: crate::esp::Direction,
+    },
+    /// Move an SA's outer addresses (no rekey).
+    SaMove {
+        spi: u32,
+        direction: crate::esp::Direction,
+        local: IpAddr,
+        peer: IpAddr,
+    },
+    /// `keys`: include each SA's Wireshark `esp_sa` line.
+    SaList {
+        keys: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,6 +62,7 @@ pub enum Response {
     Assocs { assocs: Vec<AssocEntry> },
     Assoc { assoc: AssocEntry },
     HipStats { local_hits: Vec<std::net::Ipv6Addr>, r1: Vec<R1Info>, counters: Vec<CounterInfo> },
+    Sas { sas: Vec<crate::esp::SaInfo>, counters: Vec<CounterInfo> },
 }
 
 /// One HIP association as `assoc list` shows it.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod datapath;
+pub mod esp;
 pub mod flow_timeout;
 pub mod hip;
 pub mod mapping_rules;

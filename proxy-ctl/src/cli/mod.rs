@@ -7,6 +7,7 @@ mod identity;
 mod mapping;
 mod nat;
 mod run;
+mod sa;
 mod stats;
 mod table;
 mod xdp_pass;
@@ -48,6 +49,9 @@ pub enum Command {
     /// HIP associations: connect, close, list, counters.
     #[command(subcommand)]
     Assoc(assoc::AssocCmd),
+    /// ESP security associations: add, remove, move, list, export keys.
+    #[command(subcommand)]
+    Sa(sa::SaCmd),
     /// Attach a pass-only XDP program to an interface and pin its link
     /// (for veth peers that receive XDP-redirected frames).
     #[command(hide = true)]
@@ -62,6 +66,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Stats => stats::run(&cli.socket, cli.json).await,
         Command::Identity(cmd) => identity::run(cli.json, cmd),
         Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
+        Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }
 }

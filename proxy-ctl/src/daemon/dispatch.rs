@@ -23,6 +23,9 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         req @ (Request::AssocConnect { .. } | Request::AssocClose { .. } | Request::AssocList | Request::HipStats) => {
             super::hip_dispatch::handle(daemon.hip(), req).await
         }
+        req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
+            daemon.sa_table().and_then(|t| super::esp::handle(t, req))
+        }
     };
     match result {
         Ok(r) => r,

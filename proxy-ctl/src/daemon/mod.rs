@@ -5,6 +5,7 @@
 
 mod dispatch;
 mod dns;
+mod esp;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
@@ -37,6 +38,13 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             None
         }
     };
+    let (sa_table, host_path) = match &cfg.esp {
+        Some(e) => {
+            let (t, h) = esp::start(&cfg, e).context("starting ESP")?;
+            (Some(t), h)
+        }
+        None => (None, None),
+    };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
     let mut tasks = Vec::new();
@@ -48,7 +56,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), hip });
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
@@ -78,6 +86,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     drop(tasks);
     drop(daemon);
     drop(dp);
+    drop(host_path);
     info!("stopped; mappings and NAT flows stay pinned");
     Ok(())
 }

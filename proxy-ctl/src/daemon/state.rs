@@ -14,9 +14,16 @@ pub struct Daemon {
     pub dp: Option<Arc<Mutex<Datapath>>>,
     /// The HIP role (`[hip]` configured).
     pub hip: Option<super::hip::HipHandle>,
+    /// The SA store (`[esp]` configured).
+    pub esp: Option<Arc<crate::esp::SaTable>>,
 }
 
 impl Daemon {
+    /// The SA store, or the error a CLI user sees when this daemon has none.
+    pub fn sa_table(&self) -> anyhow::Result<&Arc<crate::esp::SaTable>> {
+        self.esp.as_ref().ok_or_else(|| anyhow::anyhow!("this daemon keeps no SAs (no [esp] in its config)"))
+    }
+
     /// The datapath, or the error a CLI user sees when this daemon has none.
     pub fn datapath(&self) -> anyhow::Result<&Arc<Mutex<Datapath>>> {
         self.dp
