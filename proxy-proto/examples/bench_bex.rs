@@ -26,7 +26,7 @@ fn cfg(k: u8) -> HostConfig {
     }
 }
 
-fn sysrng() -> Box<dyn FnMut(&mut [u8]) + Send> {
+fn sysrng() -> proxy_proto::hip::assoc::host::Rng {
     Box::new(|b: &mut [u8]| rand::fill(b).expect("system random"))
 }
 
