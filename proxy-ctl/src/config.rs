@@ -26,9 +26,43 @@ pub struct Config {
     pub control: ControlSection,
     /// The proxy as the LAN's DNS resolver (absent: no DNS service).
     pub dns: Option<DnsSection>,
+    /// HIP: host identities, the base exchange, the static peer table.
+    pub hip: Option<crate::hip::HipSection>,
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
+    /// ESP: the SA store, key export and the host data path (TUN).
+    pub esp: Option<EspSection>,
+    /// Static SAs installed at start-up (`[[sa]]`, needs `[esp]`).
+    #[serde(default, rename = "sa")]
+    pub sas: Vec<crate::esp::SaSpec>,
+}
+
+/// `[esp]`: SAs are kept by this daemon; with `tun` set it also runs the
+/// host data path (local applications <-> ESP on the wire).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EspSection {
+    /// TUN device for local applications (the `host` and `mn` roles).
+    pub tun: Option<String>,
+    /// Its MTU: the outer path MTU minus the ESP overhead (outer header,
+    /// ESP header, IV, padding, trailer, ICV; BEET saves the inner header).
+    #[serde(default = "default_tun_mtu")]
+    pub tun_mtu: u32,
+    /// Addresses on the TUN device, "ADDRESS/LENGTH": our HIT (the prefix
+    /// length routes the HIT space, e.g. /28 for ORCHIDv2) and LSI.
+    #[serde(default)]
+    pub tun_addrs: Vec<String>,
+    /// Extra prefixes routed into the TUN device (tunnel mode).
+    #[serde(default)]
+    pub tun_routes: Vec<Prefix>,
+    /// Debugging: keep this file up to date with Wireshark `esp_sa` lines
+    /// for every SA (it holds the keys: mode 0600).
+    pub esp_sa_export: Option<PathBuf>,
+}
+
+fn default_tun_mtu() -> u32 {
+    1400
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,11 +340,40 @@ impl Config {
         if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
             return Err("[dns] needs a [pool] to hand out substitute addresses".into());
         }
+        if let Some(h) = &self.hip {
+            h.validate()?;
+        }
         if self.pool.v4.is_some() && n.wan_v4.is_none() {
             return Err("[pool] v4 is set but [nat] wan_v4 is not".into());
         }
         if self.pool.v6.is_some() && n.wan_v6.is_none() {
             return Err("[pool] v6 is set but [nat] wan_v6 is not".into());
+        }
+        self.validate_esp()
+    }
+
+    fn validate_esp(&self) -> Result<(), String> {
+        if !self.sas.is_empty() && self.esp.is_none() {
+            return Err("[[sa]] needs an [esp] section".into());
+        }
+        for (i, sa) in self.sas.iter().enumerate() {
+            sa.validate().map_err(|e| format!("[[sa]] #{}: {e}", i + 1))?;
+        }
+        let Some(e) = &self.esp else { return Ok(()) };
+        if !(576..=1900).contains(&e.tun_mtu) {
+            return Err(format!("[esp] tun_mtu = {}: expected 576..=1900", e.tun_mtu));
+        }
+        for a in &e.tun_addrs {
+            let ok = a.split_once('/').is_some_and(|(ip, len)| {
+                ip.parse::<IpAddr>()
+                    .is_ok_and(|ip| len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }))
+            });
+            if !ok {
+                return Err(format!("[esp] tun_addrs: {a:?} is not ADDRESS/LENGTH"));
+            }
+        }
+        if e.tun.is_none() && (!e.tun_addrs.is_empty() || !e.tun_routes.is_empty()) {
+            return Err("[esp] tun_addrs / tun_routes need tun".into());
         }
         Ok(())
     }
@@ -403,6 +466,31 @@ mod tests {
         assert!(c.datapath_section().unwrap_err().contains("[datapath]"));
         let e = Config::parse("[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n", Path::new("t"));
         assert!(e.unwrap_err().to_string().contains("[datapath]"));
+    }
+
+    #[test]
+    fn esp_section_and_static_sas() {
+        let sa = r#"
+            [[sa]]
+            spi = 0x1001
+            direction = "out"
+            key = "000102030405060708090a0b0c0d0e0f10111213"
+            local = "192.0.2.1"
+            peer = "192.0.2.2"
+            inner_local = "2001:20::1"
+            inner_peer = "2001:20::2"
+        "#;
+        let esp = "[esp]\ntun = \"hip0\"\ntun_addrs = [\"2001:20::1/28\"]\n";
+        let c = Config::parse(&format!("{esp}{sa}"), Path::new("t")).unwrap();
+        assert_eq!((c.sas.len(), c.esp.unwrap().tun_mtu), (1, 1400));
+        let e = Config::parse(sa, Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[esp]"), "{e}");
+        let e = Config::parse(&format!("{esp}{}", sa.replace("0x1001", "7")), Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("[[sa]] #1: spi 7"), "{e}");
+        let e = Config::parse(&esp.replace("/28", ""), Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("tun_addrs"), "{e}");
+        let e = Config::parse("[esp]\ntun_mtu = 100\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("tun_mtu"), "{e}");
     }
 
     #[test]

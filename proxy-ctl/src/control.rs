@@ -9,11 +9,46 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
-    MappingAdd { substitute: IpAddr, peer: IpAddr },
-    MappingDel { substitute: IpAddr },
+    MappingAdd {
+        substitute: IpAddr,
+        peer: IpAddr,
+    },
+    MappingDel {
+        substitute: IpAddr,
+    },
     MappingList,
     NatList,
     Stats,
+    /// Start a HIP base exchange and wait for ESTABLISHED.
+    AssocConnect {
+        hit: std::net::Ipv6Addr,
+        locators: Vec<IpAddr>,
+    },
+    /// CLOSE a HIP association.
+    AssocClose {
+        hit: std::net::Ipv6Addr,
+    },
+    AssocList,
+    /// HIP packet counters and drops by reason.
+    HipStats,
+    SaAdd {
+        sa: crate::esp::SaSpec,
+    },
+    SaDel {
+        spi: u32,
+        direction: crate::esp::Direction,
+    },
+    /// Move an SA's outer addresses (no rekey).
+    SaMove {
+        spi: u32,
+        direction: crate::esp::Direction,
+        local: IpAddr,
+        peer: IpAddr,
+    },
+    /// `keys`: include each SA's Wireshark `esp_sa` line.
+    SaList {
+        keys: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -39,6 +74,50 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         dns: Vec<CounterInfo>,
     },
+    Assocs {
+        assocs: Vec<AssocEntry>,
+    },
+    Assoc {
+        assoc: AssocEntry,
+    },
+    HipStats {
+        local_hits: Vec<std::net::Ipv6Addr>,
+        r1: Vec<R1Info>,
+        counters: Vec<CounterInfo>,
+    },
+    Sas {
+        sas: Vec<crate::esp::SaInfo>,
+        counters: Vec<CounterInfo>,
+    },
+}
+
+/// One HIP association as `assoc list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssocEntry {
+    pub local_hit: std::net::Ipv6Addr,
+    pub peer_hit: std::net::Ipv6Addr,
+    pub local_locator: IpAddr,
+    pub peer_locator: IpAddr,
+    /// RFC 7401 §4.4 state name, e.g. "ESTABLISHED".
+    pub state: String,
+    pub initiator: bool,
+    /// Our SPI (inbound ESP), 0 before keys exist.
+    pub spi_in: u32,
+    /// The peer's SPI (outbound ESP), 0 before R2.
+    pub spi_out: u32,
+    /// ESP transform suite ID (RFC 7402 §5.1.2) and name, once chosen.
+    pub esp_transform: Option<u16>,
+    pub esp_transform_name: Option<String>,
+    pub age_secs: u64,
+    pub state_secs: u64,
+}
+
+/// The current R1 generation of one local HIT.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct R1Info {
+    pub hit: std::net::Ipv6Addr,
+    pub r1_counter: Option<u64>,
+    pub puzzle_k: Option<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

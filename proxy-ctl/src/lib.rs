@@ -7,6 +7,8 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod dns_hosts;
+pub mod esp;
 pub mod flow_timeout;
+pub mod hip;
 pub mod mapping_rules;
 pub mod net;

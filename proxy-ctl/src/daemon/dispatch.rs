@@ -20,6 +20,12 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         | Request::MappingList
         | Request::NatList
         | Request::Stats) => datapath_request(daemon, req).await,
+        req @ (Request::AssocConnect { .. } | Request::AssocClose { .. } | Request::AssocList | Request::HipStats) => {
+            super::hip_dispatch::handle(daemon.hip(), req).await
+        }
+        req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
+            daemon.sa_table().and_then(|t| super::esp::handle(t, req))
+        }
     };
     match result.map(|r| with_dns(daemon, r)) {
         Ok(r) => r,
@@ -133,5 +139,6 @@ fn handle_datapath(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Res
                 dns: Vec::new(),
             }
         }
+        other => anyhow::bail!("not a datapath request: {other:?}"),
     })
 }
