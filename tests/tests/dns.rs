@@ -379,6 +379,10 @@ ttl = 30
     records.push("--host-record=bad.example,192.0.2.10".into());
     // A HIP RR whose PK length runs past the RDATA.
     records.push("--dns-rr=bad.example,55,1002ffff200100107b1a74df365639cc39f1d578".into());
+    // A HIP host with a rendezvous server the proxy resolves (RFC 8005 §5).
+    records.push(format!("--host-record=rvshost.example,{SERVER_V4}"));
+    records.push(format!("--dns-rr=rvshost.example,55,{}", rr_hex(&format!("{} rvs.example.", rr_text(0x34)))));
+    records.push("--host-record=rvs.example,192.0.2.53,2001:db8::53".into());
     records.push("--log-queries".into());
     records.push(format!("--log-facility={}", log.display()));
     let _dnsmasq = Dnsmasq::start(&t.server, &records);
@@ -418,6 +422,16 @@ ttl = 30
     assert_eq!(st["dns"]["hit"], "2001:10:7b1a:74df:3656:39cc:39f1:d533");
     assert_eq!(st["dns"]["locators"], serde_json::json!([SERVER_V4, "rvs rvs.example. (192.0.2.53)"]));
     assert!(st["dns"]["expires_in_secs"].as_u64().unwrap() <= 60);
+    let rvs_sub = kdig(ns, "rvshost.example", "A");
+    assert_eq!(rvs_sub.len(), 1, "{rvs_sub:?}");
+    let maps = t.proxy.ctl_json("mapping list");
+    let m = maps["mappings"].as_array().unwrap();
+    let r = m.iter().find(|m| m["substitute"] == rvs_sub[0].as_str()).expect("rvs host mapped");
+    assert_eq!(
+        r["dns"]["locators"],
+        serde_json::json!([SERVER_V4, "rvs rvs.example. (192.0.2.53, 2001:db8::53)"]),
+        "the rendezvous server's name resolved to its addresses"
+    );
     let (ok, human, _) = t.proxy.ctl("mapping list");
     assert!(ok && human.contains("static.example.") && human.contains("HIT"), "{human}");
 }
