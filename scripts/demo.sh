@@ -170,7 +170,9 @@ TOML
 demo_hip
 
 say "daemon restart keeps mappings and flows (pinned maps)"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+# PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.
+pkill -TERM -P "${PIDS[0]}" 2>/dev/null || true; kill "${PIDS[0]}" 2>/dev/null || true; wait "${PIDS[0]}" 2>/dev/null || true
+for _ in $(seq 50); do [ -S "$SOCK" ] || break; sleep 0.1; done
 nsx "$P" "$CTL" run --config "$STATE/proxy.toml" 2>> "$STATE/daemon.log" & PIDS+=($!)
 sleep 0.2; wait_sock "$SOCK"; sleep 0.3
 C mapping list
