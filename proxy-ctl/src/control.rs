@@ -55,14 +55,40 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error { message: String },
-    Mappings { mappings: Vec<MappingInfo> },
-    Flows { flows: Vec<FlowInfo> },
-    Stats { counters: Vec<CounterInfo>, mappings: u64, mappings_max: u32, flows: u64, flows_max: u32 },
-    Assocs { assocs: Vec<AssocEntry> },
-    Assoc { assoc: AssocEntry },
-    HipStats { local_hits: Vec<std::net::Ipv6Addr>, r1: Vec<R1Info>, counters: Vec<CounterInfo> },
-    Sas { sas: Vec<crate::esp::SaInfo>, counters: Vec<CounterInfo> },
+    Error {
+        message: String,
+    },
+    Mappings {
+        mappings: Vec<MappingInfo>,
+    },
+    Flows {
+        flows: Vec<FlowInfo>,
+    },
+    Stats {
+        counters: Vec<CounterInfo>,
+        mappings: u64,
+        mappings_max: u32,
+        flows: u64,
+        flows_max: u32,
+        /// The DNS role's own counters (empty when it does not run).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dns: Vec<CounterInfo>,
+    },
+    Assocs {
+        assocs: Vec<AssocEntry>,
+    },
+    Assoc {
+        assoc: AssocEntry,
+    },
+    HipStats {
+        local_hits: Vec<std::net::Ipv6Addr>,
+        r1: Vec<R1Info>,
+        counters: Vec<CounterInfo>,
+    },
+    Sas {
+        sas: Vec<crate::esp::SaInfo>,
+        counters: Vec<CounterInfo>,
+    },
 }
 
 /// One HIP association as `assoc list` shows it.
@@ -100,6 +126,24 @@ pub struct MappingInfo {
     pub peer: IpAddr,
     /// Live NAT flows through this mapping.
     pub flows: u64,
+    /// What the DNS role knows of a substitute it handed out (absent for
+    /// mappings added by the CLI or the `[[mapping]]` table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsMappingInfo>,
+}
+
+/// A substitute handed out by the DNS role: who it stands for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsMappingInfo {
+    /// The name the legacy host asked.
+    pub name: String,
+    /// The HIP host's HIT (IPv6 notation).
+    pub hit: String,
+    /// Its locators: addresses, then "rvs NAME (ADDR, ...)".
+    pub locators: Vec<String>,
+    /// Seconds until the substitute may be freed (0: expired, kept while
+    /// flows use it).
+    pub expires_in_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod datapath;
+pub mod dns_hosts;
 pub mod esp;
 pub mod flow_timeout;
 pub mod hip;

@@ -5,6 +5,7 @@
 
 mod dispatch;
 mod dns;
+mod dns_state;
 mod esp;
 mod gc;
 pub mod hip;
@@ -56,7 +57,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip });
+    let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip, dns: dns_state.clone() });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
@@ -64,10 +66,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     if let Some(dp) = &dp {
         tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }
-    if let (Some(d), Some(dp)) = (cfg.dns.clone(), &dp) {
-        let (cfg, dp) = (cfg.clone(), dp.clone());
+    if let (Some(d), Some(dp), Some(st)) = (cfg.dns.clone(), &dp, &dns_state) {
+        let (cfg, dp, st) = (cfg.clone(), dp.clone(), st.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = dns::run(cfg, d, dp).await {
+            if let Err(e) = dns::run(cfg, d, dp, st).await {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));

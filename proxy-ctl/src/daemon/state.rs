@@ -16,6 +16,8 @@ pub struct Daemon {
     pub hip: Option<super::hip::HipHandle>,
     /// The SA store (`[esp]` configured).
     pub esp: Option<Arc<crate::esp::SaTable>>,
+    /// The DNS role's mappings and counters (`[dns]` configured).
+    pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
 }
 
 impl Daemon {
