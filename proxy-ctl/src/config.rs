@@ -29,6 +29,8 @@ pub struct Config {
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
+    /// The mobile-VPN roles: `[vpn.ha]`, `[vpn.gw]` or `[vpn.mn]`.
+    pub vpn: Option<crate::vpn::config::VpnSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +243,9 @@ impl Config {
         }
         if self.pool.v6.is_some() && n.wan_v6.is_none() {
             return Err("[pool] v6 is set but [nat] wan_v6 is not".into());
+        }
+        if let Some(v) = &self.vpn {
+            v.validate()?;
         }
         Ok(())
     }

@@ -14,9 +14,14 @@ pub enum Request {
     MappingList,
     NatList,
     Stats,
+    /// Mobile VPN (`proxy-ctl vpn ...`).
+    VpnBindings,
+    VpnBundles,
+    VpnHistory,
+    VpnStats,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
@@ -24,6 +29,10 @@ pub enum Response {
     Mappings { mappings: Vec<MappingInfo> },
     Flows { flows: Vec<FlowInfo> },
     Stats { counters: Vec<CounterInfo>, mappings: u64, mappings_max: u32, flows: u64, flows_max: u32 },
+    VpnBindings { bindings: Vec<crate::vpn::view::BindingInfo> },
+    VpnBundles { role: String, bundles: Vec<crate::vpn::view::BundleInfo> },
+    VpnHistory { role: String, handovers: Vec<crate::vpn::view::HandoverInfo> },
+    VpnStats { role: String, counters: Vec<crate::vpn::view::VpnCounter> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -9,3 +9,4 @@ pub mod datapath;
 pub mod flow_timeout;
 pub mod mapping_rules;
 pub mod net;
+pub mod vpn;

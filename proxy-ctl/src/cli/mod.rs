@@ -7,6 +7,7 @@ mod nat;
 mod run;
 mod stats;
 mod table;
+mod vpn;
 mod xdp_pass;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ pub enum Command {
     Nat(nat::NatCmd),
     /// Datapath counters and table occupancy.
     Stats,
+    /// Mobile VPN: bindings (HA), SA bundles (GW, MN), handover history, counters.
+    #[command(subcommand)]
+    Vpn(vpn::VpnCmd),
     /// Attach a pass-only XDP program to an interface and pin its link
     /// (for veth peers that receive XDP-redirected frames).
     #[command(hide = true)]
@@ -52,6 +56,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Mapping(cmd) => mapping::run(&cli.socket, cli.json, cmd).await,
         Command::Nat(cmd) => nat::run(&cli.socket, cli.json, cmd).await,
         Command::Stats => stats::run(&cli.socket, cli.json).await,
+        Command::Vpn(cmd) => vpn::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }
 }

@@ -20,6 +20,9 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         | Request::MappingList
         | Request::NatList
         | Request::Stats) => datapath_request(daemon, req).await,
+        req @ (Request::VpnBindings | Request::VpnBundles | Request::VpnHistory | Request::VpnStats) => {
+            super::vpn::request(daemon, req)
+        }
     };
     match result {
         Ok(r) => r,
@@ -106,5 +109,6 @@ fn handle_datapath(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Res
                 flows_max: Datapath::flows_max(),
             }
         }
+        other => anyhow::bail!("not a datapath request: {other:?}"),
     })
 }

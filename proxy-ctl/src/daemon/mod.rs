@@ -8,6 +8,13 @@ mod dns;
 mod gc;
 mod server;
 mod state;
+mod vpn;
+mod vpn_gw;
+mod vpn_ha;
+mod vpn_io;
+mod vpn_mn;
+mod vpn_netlink;
+mod vpn_tunnel;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -36,7 +43,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone() });
+    let vpn_view = cfg.vpn.as_ref().map(|_| Arc::new(std::sync::Mutex::new(Default::default())));
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), vpn: vpn_view.clone() });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
@@ -51,6 +59,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));
+    }
+    if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
+        tasks.push(tokio::spawn(vpn::run(v, view)));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
