@@ -9,6 +9,9 @@ use crate::{
 };
 
 pub async fn run(sec: VpnSection, view: Arc<Mutex<VpnView>>) {
+    // The first draw seeds aws-lc's generator (tens of ms here): pay it at
+    // start, not inside the first handover.
+    super::vpn_io::fill_random(&mut [0u8; 16]);
     let r = if let Some(h) = sec.ha {
         super::vpn_ha::run(h, view).await
     } else if let Some(g) = sec.gw {

@@ -77,6 +77,7 @@ struct Gw {
     by_coa: HashMap<Ipv4Addr, Ipv4Addr>,
     esp: EspSocket,
     tun: Tun,
+    tun_index: u32,
     c: Counters,
     out: Vec<u8>,
     /// The opened inner datagram (reused buffer).
@@ -103,7 +104,13 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     // A stale rule from an earlier run would be harmless but doubled.
     let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "lookup", &table]).await;
     vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "lookup", &table, "priority", "1000"]).await?;
+    let tun_index = {
+        let name = std::ffi::CString::new(tun.name.clone())?;
+        // SAFETY: a NUL-terminated interface name.
+        unsafe { libc::if_nametoindex(name.as_ptr()) }
+    };
     let mut gw = Gw {
+        tun_index,
         core,
         bundles: HashMap::new(),
         by_spi_in: HashMap::new(),
@@ -241,25 +248,27 @@ impl Gw {
 
     /// The SA selector in the kernel: care-of address /32 into the TUN device.
     async fn route(&mut self, add: Option<Ipv4Addr>, del: Option<Ipv4Addr>) {
-        let table = self.sec.table.to_string();
-        if let Some(a) = add {
-            let dst = format!("{a}/32");
-            if let Err(e) = vpn_io::ip(&["route", "replace", &dst, "dev", &self.tun.name, "table", &table]).await {
-                self.c.route_errors += 1;
-                warn!("{e:#}");
-            }
+        let (table, oif) = (self.sec.table, self.tun_index);
+        if let Some(a) = add
+            && let Err(e) = super::vpn_netlink::route_host(true, a, oif, table)
+        {
+            self.c.route_errors += 1;
+            warn!(care_of = %a, table, "adding the tunnel route: {e}");
         }
-        if let Some(d) = del {
-            let dst = format!("{d}/32");
-            if let Err(e) = vpn_io::ip(&["route", "del", &dst, "table", &table]).await {
+        if let Some(d) = del
+            && let Err(e) = super::vpn_netlink::route_host(false, d, 0, table)
+        {
+            // Already gone (an earlier run, an operator) is fine.
+            if e.raw_os_error() != Some(libc::ESRCH) {
                 self.c.route_errors += 1;
-                debug!("{e:#}");
+                warn!(care_of = %d, table, "removing the tunnel route: {e}");
             }
         }
     }
 
     async fn on_esp(&mut self, pkt: &mut [u8]) {
         self.c.esp_received += 1;
+        tracing::trace!(len = pkt.len(), "ESP in");
         let Ok(o) = outer(pkt) else {
             self.c.esp_not_ours += 1;
             return;
@@ -310,6 +319,7 @@ impl Gw {
                 return;
             }
             if kind.0 == Some(MIP_REGISTRATION_REQUEST) {
+                debug!(%home, outer_src = %o.src, "Registration Request through the tunnel");
                 let payload = d.payload.to_vec();
                 match self.core.handle_registration_request(Instant::now(), o.spi, o.src, &payload, &mut fill_random) {
                     Ok(()) => {
@@ -347,12 +357,14 @@ impl Gw {
     fn forward_inner(&mut self, inner: &[u8], home: Ipv4Addr) {
         let Some((_, src, _)) = super::vpn_tunnel::inner_summary(inner) else {
             self.c.inner_source_mismatch += 1;
+            debug!(len = inner.len(), "inner datagram is not IPv4: dropped");
             return;
         };
         let b = &self.bundles[&home];
         let allowed = src == home || Some(src) == b.pending_source || self.core.bundle(home).is_some_and(|s| s.care_of_address == src);
         if !allowed {
             self.c.inner_source_mismatch += 1;
+            debug!(%src, %home, "inner source is not the mobile node's: dropped");
             return;
         }
         if self.tun.send(inner).is_err() {

@@ -53,6 +53,7 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     vpn_io::tun_up(&tun.name, None).await?;
     vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "dev", &tun.name]).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
+    let raw = vpn_io::RawSender::open()?;
     let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, MIP_PORT)).await.context("binding UDP 434")?;
     info!(address = %sec.address, tun = %tun.name, "home agent ready");
     let gateway = sec.gateways.first().map(|g| g.inner);
@@ -97,7 +98,9 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                 match ipip::encapsulate(&pkt[..n], &p, &mut out) {
                     Ok(len) => {
                         c.ipip_encapsulated += 1;
-                        if tun.send(&out[..len]).is_err() {
+                        // Sent as our own packet: written back into the TUN
+                        // device it would carry a local source (martian).
+                        if raw.send(&out[..len], b.care_of_address).is_err() {
                             c.send_errors += 1;
                         }
                     }

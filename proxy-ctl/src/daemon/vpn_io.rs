@@ -87,7 +87,40 @@ fn raw_socket(proto: i32) -> io::Result<OwnedFd> {
 /// sends our own outer header.
 pub struct EspSocket {
     rx: AsyncFd<OwnedFd>,
-    tx: OwnedFd,
+    tx: RawSender,
+}
+
+/// Sends complete IPv4 packets we built (IPPROTO_RAW implies IP_HDRINCL):
+/// the kernel routes them by destination and keeps our source address.
+pub struct RawSender {
+    fd: OwnedFd,
+}
+
+impl RawSender {
+    pub fn open() -> anyhow::Result<RawSender> {
+        Ok(RawSender { fd: raw_socket(libc::IPPROTO_RAW).context("raw send socket (needs CAP_NET_RAW)")? })
+    }
+
+    /// Sends a complete IPv4 packet (header built by us) to `dst`.
+    pub fn send(&self, pkt: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as _,
+            sin_port: 0,
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(dst.octets()) },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: pkt and sa are valid for the lengths given.
+        cvt(unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                pkt.as_ptr().cast(),
+                pkt.len(),
+                0,
+                (&sa as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as u32,
+            )
+        })
+    }
 }
 
 pub const IPPROTO_ESP: u8 = 50;
@@ -95,8 +128,7 @@ pub const IPPROTO_ESP: u8 = 50;
 impl EspSocket {
     pub fn open() -> anyhow::Result<EspSocket> {
         let rx = raw_socket(i32::from(IPPROTO_ESP)).context("raw ESP socket (needs CAP_NET_RAW)")?;
-        let tx = raw_socket(libc::IPPROTO_RAW).context("raw send socket")?;
-        Ok(EspSocket { rx: async_fd(rx)?, tx })
+        Ok(EspSocket { rx: async_fd(rx)?, tx: RawSender::open()? })
     }
 
     /// One received IPv4 packet, outer header included.
@@ -113,23 +145,7 @@ impl EspSocket {
 
     /// Sends a complete IPv4 packet (header built by us) to `dst`.
     pub fn send(&self, pkt: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
-        let sa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as _,
-            sin_port: 0,
-            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(dst.octets()) },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: pkt and sa are valid for the lengths given.
-        cvt(unsafe {
-            libc::sendto(
-                self.tx.as_raw_fd(),
-                pkt.as_ptr().cast(),
-                pkt.len(),
-                0,
-                (&sa as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as u32,
-            )
-        })
+        self.tx.send(pkt, dst)
     }
 }
 
@@ -152,6 +168,11 @@ pub fn sysctl_v4(path: &str, value: &str) -> anyhow::Result<()> {
 
 /// Brings a TUN device up with an optional address (no routes).
 pub async fn tun_up(name: &str, addr: Option<Ipv4Addr>) -> anyhow::Result<()> {
+    // Mobile IPv4 only: no IPv6 link-local chatter into the tunnel.
+    let v6 = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if std::path::Path::new(&v6).exists() {
+        std::fs::write(&v6, "1").with_context(|| format!("writing {v6}"))?;
+    }
     ip(&["link", "set", "dev", name, "up"]).await?;
     if let Some(a) = addr {
         ip(&["addr", "replace", &format!("{a}/32"), "dev", name]).await?;

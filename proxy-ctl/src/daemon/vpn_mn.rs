@@ -279,6 +279,9 @@ impl Mn {
                     let Some(coa) = self.care_of else { continue };
                     let Ok(d) = udp::build(SocketAddrV4::new(coa, MIP_PORT), dst, 64, &payload) else { continue };
                     self.seal_send(&d);
+                    if *dst.ip() != self.sec.home_agent {
+                        continue;
+                    }
                     self.mark(|h, ms| {
                         if h.request_sent_ms.is_none() {
                             h.request_sent_ms = Some(ms);
@@ -362,6 +365,10 @@ impl Mn {
     }
 
     fn on_tun(&mut self, pkt: &[u8]) {
+        if pkt.first().is_none_or(|b| b >> 4 != 4) {
+            // The VPN carries IPv4 (Mobile IPv4); IPv6 is off on the device.
+            return;
+        }
         if self.care_of.is_none() || self.reestablishing.is_some() {
             self.c.tun_no_care_of_address += 1;
             return;

@@ -217,3 +217,69 @@ mod tests {
         assert!(parse(&msg(RTM_NEWADDR, &[10, 0, 0, 0, 1, 0, 0, 0])).is_empty());
     }
 }
+
+/// Adds (replacing) or deletes the route `dst/32 dev oif table table` with
+/// one rtnetlink request and waits for its acknowledgement: the GW's SA
+/// selector moves in microseconds, not the milliseconds of running `ip`.
+pub fn route_host(add: bool, dst: Ipv4Addr, oif: u32, table: u32) -> io::Result<()> {
+    const RTM_DELROUTE: u16 = 25;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_ACK: u16 = 0x4;
+    const NLM_F_REPLACE: u16 = 0x100;
+    const NLM_F_CREATE: u16 = 0x400;
+    const RTA_DST: u16 = 1;
+    const RTA_OIF: u16 = 4;
+    const RTA_TABLE: u16 = 15;
+    const NLMSG_ERROR: u16 = 2;
+    // SAFETY: socket(2) with constant arguments.
+    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let (ty, flags) = if add {
+        (RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+    } else {
+        (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+    };
+    let mut m = Vec::with_capacity(64);
+    m.extend_from_slice(&0u32.to_ne_bytes()); // length, below
+    m.extend_from_slice(&ty.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    m.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+    // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+    let (scope, rtype) = if add { (253u8, 1u8) } else { (255u8, 0u8) }; // link/unicast; nowhere/any
+    m.extend_from_slice(&[libc::AF_INET as u8, 32, 0, 0, 0, 4 /* static */, scope, rtype]);
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    let mut attr = |ty: u16, v: &[u8]| {
+        m.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(v);
+    };
+    attr(RTA_DST, &dst.octets());
+    attr(RTA_TABLE, &table.to_ne_bytes());
+    if add {
+        attr(RTA_OIF, &oif.to_ne_bytes());
+    }
+    let len = m.len() as u32;
+    m[..4].copy_from_slice(&len.to_ne_bytes());
+    // SAFETY: m is valid for its length.
+    if unsafe { libc::send(fd.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = [0u8; 1024];
+    // SAFETY: buf is valid for its length.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < (NLMSG_HDRLEN + 4) as isize {
+        return Err(io::Error::other("short rtnetlink answer"));
+    }
+    if u16::from_ne_bytes([buf[4], buf[5]]) == NLMSG_ERROR {
+        let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(-err));
+        }
+    }
+    Ok(())
+}
