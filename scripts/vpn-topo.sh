@@ -89,7 +89,9 @@ EOT
 vpn_start() { # $1 = dir; starts ha, gw, mn daemons (logs in $1/*.log)
   local r
   for r in ha:$HA gw:$GW mn:$MN; do
-    nsx "${r#*:}" "$CTL" run --config "$1/${r%%:*}.toml" > "$1/${r%%:*}.log" 2>&1 &
+    # Not through nsx: a backgrounded function is a subshell, and its pid
+    # is not the daemon's.
+    ip netns exec "${r#*:}" "$CTL" run --config "$1/${r%%:*}.toml" > "$1/${r%%:*}.log" 2>&1 &
     PIDS+=($!)
     wait_sock "$1/${r%%:*}.sock"
   done

@@ -4,4 +4,5 @@
 mod dns;
 mod nat;
 mod topo;
+mod vpn;
 mod xdp_fixtures;

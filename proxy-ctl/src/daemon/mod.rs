@@ -43,7 +43,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
-    let vpn_view = cfg.vpn.as_ref().map(|_| Arc::new(std::sync::Mutex::new(Default::default())));
+    let vpn_view = cfg.vpn.as_ref().map(|v| {
+        Arc::new(std::sync::Mutex::new(crate::vpn::view::VpnView { role: v.role(), ..Default::default() }))
+    });
     let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), vpn: vpn_view.clone() });
 
     let listener = server::bind(&cfg.control.socket)?;

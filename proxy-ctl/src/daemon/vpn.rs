@@ -33,7 +33,7 @@ pub fn request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {
     Ok(match req {
         Request::VpnBindings => {
             if v.role != "ha" {
-                anyhow::bail!("bindings live on the home agent; this daemon is a {}", if role.is_empty() { "VPN role still starting" } else { &role });
+                anyhow::bail!("bindings live on the home agent; this daemon is the {role}");
             }
             Response::VpnBindings { bindings: v.bindings.clone() }
         }

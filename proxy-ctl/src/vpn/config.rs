@@ -222,6 +222,19 @@ pub fn mn_ha_key(name: &str, spi: u32, alg: MnHaAlgorithm, key: &str) -> Result<
 }
 
 impl VpnSection {
+    /// "ha", "gw", "mn" (or "" with no role).
+    pub fn role(&self) -> &'static str {
+        if self.ha.is_some() {
+            "ha"
+        } else if self.gw.is_some() {
+            "gw"
+        } else if self.mn.is_some() {
+            "mn"
+        } else {
+            ""
+        }
+    }
+
     /// Checks every key now so the daemon never fails later on one.
     pub fn validate(&self) -> Result<(), String> {
         let roles = [self.ha.is_some(), self.gw.is_some(), self.mn.is_some()];
