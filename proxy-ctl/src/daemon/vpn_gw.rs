@@ -98,7 +98,7 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     }
     let mut responder = Responder::default();
     let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, None).await?;
+    vpn_io::tun_up(&tun.name, None, vpn_io::GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
     let table = sec.table.to_string();
     // A stale rule from an earlier run would be harmless but doubled.

@@ -50,7 +50,7 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
         ha.add_gateway(g.inner, SiuKey::new(g.siu_key_id, &key), first_sequence);
     }
     let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, None).await?;
+    vpn_io::tun_up(&tun.name, None, vpn_io::TUN_MTU).await?;
     vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "dev", &tun.name]).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
     let raw = vpn_io::RawSender::open()?;

@@ -166,16 +166,18 @@ pub fn sysctl_v4(path: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// MTU of the TUN devices: what fits a 1500-byte path after the outer
-/// IPv4 header (20), ESP header and GCM IV (16), trailer (<= 5), ICV (16)
-/// and, toward the MN, the HA's IP-in-IP header (20) = 1423; rounded down.
-/// Larger packets get ICMP "fragmentation needed" from the kernel, so
-/// path-MTU discovery works across the tunnel.
+/// MTU of the GW's TUN device: what ESP-sealed still fits a 1500-byte path
+/// (outer IPv4 20, ESP header + GCM IV 16, trailer <= 5, ICV 16: 1443),
+/// rounded down. Larger packets get ICMP "fragmentation needed" from the
+/// kernel, so path-MTU discovery works across the tunnel.
+pub const GW_TUN_MTU: u32 = 1440;
+/// MTU of the HA's and the MN's TUN devices: the GW's minus the HA's
+/// IP-in-IP header (20), rounded down.
 pub const TUN_MTU: u32 = 1400;
 
 /// Brings a TUN device up with an optional address (no routes).
-pub async fn tun_up(name: &str, addr: Option<Ipv4Addr>) -> anyhow::Result<()> {
-    ip(&["link", "set", "dev", name, "mtu", &TUN_MTU.to_string()]).await?;
+pub async fn tun_up(name: &str, addr: Option<Ipv4Addr>, mtu: u32) -> anyhow::Result<()> {
+    ip(&["link", "set", "dev", name, "mtu", &mtu.to_string()]).await?;
     // Mobile IPv4 only: no IPv6 link-local chatter into the tunnel.
     let v6 = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
     if std::path::Path::new(&v6).exists() {

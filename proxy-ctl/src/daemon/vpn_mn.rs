@@ -105,7 +105,7 @@ pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     let sas = SaPair::new(sec.spi_out, e("key_out", &sec.key_out)?, sec.spi_in, e("key_in", &sec.key_in)?);
     let watcher = Watcher::open()?;
     let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, Some(sec.home)).await?;
+    vpn_io::tun_up(&tun.name, Some(sec.home), vpn_io::TUN_MTU).await?;
     for r in &sec.routes {
         vpn_io::ip(&["route", "replace", &r.to_string(), "dev", &tun.name, "src", &sec.home.to_string()]).await?;
     }
@@ -433,7 +433,14 @@ impl Mn {
                     }
                     self.first_data();
                 }
-                _ => self.c.ipip_dropped += 1,
+                Ok(d) => {
+                    self.c.ipip_dropped += 1;
+                    debug!(src = %d.outer_src, "IP-in-IP not from our home agent: dropped");
+                }
+                Err(e) => {
+                    self.c.ipip_dropped += 1;
+                    debug!("IP-in-IP dropped: {e}");
+                }
             }
             return;
         }
