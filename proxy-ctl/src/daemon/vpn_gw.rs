@@ -65,7 +65,6 @@ struct Counters {
     send_errors: u64,
     reestablished: u64,
     reestablish_refused: u64,
-    route_errors: u64,
 }
 
 struct Gw {
@@ -77,7 +76,6 @@ struct Gw {
     by_coa: HashMap<Ipv4Addr, Ipv4Addr>,
     esp: EspSocket,
     tun: Tun,
-    tun_index: u32,
     c: Counters,
     out: Vec<u8>,
     /// The opened inner datagram (reused buffer).
@@ -100,17 +98,15 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     let tun = Tun::open(&sec.tun)?;
     vpn_io::tun_up(&tun.name, None, vpn_io::GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
+    // Every IP-in-IP packet from the private side (the HA's traffic for
+    // the MNs) goes to the driver, which seals it for the bundle whose
+    // care-of address it is for, or counts it dropped: it never leaves
+    // in clear, also not while an SA is about to move.
     let table = sec.table.to_string();
-    // A stale rule from an earlier run would be harmless but doubled.
-    let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "lookup", &table]).await;
-    vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "lookup", &table, "priority", "1000"]).await?;
-    let tun_index = {
-        let name = std::ffi::CString::new(tun.name.clone())?;
-        // SAFETY: a NUL-terminated interface name.
-        unsafe { libc::if_nametoindex(name.as_ptr()) }
-    };
+    let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &table]).await;
+    vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &table, "priority", "1000"]).await?;
+    vpn_io::ip(&["route", "replace", "default", "dev", &tun.name, "table", &table]).await?;
     let mut gw = Gw {
-        tun_index,
         core,
         bundles: HashMap::new(),
         by_spi_in: HashMap::new(),
@@ -129,7 +125,7 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
         let e = |k: &str, v: &str| esp_cipher(k, v).map_err(anyhow::Error::msg);
         let sas = SaPair::new(n.spi_out, e("key_out", &n.key_out)?, n.spi_in, e("key_in", &n.key_in)?);
         responder.add_node(n.home, &hex_key("[vpn.gw.node] psk", &n.psk).map_err(anyhow::Error::msg)?);
-        gw.install(n.home, n.care_of, sas, 0).await;
+        gw.install(n.home, n.care_of, sas, 0);
     }
     let siu_sock =
         UdpSocket::bind(SocketAddrV4::new(sec.inner, MIP_PORT)).await.context("binding the SIU socket (inner:434)")?;
@@ -187,7 +183,7 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                         );
                         let generation = gw.bundles.get(&a.home_address).map_or(0, |b| b.generation + 1);
                         let from = gw.core.bundle(a.home_address).map(|b| b.care_of_address);
-                        gw.install(a.home_address, *src.ip(), sas, generation).await;
+                        gw.install(a.home_address, *src.ip(), sas, generation);
                         if let Err(e) = re_sock.send_to(&a.response, src).await {
                             warn!(%src, "re-establishment response: {e}");
                         }
@@ -225,45 +221,21 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
 }
 
 impl Gw {
-    /// Installs (or replaces) a bundle with its SAs and its route.
-    async fn install(&mut self, home: Ipv4Addr, care_of: Ipv4Addr, sas: SaPair, generation: u32) {
+    /// Installs (or replaces) a bundle with its SAs.
+    fn install(&mut self, home: Ipv4Addr, care_of: Ipv4Addr, sas: SaPair, generation: u32) {
         if let Some(old) = self.bundles.remove(&home) {
             self.by_spi_in.remove(&old.sas.inbound.spi());
             self.by_spi_out.remove(&old.sas.outbound.spi());
         }
-        if let Some(old) = self.core.bundle(home).map(|b| b.care_of_address)
-            && old != care_of
-        {
+        if let Some(old) = self.core.bundle(home).map(|b| b.care_of_address) {
             self.by_coa.remove(&old);
-            self.route(None, Some(old)).await;
         }
         let (spi_in, spi_out) = (sas.inbound.spi(), sas.outbound.spi());
         self.core.add_bundle(SaBundle { home_address: home, inbound_spi: spi_in, outbound_spi: spi_out, care_of_address: care_of });
         self.by_spi_in.insert(spi_in, home);
         self.by_spi_out.insert(spi_out, home);
         self.by_coa.insert(care_of, home);
-        self.route(Some(care_of), None).await;
         self.bundles.insert(home, GwBundle { sas, pending_source: None, generation, packets_in: 0, packets_out: 0 });
-    }
-
-    /// The SA selector in the kernel: care-of address /32 into the TUN device.
-    async fn route(&mut self, add: Option<Ipv4Addr>, del: Option<Ipv4Addr>) {
-        let (table, oif) = (self.sec.table, self.tun_index);
-        if let Some(a) = add
-            && let Err(e) = super::vpn_netlink::route_host(true, a, oif, table)
-        {
-            self.c.route_errors += 1;
-            warn!(care_of = %a, table, "adding the tunnel route: {e}");
-        }
-        if let Some(d) = del
-            && let Err(e) = super::vpn_netlink::route_host(false, d, 0, table)
-        {
-            // Already gone (an earlier run, an operator) is fine.
-            if e.raw_os_error() != Some(libc::ESRCH) {
-                self.c.route_errors += 1;
-                warn!(care_of = %d, table, "removing the tunnel route: {e}");
-            }
-        }
     }
 
     async fn on_esp(&mut self, pkt: &mut [u8]) {
@@ -403,8 +375,9 @@ impl Gw {
                 GwAction::MoveOutboundSa { outbound_spi, old_care_of_address, new_care_of_address } => {
                     let Some(&home) = self.by_spi_out.get(&outbound_spi) else { continue };
                     self.by_coa.remove(&old_care_of_address);
+                    // The SA's destination: from now on the HA's IP-in-IP
+                    // for the new address is sealed; nothing else changes.
                     self.by_coa.insert(new_care_of_address, home);
-                    self.route(Some(new_care_of_address), Some(old_care_of_address)).await;
                     if let Some(b) = self.bundles.get_mut(&home) {
                         b.pending_source = None;
                     }
@@ -457,7 +430,7 @@ impl Gw {
         let c = &self.c;
         counters.extend(crate::vpn_counters!(c; esp_received, esp_not_ours, esp_dropped, wildcard_data_accepted,
             wildcard_data_dropped, inner_source_mismatch, tun_no_bundle, sent, send_errors, reestablished,
-            reestablish_refused, route_errors));
+            reestablish_refused));
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "gw";
         v.bundles = bundles;

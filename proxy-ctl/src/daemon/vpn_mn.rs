@@ -71,6 +71,8 @@ struct Reestablishing {
     bytes: Vec<u8>,
     care_of: Ipv4Addr,
     next_retry: Instant,
+    /// The last Init found no route: send again on the next route event.
+    unsent: bool,
 }
 
 struct Mn {
@@ -219,6 +221,13 @@ impl Mn {
                     self.c.resent_on_route += 1;
                     self.send_esp(pkt);
                 }
+                if let Some(r) = &mut self.reestablishing
+                    && r.unsent
+                {
+                    self.c.resent_on_route += 1;
+                    r.next_retry = Instant::now();
+                    self.retry_reestablish(Instant::now());
+                }
             }
         }
     }
@@ -319,7 +328,7 @@ impl Mn {
         fill_random(&mut nonce);
         let psk = hex_key("psk", &self.sec.psk).unwrap_or_default();
         let (init, bytes) = Initiator::start(&psk, self.sec.home, now_ntp(), vpn_io::random_spi(), nonce);
-        self.reestablishing = Some(Reestablishing { init, bytes, care_of, next_retry: Instant::now() });
+        self.reestablishing = Some(Reestablishing { init, bytes, care_of, next_retry: Instant::now(), unsent: false });
         self.retry_reestablish(Instant::now());
     }
 
@@ -330,7 +339,9 @@ impl Mn {
         }
         r.next_retry = now + REESTABLISH_RETRY;
         let dst = SocketAddrV4::new(self.sec.gateway, self.sec.reestablish_port);
+        r.unsent = false;
         if let Err(e) = self.re_sock.try_send_to(&r.bytes, dst.into()) {
+            r.unsent = matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH));
             debug!("re-establishment Init: {e}");
         }
     }

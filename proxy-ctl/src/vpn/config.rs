@@ -83,12 +83,13 @@ pub struct GwSection {
     pub inner: Ipv4Addr,
     /// The GW's public address (outer source of ESP, re-establishment port).
     pub public: Ipv4Addr,
-    /// Interface toward the private network: packets from it to a care-of
-    /// address are routed into the tunnel (policy routing, `table`).
+    /// Interface toward the private network: IP-in-IP packets from it (the
+    /// HA's traffic for the MNs) are routed into the TUN device (policy
+    /// rule `iif inner_dev ipproto 4 lookup table`).
     pub inner_dev: String,
     #[serde(default = "default_gw_tun")]
     pub tun: String,
-    /// Routing table holding one route per care-of address.
+    /// Routing table of that rule (one default route into the TUN device).
     #[serde(default = "default_table")]
     pub table: u32,
     /// Return-routability check of new care-of addresses (on by default).
