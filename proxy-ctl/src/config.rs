@@ -26,11 +26,45 @@ pub struct Config {
     pub control: ControlSection,
     /// The proxy as the LAN's DNS resolver (absent: no DNS service).
     pub dns: Option<DnsSection>,
+    /// HIP: host identities, the base exchange, the static peer table.
+    pub hip: Option<crate::hip::HipSection>,
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
     /// The mobile-VPN roles: `[vpn.ha]`, `[vpn.gw]` or `[vpn.mn]`.
     pub vpn: Option<crate::vpn::config::VpnSection>,
+    /// ESP: the SA store, key export and the host data path (TUN).
+    pub esp: Option<EspSection>,
+    /// Static SAs installed at start-up (`[[sa]]`, needs `[esp]`).
+    #[serde(default, rename = "sa")]
+    pub sas: Vec<crate::esp::SaSpec>,
+}
+
+/// `[esp]`: SAs are kept by this daemon; with `tun` set it also runs the
+/// host data path (local applications <-> ESP on the wire).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EspSection {
+    /// TUN device for local applications (the `host` and `mn` roles).
+    pub tun: Option<String>,
+    /// Its MTU: the outer path MTU minus the ESP overhead (outer header,
+    /// ESP header, IV, padding, trailer, ICV; BEET saves the inner header).
+    #[serde(default = "default_tun_mtu")]
+    pub tun_mtu: u32,
+    /// Addresses on the TUN device, "ADDRESS/LENGTH": our HIT (the prefix
+    /// length routes the HIT space, e.g. /28 for ORCHIDv2) and LSI.
+    #[serde(default)]
+    pub tun_addrs: Vec<String>,
+    /// Extra prefixes routed into the TUN device (tunnel mode).
+    #[serde(default)]
+    pub tun_routes: Vec<Prefix>,
+    /// Debugging: keep this file up to date with Wireshark `esp_sa` lines
+    /// for every SA (it holds the keys: mode 0600).
+    pub esp_sa_export: Option<PathBuf>,
+}
+
+fn default_tun_mtu() -> u32 {
+    1400
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +178,73 @@ pub struct DnsSection {
     /// Upper bound of the TTL of substitute answers, seconds.
     #[serde(default = "default_max_ttl")]
     pub max_ttl: u32,
+    /// A second address to listen on, of the other family than `listen`
+    /// (dual-stack LANs), e.g. "[fd01::1]:53".
+    pub listen_v6: Option<std::net::SocketAddr>,
+    /// Steer the LAN's queries to any resolver address (UDP and TCP port
+    /// 53 arriving on `[datapath] lan`) to this resolver; the answers go
+    /// back from the address the legacy host asked (TC programs on the LAN
+    /// interface). Needs concrete listen addresses.
+    #[serde(default)]
+    pub intercept: bool,
+    /// Shortest life of a substitute mapping, whatever the TTL, seconds: a
+    /// TTL of 0 must not free the substitute before the host connects.
+    #[serde(default = "default_min_mapping_secs")]
+    pub min_mapping_secs: u64,
+    /// How long an upstream query may take before the client gets
+    /// SERVFAIL, milliseconds.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub upstream_timeout_ms: u64,
+    /// A/AAAA answers kept for their TTL (substitute answers only while
+    /// their mapping lives), at most this many; 0: every query goes
+    /// upstream.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+    /// Static host table (`[[dns.host]]`): answered by the proxy itself,
+    /// no upstream query.
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<DnsHost>,
+}
+
+/// One entry of the static host table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsHost {
+    /// The name, e.g. "hip-host.example".
+    pub name: String,
+    /// The host's HIP RR in RFC 8005 §6 presentation form: "ALG HIT KEY
+    /// [RVS ...]", e.g. "2 2001001... AwEAA... rvs.example.", as in a zone
+    /// file. Gives the HIT, the Host Identity and the rendezvous servers.
+    pub hip_rr: String,
+    /// The host's own addresses (locators).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Addresses of the rendezvous servers the RR names.
+    #[serde(default)]
+    pub rendezvous: Vec<DnsRendezvous>,
+    /// TTL of the answers, seconds (bounded by `max_ttl`).
+    #[serde(default = "default_max_ttl")]
+    pub ttl: u32,
+}
+
+/// A rendezvous server of a static host and its addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRendezvous {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+fn default_cache_size() -> usize {
+    10_000
+}
+
+fn default_min_mapping_secs() -> u64 {
+    60
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    5000
 }
 
 fn default_non_hip() -> String {
@@ -232,11 +333,17 @@ impl Config {
         {
             return Err(format!("[dns] non_hip = {:?}: expected \"pass\" or \"refuse\"", d.non_hip));
         }
+        if let Some(d) = &self.dns {
+            validate_dns(d)?;
+        }
         if self.dns.is_some() && self.datapath.is_none() {
             return Err("[dns] needs a [datapath] to map substitute addresses".into());
         }
         if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
             return Err("[dns] needs a [pool] to hand out substitute addresses".into());
+        }
+        if let Some(h) = &self.hip {
+            h.validate()?;
         }
         if self.pool.v4.is_some() && n.wan_v4.is_none() {
             return Err("[pool] v4 is set but [nat] wan_v4 is not".into());
@@ -247,8 +354,56 @@ impl Config {
         if let Some(v) = &self.vpn {
             v.validate()?;
         }
+        self.validate_esp()
+    }
+
+    fn validate_esp(&self) -> Result<(), String> {
+        if !self.sas.is_empty() && self.esp.is_none() {
+            return Err("[[sa]] needs an [esp] section".into());
+        }
+        for (i, sa) in self.sas.iter().enumerate() {
+            sa.validate().map_err(|e| format!("[[sa]] #{}: {e}", i + 1))?;
+        }
+        let Some(e) = &self.esp else { return Ok(()) };
+        if !(576..=1900).contains(&e.tun_mtu) {
+            return Err(format!("[esp] tun_mtu = {}: expected 576..=1900", e.tun_mtu));
+        }
+        for a in &e.tun_addrs {
+            let ok = a.split_once('/').is_some_and(|(ip, len)| {
+                ip.parse::<IpAddr>()
+                    .is_ok_and(|ip| len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }))
+            });
+            if !ok {
+                return Err(format!("[esp] tun_addrs: {a:?} is not ADDRESS/LENGTH"));
+            }
+        }
+        if e.tun.is_none() && (!e.tun_addrs.is_empty() || !e.tun_routes.is_empty()) {
+            return Err("[esp] tun_addrs / tun_routes need tun".into());
+        }
         Ok(())
     }
+}
+
+fn validate_dns(d: &DnsSection) -> Result<(), String> {
+    if let Some(v6) = d.listen_v6
+        && (!v6.is_ipv6() || d.listen.is_ipv6())
+    {
+        return Err(format!("[dns] listen_v6 = {v6}: needs an IPv6 address with an IPv4 `listen`"));
+    }
+    if d.intercept {
+        for a in std::iter::once(d.listen).chain(d.listen_v6) {
+            if a.ip().is_unspecified() {
+                return Err(format!("[dns] intercept needs a concrete listen address, not {a}"));
+            }
+        }
+    }
+    if d.upstream_timeout_ms == 0 {
+        return Err("[dns] upstream_timeout_ms must be at least 1".into());
+    }
+    for (i, h) in d.hosts.iter().enumerate() {
+        crate::dns_hosts::static_host(h).map_err(|e| format!("[[dns.host]] #{} ({}): {e}", i + 1, h.name))?;
+    }
+    Ok(())
 }
 
 /// A complete configuration for unit tests elsewhere in the crate.
@@ -294,6 +449,19 @@ mod tests {
         assert!(e.to_string().contains("non_hip"), "{e}");
         let e = with("listen = \"10.1.0.1\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
         assert!(format!("{:#}", anyhow::Error::from(e)).contains("listen"));
+        let e = with("listen = \"0.0.0.0:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true").unwrap_err();
+        assert!(e.to_string().contains("intercept"), "{e}");
+        let e =
+            with("listen = \"10.1.0.1:53\"\nlisten_v6 = \"10.1.0.2:53\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
+        assert!(e.to_string().contains("listen_v6"), "{e}");
+        let c = with(
+            "listen = \"10.1.0.1:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true",
+        )
+        .unwrap();
+        assert!(c.dns.unwrap().intercept);
+        let e = with("listen = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n[[dns.host]]\nname = \"a.example\"\nhip_rr = \"2 00 AA\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("[[dns.host]] #1 (a.example)"), "{e}");
     }
 
     #[test]
@@ -303,6 +471,31 @@ mod tests {
         assert!(c.datapath_section().unwrap_err().contains("[datapath]"));
         let e = Config::parse("[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n", Path::new("t"));
         assert!(e.unwrap_err().to_string().contains("[datapath]"));
+    }
+
+    #[test]
+    fn esp_section_and_static_sas() {
+        let sa = r#"
+            [[sa]]
+            spi = 0x1001
+            direction = "out"
+            key = "000102030405060708090a0b0c0d0e0f10111213"
+            local = "192.0.2.1"
+            peer = "192.0.2.2"
+            inner_local = "2001:20::1"
+            inner_peer = "2001:20::2"
+        "#;
+        let esp = "[esp]\ntun = \"hip0\"\ntun_addrs = [\"2001:20::1/28\"]\n";
+        let c = Config::parse(&format!("{esp}{sa}"), Path::new("t")).unwrap();
+        assert_eq!((c.sas.len(), c.esp.unwrap().tun_mtu), (1, 1400));
+        let e = Config::parse(sa, Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[esp]"), "{e}");
+        let e = Config::parse(&format!("{esp}{}", sa.replace("0x1001", "7")), Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("[[sa]] #1: spi 7"), "{e}");
+        let e = Config::parse(&esp.replace("/28", ""), Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("tun_addrs"), "{e}");
+        let e = Config::parse("[esp]\ntun_mtu = 100\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("tun_mtu"), "{e}");
     }
 
     #[test]

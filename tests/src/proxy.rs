@@ -92,6 +92,22 @@ socket = "{socket}"
         p
     }
 
+    /// A daemon with a config the caller writes (roles without the XDP
+    /// datapath, e.g. `host`): `body` gets a `[control]` section with the
+    /// daemon's socket appended.
+    pub fn start_config(ns: &Netns, body: &str) -> Proxy {
+        let dir = PathBuf::from("/tmp").join(unique("hp-test-"));
+        let bpffs = dir.join("bpf");
+        std::fs::create_dir_all(&bpffs).unwrap();
+        sh(&format!("mount -t bpf bpf {}", bpffs.display()));
+        let socket = dir.join("proxy.sock");
+        let config = dir.join("proxy.toml");
+        std::fs::write(&config, format!("{body}\n[control]\nsocket = \"{}\"\n", socket.display())).unwrap();
+        let mut p = Proxy { ns: ns.name.clone(), dir, config, socket, child: None, bpffs };
+        p.spawn(false);
+        p
+    }
+
     /// Start (or restart) the daemon and wait for its control socket.
     pub fn spawn(&mut self, reset: bool) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();

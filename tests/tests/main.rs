@@ -2,6 +2,8 @@
 //! Root only; run through `cargo xtask test`.
 
 mod dns;
+mod esp;
+mod hip;
 mod nat;
 mod topo;
 mod vpn;

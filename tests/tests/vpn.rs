@@ -64,7 +64,11 @@ impl Daemon {
             .expect("spawn proxy-ctl run");
         let d = Daemon { dir: dir.into(), name, child: Some(child) };
         let sock = d.socket();
-        assert!(wait_until(20, || std::os::unix::net::UnixStream::connect(&sock).is_ok()), "{name} did not start:\n{}", d.log());
+        assert!(
+            wait_until(20, || std::os::unix::net::UnixStream::connect(&sock).is_ok()),
+            "{name} did not start:\n{}",
+            d.log()
+        );
         d
     }
 
@@ -84,8 +88,12 @@ impl Daemon {
 
     fn counter(&self, name: &str) -> u64 {
         let v = self.json("vpn stats");
-        v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no counter {name}"))
-            ["value"]
+        v["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
             .as_u64()
             .unwrap()
     }
@@ -94,7 +102,11 @@ impl Daemon {
     fn bundle(&self) -> (String, u64, u64) {
         let v = self.json("vpn bundles");
         let b = &v["bundles"][0];
-        (b["care_of_address"].as_str().unwrap_or("-").into(), b["inbound_spi"].as_u64().unwrap(), b["outbound_spi"].as_u64().unwrap())
+        (
+            b["care_of_address"].as_str().unwrap_or("-").into(),
+            b["inbound_spi"].as_u64().unwrap(),
+            b["outbound_spi"].as_u64().unwrap(),
+        )
     }
 
     fn binding(&self) -> Option<String> {
@@ -136,7 +148,8 @@ impl Drop for Topo {
 }
 
 fn topo() -> Topo {
-    let (cn, ha, gw, inet, mn) = (Netns::new("vc"), Netns::new("vh"), Netns::new("vg"), Netns::new("vi"), Netns::new("vm"));
+    let (cn, ha, gw, inet, mn) =
+        (Netns::new("vc"), Netns::new("vh"), Netns::new("vg"), Netns::new("vi"), Netns::new("vm"));
     cn.veth("eth0", &ha, "lan1");
     ha.veth("lan0", &gw, "in0");
     gw.veth("out0", &inet, "gw0");
@@ -213,7 +226,9 @@ fn vpn(rr: bool, retransmit_ms: u64, max_retx: u32) -> Vpn {
 
 /// The MN leaves one visited network for the other.
 fn move_to(mn: &Netns, from: &str, to: &str, addr: &str, router: &str) {
-    mn.sh(&format!("ip addr flush dev {from} && ip addr add {addr}/24 dev {to} && ip route replace default via {router} dev {to}"));
+    mn.sh(&format!(
+        "ip addr flush dev {from} && ip addr add {addr}/24 dev {to} && ip route replace default via {router} dev {to}"
+    ));
 }
 
 fn ping_ok(ns: &Netns, dst: &str) -> bool {
@@ -223,7 +238,8 @@ fn ping_ok(ns: &Netns, dst: &str) -> bool {
 /// A CN -> MN UDP stream at ~1 packet/ms with sequence numbers; returns
 /// (sent, received, stop flag).
 fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<AtomicBool>) {
-    let (sent, recv, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (sent, recv, stop) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
     let (r, s2) = (recv.clone(), stop.clone());
     in_netns(mn, move || {
         let sock = UdpSocket::bind("10.2.0.5:5000").unwrap();
@@ -293,7 +309,9 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
     std::thread::sleep(Duration::from_millis(500));
 
     let mut losses = Vec::new();
-    for (from, to, addr, router) in [("eth_a", "eth_b", COA_B, "203.0.113.1"), ("eth_b", "eth_a", COA_A, "198.51.100.1")] {
+    for (from, to, addr, router) in
+        [("eth_a", "eth_b", COA_B, "203.0.113.1"), ("eth_b", "eth_a", COA_A, "198.51.100.1")]
+    {
         let (s0, r0) = (sent.load(Ordering::Relaxed), recv.load(Ordering::Relaxed));
         move_to(&v.t.mn_ns, from, to, addr, router);
         assert!(wait_until(5, || v.ha.binding().as_deref() == Some(addr)), "HA binding did not move to {addr}");
@@ -319,7 +337,10 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         assert_eq!(e["kind"], "fast");
         assert!(e["registered_ms"].as_f64().unwrap() < 100.0, "{e}");
         assert!(e["first_data_ms"].as_f64().is_some(), "{e}");
-        eprintln!("handover {} -> {}: registered {} ms, first data {} ms", e["from"], e["to"], e["registered_ms"], e["first_data_ms"]);
+        eprintln!(
+            "handover {} -> {}: registered {} ms, first data {} ms",
+            e["from"], e["to"], e["registered_ms"], e["first_data_ms"]
+        );
     }
     assert_eq!(v.gw.history().len(), 2);
     assert_eq!(v.gw.counter("rr_verified"), 2);
@@ -336,7 +357,11 @@ fn vpn_fallback_reestablishes_when_the_home_agent_is_silent() {
     move_to(&v.t.mn_ns, "eth_a", "eth_b", COA_B, "203.0.113.1");
     assert!(wait_until(10, || v.mn.counter("reestablishments") >= 1), "MN never re-established:\n{}", v.mn.log());
     v.t.ha_ns.sh("nft delete table ip t");
-    assert!(wait_until(10, || v.ha.binding().as_deref() == Some(COA_B)), "no registration after re-establishment:\n{}", v.mn.log());
+    assert!(
+        wait_until(10, || v.ha.binding().as_deref() == Some(COA_B)),
+        "no registration after re-establishment:\n{}",
+        v.mn.log()
+    );
     let after = v.mn.bundle();
     assert_eq!(after.0, COA_B);
     assert_ne!((after.1, after.2), (before.1, before.2), "re-establishment must bring new SPIs");
@@ -393,13 +418,21 @@ fn vpn_rejects_forged_and_replayed_siu_bad_authenticator_and_old_identification(
         extensions: Vec::new(),
     };
     let bad_key = MnHaKey::new(MNHA_SPI, AuthAlgorithm::HmacSha256, b"not the key").unwrap();
-    let ntp = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2_208_988_800) << 32;
-    send_udp(&v.t.cn, "10.1.1.10:4342", "10.1.0.1:434", req(Identification(ntp), "10.1.1.10").to_signed_bytes(&bad_key).unwrap());
+    let ntp =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2_208_988_800) << 32;
+    send_udp(
+        &v.t.cn,
+        "10.1.1.10:4342",
+        "10.1.0.1:434",
+        req(Identification(ntp), "10.1.1.10").to_signed_bytes(&bad_key).unwrap(),
+    );
     let good_key = MnHaKey::new(MNHA_SPI, AuthAlgorithm::HmacSha256, &hex_decode(MNHA_KEY)).unwrap();
     // Right key, but an Identification from an hour ago (RFC 5944 §5.7).
     let old = Identification(ntp - (3600u64 << 32));
     send_udp(&v.t.cn, "10.1.1.10:4343", "10.1.0.1:434", req(old, "10.1.1.10").to_signed_bytes(&good_key).unwrap());
-    assert!(wait_until(3, || v.ha.counter("authentication_failed") == 1 && v.ha.counter("identification_mismatch") == 1));
+    assert!(
+        wait_until(3, || v.ha.counter("authentication_failed") == 1 && v.ha.counter("identification_mismatch") == 1)
+    );
     assert_eq!(v.ha.binding(), ha0, "a rejected request changed the binding");
     assert!(ping_ok(&v.t.cn, "10.2.0.5"), "traffic still flows to the unchanged care-of address");
     // The CLI shows the rejections by name.
@@ -448,6 +481,12 @@ fn vpn_tshark_dissects_registration_as_mobile_ip() {
         pcap.display()
     ));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines.iter().any(|l| l.starts_with("1\t10.2.0.5\t198.51.100.23")), "no Registration Request dissected:\n{out}");
-    assert!(lines.iter().any(|l| l.starts_with("3\t10.2.0.5") && l.ends_with("\t0")), "no accepted Registration Reply dissected:\n{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("1\t10.2.0.5\t198.51.100.23")),
+        "no Registration Request dissected:\n{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("3\t10.2.0.5") && l.ends_with("\t0")),
+        "no accepted Registration Reply dissected:\n{out}"
+    );
 }

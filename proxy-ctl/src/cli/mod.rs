@@ -1,10 +1,13 @@
 //! The command line: `proxy-ctl run` starts the daemon; every other
 //! subcommand talks to it over its control socket (one file each).
 
+mod assoc;
 mod client;
+mod identity;
 mod mapping;
 mod nat;
 mod run;
+mod sa;
 mod stats;
 mod table;
 mod vpn;
@@ -44,6 +47,15 @@ pub enum Command {
     /// Mobile VPN: bindings (HA), SA bundles (GW, MN), handover history, counters.
     #[command(subcommand)]
     Vpn(vpn::VpnCmd),
+    /// HIP host identities (key files): generate, show HIT and HIP RR.
+    #[command(subcommand)]
+    Identity(identity::IdentityCmd),
+    /// HIP associations: connect, close, list, counters.
+    #[command(subcommand)]
+    Assoc(assoc::AssocCmd),
+    /// ESP security associations: add, remove, move, list, export keys.
+    #[command(subcommand)]
+    Sa(sa::SaCmd),
     /// Attach a pass-only XDP program to an interface and pin its link
     /// (for veth peers that receive XDP-redirected frames).
     #[command(hide = true)]
@@ -57,6 +69,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Nat(cmd) => nat::run(&cli.socket, cli.json, cmd).await,
         Command::Stats => stats::run(&cli.socket, cli.json).await,
         Command::Vpn(cmd) => vpn::run(&cli.socket, cli.json, cmd).await,
+        Command::Identity(cmd) => identity::run(cli.json, cmd),
+        Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
+        Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }
 }

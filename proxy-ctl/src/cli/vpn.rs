@@ -90,7 +90,18 @@ pub async fn run(socket: &Path, json: bool, cmd: VpnCmd) -> anyhow::Result<()> {
                 })
                 .collect();
             table::print(
-                &["AT(unix ms)", "FROM", "TO", "KIND", "SA-MOVED", "REQ-SENT", "REGISTERED", "FIRST-DATA", "RETX", "SPI-IN/OUT"],
+                &[
+                    "AT(unix ms)",
+                    "FROM",
+                    "TO",
+                    "KIND",
+                    "SA-MOVED",
+                    "REQ-SENT",
+                    "REGISTERED",
+                    "FIRST-DATA",
+                    "RETX",
+                    "SPI-IN/OUT",
+                ],
                 &rows,
             );
         }

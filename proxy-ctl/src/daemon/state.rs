@@ -14,13 +14,29 @@ pub struct Daemon {
     pub dp: Option<Arc<Mutex<Datapath>>>,
     /// The mobile-VPN role's view (`[vpn.*]` configured).
     pub vpn: Option<Arc<std::sync::Mutex<crate::vpn::view::VpnView>>>,
+    /// The HIP role (`[hip]` configured).
+    pub hip: Option<super::hip::HipHandle>,
+    /// The SA store (`[esp]` configured).
+    pub esp: Option<Arc<crate::esp::SaTable>>,
+    /// The DNS role's mappings and counters (`[dns]` configured).
+    pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
 }
 
 impl Daemon {
+    /// The SA store, or the error a CLI user sees when this daemon has none.
+    pub fn sa_table(&self) -> anyhow::Result<&Arc<crate::esp::SaTable>> {
+        self.esp.as_ref().ok_or_else(|| anyhow::anyhow!("this daemon keeps no SAs (no [esp] in its config)"))
+    }
+
     /// The datapath, or the error a CLI user sees when this daemon has none.
     pub fn datapath(&self) -> anyhow::Result<&Arc<Mutex<Datapath>>> {
         self.dp
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this daemon runs no XDP datapath (no [datapath] in its config)"))
+    }
+
+    /// The HIP role, or the error a CLI user sees when this daemon has none.
+    pub fn hip(&self) -> anyhow::Result<&super::hip::HipHandle> {
+        self.hip.as_ref().ok_or_else(|| anyhow::anyhow!("this daemon runs no HIP (no [hip] in its config)"))
     }
 }

@@ -27,7 +27,10 @@ pub async fn run(sec: VpnSection, view: Arc<Mutex<VpnView>>) {
 }
 
 pub fn request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {
-    let view = daemon.vpn.as_ref().ok_or_else(|| anyhow::anyhow!("this daemon runs no VPN role (no [vpn.*] in its config)"))?;
+    let view = daemon
+        .vpn
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("this daemon runs no VPN role (no [vpn.*] in its config)"))?;
     let v = view.lock().unwrap_or_else(|e| e.into_inner());
     let role = v.role.to_string();
     Ok(match req {

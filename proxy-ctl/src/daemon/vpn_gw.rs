@@ -135,7 +135,8 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     info!(inner = %sec.inner, public = %sec.public, rr = sec.return_routability, "VPN gateway ready");
     gw.refresh();
 
-    let (mut ebuf, mut tbuf, mut ubuf, mut rbuf) = (vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 2048], vec![0u8; 256]);
+    let (mut ebuf, mut tbuf, mut ubuf, mut rbuf) =
+        (vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 2048], vec![0u8; 256]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let timer = gw.core.poll_timeout();
@@ -231,7 +232,12 @@ impl Gw {
             self.by_coa.remove(&old);
         }
         let (spi_in, spi_out) = (sas.inbound.spi(), sas.outbound.spi());
-        self.core.add_bundle(SaBundle { home_address: home, inbound_spi: spi_in, outbound_spi: spi_out, care_of_address: care_of });
+        self.core.add_bundle(SaBundle {
+            home_address: home,
+            inbound_spi: spi_in,
+            outbound_spi: spi_out,
+            care_of_address: care_of,
+        });
         self.by_spi_in.insert(spi_in, home);
         self.by_spi_out.insert(spi_out, home);
         self.by_coa.insert(care_of, home);
@@ -333,7 +339,9 @@ impl Gw {
             return;
         };
         let b = &self.bundles[&home];
-        let allowed = src == home || Some(src) == b.pending_source || self.core.bundle(home).is_some_and(|s| s.care_of_address == src);
+        let allowed = src == home
+            || Some(src) == b.pending_source
+            || self.core.bundle(home).is_some_and(|s| s.care_of_address == src);
         if !allowed {
             self.c.inner_source_mismatch += 1;
             debug!(%src, %home, "inner source is not the mobile node's: dropped");
@@ -383,7 +391,8 @@ impl Gw {
                     }
                     info!(%home, from = %old_care_of_address, to = %new_care_of_address, spi = outbound_spi,
                         "outbound SA moved (no re-keying)");
-                    let (t0, at) = self.siu_at.get(&Ipv4Addr::UNSPECIFIED).copied().unwrap_or((Instant::now(), unix_ms()));
+                    let (t0, at) =
+                        self.siu_at.get(&Ipv4Addr::UNSPECIFIED).copied().unwrap_or((Instant::now(), unix_ms()));
                     let b = &self.bundles[&home];
                     let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
                     v.push_history(HandoverInfo {
@@ -399,7 +408,8 @@ impl Gw {
                         ..Default::default()
                     });
                 }
-                GwAction::Forward { outbound_spi, dst, datagram } | GwAction::Challenge { outbound_spi, dst, datagram } => {
+                GwAction::Forward { outbound_spi, dst, datagram }
+                | GwAction::Challenge { outbound_spi, dst, datagram } => {
                     let Some(&home) = self.by_spi_out.get(&outbound_spi) else { continue };
                     self.seal_send(home, &datagram, dst);
                 }
@@ -437,4 +447,3 @@ impl Gw {
         v.counters = counters;
     }
 }
-

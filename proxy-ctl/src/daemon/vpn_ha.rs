@@ -42,7 +42,10 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     cfg.max_lifetime = sec.max_lifetime;
     let mut ha = HomeAgent::new(cfg);
     for n in &sec.nodes {
-        ha.add_mobile_node(n.home, mn_ha_key("[vpn.ha.node] key", n.spi, n.algorithm, &n.key).map_err(anyhow::Error::msg)?);
+        ha.add_mobile_node(
+            n.home,
+            mn_ha_key("[vpn.ha.node] key", n.spi, n.algorithm, &n.key).map_err(anyhow::Error::msg)?,
+        );
     }
     let first_sequence = now_ntp();
     for g in &sec.gateways {

@@ -144,10 +144,12 @@ pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     info!(home = %mn.sec.home, gateway = %mn.sec.gateway, "mobile node ready");
     mn.refresh();
 
-    let (mut nbuf, mut ebuf, mut tbuf, mut ubuf) = (vec![0u8; 16384], vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 256]);
+    let (mut nbuf, mut ebuf, mut tbuf, mut ubuf) =
+        (vec![0u8; 16384], vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 256]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let timer = [mn.core.poll_timeout(), mn.reestablishing.as_ref().map(|r| r.next_retry)].into_iter().flatten().min();
+        let timer =
+            [mn.core.poll_timeout(), mn.reestablishing.as_ref().map(|r| r.next_retry)].into_iter().flatten().min();
         let sleep = async {
             match timer {
                 Some(t) => tokio::time::sleep_until(t.into()).await,

@@ -74,7 +74,8 @@ impl SaPair {
         self.scratch.clear();
         self.scratch.resize(len, 0);
         self.scratch[off..off + inner.len()].copy_from_slice(inner);
-        let n = self.outbound.seal(&mut self.scratch, inner.len(), NEXT_HEADER_IPV4, &mut super::vpn_io::fill_random)?;
+        let n =
+            self.outbound.seal(&mut self.scratch, inner.len(), NEXT_HEADER_IPV4, &mut super::vpn_io::fill_random)?;
         outer_ipv4(src, dst, &self.scratch[..n], out);
         Ok(())
     }

@@ -24,8 +24,9 @@ pub enum DropReason {
     /// inspect it).
     #[error("ESP padding malformed")]
     BadPadding,
-    /// A next header value BEET does not carry (RFC 7402 §3).
-    #[error("ESP next header {0} not accepted in BEET mode")]
+    /// A next header value the SA's mode does not carry (RFC 7402 §3 for
+    /// BEET; tunnel mode carries only IPv4 and IPv6).
+    #[error("ESP next header {0} not accepted by this SA's mode")]
     UnknownNextHeader(u8),
     /// A dummy packet (next header 59, RFC 4303 §2.6), which the receiver
     /// MUST discard.

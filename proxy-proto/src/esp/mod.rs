@@ -12,6 +12,7 @@
 //! - [`replay`]: the anti-replay sliding window (RFC 4303 §3.4.3, App. A).
 //! - [`sa`]: outbound and inbound security associations with counters.
 //! - [`beet`]: BEET encapsulation, inner header rebuild, checksum rebase.
+//! - [`tunnel`]: tunnel mode (RFC 4303 §3.1.2), the whole inner packet.
 //! - [`wireshark`]: the `esp_sa` UAT line, to decrypt captures.
 
 pub mod beet;
@@ -21,6 +22,7 @@ pub mod packet;
 pub mod replay;
 pub mod sa;
 pub mod transform;
+pub mod tunnel;
 pub mod wireshark;
 
 #[cfg(test)]
@@ -30,6 +32,6 @@ pub use cipher::EspCipher;
 pub use error::{DropReason, KeyError, SealError};
 pub use packet::{Packet, Repr, Trailer};
 pub use replay::ReplayWindow;
-pub use sa::{InboundSa, Opened, OutboundSa, SaEvent};
+pub use sa::{InboundSa, Mode, Opened, OutboundSa, SaEvent};
 pub use transform::Transform;
 pub use wireshark::wireshark_esp_sa_line;

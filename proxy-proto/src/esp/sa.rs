@@ -225,11 +225,34 @@ pub struct Opened {
     pub payload: Range<usize>,
 }
 
-/// The receiving side of an SA, in BEET mode.
+/// What an SA carries (RFC 4303 §3.1): the transport segment of a packet
+/// whose inner header the SA fixes (BEET, RFC 7402 §3), or a whole inner IP
+/// packet (tunnel mode, the mobile VPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Bound End-to-End Tunnel: next header is a transport protocol.
+    #[default]
+    Beet,
+    /// Tunnel mode: next header is 4 (IPv4) or 41 (IPv6).
+    Tunnel,
+}
+
+impl Mode {
+    /// Whether an SA of this mode delivers a payload with `next_header`.
+    pub fn accepts(self, next_header: u8) -> bool {
+        match self {
+            Mode::Beet => is_beet_next_header(next_header),
+            Mode::Tunnel => super::tunnel::is_tunnel_next_header(next_header),
+        }
+    }
+}
+
+/// The receiving side of an SA (BEET unless made with [`InboundSa::with_mode`]).
 #[derive(Debug)]
 pub struct InboundSa {
     spi: u32,
     cipher: EspCipher,
+    mode: Mode,
     window: ReplayWindow,
     counters: InboundCounters,
 }
@@ -237,7 +260,18 @@ pub struct InboundSa {
 impl InboundSa {
     /// A fresh SA for the SPI we chose (RFC 7402 §3.3.1).
     pub fn new(spi: u32, cipher: EspCipher) -> Self {
-        InboundSa { spi, cipher, window: ReplayWindow::new(), counters: InboundCounters::default() }
+        InboundSa { spi, cipher, mode: Mode::Beet, window: ReplayWindow::new(), counters: InboundCounters::default() }
+    }
+
+    /// The same SA carrying `mode` payloads.
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// What this SA carries.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Our SPI.
@@ -292,7 +326,7 @@ impl InboundSa {
         let (trailer, payload_len) = Trailer::parse(&pkt[plaintext.clone()])?;
         match trailer.next_header {
             NEXT_HEADER_DUMMY => return Err(DropReason::Dummy),
-            nh if !is_beet_next_header(nh) => return Err(DropReason::UnknownNextHeader(nh)),
+            nh if !self.mode.accepts(nh) => return Err(DropReason::UnknownNextHeader(nh)),
             _ => {}
         }
         Ok(Opened {

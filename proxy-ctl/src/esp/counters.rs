@@ -1,0 +1,92 @@
+//! Engine-wide ESP counters (per-SA traffic and drop counters live in the
+//! SAs). Relaxed atomics: workers bump them, the control socket reads them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Stable counter names; the index is the position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Counter {
+    /// Packets read from the local interface (TUN) for sealing.
+    LocalRx,
+    /// Packets opened and delivered to the local interface.
+    LocalTx,
+    /// ESP packets sent.
+    EspTx,
+    /// ESP packets received (before any check).
+    EspRx,
+    /// A local packet with no outbound SA for its destination.
+    DropNoSa,
+    /// An ESP packet whose SPI has no inbound SA (RFC 4303 §3.4.2: discard, audit).
+    DropUnknownSpi,
+    /// An ESP packet from an outer source the SA is not bound to.
+    DropBadSource,
+    /// Shorter than an ESP header, or an outer header we cannot parse.
+    DropMalformed,
+    /// Dropped by the SA: replay, ICV, padding, next header (see `sa list`).
+    DropOpen,
+    /// A local packet the SA refused to seal (inner addresses, protocol,
+    /// sequence numbers exhausted).
+    DropSeal,
+    /// The kernel refused to send or deliver a packet.
+    DropIo,
+    /// Inbound tunnel packets accepted from a source other than the SA's
+    /// peer because the SA has `wildcard_source`.
+    WildcardSource,
+    /// SA events raised (rekey needed, sequence exhausted).
+    SaEvents,
+}
+
+const NAMES: [&str; 13] = [
+    "local_rx",
+    "local_tx",
+    "esp_tx",
+    "esp_rx",
+    "drop_no_sa",
+    "drop_unknown_spi",
+    "drop_bad_source",
+    "drop_malformed",
+    "drop_open",
+    "drop_seal",
+    "drop_io",
+    "wildcard_source",
+    "sa_events",
+];
+
+#[derive(Debug, Default)]
+pub struct EspCounters([AtomicU64; NAMES.len()]);
+
+impl EspCounters {
+    pub fn add(&self, c: Counter, n: u64) {
+        self.0[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn inc(&self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.0[c as usize].load(Ordering::Relaxed)
+    }
+
+    /// (name, value) for every counter, in a stable order.
+    pub fn list(&self) -> Vec<(&'static str, u64)> {
+        NAMES.iter().zip(&self.0).map(|(n, v)| (*n, v.load(Ordering::Relaxed))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_variants() {
+        let c = EspCounters::default();
+        c.inc(Counter::SaEvents);
+        c.add(Counter::DropUnknownSpi, 3);
+        let l = c.list();
+        assert_eq!(l.len(), NAMES.len());
+        assert_eq!(l[Counter::SaEvents as usize], ("sa_events", 1));
+        assert_eq!(l[Counter::DropUnknownSpi as usize], ("drop_unknown_spi", 3));
+    }
+}

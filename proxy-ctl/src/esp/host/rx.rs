@@ -1,0 +1,122 @@
+//! Peer -> local: take a batch of ESP packets per socket, find the SA by
+//! SPI, check the outer source, open (BEET: rebuild the inner header;
+//! tunnel: the inner packet as is) and deliver to the TUN device.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use proxy_proto::esp::{Mode, beet::BeetError, beet::open_to_inner_packet, tunnel::open_tunnel_packet};
+
+use super::rawsock::{BATCH, Batch, RawEsp};
+use super::{Tun, poll_in};
+use crate::esp::{SaTable, counters::Counter, table::Tables};
+
+/// Hop limit of a rebuilt inner IPv6 header: an IPv6 raw socket does not
+/// hand us the outer one without ancillary data, and the packet is for
+/// this host anyway.
+const DEFAULT_HOP_LIMIT: u8 = 64;
+
+pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
+    let mut batch = Batch::default();
+    while !stop.load(Ordering::Relaxed) {
+        let ready = poll_in([v4.raw_fd(), v6.raw_fd()]);
+        for (sock, r) in [(v4, ready[0]), (v6, ready[1])] {
+            if !r {
+                continue;
+            }
+            loop {
+                let n = match batch.recv(sock) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                    Err(e) => {
+                        table.counters.inc(Counter::DropIo);
+                        tracing::warn!("ESP receive: {e}");
+                        0
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                table.counters.add(Counter::EspRx, n as u64);
+                let t = table.read();
+                for i in 0..n {
+                    open_one(&t, &mut batch, i, sock.v6, table, tun);
+                }
+                drop(t);
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Where the ESP packet of frame `i` is, with its outer source and hop
+/// limit.
+fn locate(batch: &Batch, i: usize, v6: bool) -> Option<(usize, usize, IpAddr, u8)> {
+    let (start, len) = (batch.start[i], batch.len[i]);
+    if v6 {
+        return Some((start, start + len, batch.source(i)?, DEFAULT_HOP_LIMIT));
+    }
+    let hdr = batch.frame(i).get(start..start + len)?;
+    let ihl = usize::from(*hdr.first()? & 0x0f) * 4;
+    if ihl < 20 || hdr.len() < ihl + 8 {
+        return None;
+    }
+    let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
+    Some((start + ihl, start + len, src, hdr[8]))
+}
+
+fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, tun: &Tun) {
+    let c = &table.counters;
+    let Some((esp_start, esp_end, src, hops)) = locate(batch, i, v6) else {
+        c.inc(Counter::DropMalformed);
+        return;
+    };
+    if esp_end - esp_start < 8 {
+        c.inc(Counter::DropMalformed);
+        return;
+    }
+    let frame = batch.frame_mut(i);
+    let spi = u32::from_be_bytes([frame[esp_start], frame[esp_start + 1], frame[esp_start + 2], frame[esp_start + 3]]);
+    let Some(entry) = t.inbound(spi) else {
+        c.inc(Counter::DropUnknownSpi);
+        tracing::trace!(spi, %src, "ESP for an unknown SPI");
+        return;
+    };
+    let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
+    if src != st.peer {
+        if entry.wildcard_source {
+            c.inc(Counter::WildcardSource);
+        } else {
+            st.bad_source += 1;
+            c.inc(Counter::DropBadSource);
+            return;
+        }
+    }
+    let esp = esp_start..esp_end;
+    let opened = match (entry.mode, &entry.inner) {
+        (Mode::Beet, Some(addrs)) => open_to_inner_packet(&mut st.sa, frame, esp, addrs, hops),
+        _ => open_tunnel_packet(&mut st.sa, frame, esp),
+    };
+    drop(st);
+    match opened {
+        Ok(inner) => match tun.write(&frame[inner]) {
+            Ok(_) => c.inc(Counter::LocalTx),
+            Err(e) => {
+                c.inc(Counter::DropIo);
+                tracing::debug!("TUN write: {e}");
+            }
+        },
+        Err(BeetError::Drop(reason)) => {
+            c.inc(Counter::DropOpen);
+            tracing::trace!(spi, %src, "ESP dropped: {reason}");
+        }
+        Err(e) => {
+            c.inc(Counter::DropMalformed);
+            tracing::trace!(spi, %src, "ESP inner packet refused: {e}");
+        }
+    }
+}

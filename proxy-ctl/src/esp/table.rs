@@ -1,0 +1,403 @@
+//! The SA store: every SA this daemon holds, shared by the control plane
+//! (install, move, remove, list) and the ESP workers (look up per packet).
+//!
+//! Workers take the read lock once per batch and the SA's own mutex per
+//! packet: no syscall, no allocation. Writers (the CLI, the HIP driver) are
+//! rare. This is the in-process API the HIP and VPN drivers call:
+//! [`SaTable::install_pair`] on an Established event, [`SaTable::move_outer`]
+//! when a locator changes (RFC 8046 mobility, VPN handover), and
+//! [`SaTable::remove`].
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    path::PathBuf,
+    sync::{Mutex, RwLock, RwLockReadGuard},
+};
+
+use proxy_proto::esp::{
+    EspCipher, InboundSa, Mode, OutboundSa, SaEvent, Transform, beet::InnerAddrs, wireshark_esp_sa_line,
+};
+use serde::{Deserialize, Serialize};
+
+use super::counters::{Counter, EspCounters};
+use super::spec::{Direction, ModeName, ValidSa, transform_name};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SaError {
+    #[error("{0} SA with SPI {1:#010x} already exists")]
+    Duplicate(Direction, u32),
+    #[error("no {0} SA with SPI {1:#010x}")]
+    NotFound(Direction, u32),
+    #[error("an outbound SA for inner peer {0} already exists (SPI {1:#010x})")]
+    DuplicateSelector(String, u32),
+    #[error("the key was refused: {0}")]
+    Key(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the workers need of an outbound SA besides the SA itself.
+pub struct OutEntry {
+    pub mode: Mode,
+    /// BEET: inner (source, destination) the packets must carry.
+    pub inner: Option<InnerAddrs>,
+    pub state: Mutex<OutState>,
+    meta: Meta,
+}
+
+pub struct OutState {
+    pub sa: OutboundSa,
+    pub local: IpAddr,
+    pub peer: IpAddr,
+}
+
+pub struct InEntry {
+    pub mode: Mode,
+    /// BEET: inner (source, destination) rebuilt on delivery.
+    pub inner: Option<InnerAddrs>,
+    pub wildcard_source: bool,
+    pub state: Mutex<InState>,
+    meta: Meta,
+}
+
+pub struct InState {
+    pub sa: InboundSa,
+    pub local: IpAddr,
+    pub peer: IpAddr,
+    /// Packets dropped because they came from another outer source.
+    pub bad_source: u64,
+}
+
+/// Kept for listing and key export only.
+struct Meta {
+    transform: Transform,
+    key: Vec<u8>,
+    inner_local: Option<IpAddr>,
+    inner_peer: Option<IpAddr>,
+}
+
+/// Lookup tables the workers read.
+#[derive(Default)]
+pub struct Tables {
+    outbound: HashMap<u32, std::sync::Arc<OutEntry>>,
+    inbound: HashMap<u32, std::sync::Arc<InEntry>>,
+    /// Outbound selector: inner destination -> SPI.
+    out_by_inner: HashMap<IpAddr, u32>,
+    /// Tunnel SA without an inner peer: carries everything else.
+    out_default: Option<u32>,
+}
+
+impl Tables {
+    /// The outbound SA for a local packet to `dst` (exact inner address
+    /// first, then the default tunnel SA).
+    pub fn outbound_for(&self, dst: IpAddr) -> Option<&OutEntry> {
+        let spi = self.out_by_inner.get(&dst).copied().or(self.out_default)?;
+        self.outbound.get(&spi).map(|e| &**e)
+    }
+
+    pub fn inbound(&self, spi: u32) -> Option<&InEntry> {
+        self.inbound.get(&spi).map(|e| &**e)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.outbound.is_empty() && self.inbound.is_empty()
+    }
+}
+
+/// One row of `proxy-ctl sa list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SaInfo {
+    pub spi: u32,
+    pub direction: Direction,
+    pub mode: ModeName,
+    pub transform: String,
+    pub local: IpAddr,
+    pub peer: IpAddr,
+    pub inner_local: Option<IpAddr>,
+    pub inner_peer: Option<IpAddr>,
+    pub wildcard_source: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Outbound: last sequence number used. Inbound: top of the window.
+    pub sequence: u64,
+    pub drop_replay: u64,
+    pub drop_icv: u64,
+    /// Every other drop of this SA (truncated, padding, next header, dummy, source).
+    pub drop_other: u64,
+    /// Wireshark `esp_sa` line, only when keys were asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esp_sa: Option<String>,
+}
+
+pub struct SaTable {
+    tables: RwLock<Tables>,
+    pub counters: EspCounters,
+    events: Mutex<Vec<SaEvent>>,
+    /// `esp_sa_export`: rewritten on every change (debugging only).
+    export: Option<PathBuf>,
+}
+
+fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
+    match (src?, dst?) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => Some(InnerAddrs::V6 { src, dst }),
+        (IpAddr::V4(src), IpAddr::V4(dst)) => Some(InnerAddrs::V4 { src, dst }),
+        _ => None,
+    }
+}
+
+impl SaTable {
+    pub fn new(export: Option<PathBuf>) -> SaTable {
+        SaTable { tables: RwLock::default(), counters: EspCounters::default(), events: Mutex::default(), export }
+    }
+
+    /// The lookup tables, for a worker's batch.
+    pub fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Install one SA direction.
+    pub fn install(&self, v: ValidSa) -> Result<(), SaError> {
+        {
+            let mut t = self.write();
+            Self::check_free(&t, &v)?;
+            Self::insert(&mut t, v)?;
+        }
+        self.export_keys();
+        Ok(())
+    }
+
+    /// Install both directions of an association at once (the HIP driver
+    /// on an Established event): either both go in or neither.
+    pub fn install_pair(&self, outbound: ValidSa, inbound: ValidSa) -> Result<(), SaError> {
+        if outbound.spec.direction != Direction::Out || inbound.spec.direction != Direction::In {
+            return Err(SaError::Invalid("install_pair wants an outbound and an inbound SA".into()));
+        }
+        {
+            let mut t = self.write();
+            Self::check_free(&t, &outbound)?;
+            Self::check_free(&t, &inbound)?;
+            Self::insert(&mut t, outbound)?;
+            Self::insert(&mut t, inbound)?;
+        }
+        self.export_keys();
+        Ok(())
+    }
+
+    fn check_free(t: &Tables, v: &ValidSa) -> Result<(), SaError> {
+        let s = &v.spec;
+        match s.direction {
+            Direction::In if t.inbound.contains_key(&s.spi) => Err(SaError::Duplicate(Direction::In, s.spi)),
+            Direction::Out if t.outbound.contains_key(&s.spi) => Err(SaError::Duplicate(Direction::Out, s.spi)),
+            Direction::Out => match s.inner_peer {
+                Some(p) => match t.out_by_inner.get(&p) {
+                    Some(&spi) => Err(SaError::DuplicateSelector(p.to_string(), spi)),
+                    None => Ok(()),
+                },
+                None => match t.out_default {
+                    Some(spi) => Err(SaError::DuplicateSelector("(default)".into(), spi)),
+                    None => Ok(()),
+                },
+            },
+            Direction::In => Ok(()),
+        }
+    }
+
+    fn insert(t: &mut Tables, v: ValidSa) -> Result<(), SaError> {
+        let s = v.spec;
+        let cipher = EspCipher::new(v.transform, &v.key).map_err(|e| SaError::Key(e.to_string()))?;
+        let mode = s.mode.mode();
+        let meta = Meta { transform: v.transform, key: v.key, inner_local: s.inner_local, inner_peer: s.inner_peer };
+        match s.direction {
+            Direction::Out => {
+                let inner = if mode == Mode::Beet { inner_addrs(s.inner_local, s.inner_peer) } else { None };
+                let entry = OutEntry {
+                    mode,
+                    inner,
+                    state: Mutex::new(OutState { sa: OutboundSa::new(s.spi, cipher), local: s.local, peer: s.peer }),
+                    meta,
+                };
+                match s.inner_peer {
+                    Some(p) => {
+                        t.out_by_inner.insert(p, s.spi);
+                    }
+                    None => t.out_default = Some(s.spi),
+                }
+                t.outbound.insert(s.spi, entry.into());
+            }
+            Direction::In => {
+                let inner = if mode == Mode::Beet { inner_addrs(s.inner_peer, s.inner_local) } else { None };
+                let entry = InEntry {
+                    mode,
+                    inner,
+                    wildcard_source: s.wildcard_source,
+                    state: Mutex::new(InState {
+                        sa: InboundSa::new(s.spi, cipher).with_mode(mode),
+                        local: s.local,
+                        peer: s.peer,
+                        bad_source: 0,
+                    }),
+                    meta,
+                };
+                t.inbound.insert(s.spi, entry.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove one SA direction.
+    pub fn remove(&self, direction: Direction, spi: u32) -> Result<(), SaError> {
+        {
+            let mut t = self.write();
+            match direction {
+                Direction::In => {
+                    t.inbound.remove(&spi).ok_or(SaError::NotFound(direction, spi))?;
+                }
+                Direction::Out => {
+                    t.outbound.remove(&spi).ok_or(SaError::NotFound(direction, spi))?;
+                    t.out_by_inner.retain(|_, s| *s != spi);
+                    if t.out_default == Some(spi) {
+                        t.out_default = None;
+                    }
+                }
+            }
+        }
+        self.export_keys();
+        Ok(())
+    }
+
+    /// Move an SA's outer addresses without rekeying (HIP mobility, RFC
+    /// 8046 §3.2; VPN handover): sequence numbers and replay windows carry
+    /// on.
+    pub fn move_outer(&self, direction: Direction, spi: u32, local: IpAddr, peer: IpAddr) -> Result<(), SaError> {
+        if local.is_ipv4() != peer.is_ipv4() {
+            return Err(SaError::Invalid(format!("local {local} and peer {peer} differ in family")));
+        }
+        {
+            let t = self.read();
+            match direction {
+                Direction::Out => {
+                    let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?;
+                    let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
+                    (s.local, s.peer) = (local, peer);
+                }
+                Direction::In => {
+                    let e = t.inbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?;
+                    let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
+                    (s.local, s.peer) = (local, peer);
+                }
+            }
+        }
+        self.export_keys();
+        Ok(())
+    }
+
+    /// Record an SA event raised in a worker; the control plane drains them.
+    pub fn push_event(&self, ev: SaEvent) {
+        self.counters.inc(Counter::SaEvents);
+        tracing::warn!(?ev, "ESP SA event");
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+    }
+
+    /// Events since the last call (rekey requests for the HIP driver).
+    pub fn drain_events(&self) -> Vec<SaEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Every SA, sorted by direction then SPI; with `keys`, each row gets
+    /// its Wireshark `esp_sa` line.
+    pub fn list(&self, keys: bool) -> Vec<SaInfo> {
+        let t = self.read();
+        let mut rows = Vec::new();
+        for (spi, e) in &t.outbound {
+            let s = e.state.lock().unwrap_or_else(|e| e.into_inner());
+            let c = s.sa.counters();
+            rows.push(SaInfo {
+                spi: *spi,
+                direction: Direction::Out,
+                mode: mode_name(e.mode),
+                transform: transform_name(e.meta.transform).into(),
+                local: s.local,
+                peer: s.peer,
+                inner_local: e.meta.inner_local,
+                inner_peer: e.meta.inner_peer,
+                wildcard_source: false,
+                packets: c.packets,
+                bytes: c.bytes,
+                sequence: c.packets,
+                drop_replay: 0,
+                drop_icv: 0,
+                drop_other: 0,
+                esp_sa: keys.then(|| export_line(s.local, s.peer, *spi, &e.meta)).flatten(),
+            });
+        }
+        for (spi, e) in &t.inbound {
+            let s = e.state.lock().unwrap_or_else(|e| e.into_inner());
+            let c = s.sa.counters();
+            let d = c.drops;
+            rows.push(SaInfo {
+                spi: *spi,
+                direction: Direction::In,
+                mode: mode_name(e.mode),
+                transform: transform_name(e.meta.transform).into(),
+                local: s.local,
+                peer: s.peer,
+                inner_local: e.meta.inner_local,
+                inner_peer: e.meta.inner_peer,
+                wildcard_source: e.wildcard_source,
+                packets: c.packets,
+                bytes: c.bytes,
+                sequence: s.sa.window().top(),
+                drop_replay: d.replay,
+                drop_icv: d.bad_icv,
+                drop_other: d.truncated + d.wrong_spi + d.bad_padding + d.unknown_next_header + d.dummy + s.bad_source,
+                esp_sa: keys.then(|| export_line(s.peer, s.local, *spi, &e.meta)).flatten(),
+            });
+        }
+        rows.sort_by_key(|r| (r.direction == Direction::Out, r.spi));
+        rows
+    }
+
+    /// Rewrite the `esp_sa_export` file, if configured. Failures are
+    /// logged: key export is a debugging aid, never a reason to refuse an SA.
+    fn export_keys(&self) {
+        let Some(path) = &self.export else { return };
+        let mut text = String::new();
+        for r in self.list(true) {
+            if let Some(l) = r.esp_sa {
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        if let Err(e) = write_private(path, &text) {
+            tracing::warn!(path = %path.display(), "cannot write esp_sa export: {e}");
+        }
+    }
+}
+
+fn mode_name(m: Mode) -> ModeName {
+    match m {
+        Mode::Beet => ModeName::Beet,
+        Mode::Tunnel => ModeName::Tunnel,
+    }
+}
+
+fn export_line(src: IpAddr, dst: IpAddr, spi: u32, m: &Meta) -> Option<String> {
+    wireshark_esp_sa_line(src, dst, spi, m.transform, &m.key)
+}
+
+/// Write a file readable by its owner only (it holds keys).
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+use super::*;
+use crate::esp::spec::SaSpec;
+
+fn spec(dir: Direction, spi: u32) -> SaSpec {
+    SaSpec {
+        spi,
+        direction: dir,
+        mode: ModeName::Beet,
+        transform: "aes128-gcm16".into(),
+        key: "ab".repeat(20),
+        local: "192.0.2.1".parse().unwrap(),
+        peer: "192.0.2.2".parse().unwrap(),
+        inner_local: Some("2001:20::1".parse().unwrap()),
+        inner_peer: Some("2001:20::2".parse().unwrap()),
+        wildcard_source: false,
+    }
+}
+
+fn v(s: SaSpec) -> ValidSa {
+    s.validate().unwrap()
+}
+
+#[test]
+fn install_lookup_remove() {
+    let t = SaTable::new(None);
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    {
+        let r = t.read();
+        assert!(r.outbound_for("2001:20::2".parse().unwrap()).is_some());
+        assert!(r.outbound_for("2001:20::3".parse().unwrap()).is_none());
+        assert!(r.inbound(0x300).is_some());
+        assert!(r.inbound(0x200).is_none());
+    }
+    assert_eq!(t.install(v(spec(Direction::In, 0x300))), Err(SaError::Duplicate(Direction::In, 0x300)));
+    let e = t.install(v(spec(Direction::Out, 0x201))).unwrap_err();
+    assert!(matches!(e, SaError::DuplicateSelector(_, 0x200)), "{e}");
+    t.remove(Direction::Out, 0x200).unwrap();
+    assert!(t.read().outbound_for("2001:20::2".parse().unwrap()).is_none());
+    assert_eq!(t.remove(Direction::Out, 0x200), Err(SaError::NotFound(Direction::Out, 0x200)));
+    t.remove(Direction::In, 0x300).unwrap();
+    assert!(t.read().is_empty());
+}
+
+#[test]
+fn pair_is_all_or_nothing() {
+    let t = SaTable::new(None);
+    t.install(v(spec(Direction::In, 0x300))).unwrap();
+    assert!(t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).is_err());
+    assert!(t.read().outbound_for("2001:20::2".parse().unwrap()).is_none());
+}
+
+#[test]
+fn tunnel_default_sa_catches_everything() {
+    let t = SaTable::new(None);
+    let s = SaSpec { mode: ModeName::Tunnel, inner_local: None, inner_peer: None, ..spec(Direction::Out, 0x400) };
+    t.install(v(s.clone())).unwrap();
+    let r = t.read();
+    let e = r.outbound_for("8.8.8.8".parse().unwrap()).unwrap();
+    assert_eq!(e.mode, Mode::Tunnel);
+    assert!(e.inner.is_none());
+    drop(r);
+    assert!(matches!(t.install(v(SaSpec { spi: 0x401, ..s })), Err(SaError::DuplicateSelector(_, 0x400))));
+}
+
+#[test]
+fn move_outer_keeps_the_sa_and_updates_list_and_export() {
+    let dir = std::env::temp_dir().join(format!("esp-export-{}", std::process::id()));
+    let t = SaTable::new(Some(dir.clone()));
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    let text = std::fs::read_to_string(&dir).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.contains("\"192.0.2.2\",\"192.0.2.1\",\"0x00000300\""), "{text}");
+    let (l, p): (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+    t.move_outer(Direction::Out, 0x200, l, p).unwrap();
+    let rows = t.list(false);
+    let out = rows.iter().find(|r| r.direction == Direction::Out).unwrap();
+    assert_eq!((out.local, out.peer, out.esp_sa.clone()), (l, p, None));
+    assert!(std::fs::read_to_string(&dir).unwrap().contains("\"198.51.100.1\",\"198.51.100.2\",\"0x00000200\""));
+    assert!(t.move_outer(Direction::In, 0x999, l, p).is_err());
+    assert!(t.move_outer(Direction::In, 0x300, l, "2001:db8::1".parse().unwrap()).is_err());
+    let _ = std::fs::remove_file(dir);
+}
