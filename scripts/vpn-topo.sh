@@ -28,11 +28,14 @@ vpn_topo() { # sets CN HA GW INET MN
 }
 
 vpn_configs() { # $1 = dir, $2 = fast_handover (true/false), $3 = retransmit_ms, $4 = max_retransmissions
+  local encap='encap_dev = "lan0"'   # IP-in-IP in eBPF (TC egress); VPN_HA_ENCAP=tun: userspace
+  [ "${VPN_HA_ENCAP:-ebpf}" = tun ] && encap=''
   cat > "$1/ha.toml" <<EOT
 [control]
 socket = "$1/ha.sock"
 [vpn.ha]
 address = "10.1.0.1"
+$encap
 home_prefix = "10.2.0.0/24"
 private = ["10.1.0.0/16"]
 [[vpn.ha.gateway]]

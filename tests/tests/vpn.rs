@@ -180,9 +180,11 @@ fn topo() -> Topo {
     Topo { cn, ha_ns: ha, gw_ns: gw, _inet: inet, mn_ns: mn, dir }
 }
 
-fn ha_config() -> String {
+/// `ebpf`: IP-in-IP by `tc_ipip_encap` on the HA's `lan0`; else the TUN path.
+fn ha_config(ebpf: bool) -> String {
+    let encap = if ebpf { "encap_dev = \"lan0\"\n" } else { "" };
     format!(
-        "[vpn.ha]\naddress = \"10.1.0.1\"\nhome_prefix = \"10.2.0.0/24\"\nprivate = [\"10.1.0.0/16\"]\n\
+        "[vpn.ha]\n{encap}address = \"10.1.0.1\"\nhome_prefix = \"10.2.0.0/24\"\nprivate = [\"10.1.0.0/16\"]\n\
          [[vpn.ha.gateway]]\ninner = \"10.1.0.254\"\nsiu_key_id = 1\nsiu_key = \"{}\"\n\
          [[vpn.ha.node]]\nhome = \"10.2.0.5\"\nspi = {MNHA_SPI}\nkey = \"{MNHA_KEY}\"\n",
         siu_key_hex()
@@ -215,10 +217,10 @@ struct Vpn {
     mn: Daemon,
 }
 
-fn vpn(rr: bool, retransmit_ms: u64, max_retx: u32) -> Vpn {
+fn vpn(ebpf: bool, retransmit_ms: u64, max_retx: u32) -> Vpn {
     let t = topo();
-    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config());
-    let gw = Daemon::start(&t.gw_ns, &t.dir, "gw", &gw_config(rr));
+    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config(ebpf));
+    let gw = Daemon::start(&t.gw_ns, &t.dir, "gw", &gw_config(true));
     let mn = Daemon::start(&t.mn_ns, &t.dir, "mn", &mn_config(retransmit_ms, max_retx));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
     Vpn { t, ha, gw, mn }
@@ -270,6 +272,7 @@ fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Atomic
 
 #[test]
 fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
+    // IP-in-IP at the HA in eBPF (TC egress).
     let v = vpn(true, 1000, 3);
     assert!(ping_ok(&v.t.cn, "10.2.0.5"), "CN -> MN before any move");
     let mn_spis = v.mn.bundle();
@@ -346,11 +349,14 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
     assert_eq!(v.gw.counter("rr_verified"), 2);
     assert!(v.gw.counter("wildcard_source_accepted") >= 2);
     assert_eq!(v.mn.counter("reestablishments"), 0);
+    assert!(v.ha.counter("ebpf_ipip_encapsulated") > 1000, "the HA's traffic went through tc_ipip_encap");
+    assert_eq!(v.ha.counter("ipip_encapsulated"), 0, "no userspace IP-in-IP with encap_dev");
 }
 
 #[test]
 fn vpn_fallback_reestablishes_when_the_home_agent_is_silent() {
-    let v = vpn(true, 150, 2);
+    // IP-in-IP at the HA in userspace (TUN device).
+    let v = vpn(false, 150, 2);
     let before = v.mn.bundle();
     // The HA stops answering.
     v.t.ha_ns.sh("nft add table ip t && nft add chain ip t in '{ type filter hook input priority 0; }' && nft add rule ip t in udp dport 434 drop");
@@ -456,7 +462,7 @@ fn vpn_tshark_dissects_registration_as_mobile_ip() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
-    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config());
+    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config(true));
     let _gw = Daemon::start(&t.gw_ns, &t.dir, "gw", &gw_config(true));
     let _mn = Daemon::start(&t.mn_ns, &t.dir, "mn", &mn_config(1000, 3));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)));

@@ -2,10 +2,12 @@
 //! sans-IO `HomeAgent`, SIUs to the VPN gateway, and delivery of the home
 //! addresses' traffic to the care-of address in IP-in-IP (RFC 2003).
 //!
-//! Encapsulation: the home prefix is routed into a TUN device; the driver
-//! wraps each packet (outer source = the HA, destination = the binding's
-//! care-of address, RFC 2003 §3.1) and writes it back for the kernel to
-//! forward toward the GW. (DESIGN.md wants this in eBPF; see README.)
+//! Encapsulation (outer source = the HA, destination = the binding's
+//! care-of address, RFC 2003 §3.1), two ways:
+//! - `encap_dev` set: in eBPF, `tc_ipip_encap` on TC egress of that
+//!   interface reads the bindings this driver mirrors into `IPIP_BINDINGS`;
+//! - otherwise in userspace: the home prefix is routed into a TUN device,
+//!   the driver wraps each packet and sends it as its own.
 
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
@@ -52,13 +54,30 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
         let key = hex_key("[vpn.ha.gateway] siu_key", &g.siu_key).map_err(anyhow::Error::msg)?;
         ha.add_gateway(g.inner, SiuKey::new(g.siu_key_id, &key), first_sequence);
     }
-    let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, None, vpn_io::TUN_MTU).await?;
-    vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "dev", &tun.name]).await?;
+    let (tun, mut ebpf) = match &sec.encap_dev {
+        Some(dev) => {
+            let e = crate::datapath::ipip::IpipEncap::attach(dev)?;
+            let via = gateway_inner(&sec)?.to_string();
+            vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "via", &via, "dev", dev]).await?;
+            // IP-in-IP adds 20 bytes: keep the home prefix's packets within
+            // what the GW's tunnel carries (PMTU discovery toward senders).
+            let mtu = vpn_io::TUN_MTU.to_string();
+            vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "via", &via, "dev", dev, "mtu", &mtu])
+                .await?;
+            info!(%dev, "IP-in-IP encapsulation in eBPF (TC egress)");
+            (None, Some(e))
+        }
+        None => {
+            let tun = Tun::open(&sec.tun)?;
+            vpn_io::tun_up(&tun.name, None, vpn_io::TUN_MTU).await?;
+            vpn_io::ip(&["route", "replace", &sec.home_prefix.to_string(), "dev", &tun.name]).await?;
+            (Some(tun), None)
+        }
+    };
     vpn_io::sysctl_v4("ip_forward", "1")?;
     let raw = vpn_io::RawSender::open()?;
     let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, MIP_PORT)).await.context("binding UDP 434")?;
-    info!(address = %sec.address, tun = %tun.name, "home agent ready");
+    info!(address = %sec.address, ebpf = ebpf.is_some(), "home agent ready");
     let gateway = sec.gateways.first().map(|g| g.inner);
     let private = sec.private.clone();
 
@@ -86,9 +105,10 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                         warn!(%dst, "send: {e}");
                     }
                 }
-                refresh(&ha, &sec, &c, &view);
+                sync_ebpf(&ha, &sec, ebpf.as_mut());
+                refresh(&ha, &sec, &c, ebpf.as_ref(), &view);
             }
-            r = tun.recv(&mut pkt) => {
+            r = recv_opt(tun.as_ref(), &mut pkt) => {
                 let n = r?;
                 let Some((_, _, dst)) = super::vpn_tunnel::inner_summary(&pkt[..n]) else { continue };
                 let Some(b) = ha.binding(dst) else {
@@ -97,7 +117,8 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                     continue;
                 };
                 ident = ident.wrapping_add(1);
-                let p = EncapParams { src: sec.address, dst: b.care_of_address, ttl: 64, ident, forwarding: true };
+                // The kernel decremented the TTL routing it into the TUN device.
+                let p = EncapParams { src: sec.address, dst: b.care_of_address, ttl: 64, ident, forwarding: false };
                 match ipip::encapsulate(&pkt[..n], &p, &mut out) {
                     Ok(len) => {
                         c.ipip_encapsulated += 1;
@@ -112,13 +133,46 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
             }
             _ = tick.tick() => {
                 ha.handle_timeout(Instant::now());
-                refresh(&ha, &sec, &c, &view);
+                sync_ebpf(&ha, &sec, ebpf.as_mut());
+                refresh(&ha, &sec, &c, ebpf.as_ref(), &view);
             }
         }
     }
 }
 
-fn refresh(ha: &HomeAgent, sec: &HaSection, c: &Counters, view: &Mutex<VpnView>) {
+fn gateway_inner(sec: &HaSection) -> anyhow::Result<Ipv4Addr> {
+    sec.gateways.first().map(|g| g.inner).context("[vpn.ha] encap_dev needs a [[vpn.ha.gateway]] (the next hop)")
+}
+
+async fn recv_opt(tun: Option<&Tun>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match tun {
+        Some(t) => t.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Mirrors the binding cache into the eBPF map.
+fn sync_ebpf(ha: &HomeAgent, sec: &HaSection, ebpf: Option<&mut crate::datapath::ipip::IpipEncap>) {
+    let Some(e) = ebpf else { return };
+    for n in &sec.nodes {
+        match ha.binding(n.home) {
+            Some(b) => {
+                if let Err(err) = e.set(n.home, sec.address, b.care_of_address) {
+                    warn!(home = %n.home, "IP-in-IP binding not installed: {err:#}");
+                }
+            }
+            None => e.remove(n.home),
+        }
+    }
+}
+
+fn refresh(
+    ha: &HomeAgent,
+    sec: &HaSection,
+    c: &Counters,
+    ebpf: Option<&crate::datapath::ipip::IpipEncap>,
+    view: &Mutex<VpnView>,
+) {
     let now = Instant::now();
     let bindings = sec
         .nodes
@@ -138,6 +192,14 @@ fn refresh(ha: &HomeAgent, sec: &HaSection, c: &Counters, view: &Mutex<VpnView>)
         authentication_failed, identification_mismatch, unknown_home_agent_address, unknown_gateway, siu_sent,
         direct_replies, bindings_expired);
     counters.extend(crate::vpn_counters!(c; ipip_encapsulated, ipip_no_binding, ipip_errors, send_errors));
+    if let Some(e) = ebpf {
+        let [enc, adj, bad] = e.counters();
+        for (name, value) in
+            [("ebpf_ipip_encapsulated", enc), ("ebpf_drop_adjust_room", adj), ("ebpf_drop_malformed", bad)]
+        {
+            counters.push(crate::vpn::view::VpnCounter { name: name.into(), value });
+        }
+    }
     let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
     v.role = "ha";
     v.bindings = bindings;

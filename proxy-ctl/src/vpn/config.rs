@@ -30,7 +30,11 @@ pub struct VpnSection {
 pub struct HaSection {
     /// The home agent's address (Home Agent field; source of IP-in-IP).
     pub address: Ipv4Addr,
-    /// TUN device the home addresses are routed into (IP-in-IP encapsulation).
+    /// IP-in-IP in eBPF: `tc_ipip_encap` on TC egress of this interface
+    /// (toward the GW); the home prefix is routed out of it via the first
+    /// gateway. Absent: the userspace path through the TUN device `tun`.
+    pub encap_dev: Option<String>,
+    /// TUN device the home addresses are routed into (userspace IP-in-IP).
     #[serde(default = "default_ha_tun")]
     pub tun: String,
     /// Home addresses routed into the TUN device.
