@@ -57,7 +57,7 @@ fn encap(ctx: &TcContext) -> Result<(), IpipCounter> {
     }
     let Ok(dst) = ctx.load::<[u8; 4]>(ETH_HLEN + 16) else { return Ok(()) };
     // SAFETY: the value is copied out before any other map operation.
-    let Some(b) = (unsafe { IPIP_BINDINGS.get(&dst) }).copied() else { return Ok(()) };
+    let Some(b) = (unsafe { IPIP_BINDINGS.get(dst) }).copied() else { return Ok(()) };
     let ver_ihl: u8 = ctx.load(ETH_HLEN).map_err(|_| IpipCounter::DropMalformed)?;
     let proto: u8 = ctx.load(ETH_HLEN + 9).map_err(|_| IpipCounter::DropMalformed)?;
     if ver_ihl >> 4 != 4 || proto == PROTO_IPIP {
