@@ -179,4 +179,25 @@ C mapping list
 got=$(nsx "$L1" curl -s "http://100.64.0.10:8080/blob" | sha256sum | cut -c1-16)
 echo "after restart: legacy1 fetch sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
 [ "$got" = "$SUM" ]
+demo_vpn() {
+  say "mobile VPN: CN -> HA (IP-in-IP) -> GW (ESP tunnel) -> MN; the MN moves from net A to net B"
+  source "$ROOT/scripts/vpn-topo.sh"
+  vpn_topo
+  local D="$STATE/vpn"; mkdir -p "$D"
+  vpn_configs "$D" true 1000 3
+  vpn_start "$D"
+  V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  sleep 0.5
+  V ha vpn bindings
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+  say "MN: address on eth_a removed, 203.0.113.23 added on eth_b (rtnetlink -> SAs moved -> Registration through the tunnel)"
+  vpn_move "$MN" eth_a eth_b 203.0.113.23 203.0.113.1
+  sleep 0.5
+  V ha vpn bindings
+  V gw vpn bundles; echo "(same SPIs as before the move: no re-keying)"
+  V mn vpn history
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+}
+demo_vpn
+
 say "demo complete"

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod dns;
 pub mod maps;
 pub mod nat;
+pub mod vpn;
 
 #[cfg(feature = "user")]
 mod user;

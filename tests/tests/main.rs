@@ -6,4 +6,5 @@ mod esp;
 mod hip;
 mod nat;
 mod topo;
+mod vpn;
 mod xdp_fixtures;
