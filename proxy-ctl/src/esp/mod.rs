@@ -7,11 +7,14 @@
 //! - [`counters`]: engine-wide counters.
 //! - [`host`]: the `host`/`mn` data path: a TUN device for local
 //!   applications, ESP on raw IP protocol 50 sockets.
+//! - [`tunnel_hook`]: what the mobile VPN's roles decide per opened tunnel
+//!   packet (Mobile IP messages to their control plane, IP-in-IP strip).
 
 pub mod counters;
 pub mod host;
 pub mod spec;
 pub mod table;
+pub mod tunnel_hook;
 
 pub use spec::{Direction, ModeName, SaSpec, ValidSa};
 pub use table::{SaError, SaInfo, SaTable};

@@ -86,13 +86,23 @@ pub struct Tables {
     out_by_inner: HashMap<IpAddr, u32>,
     /// Tunnel SA without an inner peer: carries everything else.
     out_default: Option<u32>,
+    /// Tunnel SAs by their outer peer: a packet for the tunnel's far end
+    /// itself (a home agent's IP-in-IP to a care-of address, RFC 2003)
+    /// goes on that tunnel. Follows [`SaTable::move_outer`].
+    out_by_peer: HashMap<IpAddr, u32>,
 }
 
 impl Tables {
     /// The outbound SA for a local packet to `dst` (exact inner address
-    /// first, then the default tunnel SA).
+    /// first, then a tunnel SA whose outer peer `dst` is, then the default
+    /// tunnel SA).
     pub fn outbound_for(&self, dst: IpAddr) -> Option<&OutEntry> {
-        let spi = self.out_by_inner.get(&dst).copied().or(self.out_default)?;
+        let spi = self.out_by_inner.get(&dst).or_else(|| self.out_by_peer.get(&dst)).copied().or(self.out_default)?;
+        self.outbound.get(&spi).map(|e| &**e)
+    }
+
+    /// The outbound SA with this SPI (a control plane sending on it).
+    pub fn outbound_by_spi(&self, spi: u32) -> Option<&OutEntry> {
         self.outbound.get(&spi).map(|e| &**e)
     }
 
@@ -227,6 +237,9 @@ impl SaTable {
                     }
                     None => t.out_default = Some(s.spi),
                 }
+                if mode == Mode::Tunnel {
+                    t.out_by_peer.insert(s.peer, s.spi);
+                }
                 t.outbound.insert(s.spi, entry.into());
             }
             Direction::In => {
@@ -260,6 +273,7 @@ impl SaTable {
                 Direction::Out => {
                     t.outbound.remove(&spi).ok_or(SaError::NotFound(direction, spi))?;
                     t.out_by_inner.retain(|_, s| *s != spi);
+                    t.out_by_peer.retain(|_, s| *s != spi);
                     if t.out_default == Some(spi) {
                         t.out_default = None;
                     }
@@ -278,12 +292,16 @@ impl SaTable {
             return Err(SaError::Invalid(format!("local {local} and peer {peer} differ in family")));
         }
         {
-            let t = self.read();
+            let mut t = self.write();
             match direction {
                 Direction::Out => {
-                    let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?;
+                    let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?.clone();
                     let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
                     (s.local, s.peer) = (local, peer);
+                    if e.mode == Mode::Tunnel {
+                        t.out_by_peer.retain(|_, s| *s != spi);
+                        t.out_by_peer.insert(peer, spi);
+                    }
                 }
                 Direction::In => {
                     let e = t.inbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?;

@@ -8,6 +8,7 @@
 //! `sendmmsg` per family; the receiver takes a batch per `recvmmsg` and
 //! writes each opened packet to the TUN device. Buffers are allocated once.
 
+mod control;
 mod rawsock;
 mod rx;
 mod tun;
@@ -23,9 +24,10 @@ use std::{
 
 use anyhow::Context;
 
+pub use control::ControlSendError;
 pub use tun::Tun;
 
-use super::SaTable;
+use super::{SaTable, tunnel_hook::TunnelHook};
 
 /// What the host data path needs from the config.
 #[derive(Debug, Clone)]
@@ -40,6 +42,10 @@ pub struct HostOptions {
 pub struct HostPath {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    table: Arc<SaTable>,
+    tun: Arc<Tun>,
+    v4: Arc<rawsock::RawEsp>,
+    v6: Arc<rawsock::RawEsp>,
 }
 
 /// How long a worker waits in poll(2) before it looks at the stop flag.
@@ -47,6 +53,16 @@ const POLL_MS: i32 = 200;
 
 impl HostPath {
     pub fn start(table: Arc<SaTable>, opts: &HostOptions) -> anyhow::Result<HostPath> {
+        Self::start_with_hook(table, opts, None)
+    }
+
+    /// [`HostPath::start`], with `hook` deciding about every packet opened
+    /// on a tunnel-mode SA (the mobile VPN's roles).
+    pub fn start_with_hook(
+        table: Arc<SaTable>,
+        opts: &HostOptions,
+        hook: Option<Arc<dyn TunnelHook>>,
+    ) -> anyhow::Result<HostPath> {
         let tun = Arc::new(Tun::create(&opts.tun).with_context(|| format!("creating TUN device {}", opts.tun))?);
         tun.configure(opts.mtu, &opts.addrs, &opts.routes)?;
         let v4 = Arc::new(rawsock::RawEsp::open(false).context("raw IPv4 ESP socket")?);
@@ -61,14 +77,16 @@ impl HostPath {
                     .spawn(move || tx::run(&table, &tun, &v4, &v6, &stop))?,
             );
         }
-        let stop_rx = stop.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("esp-rx".into())
-                .spawn(move || rx::run(&table, &tun, &v4, &v6, &stop_rx))?,
-        );
+        {
+            let (table, tun, v4, v6, stop) = (table.clone(), tun.clone(), v4.clone(), v6.clone(), stop.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("esp-rx".into())
+                    .spawn(move || rx::run(&table, &tun, &v4, &v6, &stop, hook.as_deref()))?,
+            );
+        }
         tracing::info!(tun = %opts.tun, mtu = opts.mtu, "ESP host data path running");
-        Ok(HostPath { stop, threads })
+        Ok(HostPath { stop, threads, table, tun, v4, v6 })
     }
 }
 

@@ -196,6 +196,31 @@ impl Batch {
     }
 }
 
+/// Send one ESP packet from `src` to `dst` (the control plane's odd
+/// packet: a Registration Request, a return-routability nonce).
+pub fn send_one(sock: &RawEsp, pkt: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+    // SAFETY: all-zero sockaddr_storage and msghdr are valid values.
+    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
+    let namelen = set_sockaddr(&mut addr, dst);
+    let mut cmsg = CmsgBuf([0; 64]);
+    let controllen = set_pktinfo(&mut cmsg, src);
+    let mut iov = libc::iovec { iov_base: pkt.as_ptr() as *mut libc::c_void, iov_len: pkt.len() };
+    // SAFETY: as above.
+    let mut h: libc::msghdr = unsafe { zeroed() };
+    h.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+    h.msg_namelen = namelen;
+    h.msg_iov = &mut iov;
+    h.msg_iovlen = 1;
+    h.msg_control = cmsg.0.as_mut_ptr().cast();
+    h.msg_controllen = controllen;
+    // SAFETY: h points at buffers that live across the call; the kernel
+    // only reads the packet.
+    if unsafe { libc::sendmsg(sock.raw_fd(), &h, libc::MSG_DONTWAIT) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Write the control message that sets the source address; returns its
 /// length.
 fn set_pktinfo(buf: &mut CmsgBuf, src: IpAddr) -> usize {

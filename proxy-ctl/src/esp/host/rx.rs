@@ -11,14 +11,19 @@ use proxy_proto::esp::{Mode, beet::BeetError, beet::open_to_inner_packet, tunnel
 
 use super::rawsock::{BATCH, Batch, RawEsp};
 use super::{Tun, poll_in};
-use crate::esp::{SaTable, counters::Counter, table::Tables};
+use crate::esp::{
+    SaTable,
+    counters::Counter,
+    table::Tables,
+    tunnel_hook::{Arrival, TunnelHook, Verdict},
+};
 
 /// Hop limit of a rebuilt inner IPv6 header: an IPv6 raw socket does not
 /// hand us the outer one without ancillary data, and the packet is for
 /// this host anyway.
 const DEFAULT_HOP_LIMIT: u8 = 64;
 
-pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
+pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool, hook: Option<&dyn TunnelHook>) {
     let mut batch = Batch::default();
     while !stop.load(Ordering::Relaxed) {
         let ready = poll_in([v4.raw_fd(), v6.raw_fd()]);
@@ -42,7 +47,7 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
                 table.counters.add(Counter::EspRx, n as u64);
                 let t = table.read();
                 for i in 0..n {
-                    open_one(&t, &mut batch, i, sock.v6, table, tun);
+                    open_one(&t, &mut batch, i, sock.v6, table, tun, hook);
                 }
                 drop(t);
                 if n < BATCH {
@@ -69,7 +74,25 @@ fn locate(batch: &Batch, i: usize, v6: bool) -> Option<(usize, usize, IpAddr, u8
     Some((start + ihl, start + len, src, hdr[8]))
 }
 
-fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, tun: &Tun) {
+/// The outer IPv4 destination of frame `i` (IPv6 raw sockets do not hand it).
+fn outer_destination(batch: &Batch, i: usize, v6: bool) -> Option<IpAddr> {
+    if v6 {
+        return None;
+    }
+    let start = batch.start[i];
+    let d = batch.frame(i).get(start + 16..start + 20)?;
+    Some(IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])))
+}
+
+fn open_one(
+    t: &Tables,
+    batch: &mut Batch,
+    i: usize,
+    v6: bool,
+    table: &SaTable,
+    tun: &Tun,
+    hook: Option<&dyn TunnelHook>,
+) {
     let c = &table.counters;
     let Some((esp_start, esp_end, src, hops)) = locate(batch, i, v6) else {
         c.inc(Counter::DropMalformed);
@@ -79,6 +102,7 @@ fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, 
         c.inc(Counter::DropMalformed);
         return;
     }
+    let dst = outer_destination(batch, i, v6);
     let frame = batch.frame_mut(i);
     let spi = u32::from_be_bytes([frame[esp_start], frame[esp_start + 1], frame[esp_start + 2], frame[esp_start + 3]]);
     let Some(entry) = t.inbound(spi) else {
@@ -96,12 +120,33 @@ fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, 
             return;
         }
     }
+    // Tunnel SAs of a role with a hook: it vets the arrival, then decides
+    // about the opened packet (tunnel_hook.rs).
+    let hooked = match hook {
+        Some(h) if entry.mode == Mode::Tunnel => {
+            let a = Arrival { spi, src, dst, local: st.local, peer: st.peer };
+            if !h.before_open(&a) {
+                return;
+            }
+            Some((h, a))
+        }
+        _ => None,
+    };
     let esp = esp_start..esp_end;
     let opened = match (entry.mode, &entry.inner) {
         (Mode::Beet, Some(addrs)) => open_to_inner_packet(&mut st.sa, frame, esp, addrs, hops),
         _ => open_tunnel_packet(&mut st.sa, frame, esp),
     };
     drop(st);
+    let opened = match (opened, hooked) {
+        (Ok(inner), Some((h, a))) => match h.opened(&a, &frame[inner.clone()]) {
+            Verdict::Deliver(r) if r.start <= r.end && r.end <= inner.len() => {
+                Ok(inner.start + r.start..inner.start + r.end)
+            }
+            _ => return,
+        },
+        (o, _) => o,
+    };
     match opened {
         Ok(inner) => match tun.write(&frame[inner]) {
             Ok(_) => c.inc(Counter::LocalTx),
