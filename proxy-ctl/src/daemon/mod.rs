@@ -14,12 +14,12 @@ mod hip_socket;
 mod server;
 mod state;
 mod vpn;
+mod vpn_esp;
 mod vpn_gw;
 mod vpn_ha;
 mod vpn_io;
 mod vpn_mn;
 mod vpn_netlink;
-mod vpn_tunnel;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -53,6 +53,15 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
+    // The VPN's node and gateway keep their SAs in the SA table too (an
+    // empty one when there is no [esp]), so `sa list` shows them.
+    let sa_table = match (sa_table, vpn::needs_sa_table(cfg.vpn.as_ref())) {
+        (None, true) => Some(Arc::new(crate::esp::SaTable::new(None))),
+        (t, _) => t,
+    };
+    if vpn::needs_sa_table(cfg.vpn.as_ref()) && host_path.is_some() {
+        anyhow::bail!("[vpn.mn] and [vpn.gw] run their own ESP data path: leave [esp] tun unset");
+    }
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
     let vpn_view = cfg
@@ -72,7 +81,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
         dp: dp.clone(),
-        esp: sa_table,
+        esp: sa_table.clone(),
         hip,
         dns: dns_state.clone(),
         vpn: vpn_view.clone(),
@@ -93,7 +102,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }));
     }
     if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
-        tasks.push(tokio::spawn(vpn::run(v, view)));
+        tasks.push(tokio::spawn(vpn::run(v, sa_table, view)));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

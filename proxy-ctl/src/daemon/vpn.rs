@@ -5,19 +5,25 @@ use std::sync::{Arc, Mutex};
 use super::Daemon;
 use crate::{
     control::{Request, Response},
+    esp::SaTable,
     vpn::{config::VpnSection, view::VpnView},
 };
 
-pub async fn run(sec: VpnSection, view: Arc<Mutex<VpnView>>) {
+/// Whether the configured role keeps SAs (the node and the gateway).
+pub fn needs_sa_table(sec: Option<&VpnSection>) -> bool {
+    sec.is_some_and(|s| s.ha.is_none() && (s.gw.is_some() || s.mn.is_some()))
+}
+
+pub async fn run(sec: VpnSection, table: Option<Arc<SaTable>>, view: Arc<Mutex<VpnView>>) {
     // The first draw seeds aws-lc's generator (tens of ms here): pay it at
     // start, not inside the first handover.
     super::vpn_io::fill_random(&mut [0u8; 16]);
     let r = if let Some(h) = sec.ha {
         super::vpn_ha::run(h, view).await
-    } else if let Some(g) = sec.gw {
-        super::vpn_gw::run(g, view).await
-    } else if let Some(m) = sec.mn {
-        super::vpn_mn::run(m, view).await
+    } else if let (Some(g), Some(t)) = (sec.gw, table.clone()) {
+        super::vpn_gw::run(g, t, view).await
+    } else if let (Some(m), Some(t)) = (sec.mn, table) {
+        super::vpn_mn::run(m, t, view).await
     } else {
         Ok(())
     };

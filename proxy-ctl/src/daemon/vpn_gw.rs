@@ -4,11 +4,15 @@
 //! sans-IO `Gateway` (outbound SA moved before the Registration Reply is
 //! forwarded), the return-routability check, and re-establishment.
 //!
-//! Datapath: traffic from the private side to a care-of address is routed
-//! (policy rule `iif inner_dev` -> `table`, one /32 per care-of address)
-//! into a TUN device; the driver seals it with that MN's outbound SA. ESP
-//! from MNs arrives on a raw socket; opened datagrams go back into the
-//! kernel through the TUN device.
+//! Datapath: the ESP engine's host data path (vpn_esp.rs) with this role's
+//! SAs in the daemon's `SaTable`. Traffic from the private side to a
+//! care-of address is routed (policy rule `iif inner_dev ipproto 4` ->
+//! `table`, one default route) into the TUN device; the engine seals it on
+//! the tunnel SA whose outer peer that care-of address is (or drops and
+//! counts it, `drop_no_sa`). ESP from MNs is opened by the engine;
+//! [`GwHook`] limits the wildcard source, takes Registration Requests and
+//! return-routability echoes for this driver, and lets data through to
+//! the TUN device for the kernel to forward.
 
 use std::{
     collections::HashMap,
@@ -20,47 +24,173 @@ use std::{
 use anyhow::Context;
 use proxy_proto::vpn::{
     gateway::{Gateway, GatewayConfig, GwAction, SaBundle},
+    ipv4,
     reestablish::{NONCE_LEN, Responder},
     request::MIP_PORT,
     siu::SiuKey,
-    udp,
 };
-use tokio::net::UdpSocket;
+use tokio::{net::UdpSocket, sync::mpsc};
 use tracing::{debug, info, warn};
 
 use super::{
-    vpn_io::{self, EspSocket, Tun, fill_random, unix_ms},
-    vpn_tunnel::{SaPair, outer},
+    vpn_esp::{self, Count, TunnelSa},
+    vpn_io::{self, fill_random, unix_ms},
+    vpn_mn::mip_datagram,
 };
-use crate::vpn::{
-    config::{GwSection, esp_cipher, hex_key},
-    view::{BundleInfo, HandoverInfo, VpnView},
+use crate::{
+    esp::{
+        Direction, SaTable,
+        host::HostPath,
+        tunnel_hook::{Arrival, TunnelHook, Verdict},
+    },
+    vpn::{
+        config::{GwSection, hex_key},
+        view::{BundleInfo, HandoverInfo, VpnCounter, VpnView},
+    },
 };
 
 /// Mobile IP message types seen inside the tunnel (RFC 5944 §3.3; SIU.md).
 const MIP_REGISTRATION_REQUEST: u8 = 1;
 const MIP_EXPERIMENTAL: u8 = 255;
 const SUBTYPE_RR_RESPONSE: u8 = 3;
+/// MTU of the GW's TUN device: what ESP-sealed still fits a 1500-byte path
+/// (outer IPv4 20, ESP header + GCM IV 16, trailer <= 5, ICV 16: 1443),
+/// rounded down. Larger packets get ICMP "fragmentation needed" from the
+/// kernel, so path-MTU discovery works across the tunnel.
+const GW_TUN_MTU: u32 = 1440;
 
-struct GwBundle {
-    sas: SaPair,
+/// What the receive worker knows of a bundle, by inbound SPI.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    home: Ipv4Addr,
+    care_of: Ipv4Addr,
     /// A new outer source the MN registers from: its data is accepted
     /// until the handover completes or fails (the wildcard, limited).
     pending_source: Option<Ipv4Addr>,
+}
+
+#[derive(Default)]
+struct HookCounters {
+    esp_not_ours: Count,
+    wildcard_source_accepted: Count,
+    wildcard_data_accepted: Count,
+    wildcard_data_dropped: Count,
+    inner_source_mismatch: Count,
+}
+
+enum FromTunnel {
+    /// A Registration Request (the whole inner datagram) from `src`.
+    Request {
+        spi: u32,
+        src: Ipv4Addr,
+        inner: Vec<u8>,
+    },
+    RrResponse {
+        spi: u32,
+        payload: Vec<u8>,
+    },
+}
+
+/// The GW's per-packet decisions, in the ESP receive worker.
+struct GwHook {
+    inner: Ipv4Addr,
+    public: Ipv4Addr,
+    policy: Mutex<HashMap<u32, Policy>>,
+    tx: mpsc::UnboundedSender<FromTunnel>,
+    c: HookCounters,
+}
+
+fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        std::net::IpAddr::V4(a) => Some(a),
+        std::net::IpAddr::V6(_) => None,
+    }
+}
+
+impl GwHook {
+    fn policy(&self, spi: u32) -> Option<Policy> {
+        self.policy.lock().unwrap_or_else(|e| e.into_inner()).get(&spi).copied()
+    }
+
+    fn update(&self, spi: u32, f: impl FnOnce(&mut Policy)) {
+        if let Some(p) = self.policy.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&spi) {
+            f(p);
+        }
+    }
+
+    /// The inner source must be the MN's: its home address, or a care-of
+    /// address for its own Mobile IP messages.
+    fn inner_source_ok(&self, p: &Policy, inner: &[u8]) -> bool {
+        let Some(src) = inner.get(12..16).map(|s| Ipv4Addr::new(s[0], s[1], s[2], s[3])) else { return false };
+        let ok = src == p.home || src == p.care_of || Some(src) == p.pending_source;
+        if !ok {
+            self.c.inner_source_mismatch.inc();
+            debug!(%src, home = %p.home, "inner source is not the mobile node's: dropped");
+        }
+        ok
+    }
+}
+
+impl TunnelHook for GwHook {
+    fn before_open(&self, a: &Arrival) -> bool {
+        let Some(p) = self.policy(a.spi) else {
+            self.c.esp_not_ours.inc();
+            return false;
+        };
+        if a.dst.is_some_and(|d| d != std::net::IpAddr::V4(self.public)) {
+            self.c.esp_not_ours.inc();
+            return false;
+        }
+        // The wildcard (seed 004): opened whatever the source, counted.
+        if v4(a.src) != Some(p.care_of) {
+            self.c.wildcard_source_accepted.inc();
+        }
+        true
+    }
+
+    fn opened(&self, a: &Arrival, inner: &[u8]) -> Verdict {
+        let (Some(p), Some(src)) = (self.policy(a.spi), v4(a.src)) else { return Verdict::Drop };
+        if ipv4::Packet::new_checked(inner).is_err() {
+            self.c.inner_source_mismatch.inc();
+            return Verdict::Drop;
+        }
+        if let Some(d) = mip_datagram(inner) {
+            let kind = (d.payload.first().copied(), d.payload.get(1).copied());
+            if *d.dst.ip() == self.inner && kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_RESPONSE)) {
+                let _ = self.tx.send(FromTunnel::RrResponse { spi: a.spi, payload: d.payload.to_vec() });
+                return Verdict::Taken;
+            }
+            if kind.0 == Some(MIP_REGISTRATION_REQUEST) {
+                let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
+                return Verdict::Taken;
+            }
+        }
+        // Ordinary data: from the current care-of address, or from the
+        // address a registration is in progress from (wildcard, limited).
+        if src != p.care_of {
+            if p.pending_source == Some(src) {
+                self.c.wildcard_data_accepted.inc();
+            } else {
+                self.c.wildcard_data_dropped.inc();
+                return Verdict::Drop;
+            }
+        }
+        if !self.inner_source_ok(&p, inner) {
+            return Verdict::Drop;
+        }
+        Verdict::Deliver(0..inner.len())
+    }
+}
+
+/// A bundle's SAs, by home address.
+struct GwBundle {
+    spi_in: u32,
+    spi_out: u32,
     generation: u32,
-    packets_in: u64,
-    packets_out: u64,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
-    esp_received: u64,
-    esp_not_ours: u64,
-    esp_dropped: u64,
-    wildcard_data_accepted: u64,
-    wildcard_data_dropped: u64,
-    inner_source_mismatch: u64,
-    tun_no_bundle: u64,
     sent: u64,
     send_errors: u64,
     reestablished: u64,
@@ -70,22 +200,18 @@ struct Counters {
 struct Gw {
     sec: GwSection,
     core: Gateway,
+    table: Arc<SaTable>,
+    path: HostPath,
+    hook: Arc<GwHook>,
     bundles: HashMap<Ipv4Addr, GwBundle>,
-    by_spi_in: HashMap<u32, Ipv4Addr>,
     by_spi_out: HashMap<u32, Ipv4Addr>,
-    by_coa: HashMap<Ipv4Addr, Ipv4Addr>,
-    esp: EspSocket,
-    tun: Tun,
     c: Counters,
-    out: Vec<u8>,
-    /// The opened inner datagram (reused buffer).
-    inner: Vec<u8>,
     view: Arc<Mutex<VpnView>>,
-    /// SIU arrival per home address, for the history.
-    siu_at: HashMap<Ipv4Addr, (Instant, u64)>,
+    /// SIU arrival, for the history.
+    siu_at: Option<(Instant, u64)>,
 }
 
-pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
+pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
     let mut gc = GatewayConfig::new(sec.inner);
     gc.return_routability = sec.return_routability;
     gc.rr_timeout = Duration::from_millis(sec.rr_timeout_ms);
@@ -95,37 +221,41 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
         core.add_home_agent(h.address, SiuKey::new(h.siu_key_id, &key));
     }
     let mut responder = Responder::default();
-    let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, None, vpn_io::GW_TUN_MTU).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let hook = Arc::new(GwHook {
+        inner: sec.inner,
+        public: sec.public,
+        policy: Mutex::default(),
+        tx,
+        c: HookCounters::default(),
+    });
+    let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone())?;
+    vpn_io::tun_up(&sec.tun, None, GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
     // Every IP-in-IP packet from the private side (the HA's traffic for
-    // the MNs) goes to the driver, which seals it for the bundle whose
-    // care-of address it is for, or counts it dropped: it never leaves
-    // in clear, also not while an SA is about to move.
-    let table = sec.table.to_string();
-    let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &table]).await;
-    vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &table, "priority", "1000"]).await?;
-    vpn_io::ip(&["route", "replace", "default", "dev", &tun.name, "table", &table]).await?;
+    // the MNs) goes to the ESP engine, which seals it on the SA whose
+    // outer peer is the care-of address it is for, or counts it dropped:
+    // it never leaves in clear, also not while an SA is about to move.
+    let rt = sec.table.to_string();
+    let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &rt]).await;
+    vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &rt, "priority", "1000"]).await?;
+    vpn_io::ip(&["route", "replace", "default", "dev", &sec.tun, "table", &rt]).await?;
     let mut gw = Gw {
         core,
+        table,
+        path,
+        hook,
         bundles: HashMap::new(),
-        by_spi_in: HashMap::new(),
         by_spi_out: HashMap::new(),
-        by_coa: HashMap::new(),
-        esp: EspSocket::open()?,
-        tun,
         c: Counters::default(),
-        out: Vec::with_capacity(2048),
-        inner: Vec::with_capacity(2048),
         view,
-        siu_at: HashMap::new(),
+        siu_at: None,
         sec: sec.clone(),
     };
     for n in &sec.nodes {
-        let e = |k: &str, v: &str| esp_cipher(k, v).map_err(anyhow::Error::msg);
-        let sas = SaPair::new(n.spi_out, e("key_out", &n.key_out)?, n.spi_in, e("key_in", &n.key_in)?);
         responder.add_node(n.home, &hex_key("[vpn.gw.node] psk", &n.psk).map_err(anyhow::Error::msg)?);
-        gw.install(n.home, n.care_of, sas, 0);
+        gw.install(n.home, n.care_of, (n.spi_out, &n.key_out), (n.spi_in, &n.key_in), 0)
+            .with_context(|| format!("[[vpn.gw.node]] {}", n.home))?;
     }
     let siu_sock =
         UdpSocket::bind(SocketAddrV4::new(sec.inner, MIP_PORT)).await.context("binding the SIU socket (inner:434)")?;
@@ -135,8 +265,7 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     info!(inner = %sec.inner, public = %sec.public, rr = sec.return_routability, "VPN gateway ready");
     gw.refresh();
 
-    let (mut ebuf, mut tbuf, mut ubuf, mut rbuf) =
-        (vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 2048], vec![0u8; 256]);
+    let (mut ubuf, mut rbuf) = (vec![0u8; 2048], vec![0u8; 256]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let timer = gw.core.poll_timeout();
@@ -147,23 +276,16 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
             }
         };
         tokio::select! {
-            r = gw.esp.recv(&mut ebuf) => {
-                let n = r?;
-                gw.on_esp(&mut ebuf[..n]).await;
-            }
-            r = gw.tun.recv(&mut tbuf) => {
-                let n = r?;
-                gw.on_tun(&tbuf[..n]);
-            }
+            Some(m) = rx.recv() => gw.on_tunnel(m),
             r = siu_sock.recv_from(&mut ubuf) => {
                 let (n, src) = r?;
                 let std::net::SocketAddr::V4(src) = src else { continue };
-                gw.siu_at.insert(Ipv4Addr::UNSPECIFIED, (Instant::now(), unix_ms()));
+                gw.siu_at = Some((Instant::now(), unix_ms()));
                 match gw.core.handle_siu(Instant::now(), *src.ip(), &ubuf[..n], &mut fill_random) {
                     Ok(()) => info!(%src, "SIU accepted"),
                     Err(e) => warn!(%src, "SIU rejected: {e}"),
                 }
-                gw.drain().await;
+                gw.drain();
                 gw.refresh();
             }
             r = re_sock.recv_from(&mut rbuf) => {
@@ -176,15 +298,20 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                     Ok(a) => {
                         let t0 = (Instant::now(), unix_ms());
                         let s = &a.sas;
-                        let sas = SaPair::new(
-                            s.spi_gw_to_mn,
-                            proxy_proto::esp::EspCipher::new(crate::vpn::config::TRANSFORM, &s.keymat_gw_to_mn)?,
-                            s.spi_mn_to_gw,
-                            proxy_proto::esp::EspCipher::new(crate::vpn::config::TRANSFORM, &s.keymat_mn_to_gw)?,
-                        );
                         let generation = gw.bundles.get(&a.home_address).map_or(0, |b| b.generation + 1);
                         let from = gw.core.bundle(a.home_address).map(|b| b.care_of_address);
-                        gw.install(a.home_address, *src.ip(), sas, generation);
+                        let (key_out, key_in) = (hex::encode(s.keymat_gw_to_mn), hex::encode(s.keymat_mn_to_gw));
+                        if let Err(e) = gw.install(
+                            a.home_address,
+                            *src.ip(),
+                            (s.spi_gw_to_mn, &key_out),
+                            (s.spi_mn_to_gw, &key_in),
+                            generation,
+                        ) {
+                            warn!(%src, "re-established SAs not installed: {e:#}");
+                            gw.c.reestablish_refused += 1;
+                            continue;
+                        }
                         if let Err(e) = re_sock.send_to(&a.response, src).await {
                             warn!(%src, "re-establishment response: {e}");
                         }
@@ -214,7 +341,7 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
             _ = tick.tick() => gw.refresh(),
             _ = sleep => {
                 gw.core.handle_timeout(Instant::now());
-                gw.drain().await;
+                gw.drain();
                 gw.refresh();
             }
         }
@@ -222,178 +349,105 @@ pub async fn run(sec: GwSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
 }
 
 impl Gw {
-    /// Installs (or replaces) a bundle with its SAs.
-    fn install(&mut self, home: Ipv4Addr, care_of: Ipv4Addr, sas: SaPair, generation: u32) {
+    /// Installs (or replaces) a bundle with its SAs, `(spi, hex key)` per
+    /// direction.
+    fn install(
+        &mut self,
+        home: Ipv4Addr,
+        care_of: Ipv4Addr,
+        out: (u32, &str),
+        inb: (u32, &str),
+        generation: u32,
+    ) -> anyhow::Result<()> {
+        let public = self.sec.public;
+        let sa = |spi, direction, key, wildcard_source| TunnelSa {
+            spi,
+            direction,
+            key,
+            local: public,
+            peer: care_of,
+            inner_peer: Some(home),
+            wildcard_source,
+        };
+        let (o, i) = (sa(out.0, Direction::Out, out.1, false), sa(inb.0, Direction::In, inb.1, true));
+        // Check the new pair before the old one goes.
+        o.valid()?;
+        i.valid()?;
         if let Some(old) = self.bundles.remove(&home) {
-            self.by_spi_in.remove(&old.sas.inbound.spi());
-            self.by_spi_out.remove(&old.sas.outbound.spi());
+            vpn_esp::remove_pair(&self.table, old.spi_out, old.spi_in);
+            self.by_spi_out.remove(&old.spi_out);
+            self.hook.policy.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.spi_in);
         }
-        if let Some(old) = self.core.bundle(home).map(|b| b.care_of_address) {
-            self.by_coa.remove(&old);
-        }
-        let (spi_in, spi_out) = (sas.inbound.spi(), sas.outbound.spi());
+        vpn_esp::install_pair(&self.table, &o, &i)?;
         self.core.add_bundle(SaBundle {
             home_address: home,
-            inbound_spi: spi_in,
-            outbound_spi: spi_out,
+            inbound_spi: inb.0,
+            outbound_spi: out.0,
             care_of_address: care_of,
         });
-        self.by_spi_in.insert(spi_in, home);
-        self.by_spi_out.insert(spi_out, home);
-        self.by_coa.insert(care_of, home);
-        self.bundles.insert(home, GwBundle { sas, pending_source: None, generation, packets_in: 0, packets_out: 0 });
+        self.hook
+            .policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(inb.0, Policy { home, care_of, pending_source: None });
+        self.by_spi_out.insert(out.0, home);
+        self.bundles.insert(home, GwBundle { spi_in: inb.0, spi_out: out.0, generation });
+        Ok(())
     }
 
-    async fn on_esp(&mut self, pkt: &mut [u8]) {
-        self.c.esp_received += 1;
-        tracing::trace!(len = pkt.len(), "ESP in");
-        let Ok(o) = outer(pkt) else {
-            self.c.esp_not_ours += 1;
-            return;
-        };
-        if o.dst != self.sec.public {
-            self.c.esp_not_ours += 1;
-            return;
-        }
-        let Some(&home) = self.by_spi_in.get(&o.spi) else {
-            self.c.esp_not_ours += 1;
-            return;
-        };
-        // Counts a source other than the SA's care-of address (the wildcard).
-        if self.core.accept_inbound(o.spi, o.src).is_err() {
-            self.c.esp_dropped += 1;
-            return;
-        }
-        let Some(b) = self.bundles.get_mut(&home) else { return };
-        let range = match b.sas.open(pkt, &o) {
-            Ok(r) => r,
-            Err(e) => {
-                self.c.esp_dropped += 1;
-                debug!(src = %o.src, "ESP dropped: {e}");
-                return;
-            }
-        };
-        b.packets_in += 1;
-        let mut inner = std::mem::take(&mut self.inner);
-        inner.clear();
-        inner.extend_from_slice(&pkt[range]);
-        self.on_inner(&o, home, &inner).await;
-        self.inner = inner;
-    }
-
-    async fn on_inner(&mut self, o: &super::vpn_tunnel::Outer, home: Ipv4Addr, inner: &[u8]) {
-        let care_of = self.core.bundle(home).map(|s| s.care_of_address);
-        if let Ok(d) = udp::parse(inner)
-            && d.dst.port() == MIP_PORT
-        {
-            let kind = (d.payload.first().copied(), d.payload.get(1).copied());
-            if *d.dst.ip() == self.sec.inner && kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_RESPONSE)) {
-                match self.core.handle_rr_response(o.spi, d.payload) {
-                    Ok(()) => info!(%home, "return-routability echo verified"),
-                    Err(e) => warn!(%home, "return-routability echo: {e}"),
-                }
-                self.drain().await;
-                self.refresh();
-                return;
-            }
-            if kind.0 == Some(MIP_REGISTRATION_REQUEST) {
-                debug!(%home, outer_src = %o.src, "Registration Request through the tunnel");
-                let payload = d.payload.to_vec();
-                match self.core.handle_registration_request(Instant::now(), o.spi, o.src, &payload, &mut fill_random) {
+    fn on_tunnel(&mut self, m: FromTunnel) {
+        match m {
+            FromTunnel::RrResponse { spi, payload } => match self.core.handle_rr_response(spi, &payload) {
+                Ok(()) => info!(spi, "return-routability echo verified"),
+                Err(e) => warn!(spi, "return-routability echo: {e}"),
+            },
+            FromTunnel::Request { spi, src, inner } => {
+                let Some(p) = self.hook.policy(spi) else { return };
+                let Some(d) = mip_datagram(&inner) else { return };
+                debug!(home = %p.home, outer_src = %src, "Registration Request through the tunnel");
+                match self.core.handle_registration_request(Instant::now(), spi, src, d.payload, &mut fill_random) {
                     Ok(()) => {
-                        if care_of != Some(o.src)
-                            && let Some(b) = self.bundles.get_mut(&home)
-                        {
-                            b.pending_source = Some(o.src);
+                        if p.care_of != src {
+                            self.hook.update(spi, |p| p.pending_source = Some(src));
                         }
-                        self.forward_inner(inner, home);
+                        let p = self.hook.policy(spi).unwrap_or(p);
+                        if self.hook.inner_source_ok(&p, &inner) && self.path.inject(&inner).is_err() {
+                            self.c.send_errors += 1;
+                        }
                     }
-                    Err(e) => warn!(%home, "Registration Request not forwarded: {e}"),
+                    Err(e) => warn!(home = %p.home, "Registration Request not forwarded: {e}"),
                 }
-                self.drain().await;
-                self.refresh();
-                return;
             }
         }
-        // Ordinary data: from the current care-of address, or from the
-        // address a registration is in progress from (wildcard, limited).
-        let b = &self.bundles[&home];
-        if care_of != Some(o.src) {
-            if b.pending_source == Some(o.src) {
-                self.c.wildcard_data_accepted += 1;
-            } else {
-                self.c.wildcard_data_dropped += 1;
-                return;
-            }
-        }
-        self.forward_inner(inner, home);
-    }
-
-    /// Writes an opened inner datagram into the kernel if its source is the
-    /// MN's (inner selector: home address, or a care-of address for the
-    /// MN's own Mobile IP messages).
-    fn forward_inner(&mut self, inner: &[u8], home: Ipv4Addr) {
-        let Some((_, src, _)) = super::vpn_tunnel::inner_summary(inner) else {
-            self.c.inner_source_mismatch += 1;
-            debug!(len = inner.len(), "inner datagram is not IPv4: dropped");
-            return;
-        };
-        let b = &self.bundles[&home];
-        let allowed = src == home
-            || Some(src) == b.pending_source
-            || self.core.bundle(home).is_some_and(|s| s.care_of_address == src);
-        if !allowed {
-            self.c.inner_source_mismatch += 1;
-            debug!(%src, %home, "inner source is not the mobile node's: dropped");
-            return;
-        }
-        if self.tun.send(inner).is_err() {
-            self.c.send_errors += 1;
-        }
-    }
-
-    fn on_tun(&mut self, pkt: &[u8]) {
-        let Some((_, _, dst)) = super::vpn_tunnel::inner_summary(pkt) else { return };
-        let Some(&home) = self.by_coa.get(&dst).or_else(|| self.bundles.contains_key(&dst).then_some(&dst)) else {
-            self.c.tun_no_bundle += 1;
-            return;
-        };
-        let Some(coa) = self.core.bundle(home).map(|b| b.care_of_address) else { return };
-        self.seal_send(home, pkt, coa);
-    }
-
-    fn seal_send(&mut self, home: Ipv4Addr, inner: &[u8], dst: Ipv4Addr) {
-        let Some(b) = self.bundles.get_mut(&home) else { return };
-        if b.sas.seal(inner, self.sec.public, dst, &mut self.out).is_err() {
-            self.c.send_errors += 1;
-            return;
-        }
-        b.packets_out += 1;
-        match self.esp.send(&self.out, dst) {
-            Ok(_) => self.c.sent += 1,
-            Err(_) => self.c.send_errors += 1,
-        }
+        self.drain();
+        self.refresh();
     }
 
     /// Carries out the core's actions in order: the SA moves before the
     /// reply goes out (seed 004).
-    async fn drain(&mut self) {
+    fn drain(&mut self) {
         while let Some(a) = self.core.poll_action() {
             match a {
                 GwAction::MoveOutboundSa { outbound_spi, old_care_of_address, new_care_of_address } => {
                     let Some(&home) = self.by_spi_out.get(&outbound_spi) else { continue };
-                    self.by_coa.remove(&old_care_of_address);
-                    // The SA's destination: from now on the HA's IP-in-IP
-                    // for the new address is sealed; nothing else changes.
-                    self.by_coa.insert(new_care_of_address, home);
-                    if let Some(b) = self.bundles.get_mut(&home) {
-                        b.pending_source = None;
+                    let Some(b) = self.bundles.get(&home) else { continue };
+                    let spi_in = b.spi_in;
+                    // Both SAs follow (the inbound one so `sa list` shows
+                    // where the MN is, and its source check holds again);
+                    // from now on the HA's IP-in-IP for the new address is
+                    // sealed. Same SPIs and keys.
+                    if let Err(e) =
+                        vpn_esp::move_pair(&self.table, outbound_spi, spi_in, self.sec.public, new_care_of_address)
+                    {
+                        warn!(%home, "moving the SAs: {e:#}");
                     }
+                    self.hook.update(spi_in, |p| {
+                        p.care_of = new_care_of_address;
+                        p.pending_source = None;
+                    });
                     info!(%home, from = %old_care_of_address, to = %new_care_of_address, spi = outbound_spi,
                         "outbound SA moved (no re-keying)");
-                    let (t0, at) =
-                        self.siu_at.get(&Ipv4Addr::UNSPECIFIED).copied().unwrap_or((Instant::now(), unix_ms()));
-                    let b = &self.bundles[&home];
+                    let (t0, at) = self.siu_at.unwrap_or((Instant::now(), unix_ms()));
                     let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
                     v.push_history(HandoverInfo {
                         home_address: home,
@@ -402,7 +456,7 @@ impl Gw {
                         at_unix_ms: at,
                         kind: "fast".into(),
                         registered_ms: Some(t0.elapsed().as_secs_f64() * 1e3),
-                        inbound_spi: b.sas.inbound.spi(),
+                        inbound_spi: spi_in,
                         outbound_spi,
                         rr_verified: Some(self.sec.return_routability),
                         ..Default::default()
@@ -410,8 +464,13 @@ impl Gw {
                 }
                 GwAction::Forward { outbound_spi, dst, datagram }
                 | GwAction::Challenge { outbound_spi, dst, datagram } => {
-                    let Some(&home) = self.by_spi_out.get(&outbound_spi) else { continue };
-                    self.seal_send(home, &datagram, dst);
+                    match self.path.send_inner(outbound_spi, &datagram, Some(dst.into())) {
+                        Ok(()) => self.c.sent += 1,
+                        Err(e) => {
+                            self.c.send_errors += 1;
+                            debug!(%dst, "sending through the tunnel: {e}");
+                        }
+                    }
                 }
             }
         }
@@ -421,26 +480,37 @@ impl Gw {
         let mut bundles: Vec<BundleInfo> = self
             .bundles
             .iter()
-            .map(|(home, b)| BundleInfo {
-                home_address: *home,
-                care_of_address: self.core.bundle(*home).map(|s| s.care_of_address),
-                inbound_spi: b.sas.inbound.spi(),
-                outbound_spi: b.sas.outbound.spi(),
-                packets_in: b.packets_in,
-                packets_out: b.packets_out,
-                generation: b.generation,
+            .map(|(home, b)| {
+                let (packets_in, packets_out) = vpn_esp::packets(&self.table, b.spi_out, b.spi_in);
+                BundleInfo {
+                    home_address: *home,
+                    care_of_address: self.core.bundle(*home).map(|s| s.care_of_address),
+                    inbound_spi: b.spi_in,
+                    outbound_spi: b.spi_out,
+                    packets_in,
+                    packets_out,
+                    generation: b.generation,
+                }
             })
             .collect();
         bundles.sort_by_key(|b| b.home_address);
         let gc = self.core.counters();
-        let mut counters = crate::vpn_counters!(gc; wildcard_source_accepted, unknown_spi, malformed,
+        let mut counters = crate::vpn_counters!(gc; unknown_spi, malformed,
             home_address_mismatch, siu_applied, siu_denial_forwarded, siu_unknown_key, siu_unexpected_source,
             siu_bad_icv, siu_replayed, siu_unknown_mobile_node, siu_old_coa_mismatch, siu_bad_reply, siu_parked,
             rr_started, rr_verified, rr_failed, rr_mismatch);
+        let h = &self.hook.c;
+        for (name, v) in [
+            ("wildcard_source_accepted", &h.wildcard_source_accepted),
+            ("esp_not_ours", &h.esp_not_ours),
+            ("wildcard_data_accepted", &h.wildcard_data_accepted),
+            ("wildcard_data_dropped", &h.wildcard_data_dropped),
+            ("inner_source_mismatch", &h.inner_source_mismatch),
+        ] {
+            counters.push(VpnCounter { name: name.into(), value: v.get() });
+        }
         let c = &self.c;
-        counters.extend(crate::vpn_counters!(c; esp_received, esp_not_ours, esp_dropped, wildcard_data_accepted,
-            wildcard_data_dropped, inner_source_mismatch, tun_no_bundle, sent, send_errors, reestablished,
-            reestablish_refused));
+        counters.extend(crate::vpn_counters!(c; sent, send_errors, reestablished, reestablish_refused));
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "gw";
         v.bundles = bundles;

@@ -110,7 +110,8 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
             }
             r = recv_opt(tun.as_ref(), &mut pkt) => {
                 let n = r?;
-                let Some((_, _, dst)) = super::vpn_tunnel::inner_summary(&pkt[..n]) else { continue };
+                let Ok(p) = proxy_proto::vpn::ipv4::Packet::new_checked(&pkt[..n]) else { continue };
+                let dst = p.dst_addr();
                 let Some(b) = ha.binding(dst) else {
                     c.ipip_no_binding += 1;
                     debug!(%dst, "no binding: dropped");

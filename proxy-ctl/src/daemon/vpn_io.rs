@@ -1,10 +1,7 @@
-//! The VPN roles' I/O: a TUN device, raw ESP sockets (receive protocol 50,
-//! send with our own outer IPv4 header so the source can be any care-of
-//! address), `ip` for routes, wall-clock and random helpers.
-//!
-//! The kernel here has no ESP and no IP-in-IP (DESIGN.md), so ESP is done
-//! in userspace on a TUN device: this is the interim tunnel-mode engine of
-//! the VPN roles until the ESP engine of issue 5 carries tunnel mode.
+//! The VPN roles' I/O besides ESP: the home agent's TUN device and raw
+//! sender (userspace IP-in-IP, RFC 2003, when `encap_dev` is unset), `ip`
+//! for routes, sysctls, wall-clock and random helpers. ESP itself (the node
+//! and the gateway) is the ESP engine's host data path (vpn_esp.rs).
 
 use std::{
     io,
@@ -60,12 +57,6 @@ impl Tun {
             }
         }
     }
-
-    /// Writes one packet into the kernel (as if received on the device).
-    pub fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        // SAFETY: pkt is valid for pkt.len() bytes.
-        cvt(unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) })
-    }
 }
 
 fn cvt(r: isize) -> io::Result<usize> {
@@ -80,14 +71,6 @@ fn raw_socket(proto: i32) -> io::Result<OwnedFd> {
     }
     // SAFETY: a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// ESP in and out: a raw protocol-50 socket (the kernel has no ESP, so
-/// nothing else consumes these packets) and an IPPROTO_RAW socket that
-/// sends our own outer header.
-pub struct EspSocket {
-    rx: AsyncFd<OwnedFd>,
-    tx: RawSender,
 }
 
 /// Sends complete IPv4 packets we built (IPPROTO_RAW implies IP_HDRINCL):
@@ -123,32 +106,6 @@ impl RawSender {
     }
 }
 
-pub const IPPROTO_ESP: u8 = 50;
-
-impl EspSocket {
-    pub fn open() -> anyhow::Result<EspSocket> {
-        let rx = raw_socket(i32::from(IPPROTO_ESP)).context("raw ESP socket (needs CAP_NET_RAW)")?;
-        Ok(EspSocket { rx: async_fd(rx)?, tx: RawSender::open()? })
-    }
-
-    /// One received IPv4 packet, outer header included.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let mut g = self.rx.readable().await?;
-            // SAFETY: buf is valid for buf.len() bytes.
-            match g.try_io(|fd| cvt(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })) {
-                Ok(r) => return r,
-                Err(_) => continue,
-            }
-        }
-    }
-
-    /// Sends a complete IPv4 packet (header built by us) to `dst`.
-    pub fn send(&self, pkt: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
-        self.tx.send(pkt, dst)
-    }
-}
-
 /// Runs `ip ARGS`; the error carries ip's message.
 pub async fn ip(args: &[&str]) -> anyhow::Result<()> {
     let out = tokio::process::Command::new("ip").args(args).output().await.context("running ip")?;
@@ -166,13 +123,8 @@ pub fn sysctl_v4(path: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// MTU of the GW's TUN device: what ESP-sealed still fits a 1500-byte path
-/// (outer IPv4 20, ESP header + GCM IV 16, trailer <= 5, ICV 16: 1443),
-/// rounded down. Larger packets get ICMP "fragmentation needed" from the
-/// kernel, so path-MTU discovery works across the tunnel.
-pub const GW_TUN_MTU: u32 = 1440;
-/// MTU of the HA's and the MN's TUN devices: the GW's minus the HA's
-/// IP-in-IP header (20), rounded down.
+/// MTU of the HA's and the MN's TUN devices: the GW's (1440, vpn_gw.rs)
+/// minus the HA's IP-in-IP header (20), rounded down.
 pub const TUN_MTU: u32 = 1400;
 
 /// Brings a TUN device up with an optional address (no routes).
@@ -221,28 +173,6 @@ pub fn random_spi() -> u32 {
             return spi;
         }
     }
-}
-
-/// Wraps `esp` (ESP header onwards) in an outer IPv4 header, protocol 50.
-pub fn outer_ipv4(src: Ipv4Addr, dst: Ipv4Addr, esp: &[u8], out: &mut Vec<u8>) {
-    use proxy_proto::vpn::ipv4::{Ipv4Repr, Packet};
-    let repr = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        protocol: IPPROTO_ESP,
-        tos: 0,
-        ident: 0,
-        dont_fragment: false,
-        ttl: 64,
-        payload_len: esp.len(),
-    };
-    out.clear();
-    out.resize(repr.buffer_len(), 0);
-    let mut p = Packet::new_unchecked(&mut out[..]);
-    // Lengths fit: esp comes from a bounded buffer.
-    let _ = repr.emit(&mut p);
-    let hl = 20;
-    out[hl..].copy_from_slice(esp);
 }
 
 /// Registers an owned descriptor with the tokio reactor.

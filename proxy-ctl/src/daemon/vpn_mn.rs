@@ -5,56 +5,151 @@
 //! Request goes through the tunnel, retransmissions back off, and as a
 //! last resort the VPN is re-established with fresh SAs.
 //!
-//! IP-in-IP from the home agent is decapsulated here, in the tunnel engine,
-//! right after ESP: the packet is already in userspace, so stripping 20
-//! bytes costs nothing, whereas an eBPF program on the TUN device would see
-//! only what we write into it anyway.
+//! The SAs live in the daemon's ESP `SaTable` and packets go through the
+//! ESP engine's host data path (vpn_esp.rs); a handover is
+//! `SaTable::move_outer`. What this role decides per received packet is
+//! [`MnHook`]: ESP only at the current care-of address, the home agent's
+//! Registration Replies and the gateway's return-routability challenges to
+//! this driver, and IP-in-IP from the home agent decapsulated right after
+//! ESP (the packet is already in userspace, so stripping 20 bytes costs
+//! nothing, whereas an eBPF program on the TUN device would see only what
+//! we write into it anyway).
 
 use std::{
     collections::HashMap,
     net::{Ipv4Addr, SocketAddrV4},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use proxy_proto::{
-    esp::EspCipher,
-    vpn::{
-        ipip,
-        mobile_node::{MnAction, MobileNode, MobileNodeConfig},
-        reestablish::{Initiator, NONCE_LEN},
-        request::MIP_PORT,
-        udp,
-    },
+use proxy_proto::vpn::{
+    ipip, ipv4,
+    mobile_node::{MnAction, MobileNode, MobileNodeConfig},
+    reestablish::{Initiator, NONCE_LEN},
+    request::MIP_PORT,
+    udp,
 };
-use tokio::net::UdpSocket;
+use tokio::{net::UdpSocket, sync::mpsc};
 use tracing::{debug, info, warn};
 
 use super::{
-    vpn_io::{self, EspSocket, Tun, fill_random, now_ntp, unix_ms},
+    vpn_esp::{self, Count, TunnelSa},
+    vpn_io::{self, fill_random, now_ntp, unix_ms},
     vpn_netlink::{self, NetEvent, Watcher},
-    vpn_tunnel::{SaPair, inner_summary, outer},
 };
-use crate::vpn::{
-    config::{MnSection, TRANSFORM, esp_cipher, hex_key, mn_ha_key},
-    view::{BundleInfo, HandoverInfo, VpnView},
+use crate::{
+    esp::{
+        Direction, SaTable,
+        host::{ControlSendError, HostPath},
+        tunnel_hook::{Arrival, TunnelHook, Verdict},
+    },
+    vpn::{
+        config::{MnSection, hex_key, mn_ha_key},
+        view::{BundleInfo, HandoverInfo, VpnView},
+    },
 };
 
 const MIP_REGISTRATION_REPLY: u8 = 3;
 const MIP_EXPERIMENTAL: u8 = 255;
 const SUBTYPE_RR_CHALLENGE: u8 = 2;
-const IPPROTO_IPIP: u8 = 4;
 /// Re-establishment Init retransmission interval.
 const REESTABLISH_RETRY: Duration = Duration::from_millis(500);
 
+/// A Mobile IP message (UDP to port 434, RFC 5944 §3) in an inner IPv4
+/// packet; the protocol and port are looked at before any checksum is.
+pub fn mip_datagram(inner: &[u8]) -> Option<udp::Datagram<'_>> {
+    let ihl = usize::from(*inner.first()? & 0x0f) * 4;
+    if *inner.get(9)? != ipv4::PROTOCOL_UDP || inner.get(ihl + 2..ihl + 4)? != MIP_PORT.to_be_bytes() {
+        return None;
+    }
+    udp::parse(inner).ok()
+}
+
+/// What the receive worker hands this driver.
+enum FromTunnel {
+    Reply(Vec<u8>),
+    RrChallenge(SocketAddrV4, Vec<u8>),
+    /// The first data packet since a handover started, when it was opened.
+    FirstData(Instant),
+}
+
+#[derive(Default)]
+struct HookCounters {
+    esp_wrong_destination: Count,
+    ipip_decapsulated: Count,
+    ipip_dropped: Count,
+}
+
+/// The MN's per-packet decisions, in the ESP receive worker.
+struct MnHook {
+    home_agent: Ipv4Addr,
+    tx: mpsc::UnboundedSender<FromTunnel>,
+    c: HookCounters,
+    /// Set by a handover; the next data packet reports itself.
+    want_first_data: AtomicBool,
+}
+
+impl MnHook {
+    fn data(&self) {
+        if self.want_first_data.swap(false, Ordering::Relaxed) {
+            let _ = self.tx.send(FromTunnel::FirstData(Instant::now()));
+        }
+    }
+}
+
+impl TunnelHook for MnHook {
+    /// The inbound SA's destination is the current care-of address
+    /// (RFC 4303 §4.4.2 selects on it); `move_outer` changes it.
+    fn before_open(&self, a: &Arrival) -> bool {
+        if a.dst.is_some_and(|d| d != a.local) {
+            self.c.esp_wrong_destination.inc();
+            return false;
+        }
+        true
+    }
+
+    fn opened(&self, _a: &Arrival, inner: &[u8]) -> Verdict {
+        if inner.get(9) == Some(&ipv4::PROTOCOL_IPIP) {
+            return match ipip::decapsulate(inner) {
+                Ok(d) if d.outer_src == self.home_agent => {
+                    self.c.ipip_decapsulated.inc();
+                    self.data();
+                    let at = d.inner.as_ptr() as usize - inner.as_ptr() as usize;
+                    Verdict::Deliver(at..at + d.inner.len())
+                }
+                Ok(d) => {
+                    self.c.ipip_dropped.inc();
+                    debug!(src = %d.outer_src, "IP-in-IP not from our home agent: dropped");
+                    Verdict::Drop
+                }
+                Err(e) => {
+                    self.c.ipip_dropped.inc();
+                    debug!("IP-in-IP dropped: {e}");
+                    Verdict::Drop
+                }
+            };
+        }
+        if let Some(d) = mip_datagram(inner) {
+            let kind = (d.payload.first().copied(), d.payload.get(1).copied());
+            if kind.0 == Some(MIP_REGISTRATION_REPLY) && *d.src.ip() == self.home_agent {
+                let _ = self.tx.send(FromTunnel::Reply(d.payload.to_vec()));
+                return Verdict::Taken;
+            }
+            if kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_CHALLENGE)) {
+                let _ = self.tx.send(FromTunnel::RrChallenge(d.src, d.payload.to_vec()));
+                return Verdict::Taken;
+            }
+        }
+        self.data();
+        Verdict::Deliver(0..inner.len())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
-    esp_received: u64,
-    esp_wrong_destination: u64,
-    esp_dropped: u64,
-    ipip_decapsulated: u64,
-    ipip_dropped: u64,
-    tun_no_care_of_address: u64,
     sent: u64,
     send_errors: u64,
     resent_on_route: u64,
@@ -78,62 +173,94 @@ struct Reestablishing {
 struct Mn {
     sec: MnSection,
     core: MobileNode,
-    sas: SaPair,
+    table: Arc<SaTable>,
+    path: HostPath,
+    hook: Arc<MnHook>,
+    spi_in: u32,
+    spi_out: u32,
     generation: u32,
     /// The SAs' outer address (inbound destination, outbound source).
     care_of: Option<Ipv4Addr>,
     candidates: HashMap<Ipv4Addr, u32>,
-    tun: Tun,
-    esp: EspSocket,
     re_sock: UdpSocket,
     reestablishing: Option<Reestablishing>,
-    /// An ESP packet that failed for want of a route; resent on the next
-    /// route event (a new address comes up before its default route).
+    /// An inner packet that failed for want of a route; sealed and sent
+    /// again on the next route event (a new address comes up before its
+    /// default route).
     unsent: Option<Vec<u8>>,
     current: Option<(Instant, HandoverInfo)>,
     c: Counters,
-    out: Vec<u8>,
     view: Arc<Mutex<VpnView>>,
 }
 
-pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
+pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
     let key = mn_ha_key("[vpn.mn] mn_ha_key", sec.mn_ha_spi, sec.mn_ha_algorithm, &sec.mn_ha_key)
         .map_err(anyhow::Error::msg)?;
     let mut mc = MobileNodeConfig::new(sec.home, sec.home_agent, key);
     mc.lifetime = sec.lifetime;
     mc.initial_retransmit = Duration::from_millis(sec.retransmit_ms);
     mc.max_retransmissions = sec.max_retransmissions;
-    let e = |k: &str, v: &str| esp_cipher(k, v).map_err(anyhow::Error::msg);
-    let sas = SaPair::new(sec.spi_out, e("key_out", &sec.key_out)?, sec.spi_in, e("key_in", &sec.key_in)?);
     let watcher = Watcher::open()?;
-    let tun = Tun::open(&sec.tun)?;
-    vpn_io::tun_up(&tun.name, Some(sec.home), vpn_io::TUN_MTU).await?;
+    let candidates: HashMap<Ipv4Addr, u32> = vpn_netlink::current_addresses()
+        .into_iter()
+        .filter(|(name, _, addr)| allowed(&sec, name, *addr))
+        .map(|(_, idx, addr)| (addr, idx))
+        .collect();
+    let first = candidates.keys().min().copied();
+    // Until there is a care-of address the SAs' local address is unset.
+    let coa = first.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    vpn_esp::install_pair(
+        &table,
+        &TunnelSa {
+            spi: sec.spi_out,
+            direction: Direction::Out,
+            key: &sec.key_out,
+            local: coa,
+            peer: sec.gateway,
+            inner_peer: None,
+            wildcard_source: false,
+        },
+        &TunnelSa {
+            spi: sec.spi_in,
+            direction: Direction::In,
+            key: &sec.key_in,
+            local: coa,
+            peer: sec.gateway,
+            inner_peer: None,
+            wildcard_source: false,
+        },
+    )?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let hook = Arc::new(MnHook {
+        home_agent: sec.home_agent,
+        tx,
+        c: HookCounters::default(),
+        want_first_data: AtomicBool::new(false),
+    });
+    let path = vpn_esp::start_path(table.clone(), &sec.tun, vpn_io::TUN_MTU, hook.clone())?;
+    vpn_io::tun_up(&sec.tun, Some(sec.home), vpn_io::TUN_MTU).await?;
     for r in &sec.routes {
-        vpn_io::ip(&["route", "replace", &r.to_string(), "dev", &tun.name, "src", &sec.home.to_string()]).await?;
+        vpn_io::ip(&["route", "replace", &r.to_string(), "dev", &sec.tun, "src", &sec.home.to_string()]).await?;
     }
     let mut mn = Mn {
         core: MobileNode::new(mc),
-        sas,
+        table,
+        path,
+        hook,
+        spi_in: sec.spi_in,
+        spi_out: sec.spi_out,
         generation: 0,
         care_of: None,
-        candidates: HashMap::new(),
-        tun,
-        esp: EspSocket::open()?,
+        candidates,
         re_sock: UdpSocket::bind("0.0.0.0:0").await?,
         reestablishing: None,
         unsent: None,
         current: None,
         c: Counters::default(),
-        out: Vec::with_capacity(2048),
         view,
         sec,
     };
-    for (name, idx, addr) in vpn_netlink::current_addresses() {
-        if mn.allowed(&name, addr) {
-            mn.candidates.insert(addr, idx);
-        }
-    }
-    if let Some(&first) = mn.candidates.keys().min() {
+    if let Some(first) = first {
         info!(care_of = %first, "initial care-of address");
         mn.care_of = Some(first);
         mn.core.register(Instant::now(), now_ntp(), first);
@@ -144,8 +271,7 @@ pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     info!(home = %mn.sec.home, gateway = %mn.sec.gateway, "mobile node ready");
     mn.refresh();
 
-    let (mut nbuf, mut ebuf, mut tbuf, mut ubuf) =
-        (vec![0u8; 16384], vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 256]);
+    let (mut nbuf, mut ubuf) = (vec![0u8; 16384], vec![0u8; 256]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let timer =
@@ -163,14 +289,7 @@ pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                 }
                 mn.refresh();
             }
-            r = mn.esp.recv(&mut ebuf) => {
-                let n = r?;
-                mn.on_esp(&mut ebuf[..n]);
-            }
-            r = mn.tun.recv(&mut tbuf) => {
-                let n = r?;
-                mn.on_tun(&tbuf[..n]);
-            }
+            Some(m) = rx.recv() => mn.on_tunnel(m),
             r = mn.re_sock.recv_from(&mut ubuf) => {
                 let (n, _) = r?;
                 mn.on_reestablish_response(&ubuf[..n]);
@@ -188,19 +307,19 @@ pub async fn run(sec: MnSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     }
 }
 
-impl Mn {
-    fn allowed(&self, ifname: &str, addr: Ipv4Addr) -> bool {
-        if addr.is_loopback() || addr.is_unspecified() || addr == self.sec.home || ifname == self.tun.name {
-            return false;
-        }
-        self.sec.interfaces.is_empty() || self.sec.interfaces.iter().any(|i| i == ifname)
+fn allowed(sec: &MnSection, ifname: &str, addr: Ipv4Addr) -> bool {
+    if addr.is_loopback() || addr.is_unspecified() || addr == sec.home || ifname == sec.tun {
+        return false;
     }
+    sec.interfaces.is_empty() || sec.interfaces.iter().any(|i| i == ifname)
+}
 
+impl Mn {
     fn on_net(&mut self, ev: NetEvent) {
         match ev {
             NetEvent::AddressAdded { ifindex, addr } => {
                 let name = vpn_netlink::if_name(ifindex).unwrap_or_default();
-                if !self.allowed(&name, addr) {
+                if !allowed(&self.sec, &name, addr) {
                     return;
                 }
                 self.candidates.insert(addr, ifindex);
@@ -221,7 +340,7 @@ impl Mn {
             NetEvent::RouteAdded => {
                 if let Some(pkt) = self.unsent.take() {
                     self.c.resent_on_route += 1;
-                    self.send_esp(pkt);
+                    self.seal_send(&pkt);
                 }
                 if let Some(r) = &mut self.reestablishing
                     && r.unsent
@@ -245,12 +364,13 @@ impl Mn {
             to: new,
             at_unix_ms: unix_ms(),
             kind: if fast { "fast" } else { "reestablished" }.into(),
-            inbound_spi: self.sas.inbound.spi(),
-            outbound_spi: self.sas.outbound.spi(),
+            inbound_spi: self.spi_in,
+            outbound_spi: self.spi_out,
             ..Default::default()
         };
         self.push_history(t0, h);
         self.unsent = None;
+        self.hook.want_first_data.store(true, Ordering::Relaxed);
         if fast {
             self.core.handle_care_of_address_change(t0, now_ntp(), new);
             self.drain();
@@ -264,10 +384,11 @@ impl Mn {
         self.current = Some((t0, h));
     }
 
-    /// Updates the running handover record (in the view too).
-    fn mark(&mut self, f: impl FnOnce(&mut HandoverInfo, f64)) {
+    /// Updates the running handover record (in the view too); `at` is when
+    /// the event happened.
+    fn mark_at(&mut self, at: Instant, f: impl FnOnce(&mut HandoverInfo, f64)) {
         let Some((t0, h)) = &mut self.current else { return };
-        f(h, t0.elapsed().as_secs_f64() * 1e3);
+        f(h, at.saturating_duration_since(*t0).as_secs_f64() * 1e3);
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = v.history.last_mut()
             && last.at_unix_ms == h.at_unix_ms
@@ -277,13 +398,24 @@ impl Mn {
         }
     }
 
+    fn mark(&mut self, f: impl FnOnce(&mut HandoverInfo, f64)) {
+        self.mark_at(Instant::now(), f);
+    }
+
+    /// Both SAs follow the care-of address: the inbound SA's destination
+    /// and the outbound SA's source (seed 004 step 1).
+    fn move_sas(&mut self, care_of: Ipv4Addr) {
+        if let Err(e) = vpn_esp::move_pair(&self.table, self.spi_out, self.spi_in, care_of, self.sec.gateway) {
+            warn!(%care_of, "moving the SAs: {e:#}");
+        }
+    }
+
     fn drain(&mut self) {
         while let Some(a) = self.core.poll_action() {
             match a {
                 MnAction::UpdateSas { new_care_of_address } => {
-                    // Inbound SA destination and outbound SA source both
-                    // follow: they are the outer addresses we check and write.
                     self.care_of = Some(new_care_of_address);
+                    self.move_sas(new_care_of_address);
                     self.mark(|h, ms| h.sas_updated_ms = Some(ms));
                 }
                 MnAction::Transmit { dst, payload } => {
@@ -360,12 +492,35 @@ impl Mn {
         };
         let care_of = r.care_of;
         self.reestablishing = None;
-        let (Ok(out), Ok(inb)) =
-            (EspCipher::new(TRANSFORM, &sas.keymat_mn_to_gw), EspCipher::new(TRANSFORM, &sas.keymat_gw_to_mn))
-        else {
+        // The new pair replaces the old one in the SA table.
+        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
+        let (key_out, key_in) = (hex::encode(sas.keymat_mn_to_gw), hex::encode(sas.keymat_gw_to_mn));
+        let installed = vpn_esp::install_pair(
+            &self.table,
+            &TunnelSa {
+                spi: sas.spi_mn_to_gw,
+                direction: Direction::Out,
+                key: &key_out,
+                local: care_of,
+                peer: self.sec.gateway,
+                inner_peer: None,
+                wildcard_source: false,
+            },
+            &TunnelSa {
+                spi: sas.spi_gw_to_mn,
+                direction: Direction::In,
+                key: &key_in,
+                local: care_of,
+                peer: self.sec.gateway,
+                inner_peer: None,
+                wildcard_source: false,
+            },
+        );
+        if let Err(e) = installed {
+            warn!("re-established SAs not installed: {e:#}");
             return;
-        };
-        self.sas = SaPair::new(sas.spi_mn_to_gw, out, sas.spi_gw_to_mn, inb);
+        }
+        (self.spi_out, self.spi_in) = (sas.spi_mn_to_gw, sas.spi_gw_to_mn);
         self.generation += 1;
         info!(care_of = %care_of, spi_in = sas.spi_gw_to_mn, spi_out = sas.spi_mn_to_gw, "VPN re-established with new SAs");
         self.mark(|h, _| {
@@ -377,132 +532,67 @@ impl Mn {
         self.drain();
     }
 
-    fn on_tun(&mut self, pkt: &[u8]) {
-        if pkt.first().is_none_or(|b| b >> 4 != 4) {
-            // The VPN carries IPv4 (Mobile IPv4); IPv6 is off on the device.
-            return;
-        }
-        if self.care_of.is_none() || self.reestablishing.is_some() {
-            self.c.tun_no_care_of_address += 1;
-            return;
-        }
-        self.seal_send(pkt);
-    }
-
-    fn seal_send(&mut self, inner: &[u8]) {
-        let Some(coa) = self.care_of else { return };
-        let mut out = std::mem::take(&mut self.out);
-        if self.sas.seal(inner, coa, self.sec.gateway, &mut out).is_ok() {
-            self.send_esp_ref(&out);
-        } else {
-            self.c.send_errors += 1;
-        }
-        self.out = out;
-    }
-
-    fn send_esp(&mut self, pkt: Vec<u8>) {
-        self.send_esp_ref(&pkt);
-    }
-
-    fn send_esp_ref(&mut self, pkt: &[u8]) {
-        match self.esp.send(pkt, self.sec.gateway) {
-            Ok(_) => self.c.sent += 1,
-            Err(e) => {
-                self.c.send_errors += 1;
-                if e.raw_os_error() == Some(libc::ENETUNREACH) || e.raw_os_error() == Some(libc::EHOSTUNREACH) {
-                    // Only the latest matters: a newer packet supersedes it.
-                    self.unsent = Some(pkt.to_vec());
-                }
-            }
-        }
-    }
-
-    fn on_esp(&mut self, pkt: &mut [u8]) {
-        self.c.esp_received += 1;
-        let Ok(o) = outer(pkt) else { return };
-        if o.spi != self.sas.inbound.spi() {
-            return;
-        }
-        if Some(o.dst) != self.care_of {
-            self.c.esp_wrong_destination += 1;
-            return;
-        }
-        let range = match self.sas.open(pkt, &o) {
-            Ok(r) => r,
-            Err(e) => {
-                self.c.esp_dropped += 1;
-                debug!("ESP dropped: {e}");
-                return;
-            }
-        };
-        let inner = &pkt[range];
-        let Some((proto, src, _)) = inner_summary(inner) else { return };
-        if proto == IPPROTO_IPIP {
-            match ipip::decapsulate(inner) {
-                Ok(d) if d.outer_src == self.sec.home_agent => {
-                    self.c.ipip_decapsulated += 1;
-                    if self.tun.send(d.inner).is_err() {
-                        self.c.send_errors += 1;
-                    }
-                    self.first_data();
-                }
-                Ok(d) => {
-                    self.c.ipip_dropped += 1;
-                    debug!(src = %d.outer_src, "IP-in-IP not from our home agent: dropped");
-                }
-                Err(e) => {
-                    self.c.ipip_dropped += 1;
-                    debug!("IP-in-IP dropped: {e}");
-                }
-            }
-            return;
-        }
-        if let Ok(d) = udp::parse(inner)
-            && d.dst.port() == MIP_PORT
-        {
-            let kind = (d.payload.first().copied(), d.payload.get(1).copied());
-            if kind.0 == Some(MIP_REGISTRATION_REPLY) && src == self.sec.home_agent {
-                let payload = d.payload.to_vec();
+    fn on_tunnel(&mut self, m: FromTunnel) {
+        match m {
+            FromTunnel::Reply(payload) => {
                 if let Err(e) = self.core.handle_reply(Instant::now(), now_ntp(), &payload) {
                     self.c.bad_replies += 1;
                     warn!("Registration Reply discarded: {e}");
                 }
                 self.drain();
-                return;
+                self.refresh();
             }
-            if kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_CHALLENGE)) {
-                let (src, payload) = (d.src, d.payload.to_vec());
+            FromTunnel::RrChallenge(src, payload) => {
                 if let Err(e) = self.core.handle_rr_challenge(src, &payload) {
                     warn!("return-routability challenge: {e}");
                 }
                 self.drain();
-                return;
+            }
+            FromTunnel::FirstData(at) => {
+                if self.current.as_ref().is_some_and(|(_, h)| h.first_data_ms.is_none()) {
+                    self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
+                }
             }
         }
-        if self.tun.send(inner).is_err() {
-            self.c.send_errors += 1;
-        }
-        self.first_data();
     }
 
-    fn first_data(&mut self) {
-        if self.current.as_ref().is_some_and(|(_, h)| h.first_data_ms.is_none()) {
-            self.mark(|h, ms| h.first_data_ms = Some(ms));
+    /// Seal an inner packet of our own (Mobile IP) on the outbound SA.
+    fn seal_send(&mut self, inner: &[u8]) {
+        match self.path.send_inner(self.spi_out, inner, None) {
+            Ok(()) => self.c.sent += 1,
+            Err(e) => {
+                self.c.send_errors += 1;
+                debug!("sending through the tunnel: {e}");
+                if let ControlSendError::Io(e) = &e
+                    && matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
+                {
+                    // Only the latest matters: a newer packet supersedes it.
+                    self.unsent = Some(inner.to_vec());
+                }
+            }
         }
     }
 
     fn refresh(&self) {
         let c = &self.c;
-        let counters = crate::vpn_counters!(c; esp_received, esp_wrong_destination, esp_dropped, ipip_decapsulated,
-            ipip_dropped, tun_no_care_of_address, sent, send_errors, resent_on_route, handovers, registrations,
+        let h = &self.hook.c;
+        let mut counters = crate::vpn_counters!(c; sent, send_errors, resent_on_route, handovers, registrations,
             denials, bad_replies, reestablishments, reestablish_bad_responses);
+        for (name, v) in [
+            ("esp_wrong_destination", &h.esp_wrong_destination),
+            ("ipip_decapsulated", &h.ipip_decapsulated),
+            ("ipip_dropped", &h.ipip_dropped),
+        ] {
+            counters.push(crate::vpn::view::VpnCounter { name: name.into(), value: v.get() });
+        }
+        let (packets_in, packets_out) = vpn_esp::packets(&self.table, self.spi_out, self.spi_in);
         let bundle = BundleInfo {
             home_address: self.sec.home,
             care_of_address: self.care_of,
-            inbound_spi: self.sas.inbound.spi(),
-            outbound_spi: self.sas.outbound.spi(),
-            packets_in: self.sas.inbound.counters().packets,
-            packets_out: self.sas.outbound.counters().packets,
+            inbound_spi: self.spi_in,
+            outbound_spi: self.spi_out,
+            packets_in,
+            packets_out,
             generation: self.generation,
         };
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());

@@ -28,5 +28,4 @@ pub mod reply;
 pub mod request;
 pub mod rr;
 pub mod siu;
-pub mod tunnel_sa;
 pub mod udp;
