@@ -109,6 +109,24 @@ impl Daemon {
         )
     }
 
+    /// `sa list`: the bundle's SAs in the ESP engine's table, as
+    /// (direction, SPI, local, peer), sorted.
+    fn sas(&self) -> Vec<(String, u64, String, String)> {
+        let v = self.json("sa list");
+        let mut r: Vec<_> = v["sas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert_eq!(s["mode"], "tunnel", "{s}");
+                let t = |k: &str| s[k].as_str().unwrap().to_string();
+                (t("direction"), s["spi"].as_u64().unwrap(), t("local"), t("peer"))
+            })
+            .collect();
+        r.sort();
+        r
+    }
+
     fn binding(&self) -> Option<String> {
         let v = self.json("vpn bindings");
         v["bindings"].as_array().unwrap().first().map(|b| b["care_of_address"].as_str().unwrap().to_string())
@@ -324,6 +342,10 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         // Same SPIs on both sides: nothing was re-keyed.
         assert_eq!(v.mn.bundle(), (addr.to_string(), 8192, 4096));
         assert_eq!(v.gw.bundle(), (addr.to_string(), 4096, 8192));
+        // The same SAs in the ESP engine's table, moved to the new care-of address.
+        let s = |d: &str, spi, l: &str, p: &str| (d.to_string(), spi, l.to_string(), p.to_string());
+        assert_eq!(v.mn.sas(), vec![s("in", 8192, addr, "192.0.2.1"), s("out", 4096, addr, "192.0.2.1")]);
+        assert_eq!(v.gw.sas(), vec![s("in", 4096, "192.0.2.1", addr), s("out", 8192, "192.0.2.1", addr)]);
         losses.push(((s1 - s0) as i64 - (r1 - r0) as i64, s1 - s0));
     }
     stop.store(true, Ordering::Relaxed);
