@@ -32,6 +32,10 @@ echo "namespaces: $SW $P $S $L1 $L2 (removed on exit)"
 
 mkbpffs BPF
 SOCK="$STATE/proxy.sock"
+# HIP host identities: the proxy's, and the server's (a native HIP host).
+"$CTL" identity new --algo p256 --out "$STATE/proxy-hi.pem" >/dev/null 2>&1
+"$CTL" identity new --algo p256 --out "$STATE/server-hi.pem" >/dev/null 2>&1
+SERVER_HIT=$("$CTL" --json identity show "$STATE/server-hi.pem" | sed -n 's/.*"hit": "\(.*\)".*/\1/p')
 cat > "$STATE/proxy.toml" <<TOML
 [datapath]
 lan = "lan0"
@@ -52,6 +56,14 @@ socket = "$SOCK"
 [dns]
 listen = "10.1.0.1:53"
 upstream = "192.0.2.10:53"
+
+[hip]
+role = "proxy"
+identities = ["$STATE/proxy-hi.pem"]
+
+[[hip.peer]]
+hit = "$SERVER_HIT"
+locators = ["192.0.2.10", "2001:db8::10"]
 
 [[mapping]]
 substitute = "100.64.0.10"
@@ -117,6 +129,28 @@ got=$(nsx "$L1" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c
 echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
 [ "$got" = "$SUM" ]
 C mapping list
+
+demo_hip() {
+  say "HIP: the server runs a native HIP host; the proxy (role proxy) runs a base exchange with it"
+  cat > "$STATE/server.toml" <<TOML
+[control]
+socket = "$STATE/server.sock"
+[hip]
+role = "host"
+identities = ["$STATE/server-hi.pem"]
+TOML
+  nsx "$S" "$CTL" run --config "$STATE/server.toml" 2> "$STATE/server.log" & PIDS+=($!)
+  wait_sock "$STATE/server.sock"
+  echo "server identity (HIP RR for its zone):"
+  "$CTL" identity show "$STATE/server-hi.pem" | sed 's/^/  /'
+  echo "proxy: proxy-ctl assoc connect $SERVER_HIT   (locators from [[hip.peer]])"
+  C assoc connect "$SERVER_HIT"
+  echo "server: proxy-ctl assoc list"
+  "$CTL" --socket "$STATE/server.sock" assoc list
+  echo "proxy: proxy-ctl assoc stats (non-zero counters)"
+  C assoc stats | awk 'NR == 1 || $2 != "0"'
+}
+demo_hip
 
 say "daemon restart keeps mappings and flows (pinned maps)"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true

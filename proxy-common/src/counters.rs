@@ -39,11 +39,17 @@ pub enum Counter {
     /// TTL / hop limit would expire: handed to the kernel untranslated so it
     /// answers with ICMP time exceeded.
     TtlExpired = 15,
+    /// A DNS query from the LAN to another resolver address, steered to
+    /// the proxy's resolver (TC ingress on the LAN interface).
+    DnsSteered = 16,
+    /// A DNS answer of the proxy's resolver given back the source address
+    /// the legacy host asked (TC egress on the LAN interface).
+    DnsAnswerRestored = 17,
 }
 
 impl Counter {
     /// Size of the COUNTERS array: one past the highest number.
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 18;
 
     pub const ALL: [Counter; Self::COUNT as usize] = [
         Counter::RxPackets,
@@ -62,6 +68,8 @@ impl Counter {
         Counter::DropUnsupportedProto,
         Counter::DropFamilyMismatch,
         Counter::TtlExpired,
+        Counter::DnsSteered,
+        Counter::DnsAnswerRestored,
     ];
 
     /// The name operators see in `proxy-ctl stats`.
@@ -83,6 +91,8 @@ impl Counter {
             Counter::DropUnsupportedProto => "drop_unsupported_proto",
             Counter::DropFamilyMismatch => "drop_family_mismatch",
             Counter::TtlExpired => "ttl_expired",
+            Counter::DnsSteered => "dns_steered",
+            Counter::DnsAnswerRestored => "dns_answer_restored",
         }
     }
 }

@@ -22,3 +22,13 @@ pub const CONFIG: &str = "CONFIG";
 
 /// Per-CPU u64 counters indexed by [`crate::counters::Counter`].
 pub const COUNTERS: &str = "COUNTERS";
+
+/// One [`crate::dns::DnsSteerConfig`] at index 0: where steered DNS
+/// queries go. Written by the daemon at start (not pinned).
+pub const DNS_STEER_CONFIG: &str = "DNS_STEER_CONFIG";
+
+/// LRU: [`crate::dns::SteerKey`] -> [`crate::dns::SteerEntry`], the
+/// resolver address a legacy host asked, so its answer can come from
+/// there. Written per steered query by the TC ingress program.
+pub const DNS_STEERED: &str = "DNS_STEERED";
+pub const DNS_STEERED_MAX: u32 = 16_384;

@@ -10,3 +10,6 @@ unsafe impl aya::Pod for nat::FlowKey {}
 unsafe impl aya::Pod for nat::FlowEntry {}
 unsafe impl aya::Pod for nat::ReplyKey {}
 unsafe impl aya::Pod for DatapathConfig {}
+unsafe impl aya::Pod for crate::dns::DnsSteerConfig {}
+unsafe impl aya::Pod for crate::dns::SteerKey {}
+unsafe impl aya::Pod for crate::dns::SteerEntry {}

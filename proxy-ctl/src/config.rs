@@ -26,6 +26,8 @@ pub struct Config {
     pub control: ControlSection,
     /// The proxy as the LAN's DNS resolver (absent: no DNS service).
     pub dns: Option<DnsSection>,
+    /// HIP: host identities, the base exchange, the static peer table.
+    pub hip: Option<crate::hip::HipSection>,
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
@@ -174,6 +176,73 @@ pub struct DnsSection {
     /// Upper bound of the TTL of substitute answers, seconds.
     #[serde(default = "default_max_ttl")]
     pub max_ttl: u32,
+    /// A second address to listen on, of the other family than `listen`
+    /// (dual-stack LANs), e.g. "[fd01::1]:53".
+    pub listen_v6: Option<std::net::SocketAddr>,
+    /// Steer the LAN's queries to any resolver address (UDP and TCP port
+    /// 53 arriving on `[datapath] lan`) to this resolver; the answers go
+    /// back from the address the legacy host asked (TC programs on the LAN
+    /// interface). Needs concrete listen addresses.
+    #[serde(default)]
+    pub intercept: bool,
+    /// Shortest life of a substitute mapping, whatever the TTL, seconds: a
+    /// TTL of 0 must not free the substitute before the host connects.
+    #[serde(default = "default_min_mapping_secs")]
+    pub min_mapping_secs: u64,
+    /// How long an upstream query may take before the client gets
+    /// SERVFAIL, milliseconds.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub upstream_timeout_ms: u64,
+    /// A/AAAA answers kept for their TTL (substitute answers only while
+    /// their mapping lives), at most this many; 0: every query goes
+    /// upstream.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+    /// Static host table (`[[dns.host]]`): answered by the proxy itself,
+    /// no upstream query.
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<DnsHost>,
+}
+
+/// One entry of the static host table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsHost {
+    /// The name, e.g. "hip-host.example".
+    pub name: String,
+    /// The host's HIP RR in RFC 8005 §6 presentation form: "ALG HIT KEY
+    /// [RVS ...]", e.g. "2 2001001... AwEAA... rvs.example.", as in a zone
+    /// file. Gives the HIT, the Host Identity and the rendezvous servers.
+    pub hip_rr: String,
+    /// The host's own addresses (locators).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Addresses of the rendezvous servers the RR names.
+    #[serde(default)]
+    pub rendezvous: Vec<DnsRendezvous>,
+    /// TTL of the answers, seconds (bounded by `max_ttl`).
+    #[serde(default = "default_max_ttl")]
+    pub ttl: u32,
+}
+
+/// A rendezvous server of a static host and its addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRendezvous {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+fn default_cache_size() -> usize {
+    10_000
+}
+
+fn default_min_mapping_secs() -> u64 {
+    60
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    5000
 }
 
 fn default_non_hip() -> String {
@@ -262,11 +331,17 @@ impl Config {
         {
             return Err(format!("[dns] non_hip = {:?}: expected \"pass\" or \"refuse\"", d.non_hip));
         }
+        if let Some(d) = &self.dns {
+            validate_dns(d)?;
+        }
         if self.dns.is_some() && self.datapath.is_none() {
             return Err("[dns] needs a [datapath] to map substitute addresses".into());
         }
         if self.dns.is_some() && self.pool.v4.is_none() && self.pool.v6.is_none() {
             return Err("[dns] needs a [pool] to hand out substitute addresses".into());
+        }
+        if let Some(h) = &self.hip {
+            h.validate()?;
         }
         if self.pool.v4.is_some() && n.wan_v4.is_none() {
             return Err("[pool] v4 is set but [nat] wan_v4 is not".into());
@@ -302,6 +377,28 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn validate_dns(d: &DnsSection) -> Result<(), String> {
+    if let Some(v6) = d.listen_v6
+        && (!v6.is_ipv6() || d.listen.is_ipv6())
+    {
+        return Err(format!("[dns] listen_v6 = {v6}: needs an IPv6 address with an IPv4 `listen`"));
+    }
+    if d.intercept {
+        for a in std::iter::once(d.listen).chain(d.listen_v6) {
+            if a.ip().is_unspecified() {
+                return Err(format!("[dns] intercept needs a concrete listen address, not {a}"));
+            }
+        }
+    }
+    if d.upstream_timeout_ms == 0 {
+        return Err("[dns] upstream_timeout_ms must be at least 1".into());
+    }
+    for (i, h) in d.hosts.iter().enumerate() {
+        crate::dns_hosts::static_host(h).map_err(|e| format!("[[dns.host]] #{} ({}): {e}", i + 1, h.name))?;
+    }
+    Ok(())
 }
 
 /// A complete configuration for unit tests elsewhere in the crate.
@@ -347,6 +444,19 @@ mod tests {
         assert!(e.to_string().contains("non_hip"), "{e}");
         let e = with("listen = \"10.1.0.1\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
         assert!(format!("{:#}", anyhow::Error::from(e)).contains("listen"));
+        let e = with("listen = \"0.0.0.0:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true").unwrap_err();
+        assert!(e.to_string().contains("intercept"), "{e}");
+        let e =
+            with("listen = \"10.1.0.1:53\"\nlisten_v6 = \"10.1.0.2:53\"\nupstream = \"192.0.2.53:53\"").unwrap_err();
+        assert!(e.to_string().contains("listen_v6"), "{e}");
+        let c = with(
+            "listen = \"10.1.0.1:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"192.0.2.53:53\"\nintercept = true",
+        )
+        .unwrap();
+        assert!(c.dns.unwrap().intercept);
+        let e = with("listen = \"10.1.0.1:53\"\nupstream = \"192.0.2.53:53\"\n[[dns.host]]\nname = \"a.example\"\nhip_rr = \"2 00 AA\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("[[dns.host]] #1 (a.example)"), "{e}");
     }
 
     #[test]

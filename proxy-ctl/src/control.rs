@@ -19,6 +19,18 @@ pub enum Request {
     MappingList,
     NatList,
     Stats,
+    /// Start a HIP base exchange and wait for ESTABLISHED.
+    AssocConnect {
+        hit: std::net::Ipv6Addr,
+        locators: Vec<IpAddr>,
+    },
+    /// CLOSE a HIP association.
+    AssocClose {
+        hit: std::net::Ipv6Addr,
+    },
+    AssocList,
+    /// HIP packet counters and drops by reason.
+    HipStats,
     SaAdd {
         sa: crate::esp::SaSpec,
     },
@@ -43,11 +55,69 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error { message: String },
-    Mappings { mappings: Vec<MappingInfo> },
-    Flows { flows: Vec<FlowInfo> },
-    Stats { counters: Vec<CounterInfo>, mappings: u64, mappings_max: u32, flows: u64, flows_max: u32 },
-    Sas { sas: Vec<crate::esp::SaInfo>, counters: Vec<CounterInfo> },
+    Error {
+        message: String,
+    },
+    Mappings {
+        mappings: Vec<MappingInfo>,
+    },
+    Flows {
+        flows: Vec<FlowInfo>,
+    },
+    Stats {
+        counters: Vec<CounterInfo>,
+        mappings: u64,
+        mappings_max: u32,
+        flows: u64,
+        flows_max: u32,
+        /// The DNS role's own counters (empty when it does not run).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dns: Vec<CounterInfo>,
+    },
+    Assocs {
+        assocs: Vec<AssocEntry>,
+    },
+    Assoc {
+        assoc: AssocEntry,
+    },
+    HipStats {
+        local_hits: Vec<std::net::Ipv6Addr>,
+        r1: Vec<R1Info>,
+        counters: Vec<CounterInfo>,
+    },
+    Sas {
+        sas: Vec<crate::esp::SaInfo>,
+        counters: Vec<CounterInfo>,
+    },
+}
+
+/// One HIP association as `assoc list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssocEntry {
+    pub local_hit: std::net::Ipv6Addr,
+    pub peer_hit: std::net::Ipv6Addr,
+    pub local_locator: IpAddr,
+    pub peer_locator: IpAddr,
+    /// RFC 7401 §4.4 state name, e.g. "ESTABLISHED".
+    pub state: String,
+    pub initiator: bool,
+    /// Our SPI (inbound ESP), 0 before keys exist.
+    pub spi_in: u32,
+    /// The peer's SPI (outbound ESP), 0 before R2.
+    pub spi_out: u32,
+    /// ESP transform suite ID (RFC 7402 §5.1.2) and name, once chosen.
+    pub esp_transform: Option<u16>,
+    pub esp_transform_name: Option<String>,
+    pub age_secs: u64,
+    pub state_secs: u64,
+}
+
+/// The current R1 generation of one local HIT.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct R1Info {
+    pub hit: std::net::Ipv6Addr,
+    pub r1_counter: Option<u64>,
+    pub puzzle_k: Option<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,6 +126,24 @@ pub struct MappingInfo {
     pub peer: IpAddr,
     /// Live NAT flows through this mapping.
     pub flows: u64,
+    /// What the DNS role knows of a substitute it handed out (absent for
+    /// mappings added by the CLI or the `[[mapping]]` table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsMappingInfo>,
+}
+
+/// A substitute handed out by the DNS role: who it stands for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsMappingInfo {
+    /// The name the legacy host asked.
+    pub name: String,
+    /// The HIP host's HIT (IPv6 notation).
+    pub hit: String,
+    /// Its locators: addresses, then "rvs NAME (ADDR, ...)".
+    pub locators: Vec<String>,
+    /// Seconds until the substitute may be freed (0: expired, kept while
+    /// flows use it).
+    pub expires_in_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -16,6 +16,7 @@
 #![allow(clippy::needless_borrows_for_generic_args)]
 
 mod csum;
+mod dns_steer;
 mod fib;
 mod flow;
 mod icmp_error;

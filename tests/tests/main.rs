@@ -3,6 +3,7 @@
 
 mod dns;
 mod esp;
+mod hip;
 mod nat;
 mod topo;
 mod xdp_fixtures;

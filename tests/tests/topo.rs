@@ -38,6 +38,12 @@ impl Topo {
 
     /// `extra`: more TOML for the daemon's config (e.g. a [dns] section).
     pub fn with(redirect: bool, udp_secs: u64, extra: &str) -> Topo {
+        Topo::with_pools(redirect, udp_secs, extra, "100.64.0.0/24", "fd00:64::/96")
+    }
+
+    /// As [`Topo::with`], with other substitute pools (they must hold
+    /// SUB_V4 and SUB_V6).
+    pub fn with_pools(redirect: bool, udp_secs: u64, extra: &str, pool_v4: &str, pool_v6: &str) -> Topo {
         let sw = Netns::new("s");
         let pns = Netns::new("p");
         let server = Netns::new("v");
@@ -69,8 +75,8 @@ impl Topo {
                 wan: "wan0".into(),
                 wan_v4: WAN_V4.into(),
                 wan_v6: WAN_V6.into(),
-                pool_v4: "100.64.0.0/24".into(),
-                pool_v6: "fd00:64::/96".into(),
+                pool_v4: pool_v4.into(),
+                pool_v6: pool_v6.into(),
                 redirect,
                 udp_secs,
                 extra: extra.to_owned(),

@@ -18,7 +18,8 @@ pub enum MappingCmd {
     },
     /// Remove a mapping and the NAT flows through it.
     Del { substitute: IpAddr },
-    /// List mappings with their live flow counts.
+    /// List mappings with their live flow counts; for substitutes handed
+    /// out by DNS also the name, HIT, locators and seconds to expiry.
     List,
 }
 
@@ -33,9 +34,23 @@ pub async fn run(socket: &Path, json: bool, cmd: MappingCmd) -> anyhow::Result<(
         return client::print_json(&resp);
     }
     if let Response::Mappings { mappings } = resp {
-        let rows: Vec<Vec<String>> =
-            mappings.iter().map(|m| vec![m.substitute.to_string(), m.peer.to_string(), m.flows.to_string()]).collect();
-        table::print(&["SUBSTITUTE", "PEER", "FLOWS"], &rows);
+        let rows: Vec<Vec<String>> = mappings
+            .iter()
+            .map(|m| {
+                let mut row = vec![m.substitute.to_string(), m.peer.to_string(), m.flows.to_string()];
+                match &m.dns {
+                    Some(d) => row.extend([
+                        d.name.clone(),
+                        d.hit.clone(),
+                        d.expires_in_secs.to_string(),
+                        d.locators.join(", "),
+                    ]),
+                    None => row.extend(["-".into(), "-".into(), "-".into(), "-".into()]),
+                }
+                row
+            })
+            .collect();
+        table::print(&["SUBSTITUTE", "PEER", "FLOWS", "NAME", "HIT", "EXPIRES_IN", "LOCATORS"], &rows);
     }
     Ok(())
 }

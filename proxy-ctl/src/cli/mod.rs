@@ -1,7 +1,9 @@
 //! The command line: `proxy-ctl run` starts the daemon; every other
 //! subcommand talks to it over its control socket (one file each).
 
+mod assoc;
 mod client;
+mod identity;
 mod mapping;
 mod nat;
 mod run;
@@ -41,6 +43,12 @@ pub enum Command {
     Nat(nat::NatCmd),
     /// Datapath counters and table occupancy.
     Stats,
+    /// HIP host identities (key files): generate, show HIT and HIP RR.
+    #[command(subcommand)]
+    Identity(identity::IdentityCmd),
+    /// HIP associations: connect, close, list, counters.
+    #[command(subcommand)]
+    Assoc(assoc::AssocCmd),
     /// ESP security associations: add, remove, move, list, export keys.
     #[command(subcommand)]
     Sa(sa::SaCmd),
@@ -56,6 +64,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Mapping(cmd) => mapping::run(&cli.socket, cli.json, cmd).await,
         Command::Nat(cmd) => nat::run(&cli.socket, cli.json, cmd).await,
         Command::Stats => stats::run(&cli.socket, cli.json).await,
+        Command::Identity(cmd) => identity::run(cli.json, cmd),
+        Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
         Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }

@@ -10,9 +10,10 @@ pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         return client::print_json(&resp);
     }
-    if let Response::Stats { counters, mappings, mappings_max, flows, flows_max } = resp {
+    if let Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns } = resp {
         println!("mappings {mappings}/{mappings_max}  nat flows {flows}/{flows_max}");
-        let rows: Vec<Vec<String>> = counters.iter().map(|c| vec![c.name.clone(), c.value.to_string()]).collect();
+        let rows: Vec<Vec<String>> =
+            counters.iter().chain(&dns).map(|c| vec![c.name.clone(), c.value.to_string()]).collect();
         table::print(&["COUNTER", "VALUE"], &rows);
     }
     Ok(())

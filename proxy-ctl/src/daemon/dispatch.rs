@@ -5,7 +5,7 @@ use proxy_common::ipproto;
 use super::Daemon;
 use crate::{
     config::Config,
-    control::{CounterInfo, FlowInfo, MappingInfo, Request, Response},
+    control::{CounterInfo, DnsMappingInfo, FlowInfo, MappingInfo, Request, Response},
     datapath::Datapath,
     flow_timeout, mapping_rules,
     net::from_addr16,
@@ -20,13 +20,41 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         | Request::MappingList
         | Request::NatList
         | Request::Stats) => datapath_request(daemon, req).await,
+        req @ (Request::AssocConnect { .. } | Request::AssocClose { .. } | Request::AssocList | Request::HipStats) => {
+            super::hip_dispatch::handle(daemon.hip(), req).await
+        }
         req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
             daemon.sa_table().and_then(|t| super::esp::handle(t, req))
         }
     };
-    match result {
+    match result.map(|r| with_dns(daemon, r)) {
         Ok(r) => r,
         Err(e) => Response::Error { message: e.to_string() },
+    }
+}
+
+/// Adds what the DNS role knows to a datapath response: who each
+/// substitute stands for, and the role's counters.
+fn with_dns(daemon: &Daemon, r: Response) -> Response {
+    let Some(dns) = &daemon.dns else { return r };
+    let dns = dns.lock().unwrap_or_else(|e| e.into_inner());
+    match r {
+        Response::Mappings { mut mappings } => {
+            let now = std::time::Instant::now();
+            for m in &mut mappings {
+                m.dns = dns.mappings.get(&m.substitute).map(|d| DnsMappingInfo {
+                    name: d.name.clone(),
+                    hit: super::dns_state::hit_text(&d.hit),
+                    locators: d.locators.iter().map(super::dns_state::locator_text).collect(),
+                    expires_in_secs: d.expiry.saturating_duration_since(now).as_secs(),
+                });
+            }
+            Response::Mappings { mappings }
+        }
+        Response::Stats { counters, mappings, mappings_max, flows, flows_max, .. } => {
+            Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns: dns.counters.list() }
+        }
+        r => r,
     }
 }
 
@@ -69,6 +97,7 @@ fn handle_datapath(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Res
                         substitute,
                         peer: from_addr16(m.peer),
                         flows: flows.iter().filter(|f| f.key.dst == key).count() as u64,
+                        dns: None,
                     }
                 })
                 .collect();
@@ -107,6 +136,7 @@ fn handle_datapath(dp: &mut Datapath, cfg: &Config, req: Request) -> anyhow::Res
                 mappings_max: Datapath::mappings_max(),
                 flows: dp.flows()?.len() as u64,
                 flows_max: Datapath::flows_max(),
+                dns: Vec::new(),
             }
         }
         other => anyhow::bail!("not a datapath request: {other:?}"),

@@ -5,8 +5,12 @@
 
 mod dispatch;
 mod dns;
+mod dns_state;
 mod esp;
 mod gc;
+pub mod hip;
+mod hip_dispatch;
+mod hip_socket;
 mod server;
 mod state;
 
@@ -44,18 +48,28 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table });
+    let mut tasks = Vec::new();
+    let hip = match cfg.hip.clone() {
+        Some(h) => {
+            let (handle, task) = hip::spawn(h).context("starting HIP")?;
+            tasks.push(task);
+            Some(handle)
+        }
+        None => None,
+    };
+    let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
+    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip, dns: dns_state.clone() });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
-    let mut tasks = vec![tokio::spawn(server::serve(listener, daemon.clone()))];
+    tasks.push(tokio::spawn(server::serve(listener, daemon.clone())));
     if let Some(dp) = &dp {
         tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }
-    if let (Some(d), Some(dp)) = (cfg.dns.clone(), &dp) {
-        let (cfg, dp) = (cfg.clone(), dp.clone());
+    if let (Some(d), Some(dp), Some(st)) = (cfg.dns.clone(), &dp, &dns_state) {
+        let (cfg, dp, st) = (cfg.clone(), dp.clone(), st.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = dns::run(cfg, d, dp).await {
+            if let Err(e) = dns::run(cfg, d, dp, st).await {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));

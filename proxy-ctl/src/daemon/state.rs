@@ -12,8 +12,12 @@ pub struct Daemon {
     pub cfg: Arc<Config>,
     /// The XDP datapath (`[datapath]` configured).
     pub dp: Option<Arc<Mutex<Datapath>>>,
+    /// The HIP role (`[hip]` configured).
+    pub hip: Option<super::hip::HipHandle>,
     /// The SA store (`[esp]` configured).
     pub esp: Option<Arc<crate::esp::SaTable>>,
+    /// The DNS role's mappings and counters (`[dns]` configured).
+    pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
 }
 
 impl Daemon {
@@ -27,5 +31,10 @@ impl Daemon {
         self.dp
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this daemon runs no XDP datapath (no [datapath] in its config)"))
+    }
+
+    /// The HIP role, or the error a CLI user sees when this daemon has none.
+    pub fn hip(&self) -> anyhow::Result<&super::hip::HipHandle> {
+        self.hip.as_ref().ok_or_else(|| anyhow::anyhow!("this daemon runs no HIP (no [hip] in its config)"))
     }
 }

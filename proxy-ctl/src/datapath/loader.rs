@@ -170,6 +170,9 @@ impl Datapath {
                 .map_err(|source| DatapathError::Attach { iface: iface.clone(), source })?;
             info!(%iface, "xdp_proxy attached");
         }
+        if let Some(steer) = super::dns_steer::steer_config(cfg) {
+            super::dns_steer::attach(&mut self.ebpf, &dsec.lan, steer)?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! programs, and typed access to the maps.
 
 mod bpffs;
+mod dns_steer;
 mod loader;
 mod sysctl;
 mod tables;

@@ -19,6 +19,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
+use super::cache::{AnswerCache, Origin};
 use super::hip_rr::{HipRdata, HipRdataError};
 use super::mapping::{HostIdentity, Locator, MappingEvent, StaticHost};
 use super::pool::{Family, Hit, PoolError, SubstitutePool};
@@ -74,6 +75,9 @@ pub struct Config {
     pub max_transactions: usize,
     /// Static host table, answered without upstream queries.
     pub static_hosts: HashMap<Name, StaticHost>,
+    /// A/AAAA answers kept for their TTL, at most this many (0: none, every
+    /// query goes upstream).
+    pub cache_size: usize,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             upstream_retransmit: Some(Duration::from_millis(1500)),
             max_transactions: 1024,
             static_hosts: HashMap::new(),
+            cache_size: 0,
         }
     }
 }
@@ -166,6 +171,20 @@ pub enum Event {
     },
     /// A name without HIP RR was refused (policy Refuse).
     Refused {
+        /// The name asked.
+        name: Name,
+    },
+    /// A substitute answer was given from the cache; the pool keeps the
+    /// mapping at least until `expiry`.
+    Refreshed {
+        /// The substitute in the answer.
+        substitute: IpAddr,
+        /// The mapping's expiry is now at least this.
+        expiry: Instant,
+    },
+    /// An upstream answer was relayed unchanged (a name without HIP RR
+    /// under policy Pass, or a query type that is not intercepted).
+    Passed {
         /// The name asked.
         name: Name,
     },
@@ -275,6 +294,7 @@ pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
 /// The DNS rewrite core.
 pub struct Interceptor {
     config: Config,
+    cache: AnswerCache,
     pool: SubstitutePool,
     random: RandomSource,
     transactions: HashMap<u64, Transaction>,
@@ -360,6 +380,7 @@ impl Interceptor {
     /// (RFC 5452 §9.2: IDs must be unpredictable).
     pub fn new(config: Config, pool: SubstitutePool, random: RandomSource) -> Self {
         Self {
+            cache: AnswerCache::new(config.cache_size),
             config,
             pool,
             random,
@@ -474,6 +495,10 @@ impl Interceptor {
             self.answer_static(now, client, transport, &query, &question, family, host);
             return Ok(());
         }
+        if let Some(response) = self.answer_from_cache(now, &query, &question) {
+            self.send_client_sized(client, transport, &query, &response);
+            return Ok(());
+        }
         let resolving = Resolving {
             family,
             client_type: None,
@@ -535,6 +560,7 @@ impl Interceptor {
         if pending.purpose == Purpose::Forward {
             if let Some(transaction) = self.transactions.remove(&tx) {
                 self.relay(transaction.client, transaction.transport, &transaction.query, bytes);
+                self.events.push_back(Event::Passed { name: pending.question.name().clone() });
             }
             return Ok(());
         }
@@ -689,6 +715,50 @@ impl Interceptor {
         response
     }
 
+    /// An answer from memory, unless its time is up or its substitute is
+    /// no longer the pool's mapping for that HIT.
+    fn answer_from_cache(&mut self, now: Instant, query: &Message, question: &Query) -> Option<Message> {
+        let (name, rtype, class) = (question.name(), question.query_type(), question.query_class());
+        let entry = self.cache.get(name, rtype, class)?;
+        let (code, origin, remaining) = (entry.code, entry.origin, entry.remaining(now));
+        let Some(answers) = entry.answers_at(now) else {
+            self.cache.remove(name, rtype, class);
+            return None;
+        };
+        match origin {
+            Origin::Substitute { hit, family, substitute } => {
+                // The legacy host may use the answer for its remaining TTL:
+                // the mapping must live at least as long.
+                let lifetime = remaining.max(self.config.min_mapping_lifetime);
+                let current = (self.pool.hit_of(substitute) == Some(hit))
+                    .then(|| self.pool.allocate(hit, family, now, lifetime).ok())
+                    .flatten();
+                if current != Some(substitute) {
+                    self.cache.remove(name, rtype, class);
+                    return None;
+                }
+                self.events.push_back(Event::Refreshed { substitute, expiry: now + lifetime });
+            }
+            Origin::Passed => self.events.push_back(Event::Passed { name: name.clone() }),
+        }
+        let mut response = self.response_to(query, code);
+        response.add_answers(answers);
+        Some(response)
+    }
+
+    /// Sends `response`, or an empty truncated one when it exceeds what a
+    /// UDP client accepts (RFC 1035 §4.2.1).
+    fn send_client_sized(&mut self, client: SocketAddr, transport: Transport, query: &Message, response: &Message) {
+        let Ok(bytes) = response.to_vec() else { return };
+        if transport == Transport::Udp && bytes.len() > usize::from(query.max_payload()) {
+            let mut truncated = self.response_to(query, ResponseCode::NoError);
+            truncated.set_truncated(true);
+            self.send_client(client, transport, &truncated);
+            return;
+        }
+        self.transmits.push_back(Transmit::Client { client, transport, bytes });
+    }
+
     fn send_client(&mut self, client: SocketAddr, transport: Transport, response: &Message) {
         if let Ok(bytes) = response.to_vec() {
             self.transmits.push_back(Transmit::Client { client, transport, bytes });
@@ -749,6 +819,18 @@ impl Interceptor {
             match self.config.non_hip_policy {
                 NonHipPolicy::Pass => {
                     self.relay(transaction.client, transaction.transport, &transaction.query, &raw);
+                    self.events.push_back(Event::Passed { name: question.name().clone() });
+                    if client_type.response_code() == ResponseCode::NoError && !client_type.truncated() {
+                        self.cache.insert(
+                            now,
+                            question.name(),
+                            question.query_type(),
+                            question.query_class(),
+                            ResponseCode::NoError,
+                            client_type.answers().to_vec(),
+                            Origin::Passed,
+                        );
+                    }
                 }
                 NonHipPolicy::Refuse => {
                     let response = self.response_to(&transaction.query, ResponseCode::Refused);
@@ -773,6 +855,17 @@ impl Interceptor {
             Ok((response, event)) => {
                 self.send_client(transaction.client, transaction.transport, &response);
                 if let Some(event) = event {
+                    let origin =
+                        Origin::Substitute { hit: event.hit, family: resolving.family, substitute: event.substitute };
+                    self.cache.insert(
+                        now,
+                        question.name(),
+                        question.query_type(),
+                        question.query_class(),
+                        ResponseCode::NoError,
+                        response.answers().to_vec(),
+                        origin,
+                    );
                     self.events.push_back(Event::Mapping(event));
                 }
             }

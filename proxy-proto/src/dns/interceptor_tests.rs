@@ -296,6 +296,7 @@ fn no_hip_rr_passes_upstream_answer_unchanged() {
     assert_eq!(to_client[0][..2], [0xBE, 0xEF]);
     assert_eq!(to_client[0][2..], upstream_answer[2..]);
     assert_eq!(answer_address(&Message::from_vec(&to_client[0]).unwrap()), "192.0.2.20".parse::<IpAddr>().unwrap());
+    assert_eq!(h.core.poll_event(), Some(Event::Passed { name: name("plain.example.com.") }));
     assert_eq!(h.core.poll_event(), None);
 }
 
@@ -509,6 +510,7 @@ fn hip_query_itself_is_passed_through() {
     let response = Message::from_vec(&responses[0]).unwrap();
     assert_eq!(response.id(), 0x5555);
     assert_eq!(HipRdata::from_record(&response.answers()[0]).unwrap(), hip_rr(0x78, &[]));
+    assert_eq!(h.core.poll_event(), Some(Event::Passed { name: name("www.example.com.") }));
     assert_eq!(h.core.poll_event(), None);
 }
 
@@ -707,4 +709,73 @@ fn hip_rr_at_another_chain_end_gives_servfail() {
     assert_eq!(response.response_code(), ResponseCode::ServFail);
     assert!(response.answers().is_empty());
     assert_eq!(h.failure(), FailReason::InconsistentChain);
+}
+
+fn cached_harness() -> Harness {
+    harness_with(Config { cache_size: 16, ..Config::default() }, default_pool())
+}
+
+impl Harness {
+    fn ask_at(&mut self, now: Instant, id: u16, qname: &str, rtype: RecordType) {
+        let client: SocketAddr = CLIENT.parse().unwrap();
+        self.core.handle_client_query(now, client, Transport::Udp, &client_query(id, qname, rtype)).unwrap();
+    }
+}
+
+#[test]
+fn cached_substitute_answer_needs_no_upstream_and_its_ttl_runs_down() {
+    let mut h = cached_harness();
+    let zone = hip_zone();
+    h.ask(1, "www.example.com.", RecordType::A);
+    let first = h.only_response(&zone);
+    let mapping = h.mapping();
+    h.ask_at(h.t0 + Duration::from_secs(100), 2, "WWW.example.com.", RecordType::A);
+    let (asked, responses) = h.serve(&zone);
+    assert!(asked.is_empty(), "answered from the cache: {asked:?}");
+    let again = Message::from_vec(&responses[0]).unwrap();
+    assert_eq!(again.id(), 2);
+    assert_eq!(answer_address(&again), answer_address(&first));
+    assert_eq!(again.answers()[0].ttl(), 300 - 100, "the TTL left, not the original");
+    // The mapping now lives at least as long as the answer just given.
+    match h.core.poll_event() {
+        Some(Event::Refreshed { substitute, expiry }) => {
+            assert_eq!(substitute, mapping.substitute);
+            assert!(expiry >= h.t0 + Duration::from_secs(300));
+        }
+        other => panic!("expected Refreshed, got {other:?}"),
+    }
+    // Once the TTL is up, upstream is asked again.
+    h.ask_at(h.t0 + Duration::from_secs(300), 3, "www.example.com.", RecordType::A);
+    assert!(matches!(h.core.poll_transmit(), Some(Transmit::Upstream { .. })));
+}
+
+#[test]
+fn freed_substitute_is_never_answered_from_the_cache() {
+    let mut h = cached_harness();
+    let zone = hip_zone();
+    h.ask(1, "www.example.com.", RecordType::A);
+    let first = answer_address(&h.only_response(&zone));
+    let freed = h.core.pool_mut().expire(h.t0 + Duration::from_secs(3600));
+    assert_eq!(freed.len(), 1);
+    // Another HIT takes the freed address.
+    h.ask(2, "other.example.com.", RecordType::A);
+    assert_eq!(answer_address(&h.only_response(&zone)), first);
+    h.ask_at(h.t0 + Duration::from_secs(1), 3, "www.example.com.", RecordType::A);
+    let (asked, responses) = h.serve(&zone);
+    assert_eq!(asked.len(), 3, "resolved afresh");
+    assert_ne!(answer_address(&Message::from_vec(&responses[0]).unwrap()), first);
+}
+
+#[test]
+fn passed_answers_are_cached_too() {
+    let mut h = cached_harness();
+    let zone = hip_zone();
+    h.ask(1, "plain.example.com.", RecordType::A);
+    assert_eq!(h.serve(&zone).0.len(), 3);
+    h.ask_at(h.t0 + Duration::from_secs(20), 2, "plain.example.com.", RecordType::A);
+    let (asked, responses) = h.serve(&zone);
+    assert!(asked.is_empty());
+    let m = Message::from_vec(&responses[0]).unwrap();
+    assert_eq!(answer_address(&m), "192.0.2.20".parse::<IpAddr>().unwrap());
+    assert_eq!(m.answers()[0].ttl(), 100);
 }

@@ -16,6 +16,7 @@
 //! - the pool (`pool_mut()`) is told flow counts with `set_flows` and is
 //!   expired at its own `poll_timeout()` with `expire(now)`.
 
+mod cache;
 pub mod hip_rr;
 pub mod hip_rr_text;
 pub mod interceptor;

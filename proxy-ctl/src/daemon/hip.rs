@@ -1,0 +1,289 @@
+//! The HIP role: the tokio driver around the sans-IO
+//! `proxy_proto::hip::assoc::HipHost`. It reads raw protocol-139 packets,
+//! feeds them and the clock to the core, sends what the core asks for and
+//! publishes its events. No protocol decisions here.
+//!
+//! [`HipHandle`] is the in-process API: the CLI's `assoc` requests use it,
+//! and so will the ESP datapath (subscribe to [`HipHandle::events`] for
+//! `Event::Established`, which carries SPIs and keys; call
+//! [`HipHandle::initiate`] on a first packet toward a peer).
+
+use std::{
+    collections::HashSet,
+    net::{IpAddr, Ipv6Addr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use proxy_proto::hip::assoc::{AssocInfo, Counters, Event, HipHost, State};
+use proxy_proto::hip::crypto::Hit;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::hip_socket::RawHip;
+use crate::hip::{HipSection, identity};
+
+enum Cmd {
+    Initiate { peer: Hit, paths: Vec<(IpAddr, IpAddr)>, reply: oneshot::Sender<Result<State, String>> },
+    Close { peer: Hit, reply: oneshot::Sender<Result<(), String>> },
+    List { reply: oneshot::Sender<Vec<AssocInfo>> },
+    Stats { reply: oneshot::Sender<HipStats> },
+}
+
+/// Counters of the core and of the driver.
+#[derive(Debug, Clone)]
+pub struct HipStats {
+    pub core: Counters,
+    /// Packets the kernel refused to send.
+    pub send_errors: u64,
+    /// Receive errors (truncated packets, missing PKTINFO).
+    pub recv_errors: u64,
+    /// (local HIT, R1_COUNTER, #K) of the current R1 generations.
+    pub r1: Vec<(Hit, Option<u64>, Option<u8>)>,
+    pub local_hits: Vec<Hit>,
+}
+
+/// The in-process API of the HIP role.
+#[derive(Clone)]
+pub struct HipHandle {
+    cmd: mpsc::Sender<Cmd>,
+    events: broadcast::Sender<Event>,
+    section: std::sync::Arc<HipSection>,
+}
+
+impl HipHandle {
+    /// Every core event (Established with SPIs and keys, Failed, Closed, Notified).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Run a base exchange with `peer` (locators: given, else the static
+    /// peer table) and wait for ESTABLISHED, failure or the timeout.
+    pub async fn initiate(&self, peer: Ipv6Addr, locators: Vec<IpAddr>) -> anyhow::Result<AssocInfo> {
+        let hit = Hit::from(peer);
+        if !hit.is_orchid() {
+            bail!("{peer} is not a HIT (ORCHIDv2, 2001:20::/28)");
+        }
+        let locators = if locators.is_empty() { self.section.peer_locators(peer) } else { locators };
+        if locators.is_empty() {
+            bail!("no locator for {peer}: give --locator or add a [[hip.peer]] entry");
+        }
+        let paths: Vec<(IpAddr, IpAddr)> =
+            locators.iter().filter_map(|&p| local_locator(&self.section.locators, p).map(|l| (l, p))).collect();
+        if paths.is_empty() {
+            bail!("no local address can reach {locators:?}");
+        }
+        let mut events = self.events.subscribe();
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Initiate { peer: hit, paths, reply }).await.context("HIP driver stopped")?;
+        let state = rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)?;
+        if !matches!(state, State::Established | State::R2Sent) {
+            let wait = Duration::from_secs(self.section.connect_timeout_secs);
+            let outcome = tokio::time::timeout(wait, async {
+                loop {
+                    match events.recv().await {
+                        Ok(Event::Established(e)) if e.peer_hit == hit => return Ok(()),
+                        Ok(Event::Failed { peer_hit, reason, .. }) if peer_hit == hit => {
+                            return Err(anyhow::anyhow!("base exchange with {peer} failed: {reason}"));
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => bail!("HIP driver stopped"),
+                    }
+                }
+            })
+            .await;
+            match outcome {
+                Ok(r) => r?,
+                Err(_) => bail!("no ESTABLISHED with {peer} within {}s", self.section.connect_timeout_secs),
+            }
+        }
+        self.list().await?.into_iter().find(|a| a.peer_hit == hit).context("association vanished")
+    }
+
+    /// CLOSE the association with `peer`.
+    pub async fn close(&self, peer: Ipv6Addr) -> anyhow::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Close { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
+    }
+
+    /// Every association.
+    pub async fn list(&self) -> anyhow::Result<Vec<AssocInfo>> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::List { reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")
+    }
+
+    /// Counters.
+    pub async fn stats(&self) -> anyhow::Result<HipStats> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Stats { reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")
+    }
+}
+
+/// Our address toward `peer`: a configured locator of its family, else the
+/// kernel's source address selection (a connected UDP socket sends nothing).
+fn local_locator(configured: &[IpAddr], peer: IpAddr) -> Option<IpAddr> {
+    if let Some(l) = configured.iter().find(|l| l.is_ipv4() == peer.is_ipv4()) {
+        return Some(*l);
+    }
+    let any: IpAddr = if peer.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u16; 8]) };
+    let s = UdpSocket::bind((any, 0)).ok()?;
+    s.connect((peer, 9)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
+fn system_random(buf: &mut [u8]) {
+    // DH keys, SPIs, puzzle secrets: without the system RNG there is no
+    // safe way to go on.
+    aws_lc_rs::rand::fill(buf).expect("system random source");
+}
+
+/// Load the identities, open the sockets and start the driver.
+pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::JoinHandle<()>)> {
+    let cfg = section.host_config().map_err(anyhow::Error::msg)?;
+    let ids = section.identities.iter().map(|p| identity::load_local(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    for id in &ids {
+        info!(hit = %id.hit.to_ipv6(), algorithm = ?id.public.algorithm(), "HIP host identity");
+    }
+    let mut core = HipHost::new(cfg, ids, Box::new(system_random));
+    if let Some(peers) = &section.allowed_peers {
+        core.set_allowed_peers(Some(peers.iter().map(|&h| Hit::from(h)).collect::<HashSet<_>>()));
+    }
+    let v4 = RawHip::open(false).map_err(|e| warn!("no IPv4 HIP socket: {e}")).ok();
+    let v6 = RawHip::open(true).map_err(|e| warn!("no IPv6 HIP socket: {e}")).ok();
+    if v4.is_none() && v6.is_none() {
+        bail!("cannot open a raw IP protocol 139 socket (needs CAP_NET_RAW)");
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (ev_tx, _) = broadcast::channel(256);
+    info!(role = ?section.role, "HIP ready (raw IP protocol 139)");
+    let handle = HipHandle { cmd: cmd_tx, events: ev_tx.clone(), section: std::sync::Arc::new(section) };
+    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx));
+    Ok((handle, task))
+}
+
+async fn recv_on(s: &Option<RawHip>, buf: &mut [u8]) -> std::io::Result<super::hip_socket::Received> {
+    match s {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Driver {
+    core: HipHost,
+    v4: Option<RawHip>,
+    v6: Option<RawHip>,
+    events: broadcast::Sender<Event>,
+    send_errors: u64,
+    recv_errors: u64,
+}
+
+impl Driver {
+    async fn flush(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            let sock = if t.dst.is_ipv4() { &self.v4 } else { &self.v6 };
+            let r = match sock {
+                Some(s) => s.send(t.src, t.dst, &t.payload).await,
+                None => Err(std::io::Error::other("no socket of that family")),
+            };
+            if let Err(e) = r {
+                self.send_errors += 1;
+                warn!(src = %t.src, dst = %t.dst, "HIP send failed: {e}");
+            }
+        }
+        while let Some(ev) = self.core.poll_event() {
+            log_event(&ev);
+            // No subscriber is fine: nobody waits.
+            let _ = self.events.send(ev);
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        let now = Instant::now();
+        match cmd {
+            Cmd::Initiate { peer, paths, reply } => {
+                let r = self.core.initiate(now, None, peer, paths).map_err(|e| e.to_string());
+                if r.is_ok() {
+                    info!(peer = %peer.to_ipv6(), "base exchange started");
+                }
+                let _ = reply.send(r);
+            }
+            Cmd::Close { peer, reply } => {
+                let _ = reply.send(self.core.close(now, None, peer).map_err(|e| e.to_string()));
+            }
+            Cmd::List { reply } => {
+                let _ = reply.send(self.core.associations(now));
+            }
+            Cmd::Stats { reply } => {
+                let _ = reply.send(HipStats {
+                    core: self.core.counters().clone(),
+                    send_errors: self.send_errors,
+                    recv_errors: self.recv_errors,
+                    r1: self.core.r1_generations(),
+                    local_hits: self.core.local_hits(),
+                });
+            }
+        }
+    }
+}
+
+fn log_event(ev: &Event) {
+    match ev {
+        Event::Established(e) => info!(
+            local = %e.local_hit.to_ipv6(), peer = %e.peer_hit.to_ipv6(), locator = %e.peer_locator,
+            initiator = e.initiator, transform = ?e.transform,
+            spi_in = format_args!("{:#010x}", e.inbound_spi), spi_out = format_args!("{:#010x}", e.outbound_spi),
+            "HIP association ESTABLISHED"
+        ),
+        Event::Failed { peer_hit, reason, .. } => warn!(peer = %peer_hit.to_ipv6(), %reason, "base exchange failed"),
+        Event::Closed { peer_hit, .. } => info!(peer = %peer_hit.to_ipv6(), "HIP association closed"),
+        Event::Notified { peer_hit, message_type } => {
+            warn!(peer = %peer_hit.to_ipv6(), ?message_type, "NOTIFY received")
+        }
+    }
+}
+
+async fn drive(
+    core: HipHost,
+    v4: Option<RawHip>,
+    v6: Option<RawHip>,
+    mut cmds: mpsc::Receiver<Cmd>,
+    events: broadcast::Sender<Event>,
+) {
+    let mut d = Driver { core, v4, v6, events, send_errors: 0, recv_errors: 0 };
+    let mut buf4 = vec![0u8; 65536];
+    let mut buf6 = vec![0u8; 65536];
+    loop {
+        d.flush().await;
+        let deadline = d.core.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = recv_on(&d.v4, &mut buf4) => match r {
+                Ok(p) => {
+                    debug!(src = %p.src, dst = %p.dst, len = p.end - p.start, "HIP packet");
+                    d.core.handle_packet(Instant::now(), p.src, p.dst, &buf4[p.start..p.end]);
+                }
+                Err(e) => { d.recv_errors += 1; debug!("HIP receive (IPv4): {e}"); }
+            },
+            r = recv_on(&d.v6, &mut buf6) => match r {
+                Ok(p) => {
+                    debug!(src = %p.src, dst = %p.dst, len = p.end - p.start, "HIP packet");
+                    d.core.handle_packet(Instant::now(), p.src, p.dst, &buf6[p.start..p.end]);
+                }
+                Err(e) => { d.recv_errors += 1; debug!("HIP receive (IPv6): {e}"); }
+            },
+            c = cmds.recv() => match c {
+                Some(c) => d.on_cmd(c),
+                None => return,
+            },
+            _ = sleep => d.core.handle_timeout(Instant::now()),
+        }
+    }
+}
