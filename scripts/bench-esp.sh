@@ -36,7 +36,9 @@ tcp() { # $1 = dst -> Mbit/s received
 
 pps() { # $1 = dst -> "offered received" packets/s of 64-byte UDP
   local before after sent sink
-  nsx "$B" socat -u "UDP6-RECV:9000,bind=[$1],reuseaddr" /dev/null & sink=$!
+  # ip netns exec execs socat, so $! is socat itself (a function in the
+  # background would leave it running and holding our stdout).
+  ip netns exec "$B" socat -u "UDP6-RECV:9000,bind=[$1],reuseaddr" /dev/null </dev/null >/dev/null 2>&1 & sink=$!
   sleep 0.3
   before=$(nsx "$B" nstat -az Ip6InReceives | awk '/Ip6InReceives/{print $2}')
   sent=$(nsx "$A" "$XTASK" blast --dst "[$1]:9000" --secs "$SECS" --size 64 --flows 16)
@@ -77,8 +79,8 @@ T
 }
 host_conf a 10.9.0.1 10.9.0.2 2001:20::a 2001:20::b $K1 $K2 0x1001 0x2002
 host_conf b 10.9.0.2 10.9.0.1 2001:20::b 2001:20::a $K2 $K1 0x2002 0x1001
-nsx "$A" "$CTL" run --config "$STATE/a.toml" 2> "$STATE/a.log" & PIDS+=($!)
-nsx "$B" "$CTL" run --config "$STATE/b.toml" 2> "$STATE/b.log" & PIDS+=($!)
+ip netns exec "$A" "$CTL" run --config "$STATE/a.toml" > "$STATE/a.log" 2>&1 & PIDS+=($!)
+ip netns exec "$B" "$CTL" run --config "$STATE/b.toml" > "$STATE/b.log" 2>&1 & PIDS+=($!)
 wait_sock "$STATE/a.sock"; wait_sock "$STATE/b.sock"
 nsx "$A" ping -6 -c1 -W2 2001:20::b >/dev/null
 OURS=$(tcp 2001:20::b); echo "TCP: $OURS Mbit/s"
@@ -90,7 +92,7 @@ topo w
 for s in A B; do nsx "${!s}" wg genkey > "$STATE/$s.key"; wg pubkey < "$STATE/$s.key" > "$STATE/$s.pub"; done
 wgup() { # ns ifname key peerpub peer_endpoint my_addr peer_addr
   rm -f "/var/run/wireguard/$2.sock"
-  nsx "$1" env WG_SUDO=1 "$BT" -f --disable-drop-privileges --threads 1 "$2" > "$STATE/$2.log" 2>&1 & PIDS+=($!)
+  ip netns exec "$1" env WG_SUDO=1 "$BT" -f --disable-drop-privileges --threads 1 "$2" > "$STATE/$2.log" 2>&1 & PIDS+=($!)
   for _ in $(seq 50); do [ -S "/var/run/wireguard/$2.sock" ] && break; sleep 0.1; done
   nsx "$1" wg set "$2" private-key "$3" listen-port 51820 peer "$(cat "$4")" endpoint "$5:51820" allowed-ips "$7/128"
   nsx "$1" ip addr add "$6/64" dev "$2" nodad

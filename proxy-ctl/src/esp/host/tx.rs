@@ -6,6 +6,7 @@ use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
 };
 
 use proxy_proto::esp::{
@@ -24,6 +25,20 @@ const TAILROOM: usize = 64;
 /// Largest local packet a frame takes.
 const MAX_PACKET: usize = FRAME - HEADROOM - TAILROOM;
 
+/// Packets held per destination, and in all, while an SA is set up.
+const HOLD_PER_PEER: usize = 16;
+const HOLD_TOTAL: usize = 256;
+/// How long a held packet waits for its SA before it is dropped.
+const HOLD_FOR: Duration = Duration::from_secs(10);
+
+/// A local packet waiting for its destination's SA (slow path: the
+/// allocation is per held packet, never on the fast path).
+struct Held {
+    dst: IpAddr,
+    since: Instant,
+    pkt: Vec<u8>,
+}
+
 struct Tx<'a> {
     table: &'a SaTable,
     v4: &'a RawEsp,
@@ -33,6 +48,7 @@ struct Tx<'a> {
     n: usize,
     out4: Vec<(usize, IpAddr, IpAddr)>,
     out6: Vec<(usize, IpAddr, IpAddr)>,
+    held: Vec<Held>,
 }
 
 pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
@@ -44,11 +60,21 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
         n: 0,
         out4: Vec::with_capacity(BATCH),
         out6: Vec::with_capacity(BATCH),
+        held: Vec::new(),
     };
     let mut big = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
-        if !poll_in([tun.raw_fd()])[0] {
+        let [readable, changed] = poll_in([tun.raw_fd(), table.changed_fd()]);
+        if changed {
+            table.ack_changed();
+            tx.release_held();
+        }
+        if !tx.held.is_empty() {
+            tx.expire_held();
+        }
+        if !readable {
+            tx.flush();
             continue;
         }
         loop {
@@ -114,6 +140,44 @@ impl Tx<'_> {
         }
     }
 
+    /// Hold frame `i` (no SA for `dst` yet) and tell the slow path about
+    /// the first one; drop it if nobody will set an SA up or the queue is full.
+    fn hold(&mut self, i: usize, dst: IpAddr) {
+        let c = &self.table.counters;
+        let for_dst = self.held.iter().filter(|h| h.dst == dst).count();
+        if for_dst >= HOLD_PER_PEER || self.held.len() >= HOLD_TOTAL || (for_dst == 0 && !self.table.report_miss(dst)) {
+            c.inc(Counter::DropNoSa);
+            return;
+        }
+        let pkt = self.batch.frame(i)[HEADROOM..HEADROOM + self.batch.len[i]].to_vec();
+        self.held.push(Held { dst, since: Instant::now(), pkt });
+        c.inc(Counter::Held);
+    }
+
+    /// SAs changed: stage the held packets whose SA is there now.
+    fn release_held(&mut self) {
+        let ready: Vec<Held> = {
+            let t = self.table.read();
+            let (ready, wait) =
+                std::mem::take(&mut self.held).into_iter().partition(|h| t.outbound_for(h.dst).is_some());
+            self.held = wait;
+            ready
+        };
+        for h in ready {
+            let i = self.slot();
+            self.batch.frame_mut(i)[HEADROOM..HEADROOM + h.pkt.len()].copy_from_slice(&h.pkt);
+            self.batch.len[i] = h.pkt.len();
+            self.table.counters.inc(Counter::Released);
+        }
+        self.flush();
+    }
+
+    fn expire_held(&mut self) {
+        let before = self.held.len();
+        self.held.retain(|h| h.since.elapsed() < HOLD_FOR);
+        self.table.counters.add(Counter::DropNoSa, (before - self.held.len()) as u64);
+    }
+
     /// The next free frame, flushing the batch first when it is full.
     fn slot(&mut self) -> usize {
         if self.n == BATCH {
@@ -132,13 +196,22 @@ impl Tx<'_> {
         c.add(Counter::LocalRx, self.n as u64);
         self.out4.clear();
         self.out6.clear();
+        let mut misses = [None; BATCH];
         {
             let t = self.table.read();
-            for i in 0..self.n {
+            for (i, miss) in misses.iter_mut().enumerate().take(self.n) {
                 self.batch.start[i] = HEADROOM;
-                if let Some((local, peer)) = seal_one(&t, &mut self.batch, i, self.table) {
-                    if peer.is_ipv4() { self.out4.push((i, local, peer)) } else { self.out6.push((i, local, peer)) }
+                match seal_one(&t, &mut self.batch, i, self.table) {
+                    Sealed::Send(local, peer) if peer.is_ipv4() => self.out4.push((i, local, peer)),
+                    Sealed::Send(local, peer) => self.out6.push((i, local, peer)),
+                    Sealed::NoSa(dst) => *miss = Some(dst),
+                    Sealed::Dropped => {}
                 }
+            }
+        }
+        for (i, miss) in misses.iter().enumerate().take(self.n) {
+            if let Some(dst) = miss {
+                self.hold(i, *dst);
             }
         }
         for (sock, out) in [(self.v4, &self.out4), (self.v6, &self.out6)] {
@@ -165,19 +238,26 @@ fn inner_destination(pkt: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Seal frame `i` in place; returns the outer (source, destination), or
-/// counts the drop.
-fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<(IpAddr, IpAddr)> {
+enum Sealed {
+    /// Sealed in place: send from the first address to the second.
+    Send(IpAddr, IpAddr),
+    /// No SA for this inner destination (yet).
+    NoSa(IpAddr),
+    /// Dropped and counted.
+    Dropped,
+}
+
+/// Seal frame `i` in place.
+fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed {
     let c = &table.counters;
     let len = batch.len[i];
     let frame = batch.frame_mut(i);
     let Some(dst) = inner_destination(&frame[HEADROOM..HEADROOM + len]) else {
         c.inc(Counter::DropMalformed);
-        return None;
+        return Sealed::Dropped;
     };
     let Some(entry) = t.outbound_for(dst) else {
-        c.inc(Counter::DropNoSa);
-        return None;
+        return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng_failed = false;
@@ -194,16 +274,16 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<
         Ok(esp) if !rng_failed => {
             batch.start[i] = esp.start;
             batch.len[i] = esp.len();
-            Some((st.local, st.peer))
+            Sealed::Send(st.local, st.peer)
         }
         Ok(_) => {
             c.inc(Counter::DropSeal);
-            None
+            Sealed::Dropped
         }
         Err(e) => {
             c.inc(Counter::DropSeal);
             tracing::trace!(%dst, "seal refused: {e}");
-            None
+            Sealed::Dropped
         }
     }
 }
