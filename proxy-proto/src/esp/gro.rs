@@ -92,6 +92,9 @@ impl Coalescer {
     /// caller then [`Coalescer::take`]s the run and pushes again (a packet
     /// that cannot start a run either is written on its own).
     pub fn push(&mut self, pkt: &[u8]) -> bool {
+        if pkt.len() > MAX_LEN {
+            return false;
+        }
         let Some((ip_len, tcp_len, payload, seq, flags)) = tcp_shape(pkt) else {
             return false;
         };
