@@ -118,6 +118,7 @@ impl Tx<'_> {
                 let i = self.slot();
                 self.batch.frame_mut(i)[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
                 self.batch.len[i] = pkt.len();
+                c.inc(Counter::LocalRx);
             }
             GSO_TCPV4 | GSO_TCPV6 => {
                 let Ok(g) = TcpGso::parse(pkt, h.gso_size) else {
@@ -127,7 +128,10 @@ impl Tx<'_> {
                 for k in 0..g.count() {
                     let i = self.slot();
                     match g.write(k, &mut self.batch.frame_mut(i)[HEADROOM..HEADROOM + MAX_PACKET]) {
-                        Ok(len) => self.batch.len[i] = len,
+                        Ok(len) => {
+                            self.batch.len[i] = len;
+                            c.inc(Counter::LocalRx);
+                        }
                         Err(_) => {
                             self.n -= 1;
                             c.inc(Counter::DropMalformed);
@@ -193,7 +197,6 @@ impl Tx<'_> {
             return;
         }
         let c = &self.table.counters;
-        c.add(Counter::LocalRx, self.n as u64);
         self.out4.clear();
         self.out6.clear();
         let mut misses = [None; BATCH];
