@@ -117,6 +117,8 @@ fn name_without_hip_rr_from_dnsmasq_passes_through() {
     assert_eq!(responses.len(), 1);
     // The client's ID happens to be the capture's: the bytes are dnsmasq's.
     assert_eq!(responses[0], include_bytes!("data/dns/dnsmasq/plain_example_a.bin").to_vec());
+    // No mapping: the only event is the pass-through (counted by the daemon).
+    assert_eq!(core.poll_event(), Some(Event::Passed { name: Name::from_ascii("plain.example.").unwrap() }));
     assert_eq!(core.poll_event(), None);
 }
 
