@@ -68,6 +68,36 @@ const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
 
+/// [`checksum::sum`] eight bytes at a time: the same one's-complement sum
+/// (RFC 1071 §2: it is independent of byte order, so native-order words are
+/// summed and the folded result is swapped back), a few times faster on the
+/// per-segment path.
+pub fn fast_sum(data: &[u8], acc: u32) -> u32 {
+    let mut wide: u64 = 0;
+    let mut carry: u64 = 0;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let (s, o) = wide.overflowing_add(u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        wide = s;
+        carry += u64::from(o);
+    }
+    let rest = chunks.remainder();
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    let (s, o) = wide.overflowing_add(u64::from_ne_bytes(tail));
+    wide = s;
+    carry += u64::from(o);
+    // Fold 64 -> 16 bits; the carries out of bit 63 count as ones at bit 0.
+    let mut f = (wide & 0xffff_ffff) + (wide >> 32) + carry;
+    while f > 0xffff {
+        f = (f & 0xffff) + (f >> 16);
+    }
+    // Native-order 16-bit sum -> big-endian value.
+    let be = u16::from_be_bytes((f as u16).to_ne_bytes());
+    // Fold `acc` first so no input can overflow.
+    (acc & 0xffff) + (acc >> 16) + u32::from(be)
+}
+
 /// Finish a partial transport checksum (`F_NEEDS_CSUM`): the field already
 /// holds the pseudo-header sum, so the checksum is that of the bytes from
 /// `csum_start` on.
@@ -76,7 +106,7 @@ pub fn finish_partial_checksum(pkt: &mut [u8], csum_start: usize, csum_offset: u
     if field + 2 > pkt.len() {
         return Err(GsoError::BadOffsets);
     }
-    let mut c = checksum::finish(checksum::sum(&pkt[csum_start..], 0));
+    let mut c = checksum::finish(fast_sum(&pkt[csum_start..], 0));
     // UDP (offset 6) sends a computed zero as all ones (RFC 768).
     if csum_offset == 6 && c == 0 {
         c = 0xffff;
@@ -179,7 +209,7 @@ impl<'a> TcpGso<'a> {
         let (src, dst_addr) = self.addrs();
         let seg_len = (len - ip) as u32;
         let ph = checksum::pseudo_header_sum(src, dst_addr, PROTO_TCP, seg_len).ok_or(GsoError::Unsupported)?;
-        let c = checksum::finish(checksum::sum(&out[ip..], ph));
+        let c = checksum::finish(fast_sum(&out[ip..], ph));
         out[ip + 16..ip + 18].copy_from_slice(&c.to_be_bytes());
         Ok(len)
     }

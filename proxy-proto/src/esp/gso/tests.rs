@@ -106,3 +106,20 @@ fn parses_the_header_little_endian() {
     assert_eq!(h, VirtioNetHdr { flags: 1, gso_type: 4, hdr_len: 74, gso_size: 1300, csum_start: 40, csum_offset: 16 });
     assert_eq!(VirtioNetHdr::parse(&[0; 9]), None);
 }
+
+#[test]
+fn fast_sum_equals_the_reference_sum() {
+    let data: Vec<u8> = (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1399, 1400, 3000] {
+        for acc in [0, 0x1234, 0xfffe_0001] {
+            let d = &data[..len];
+            assert_eq!(
+                checksum::finish(fast_sum(d, acc)),
+                checksum::finish(checksum::sum(d, acc)),
+                "len {len} acc {acc:#x}"
+            );
+        }
+    }
+    let ones = [0xffu8; 1501];
+    assert_eq!(checksum::finish(fast_sum(&ones, 0)), checksum::finish(checksum::sum(&ones, 0)));
+}
