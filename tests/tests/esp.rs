@@ -47,6 +47,16 @@ struct Hosts {
     b: Proxy,
     na: Netns,
     nb: Netns,
+    /// Names the daemons' esp_sa_export files.
+    tag: String,
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for me in ["10.9.0.1", "10.9.0.2", "fd09::1", "fd09::2"] {
+            let _ = std::fs::remove_file(export_path(&self.tag, me));
+        }
+    }
 }
 
 /// One SA pair per direction between a and b, outer addresses of the
@@ -67,6 +77,7 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
         t => panic!("test transform {t}"),
     };
     let key = |k: &str| k.repeat(3)[..key_len * 2].to_string();
+    let tag = unique("esp-keys-");
     let conf = |me: &str, peer: &str, hl: &str, hp: &str, il: &str, ip: &str, kout: &str, kin: &str, so, si| {
         let (mode, inner, addrs, routes) = if tunnel {
             ("tunnel", String::new(), format!("[\"{il}/32\"]"), "[\"10.200.0.0/24\"]")
@@ -82,8 +93,8 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
             )
         };
         format!(
-            "[esp]\ntun = \"hip0\"\ntun_addrs = {addrs}\ntun_routes = {routes}\nesp_sa_export = \"/tmp/{}.esp_sa\"\n{}{}",
-            unique("esp-keys-"),
+            "[esp]\ntun = \"hip0\"\ntun_addrs = {addrs}\ntun_routes = {routes}\nesp_sa_export = \"{}\"\n{}{}",
+            export_path(&tag, me).display(),
             sa(so, "out", kout),
             sa(si, "in", kin)
         )
@@ -96,7 +107,13 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
         &nb,
         &conf(ob, oa, HIT_B, HIT_A, "10.200.0.2", "10.200.0.1", KEY_BA, KEY_AB, SPI_BA, SPI_AB),
     );
-    Hosts { a, b, na, nb }
+    Hosts { a, b, na, nb, tag }
+}
+
+/// Where the daemon with outer address `me` keeps its `esp_sa_export`
+/// file (`tag` makes it unique per topology).
+fn export_path(tag: &str, me: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/{tag}-{}.esp_sa", me.replace(':', "_")))
 }
 
 fn engine_counter(p: &Proxy, name: &str) -> u64 {
@@ -214,6 +231,11 @@ fn esp_host_to_host_beet_ping_http_udp_and_tshark() {
     assert!(ok, "{err}");
     let keys = std::fs::read_to_string(keys).unwrap();
     assert_eq!(keys.lines().count(), 2, "{keys}");
+    // The daemon's own esp_sa_export file says the same, and only root reads it.
+    let cfg_export = export_path(&h.tag, "10.9.0.1");
+    assert_eq!(std::fs::read_to_string(&cfg_export).unwrap(), keys);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&cfg_export).unwrap().permissions().mode() & 0o777, 0o600);
     let out = tshark_decrypt(&pcap, &keys, "frame.protocols,esp.icv_good,tcp.srcport,udp.dstport");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.iter().filter(|l| l.contains("esp:tcp")).count() > 1000, "{}", &out[..out.len().min(2000)]);
