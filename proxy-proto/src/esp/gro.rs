@@ -56,16 +56,16 @@ impl Default for Coalescer {
 /// without extension headers; `None` for anything else.
 fn tcp_shape(pkt: &[u8]) -> Option<(usize, usize, usize, u32, u8)> {
     let ip_len = match pkt.first()? >> 4 {
-        4 => {
-            let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
-            let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]);
+        4 if pkt.len() >= 20 => {
+            let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+            let frag = u16::from_be_bytes([pkt[6], pkt[7]]);
             if pkt[0] & 0x0f != 5 || pkt[9] != PROTO_TCP || total != pkt.len() || frag & 0x3fff != 0 {
                 return None;
             }
             20
         }
-        6 => {
-            let payload = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
+        6 if pkt.len() >= 40 => {
+            let payload = usize::from(u16::from_be_bytes([pkt[4], pkt[5]]));
             if *pkt.get(6)? != PROTO_TCP || payload + 40 != pkt.len() {
                 return None;
             }
