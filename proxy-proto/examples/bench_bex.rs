@@ -134,6 +134,10 @@ fn run_crypto(secs: f64) -> (f64, Duration) {
 }
 
 fn main() {
+    if std::env::var_os("KEYMAT_COST").is_some() {
+        keymat_cost();
+        return;
+    }
     let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let (c, c_lat) = run_crypto(secs);
     println!("crypto-only: {c:.0} bex/s, median {:.0} us", c_lat.as_secs_f64() * 1e6);
@@ -143,4 +147,13 @@ fn main() {
     println!("ours K=10: {o10:.0} bex/s, median latency {:.0} us", l10.as_secs_f64() * 1e6);
     println!("ratio at K=10: {:.2}", o10 / c);
     println!("bench bex: ours {o0:.0} bex/s, crypto-only {c:.0} bex/s, ratio {:.2}", o0 / c);
+}
+#[allow(dead_code)]
+fn keymat_cost() {
+    let hit = proxy_proto::hip::crypto::Hit([0x20; 16]);
+    let t = Instant::now();
+    for _ in 0..1000 {
+        std::hint::black_box(Keymat::derive(HitSuite::EcdsaSha384, &[7; 32], &hit, &hit, &[1; 48], &[2; 48]).unwrap());
+    }
+    println!("keymat derive: {:.1} us", t.elapsed().as_secs_f64() * 1e3);
 }

@@ -39,9 +39,10 @@ impl HipNode {
         std::fs::write(
             &config,
             format!(
-                "[control]\nsocket = \"{}\"\n[hip]\nidentities = [\"{}\"]\nretransmit_ms = 300\nmax_retransmits = 3\n{extra}\n",
+                "[control]\nsocket = \"{}\"\n[hip]\nidentities = [\"{}\"]\nmax_retransmits = 3\n{}{extra}\n",
                 socket.display(),
-                key.display()
+                key.display(),
+                if extra.contains("retransmit_ms") { "" } else { "retransmit_ms = 300\n" },
             ),
         )
         .unwrap();
@@ -186,7 +187,9 @@ impl Drop for Tshark {
 
 #[test]
 fn hip_base_exchange_ipv4_and_ipv6_dissected_by_tshark() {
-    let (a, b) = pair("", "");
+    // Slow retransmission: the packet sequence below must not depend on
+    // how loaded the machine is.
+    let (a, b) = pair("retransmit_ms = 2000", "retransmit_ms = 2000");
     let cap = Tshark::start(&b.ns, "hipb");
     let e = a.connect(&b.hit, B4);
     assert_eq!(e["state"], "ESTABLISHED");
@@ -255,7 +258,9 @@ fn nft_dropped(ns: &Netns) -> u64 {
 fn hip_lost_i1_r1_i2_r2_recovered_by_retransmission() {
     // (type, dropped where: at the Responder b for I1/I2, at a for R1/R2)
     for (ty, at_b) in [(1u8, true), (2, false), (3, true), (4, false)] {
-        let (a, b) = pair("", "");
+        // A first retransmission after 1 s: one loss costs exactly one
+        // retransmission even on a loaded machine.
+        let (a, b) = pair("retransmit_ms = 1000", "retransmit_ms = 1000");
         drop_first(if at_b { &b.ns } else { &a.ns }, ty);
         let e = a.connect(&b.hit, if ty % 2 == 0 { B6 } else { B4 });
         assert_eq!(e["state"], "ESTABLISHED", "type {ty}");
@@ -275,12 +280,24 @@ fn hip_lost_i1_r1_i2_r2_recovered_by_retransmission() {
 #[test]
 fn hip_simultaneous_initiation_gives_one_association() {
     let (a, b) = pair("", "");
+    // Hold every HIP packet until both daemons have sent their I1, so the
+    // I1s really cross (CLI start-up alone staggers them by milliseconds,
+    // long enough for one I1 to arrive before the other host initiates).
+    for n in [&a, &b] {
+        n.ns.sh("nft add table inet hold");
+        n.ns.sh("nft add chain inet hold in \"{ type filter hook input priority 0; }\"");
+        n.ns.sh("nft add rule inet hold in meta l4proto 139 drop");
+    }
     let (ca, cb) = (
         format!("{} --socket {} assoc connect {} --locator {B4}", proxy_ctl_bin(), a.socket.display(), b.hit),
         format!("{} --socket {} assoc connect {} --locator {A4}", proxy_ctl_bin(), b.socket.display(), a.hit),
     );
     let ta = std::thread::spawn(move || sh_try(&ca));
     let tb = std::thread::spawn(move || sh_try(&cb));
+    assert!(wait_until(5, || a.counter("tx_i1") >= 1 && b.counter("tx_i1") >= 1));
+    for n in [&a, &b] {
+        n.ns.sh("nft delete table inet hold");
+    }
     let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
     assert!(ra.0 && rb.0, "{ra:?} {rb:?}");
     check_pair(&a, &b);

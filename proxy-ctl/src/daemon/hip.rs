@@ -28,6 +28,7 @@ enum Cmd {
     Close { peer: Hit, reply: oneshot::Sender<Result<(), String>> },
     List { reply: oneshot::Sender<Vec<AssocInfo>> },
     Stats { reply: oneshot::Sender<HipStats> },
+    EspReceived { local: Hit, peer: Hit },
 }
 
 /// Counters of the core and of the driver.
@@ -112,6 +113,12 @@ impl HipHandle {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::List { reply }).await.context("HIP driver stopped")?;
         rx.await.context("HIP driver stopped")
+    }
+
+    /// ESP arrived on the inbound SA of (local, peer): the Responder's
+    /// R2-SENT becomes ESTABLISHED (RFC 7401 §4.4.2). For the ESP datapath.
+    pub async fn esp_received(&self, local: Hit, peer: Hit) -> anyhow::Result<()> {
+        self.cmd.send(Cmd::EspReceived { local, peer }).await.context("HIP driver stopped")
     }
 
     /// Counters.
@@ -216,6 +223,7 @@ impl Driver {
             Cmd::List { reply } => {
                 let _ = reply.send(self.core.associations(now));
             }
+            Cmd::EspReceived { local, peer } => self.core.esp_received(now, local, peer),
             Cmd::Stats { reply } => {
                 let _ = reply.send(HipStats {
                     core: self.core.counters().clone(),

@@ -58,8 +58,9 @@ impl Default for HostConfig {
             puzzle_k: 1,
             puzzle_k_under_load: 10,
             load_threshold: 100,
-            // 2^(37 - 32) = 32 s.
-            puzzle_lifetime: 37,
+            // 2^(40 - 32) = 256 s: an I2 is accepted while its R1
+            // generation is among the last `r1_generations` (3 x 60 s).
+            puzzle_lifetime: 40,
             max_puzzle_k: 28,
             r1_rotate: Duration::from_secs(60),
             r1_generations: 3,

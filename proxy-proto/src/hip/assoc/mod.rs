@@ -36,3 +36,6 @@ pub use local::LocalIdentity;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod thirdparty_tests;

@@ -734,3 +734,18 @@ fn sessions_with_many_peers() {
     assert_eq!(spis.len(), 5);
     assert_eq!(b.counters().r1_generations, 1);
 }
+
+#[test]
+fn esp_from_the_initiator_confirms_r2_sent() {
+    let (mut a, mut b, now, i2) = up_to_i2(HostConfig::default());
+    deliver(&mut b, now, &i2);
+    deliver(&mut a, now, &one(&mut b));
+    let ha = hit(&a);
+    assert_eq!(b.association(now, &ha).unwrap().state, State::R2Sent);
+    // ESP for another pair changes nothing.
+    b.esp_received(now, ha, ha);
+    assert_eq!(b.association(now, &ha).unwrap().state, State::R2Sent);
+    b.esp_received(now, hit(&b), ha);
+    assert_eq!(b.association(now, &ha).unwrap().state, State::Established);
+    assert_eq!(b.poll_timeout(), b.locals[0].pool.next_rotation(b.config()));
+}

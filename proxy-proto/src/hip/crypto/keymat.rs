@@ -17,10 +17,25 @@ impl hkdf::KeyType for Len {
 }
 
 /// The KEYMAT of one association, with the index of the next unused octet.
+///
+/// HKDF-Expand output of length n is a prefix of the output of any
+/// greater length, so the KEYMAT is expanded lazily: enough for the base
+/// exchange at first, more (from the kept PRK) when a draw needs it. The
+/// full 255-block KEYMAT costs 255 HMACs, about half of a base exchange's
+/// crypto, and is almost never used.
 pub struct Keymat {
+    prk: hkdf::Prk,
+    info: [u8; 32],
+    /// Octets expanded so far; the KEYMAT's first `okm.len()` octets.
     okm: Zeroizing<Vec<u8>>,
+    /// 255 RHASH blocks (RFC 5869 §2.3).
+    max_len: usize,
     index: usize,
 }
+
+/// RHASH blocks expanded up front: the HIP keys and one pair of ESP keys
+/// of any suite fit (at most 2 x (32 + 48) + 2 x (32 + 32) = 288 octets).
+const INITIAL_BLOCKS: usize = 8;
 
 impl core::fmt::Debug for Keymat {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -54,19 +69,36 @@ impl Keymat {
         let mut info = [0u8; 32];
         info[..16].copy_from_slice(&lo.0);
         info[16..].copy_from_slice(&hi.0);
-        let len = 255 * suite.rhash_len();
+        let max_len = 255 * suite.rhash_len();
+        let prk = hkdf::Salt::new(alg, &salt).extract(kij);
+        let mut k = Keymat { prk, info, okm: Zeroizing::new(Vec::new()), max_len, index: 0 };
+        k.expand_to(INITIAL_BLOCKS * suite.rhash_len())?;
+        Ok(k)
+    }
+
+    /// Make at least `len` octets available (at most the whole KEYMAT).
+    fn expand_to(&mut self, len: usize) -> Result<(), CryptoError> {
+        if len <= self.okm.len() {
+            return Ok(());
+        }
+        if len > self.max_len {
+            return Err(CryptoError::KeymatExhausted);
+        }
+        // Grow geometrically so repeated small draws stay cheap.
+        let len = len.max(2 * self.okm.len()).min(self.max_len);
         let mut okm = Zeroizing::new(vec![0u8; len]);
-        hkdf::Salt::new(alg, &salt)
-            .extract(kij)
-            .expand(&[&info], Len(len))
+        self.prk
+            .expand(&[&self.info], Len(len))
             .and_then(|okm_ref| okm_ref.fill(&mut okm))
             .map_err(|_| CryptoError::KeymatExhausted)?;
-        Ok(Keymat { okm, index: 0 })
+        self.okm = okm;
+        Ok(())
     }
 
     /// Draws the next `len` octets.
     pub fn draw(&mut self, len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let end = self.index.checked_add(len).ok_or(CryptoError::KeymatExhausted)?;
+        self.expand_to(end)?;
         let key = self.okm.get(self.index..end).ok_or(CryptoError::KeymatExhausted)?;
         self.index = end;
         Ok(Zeroizing::new(key.to_vec()))
@@ -79,7 +111,7 @@ impl Keymat {
 
     /// Moves the draw position, e.g. to the Keymat Index agreed in an UPDATE.
     pub fn set_index(&mut self, index: usize) -> Result<(), CryptoError> {
-        if index > self.okm.len() {
+        if index > self.max_len {
             return Err(CryptoError::KeymatExhausted);
         }
         self.index = index;
@@ -165,5 +197,33 @@ impl EspKeyPair {
         } else {
             EspKeyPair { outbound: lg, inbound: gl }
         })
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+
+    /// Lazy expansion gives the same octets as one expansion of the whole
+    /// KEYMAT, however the draws cut it, and stops at 255 blocks.
+    #[test]
+    fn lazy_expansion_matches_one_shot() {
+        for suite in [HitSuite::RsaDsaSha256, HitSuite::EcdsaSha384, HitSuite::EcdsaLowSha1] {
+            let (a, b) = (Hit([0x20; 16]), Hit([0x21; 16]));
+            let new = || Keymat::derive(suite, &[9; 48], &a, &b, &[1; 4], &[2; 4]).unwrap();
+            let full_len = 255 * suite.rhash_len();
+            let whole = new().draw(full_len).unwrap();
+            let mut k = new();
+            let mut pieces = Vec::new();
+            while k.index() + 7 <= full_len {
+                pieces.extend_from_slice(&k.draw(7).unwrap());
+            }
+            assert_eq!(pieces[..], whole[..pieces.len()]);
+            assert!(k.draw(8).is_err());
+            let mut k = new();
+            k.set_index(full_len - 10).unwrap();
+            assert_eq!(k.draw(10).unwrap()[..], whole[full_len - 10..]);
+            assert!(k.set_index(full_len + 1).is_err());
+        }
     }
 }
