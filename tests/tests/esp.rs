@@ -465,6 +465,10 @@ fn esp_hip_established_installs_sas_and_releases_the_first_packet() {
     // b installed the mirror pair and can reach a over it.
     nb.sh(&format!("ping -6 -c 2 -i 0.2 -W 2 {hit_a}"));
     assert_eq!(b.ctl_json("sa list")["sas"].as_array().unwrap().len(), 2);
+    // b (the Responder) saw ESP on its inbound SA: R2-SENT became ESTABLISHED.
+    let state = |p: &Proxy| p.ctl_json("assoc list")["assocs"][0]["state"].as_str().unwrap_or("").to_owned();
+    assert!(wait_until(5, || state(&b) == "ESTABLISHED"), "Responder state {}", state(&b));
+    assert_eq!(state(&a), "ESTABLISHED");
     eprintln!("connect time through HIP + ESP: {:.1} ms", connect * 1000.0);
     let _ = std::fs::remove_dir_all(dir);
 }

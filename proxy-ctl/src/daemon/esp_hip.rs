@@ -1,6 +1,7 @@
 //! HIP and ESP together (RFC 7402 §4): an ESTABLISHED association installs
 //! its SA pair (inner addresses the HITs, outer the locators, keys from
-//! KEYMAT); a CLOSE removes it; a local packet to a HIT without SA starts
+//! KEYMAT); a CLOSE removes it; the first ESP packet on an inbound SA moves
+//! the Responder from R2-SENT to ESTABLISHED (RFC 7401 §4.4.2); a local packet to a HIT without SA starts
 //! the base exchange, and the ESP worker releases the held packet as soon
 //! as the SAs are in (connect time = base exchange time plus a wake-up).
 
@@ -22,6 +23,8 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
     let mut events = hip.events();
     let (tx, mut misses) = tokio::sync::mpsc::unbounded_channel();
     table.set_miss_sender(tx, is_hit);
+    let (first_tx, mut first_esp) = tokio::sync::mpsc::unbounded_channel();
+    table.set_first_esp_sender(first_tx);
     let installer = tokio::spawn(async move {
         loop {
             match events.recv().await {
@@ -33,6 +36,16 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => warn!("missed {n} HIP events"),
                 Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    let hip_first = hip.clone();
+    let established = tokio::spawn(async move {
+        while let Some((local, peer)) = first_esp.recv().await {
+            if let (IpAddr::V6(l), IpAddr::V6(p)) = (local, peer)
+                && let Err(e) = hip_first.esp_received(Hit::from(l), Hit::from(p)).await
+            {
+                warn!("ESP received not passed to HIP: {e:#}");
             }
         }
     });
@@ -48,7 +61,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
             });
         }
     });
-    vec![installer, initiator]
+    vec![installer, established, initiator]
 }
 
 /// The SA pair of an ESTABLISHED association, replacing older SAs with the

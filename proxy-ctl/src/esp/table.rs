@@ -142,6 +142,10 @@ pub struct SaTable {
     /// Where workers report inner destinations that have no SA (the slow
     /// path: the HIP driver starts a base exchange).
     misses: Mutex<Option<MissSink>>,
+    /// Where workers report the first packet opened on an inbound SA, as
+    /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
+    /// (RFC 7401 §4.4.2).
+    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -179,6 +183,7 @@ impl SaTable {
             export,
             changed,
             misses: Mutex::default(),
+            first_esp: Mutex::default(),
         }
     }
 
@@ -205,6 +210,21 @@ impl SaTable {
     /// destinations `wants` accepts.
     pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
         *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    }
+
+    /// Route "first packet on an inbound SA" reports to `tx`.
+    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>) {
+        *self.first_esp.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// A worker opened the first packet of an inbound SA with these inner
+    /// addresses (BEET only; nobody listening is fine).
+    pub fn report_first_esp(&self, e: &InEntry) {
+        if let (Some(l), Some(p), Some(tx)) =
+            (e.meta.inner_local, e.meta.inner_peer, &*self.first_esp.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            let _ = tx.send((l, p));
+        }
     }
 
     /// A worker would hold packets for `dst`, which has no SA: tell the

@@ -123,7 +123,11 @@ fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, 
         (Mode::Beet, Some(addrs)) => open_to_inner_packet(&mut st.sa, frame, esp, addrs, hops),
         _ => open_tunnel_packet(&mut st.sa, frame, esp),
     };
+    let first = opened.is_ok() && st.sa.counters().packets == 1;
     drop(st);
+    if first {
+        table.report_first_esp(entry);
+    }
     match opened {
         // Join the pending run of TCP segments, or end it and start anew;
         // what cannot be coalesced goes alone behind a zero virtio-net header.
