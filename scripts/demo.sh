@@ -9,7 +9,8 @@
 # and fd00:64::10; both use the same source port at the same time. Then
 # the proxy acts as the legacy hosts' resolver: a name with a HIP RR
 # (served by a real dnsmasq upstream) resolves to a substitute address
-# that the datapath maps to the HIP host.
+# that the datapath maps to the HIP host; and a legacy host configured
+# with another resolver address is intercepted all the same.
 source "$(dirname "$0")/lib.sh"
 
 say "building the topology"
@@ -56,6 +57,7 @@ socket = "$SOCK"
 [dns]
 listen = "10.1.0.1:53"
 upstream = "192.0.2.10:53"
+intercept = true
 
 [hip]
 role = "proxy"
@@ -130,6 +132,21 @@ echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = 
 [ "$got" = "$SUM" ]
 C mapping list
 
+# DNS interception: a legacy host whose configured resolver is some other
+# address (here the upstream's own, 192.0.2.10) is still answered by the
+# proxy: the TC program on lan0 steers its queries to the proxy's resolver
+# and gives the answers back the address it asked.
+dns_interception() {
+  say "DNS interception: legacy2's resolver is 192.0.2.10, the proxy is only its router"
+  resolver "$L2" 192.0.2.10
+  echo "legacy2: kdig @192.0.2.10 hip-host.example A -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short)   (steered: the substitute)"
+  echo "legacy2: kdig @192.0.2.10 +tcp              -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short +tcp)   (over TCP too)"
+  echo "legacy2: getent ahostsv4 hip-host.example   -> $(nsx "$L2" getent ahostsv4 hip-host.example | head -1)"
+  echo "legacy2: kdig @192.0.2.10 plain.example A   -> $(nsx "$L2" kdig @192.0.2.10 plain.example A +short)   (no HIP RR: passed through)"
+  C stats | grep -E "^(dns_steered|dns_answer_restored|dns_queries_udp|dns_queries_tcp|dns_answered_substitute|dns_passed|dns_servfail) "
+}
+dns_interception
+
 demo_hip() {
   say "HIP: the server runs a native HIP host; the proxy (role proxy) runs a base exchange with it"
   cat > "$STATE/server.toml" <<TOML
@@ -198,7 +215,9 @@ TOML
 demo_esp
 
 say "daemon restart keeps mappings and flows (pinned maps)"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+# PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.
+pkill -TERM -P "${PIDS[0]}" 2>/dev/null || true; kill "${PIDS[0]}" 2>/dev/null || true; wait "${PIDS[0]}" 2>/dev/null || true
+for _ in $(seq 50); do [ -S "$SOCK" ] || break; sleep 0.1; done
 nsx "$P" "$CTL" run --config "$STATE/proxy.toml" 2>> "$STATE/daemon.log" & PIDS+=($!)
 sleep 0.2; wait_sock "$SOCK"; sleep 0.3
 C mapping list
