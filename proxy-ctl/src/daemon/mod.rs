@@ -7,6 +7,7 @@ mod dispatch;
 mod dns;
 mod dns_state;
 mod esp;
+mod esp_hip;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
@@ -77,6 +78,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if let (Some(t), Some(h)) = (&sa_table, &hip) {
+        tasks.extend(esp_hip::spawn(t.clone(), h.clone()));
+    }
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),

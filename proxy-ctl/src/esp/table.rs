@@ -146,6 +146,32 @@ pub struct SaTable {
     events: Mutex<Vec<SaEvent>>,
     /// `esp_sa_export`: rewritten on every change (debugging only).
     export: Option<PathBuf>,
+    /// Signalled on every change, so a worker holding packets for a peer
+    /// without SA releases them at once (eventfd; -1 if none).
+    changed: std::os::fd::RawFd,
+    /// Where workers report inner destinations that have no SA (the slow
+    /// path: the HIP driver starts a base exchange).
+    misses: Mutex<Option<MissSink>>,
+    /// Where workers report the first packet opened on an inbound SA, as
+    /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
+    /// (RFC 7401 §4.4.2).
+    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
+}
+
+/// Where misses go, and which destinations the slow path can set up SAs
+/// for (HITs when HIP runs); packets to others are dropped, not held.
+struct MissSink {
+    tx: tokio::sync::mpsc::UnboundedSender<IpAddr>,
+    wants: fn(IpAddr) -> bool,
+}
+
+impl Drop for SaTable {
+    fn drop(&mut self) {
+        if self.changed >= 0 {
+            // SAFETY: our own eventfd, closed once.
+            unsafe { libc::close(self.changed) };
+        }
+    }
 }
 
 fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
@@ -158,7 +184,96 @@ fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
 
 impl SaTable {
     pub fn new(export: Option<PathBuf>) -> SaTable {
-        SaTable { tables: RwLock::default(), counters: EspCounters::default(), events: Mutex::default(), export }
+        // SAFETY: plain eventfd(2).
+        let changed = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        SaTable {
+            tables: RwLock::default(),
+            counters: EspCounters::default(),
+            events: Mutex::default(),
+            export,
+            changed,
+            misses: Mutex::default(),
+            first_esp: Mutex::default(),
+        }
+    }
+
+    /// The eventfd that becomes readable when SAs change (poll it; read to
+    /// reset with [`SaTable::ack_changed`]).
+    pub fn changed_fd(&self) -> std::os::fd::RawFd {
+        self.changed
+    }
+
+    /// Reset the change signal.
+    pub fn ack_changed(&self) {
+        let mut v = 0u64;
+        // SAFETY: reading 8 bytes from our eventfd into a u64.
+        unsafe { libc::read(self.changed, (&mut v as *mut u64).cast(), 8) };
+    }
+
+    fn signal_changed(&self) {
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe { libc::write(self.changed, (&one as *const u64).cast(), 8) };
+    }
+
+    /// Route "no SA for this inner destination" reports to `tx`, for the
+    /// destinations `wants` accepts.
+    pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
+        *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    }
+
+    /// Route "first packet on an inbound SA" reports to `tx`.
+    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>) {
+        *self.first_esp.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// A worker opened the first packet of an inbound SA with these inner
+    /// addresses (BEET only; nobody listening is fine).
+    pub fn report_first_esp(&self, e: &InEntry) {
+        if let (Some(l), Some(p), Some(tx)) =
+            (e.meta.inner_local, e.meta.inner_peer, &*self.first_esp.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            let _ = tx.send((l, p));
+        }
+    }
+
+    /// A worker would hold packets for `dst`, which has no SA: tell the
+    /// slow path. False when nobody will set one up (drop the packet).
+    pub fn report_miss(&self, dst: IpAddr) -> bool {
+        match &*self.misses.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(m) => (m.wants)(dst) && m.tx.send(dst).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Remove every SA (both directions) bound to the inner peer address
+    /// `inner_peer`: a re-established or closed association. Returns how
+    /// many went.
+    pub fn remove_peer(&self, inner_peer: IpAddr) -> usize {
+        let n = {
+            let mut t = self.write();
+            let out: Vec<u32> =
+                t.outbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            let inb: Vec<u32> =
+                t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            for spi in &out {
+                t.outbound.remove(spi);
+                if t.out_default == Some(*spi) {
+                    t.out_default = None;
+                }
+            }
+            t.out_by_inner.retain(|_, s| !out.contains(s));
+            t.out_by_peer.retain(|_, s| !out.contains(s));
+            for spi in &inb {
+                t.inbound.remove(spi);
+            }
+            out.len() + inb.len()
+        };
+        if n > 0 {
+            self.export_keys();
+            self.signal_changed();
+        }
+        n
     }
 
     /// The lookup tables, for a worker's batch.
@@ -178,6 +293,7 @@ impl SaTable {
             Self::insert(&mut t, v)?;
         }
         self.export_keys();
+        self.signal_changed();
         Ok(())
     }
 
@@ -195,6 +311,7 @@ impl SaTable {
             Self::insert(&mut t, inbound)?;
         }
         self.export_keys();
+        self.signal_changed();
         Ok(())
     }
 

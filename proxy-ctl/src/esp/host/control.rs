@@ -7,7 +7,7 @@
 
 use std::{io, net::IpAddr};
 
-use proxy_proto::esp::tunnel::seal_tunnel_packet;
+use proxy_proto::esp::{gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
 
 use super::HostPath;
 use super::rawsock::{self, HEADROOM};
@@ -69,9 +69,12 @@ impl HostPath {
     }
 
     /// Write a packet into the TUN device, for the local stack to take or
-    /// forward (counted `local_tx`).
+    /// forward (counted `local_tx`): behind a zero virtio-net header (no
+    /// offload asked for), as the device expects.
     pub fn inject(&self, pkt: &[u8]) -> io::Result<()> {
-        let r = self.tun.write(pkt).map(|_| ());
+        let mut buf = vec![0u8; VIRTIO_NET_HDR_LEN + pkt.len()];
+        buf[VIRTIO_NET_HDR_LEN..].copy_from_slice(pkt);
+        let r = self.tun.write(&buf).map(|_| ());
         self.table.counters.inc(if r.is_ok() { Counter::LocalTx } else { Counter::DropIo });
         r
     }
