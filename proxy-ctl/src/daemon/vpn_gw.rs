@@ -517,3 +517,76 @@ impl Gw {
         v.counters = counters;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proxy_proto::vpn::udp;
+
+    const HOME: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 5);
+    const COA_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
+    const COA_B: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 23);
+    const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const INNER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 254);
+
+    fn hook() -> (GwHook, mpsc::UnboundedReceiver<FromTunnel>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = GwHook { inner: INNER, public: PUBLIC, policy: Mutex::default(), tx, c: HookCounters::default() };
+        h.policy.lock().unwrap().insert(4096, Policy { home: HOME, care_of: COA_A, pending_source: None });
+        (h, rx)
+    }
+
+    fn arrival(spi: u32, src: Ipv4Addr) -> Arrival {
+        Arrival { spi, src: src.into(), dst: Some(PUBLIC.into()), local: PUBLIC.into(), peer: COA_A.into() }
+    }
+
+    fn udp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+        udp::build(SocketAddrV4::new(src, port), SocketAddrV4::new(dst, port), 64, payload).unwrap()
+    }
+
+    #[test]
+    fn wildcard_source_is_opened_and_counted_unknown_spi_and_destination_refused() {
+        let (h, _rx) = hook();
+        assert!(h.before_open(&arrival(4096, COA_A)));
+        assert_eq!(h.c.wildcard_source_accepted.get(), 0);
+        assert!(h.before_open(&arrival(4096, COA_B)));
+        assert_eq!(h.c.wildcard_source_accepted.get(), 1);
+        assert!(!h.before_open(&arrival(4097, COA_A)));
+        let mut a = arrival(4096, COA_A);
+        a.dst = Some(INNER.into());
+        assert!(!h.before_open(&a));
+        assert_eq!(h.c.esp_not_ours.get(), 2);
+    }
+
+    #[test]
+    fn from_a_new_source_only_a_registration_then_its_data() {
+        let (h, mut rx) = hook();
+        let data = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"data");
+        // Data from an address no registration came from: dropped.
+        assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Drop);
+        assert_eq!(h.c.wildcard_data_dropped.get(), 1);
+        // The Registration Request goes to the driver.
+        let req = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &[MIP_REGISTRATION_REQUEST, 0, 0, 0]);
+        assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Taken);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
+        // Which marks the source pending: its data passes, counted.
+        h.update(4096, |p| p.pending_source = Some(COA_B));
+        assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Deliver(0..data.len()));
+        assert_eq!(h.c.wildcard_data_accepted.get(), 1);
+        // The echo of the return-routability nonce goes to the driver too.
+        let echo = udp(COA_B, INNER, MIP_PORT, &[MIP_EXPERIMENTAL, SUBTYPE_RR_RESPONSE]);
+        assert_eq!(h.opened(&arrival(4096, COA_B), &echo), Verdict::Taken);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::RrResponse { spi: 4096, .. })));
+    }
+
+    #[test]
+    fn inner_source_must_be_the_mobile_nodes() {
+        let (h, _rx) = hook();
+        let spoofed = udp(Ipv4Addr::new(10, 1, 1, 99), Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
+        assert_eq!(h.opened(&arrival(4096, COA_A), &spoofed), Verdict::Drop);
+        assert_eq!(h.opened(&arrival(4096, COA_A), &[0x45, 0, 0]), Verdict::Drop);
+        assert_eq!(h.c.inner_source_mismatch.get(), 2);
+        let ok = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
+        assert_eq!(h.opened(&arrival(4096, COA_A), &ok), Verdict::Deliver(0..ok.len()));
+    }
+}

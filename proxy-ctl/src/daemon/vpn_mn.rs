@@ -601,3 +601,71 @@ impl Mn {
         v.counters = counters;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proxy_proto::vpn::ipip::{EncapParams, encapsulate};
+
+    const HA: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+    const COA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
+    const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn hook() -> (MnHook, mpsc::UnboundedReceiver<FromTunnel>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (MnHook { home_agent: HA, tx, c: HookCounters::default(), want_first_data: AtomicBool::new(true) }, rx)
+    }
+
+    fn arrival(dst: Ipv4Addr) -> Arrival {
+        Arrival { spi: 8192, src: GW.into(), dst: Some(dst.into()), local: COA.into(), peer: GW.into() }
+    }
+
+    fn udp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+        udp::build(SocketAddrV4::new(src, port), SocketAddrV4::new(dst, port), 64, payload).unwrap()
+    }
+
+    #[test]
+    fn only_at_the_current_care_of_address() {
+        let (h, _rx) = hook();
+        assert!(h.before_open(&arrival(COA)));
+        assert!(!h.before_open(&arrival(Ipv4Addr::new(203, 0, 113, 23))));
+        assert_eq!(h.c.esp_wrong_destination.get(), 1);
+    }
+
+    #[test]
+    fn ipip_from_the_home_agent_is_stripped_and_reports_first_data() {
+        let (h, mut rx) = hook();
+        let data = udp(Ipv4Addr::new(10, 1, 1, 10), Ipv4Addr::new(10, 2, 0, 5), 5000, b"hello");
+        let mut out = vec![0u8; 200];
+        let p = EncapParams { src: HA, dst: COA, ttl: 64, ident: 1, forwarding: false };
+        let n = encapsulate(&data, &p, &mut out).unwrap();
+        assert_eq!(h.opened(&arrival(COA), &out[..n]), Verdict::Deliver(20..n));
+        assert_eq!(&out[20..n], &data[..]);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstData(_))));
+        // Only once per handover.
+        h.opened(&arrival(COA), &out[..n]);
+        assert!(rx.try_recv().is_err());
+        // From anyone else: dropped.
+        let p = EncapParams { src: Ipv4Addr::new(10, 1, 0, 9), ..p };
+        let n = encapsulate(&data, &p, &mut out).unwrap();
+        assert_eq!(h.opened(&arrival(COA), &out[..n]), Verdict::Drop);
+        assert_eq!((h.c.ipip_decapsulated.get(), h.c.ipip_dropped.get()), (2, 1));
+    }
+
+    #[test]
+    fn replies_and_challenges_go_to_the_driver_data_to_the_tun() {
+        let (h, mut rx) = hook();
+        let reply = udp(HA, COA, MIP_PORT, &[MIP_REGISTRATION_REPLY, 0, 0, 0]);
+        assert_eq!(h.opened(&arrival(COA), &reply), Verdict::Taken);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Reply(p)) if p == [MIP_REGISTRATION_REPLY, 0, 0, 0]));
+        let challenge = udp(Ipv4Addr::new(10, 1, 0, 254), COA, MIP_PORT, &[MIP_EXPERIMENTAL, SUBTYPE_RR_CHALLENGE]);
+        assert_eq!(h.opened(&arrival(COA), &challenge), Verdict::Taken);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::RrChallenge(..))));
+        // A "reply" from someone else is just a packet.
+        let forged = udp(Ipv4Addr::new(10, 1, 0, 9), COA, MIP_PORT, &[MIP_REGISTRATION_REPLY, 0]);
+        assert_eq!(h.opened(&arrival(COA), &forged), Verdict::Deliver(0..forged.len()));
+        let data = udp(HA, COA, 53, b"x");
+        assert_eq!(h.opened(&arrival(COA), &data), Verdict::Deliver(0..data.len()));
+        assert!(mip_datagram(&[0x45]).is_none());
+    }
+}

@@ -100,3 +100,30 @@ fn remove_peer_takes_both_directions_and_signals() {
     assert!(t.report_miss("2001:20::2".parse().unwrap()));
     assert_eq!(rx.try_recv().unwrap(), "2001:20::2".parse::<IpAddr>().unwrap());
 }
+
+#[test]
+fn tunnel_sa_carries_packets_for_its_outer_peer_and_follows_moves() {
+    let t = SaTable::new(None);
+    let s = SaSpec {
+        mode: ModeName::Tunnel,
+        inner_local: None,
+        inner_peer: Some("10.2.0.5".parse().unwrap()),
+        local: "192.0.2.1".parse().unwrap(),
+        peer: "198.51.100.23".parse().unwrap(),
+        ..spec(Direction::Out, 0x500)
+    };
+    t.install(v(s)).unwrap();
+    let spi_for = |d: &str| t.read().outbound_for(d.parse().unwrap()).map(|e| e.state.lock().unwrap().sa.spi());
+    // The inner selector and the outer peer (IP-in-IP to a care-of address).
+    assert_eq!(spi_for("10.2.0.5"), Some(0x500));
+    assert_eq!(spi_for("198.51.100.23"), Some(0x500));
+    assert_eq!(spi_for("203.0.113.23"), None);
+    t.move_outer(Direction::Out, 0x500, "192.0.2.1".parse().unwrap(), "203.0.113.23".parse().unwrap()).unwrap();
+    assert_eq!(spi_for("203.0.113.23"), Some(0x500));
+    assert_eq!(spi_for("198.51.100.23"), None, "the old care-of address is no longer sealed for");
+    // BEET SAs never match on their outer peer.
+    t.install(v(spec(Direction::Out, 0x600))).unwrap();
+    assert_eq!(spi_for("192.0.2.2"), None);
+    t.remove(Direction::Out, 0x500).unwrap();
+    assert_eq!(spi_for("203.0.113.23"), None);
+}
