@@ -240,6 +240,7 @@ demo_vpn() {
   sleep 0.5
   V ha vpn bindings
   V gw vpn bundles; echo "(same SPIs as before the move: no re-keying)"
+  V gw sa list; echo "(the GW's SAs in the ESP engine's table, moved to the new care-of address)"
   V mn vpn history
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
 }
