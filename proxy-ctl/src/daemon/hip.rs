@@ -189,6 +189,14 @@ struct Driver {
 
 impl Driver {
     async fn flush(&mut self) {
+        // Events first: a Responder's SAs (installed on its Established
+        // event) should be in before its R2 reaches the Initiator, whose
+        // first ESP follows at once.
+        while let Some(ev) = self.core.poll_event() {
+            log_event(&ev);
+            // No subscriber is fine: nobody waits.
+            let _ = self.events.send(ev);
+        }
         while let Some(t) = self.core.poll_transmit() {
             let sock = if t.dst.is_ipv4() { &self.v4 } else { &self.v6 };
             let r = match sock {
@@ -199,11 +207,6 @@ impl Driver {
                 self.send_errors += 1;
                 warn!(src = %t.src, dst = %t.dst, "HIP send failed: {e}");
             }
-        }
-        while let Some(ev) = self.core.poll_event() {
-            log_event(&ev);
-            // No subscriber is fine: nobody waits.
-            let _ = self.events.send(ev);
         }
     }
 

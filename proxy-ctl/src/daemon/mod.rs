@@ -10,6 +10,7 @@ mod esp;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
+mod hip_esp;
 mod hip_socket;
 mod server;
 mod state;
@@ -57,6 +58,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // A host with both HIP and an SA store: associations bring their SAs.
+    if let (Some(h), Some(t)) = (&hip, &sa_table) {
+        tasks.push(hip_esp::spawn(t.clone(), h.clone()).context("joining HIP to ESP")?);
+    }
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
     let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip, dns: dns_state.clone() });
 

@@ -125,6 +125,9 @@ pub struct SaInfo {
     pub drop_icv: u64,
     /// Every other drop of this SA (truncated, padding, next header, dummy, source).
     pub drop_other: u64,
+    /// Who installed it: "hip" (a HIP base exchange) or "manual" (`[[sa]]`, `sa add`).
+    #[serde(default = "manual")]
+    pub origin: String,
     /// Wireshark `esp_sa` line, only when keys were asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub esp_sa: Option<String>,
@@ -136,6 +139,13 @@ pub struct SaTable {
     events: Mutex<Vec<SaEvent>>,
     /// `esp_sa_export`: rewritten on every change (debugging only).
     export: Option<PathBuf>,
+    /// Set when a HIP driver feeds this table (host role): held packets,
+    /// first-ESP reports, SA origins.
+    pub hip: std::sync::OnceLock<std::sync::Arc<super::hip_hooks::HipHooks>>,
+}
+
+fn manual() -> String {
+    "manual".into()
 }
 
 fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
@@ -148,7 +158,7 @@ fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
 
 impl SaTable {
     pub fn new(export: Option<PathBuf>) -> SaTable {
-        SaTable { tables: RwLock::default(), counters: EspCounters::default(), events: Mutex::default(), export }
+        SaTable { tables: RwLock::default(), counters: EspCounters::default(), events: Mutex::default(), export, hip: Default::default() }
     }
 
     /// The lookup tables, for a worker's batch.
@@ -312,6 +322,7 @@ impl SaTable {
     /// its Wireshark `esp_sa` line.
     pub fn list(&self, keys: bool) -> Vec<SaInfo> {
         let t = self.read();
+        let origin = |d, spi| if self.hip.get().is_some_and(|h| h.is_hip(d, spi)) { "hip".into() } else { manual() };
         let mut rows = Vec::new();
         for (spi, e) in &t.outbound {
             let s = e.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -332,6 +343,7 @@ impl SaTable {
                 drop_replay: 0,
                 drop_icv: 0,
                 drop_other: 0,
+                origin: origin(Direction::Out, *spi),
                 esp_sa: keys.then(|| export_line(s.local, s.peer, *spi, &e.meta)).flatten(),
             });
         }
@@ -355,6 +367,7 @@ impl SaTable {
                 drop_replay: d.replay,
                 drop_icv: d.bad_icv,
                 drop_other: d.truncated + d.wrong_spi + d.bad_padding + d.unknown_next_header + d.dummy + s.bad_source,
+                origin: origin(Direction::In, *spi),
                 esp_sa: keys.then(|| export_line(s.peer, s.local, *spi, &e.meta)).flatten(),
             });
         }

@@ -102,6 +102,11 @@ fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, 
         _ => open_tunnel_packet(&mut st.sa, frame, esp),
     };
     drop(st);
+    if opened.is_ok()
+        && let Some(h) = table.hip.get()
+    {
+        h.inbound_used(spi);
+    }
     match opened {
         Ok(inner) => match tun.write(&frame[inner]) {
             Ok(_) => c.inc(Counter::LocalTx),

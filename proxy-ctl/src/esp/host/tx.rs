@@ -13,6 +13,7 @@ use super::rawsock::{BATCH, Batch, FRAME, HEADROOM, RawEsp};
 use super::{Tun, poll_in};
 use crate::esp::{
     SaTable,
+    hip_hooks::HipHooks,
     counters::{Counter, EspCounters},
     table::Tables,
 };
@@ -22,12 +23,19 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
     let mut out4: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
     let mut out6: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
     let c = &table.counters;
+    let hooks = table.hip.get();
+    // poll(2) ignores negative descriptors.
+    let wake_fd = hooks.map_or(-1, |h| h.wake_fd());
     while !stop.load(Ordering::Relaxed) {
-        if !poll_in([tun.raw_fd()])[0] {
+        let [tun_ready, woken] = poll_in([tun.raw_fd(), wake_fd]);
+        if woken && let Some(h) = hooks {
+            h.clear_wake();
+        }
+        if !tun_ready && !woken {
             continue;
         }
         loop {
-            let n = read_batch(tun, &mut batch, c);
+            let n = read_batch(tun, hooks.map(|h| &**h), &mut batch, c);
             if n == 0 {
                 break;
             }
@@ -60,9 +68,21 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
     }
 }
 
-/// Read up to BATCH packets without blocking.
-fn read_batch(tun: &Tun, batch: &mut Batch, c: &EspCounters) -> usize {
+/// Read up to BATCH packets without blocking: first those held during a
+/// base exchange whose SA is now in, then the TUN device.
+fn read_batch(tun: &Tun, hooks: Option<&HipHooks>, batch: &mut Batch, c: &EspCounters) -> usize {
     let mut n = 0;
+    while n < BATCH
+        && let Some(p) = hooks.and_then(|h| h.pop_ready())
+    {
+        // Held packets came from this TUN read, so they fit.
+        let room = FRAME - HEADROOM - 64;
+        let len = p.len().min(room);
+        batch.frame_mut(n)[HEADROOM..HEADROOM + len].copy_from_slice(&p[..len]);
+        batch.start[n] = HEADROOM;
+        batch.len[n] = len;
+        n += 1;
+    }
     while n < BATCH {
         // Leave room behind the packet for padding and ICV.
         let room = FRAME - HEADROOM - 64;
@@ -104,6 +124,10 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<
         return None;
     };
     let Some(entry) = t.outbound_for(dst) else {
+        // A packet to a HIT starts the base exchange and waits for its SA.
+        if table.hip.get().is_some_and(|h| h.hold(dst, &frame[HEADROOM..HEADROOM + len])) {
+            return None;
+        }
         c.inc(Counter::DropNoSa);
         return None;
     };
