@@ -97,7 +97,13 @@ impl Glue {
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Established(e) => self.install(&e),
-            Event::Closed { local_hit, peer_hit, .. } => self.remove(local_hit, peer_hit),
+            // Only the SAs the event names: after a restart by the peer the
+            // new pair may already be in.
+            Event::Closed { local_hit, peer_hit, inbound_spi } => {
+                if self.sas.get(&(local_hit, peer_hit)).is_some_and(|i| i.inbound_spi == inbound_spi) {
+                    self.remove(local_hit, peer_hit);
+                }
+            }
             Event::Failed { peer_hit, .. } => self.hooks.discard(peer_hit.to_ipv6()),
             Event::Notified { .. } => {}
         }

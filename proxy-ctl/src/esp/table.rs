@@ -158,7 +158,13 @@ fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
 
 impl SaTable {
     pub fn new(export: Option<PathBuf>) -> SaTable {
-        SaTable { tables: RwLock::default(), counters: EspCounters::default(), events: Mutex::default(), export, hip: Default::default() }
+        SaTable {
+            tables: RwLock::default(),
+            counters: EspCounters::default(),
+            events: Mutex::default(),
+            export,
+            hip: Default::default(),
+        }
     }
 
     /// The lookup tables, for a worker's batch.

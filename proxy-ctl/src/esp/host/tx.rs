@@ -13,8 +13,8 @@ use super::rawsock::{BATCH, Batch, FRAME, HEADROOM, RawEsp};
 use super::{Tun, poll_in};
 use crate::esp::{
     SaTable,
-    hip_hooks::HipHooks,
     counters::{Counter, EspCounters},
+    hip_hooks::HipHooks,
     table::Tables,
 };
 
@@ -23,10 +23,11 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
     let mut out4: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
     let mut out6: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
     let c = &table.counters;
-    let hooks = table.hip.get();
-    // poll(2) ignores negative descriptors.
-    let wake_fd = hooks.map_or(-1, |h| h.wake_fd());
     while !stop.load(Ordering::Relaxed) {
+        // The HIP driver hooks in after this thread starts.
+        let hooks = table.hip.get();
+        // poll(2) ignores negative descriptors.
+        let wake_fd = hooks.map_or(-1, |h| h.wake_fd());
         let [tun_ready, woken] = poll_in([tun.raw_fd(), wake_fd]);
         if woken && let Some(h) = hooks {
             h.clear_wake();
