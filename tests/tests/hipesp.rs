@@ -71,9 +71,9 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
     (key, shown["hit"].as_str().unwrap().to_owned())
 }
 
-fn config(key: &Path, hit: &str, peer_hit: &str, peer_locator: &str) -> String {
+fn config(key: &Path, hit: &str, peer_hit: &str, peer_locator: &str, hip_extra: &str) -> String {
     format!(
-        "[hip]\nidentities = [\"{}\"]\n\n[[hip.peer]]\nhit = \"{peer_hit}\"\nlocators = [\"{peer_locator}\"]\n\n\
+        "[hip]\nidentities = [\"{}\"]\n{hip_extra}\n[[hip.peer]]\nhit = \"{peer_hit}\"\nlocators = [\"{peer_locator}\"]\n\n\
          [esp]\ntun = \"hip0\"\ntun_addrs = [\"{hit}/28\"]\n",
         key.display()
     )
@@ -96,8 +96,8 @@ fn pair(v6: bool) -> Pair {
     let (la, lb) = if v6 { (A6, B6) } else { (A4, B4) };
     let (ka, ha) = identity(&dir, "a");
     let (kb, hb) = identity(&dir, "b");
-    let pa = Proxy::start_config(&na, &config(&ka, &ha, &hb, lb));
-    let pb = Proxy::start_config(&nb, &config(&kb, &hb, &ha, la));
+    let pa = Proxy::start_config(&na, &config(&ka, &ha, &hb, lb, ""));
+    let pb = Proxy::start_config(&nb, &config(&kb, &hb, &ha, la, ""));
     Pair { a: Node { p: pa, ns: na, hit: ha }, b: Node { p: pb, ns: nb, hit: hb }, dir }
 }
 
@@ -265,3 +265,43 @@ fn hipesp_ipv4_locators_connect_transfer_close() {
 fn hipesp_ipv6_locators_connect_transfer_close() {
     run(true);
 }
+
+/// A peer in the table that never answers: the packets held for it are
+/// bounded, counted when dropped, and the next packet tries again.
+#[test]
+fn hipesp_unreachable_peer_bounded_hold_counted_drops() {
+    let dir = PathBuf::from("/tmp").join(unique("hipesp-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let na = Netns::new("xu");
+    na.sh("ip link set lo up");
+    na.addr("lo", &format!("{A4}/32"));
+    let (ka, ha) = identity(&dir, "a");
+    let (_, hb) = identity(&dir, "b");
+    // The peer's locator (TEST-NET-1) leads nowhere.
+    na.sh("ip route add blackhole 192.0.2.0/24");
+    let extra = format!("retransmit_ms = 500\nmax_retransmits = 1\nlocators = [\"{A4}\"]\n");
+    let a = Proxy::start_config(&na, &config(&ka, &ha, &hb, "192.0.2.1", &extra));
+    let n = Node { p: a, ns: na, hit: ha };
+    let burst = HOLD + 8;
+    // Every echo request goes out at once; none is answered.
+    let _ = n.ns.sh_try(&format!("ping -6 -c {burst} -i 0.002 -W 1 {hb}"));
+    assert!(
+        wait_until(10, || esp_counter(&n, "hip_drop_hold") == burst),
+        "held packets not all dropped: {}\n{}",
+        n.p.ctl_json("sa list"),
+        n.p.log()
+    );
+    assert_eq!(esp_counter(&n, "hip_held"), HOLD);
+    assert_eq!(esp_counter(&n, "hip_released"), 0);
+    assert_eq!(esp_counter(&n, "hip_triggered"), 1);
+    assert!(sas(&n).is_empty());
+    assert_eq!(assocs(&n)[0]["state"], "E-FAILED");
+    // The next packet starts a new exchange.
+    let _ = n.ns.sh_try(&format!("ping -6 -c 1 -W 1 {hb}"));
+    assert!(wait_until(5, || esp_counter(&n, "hip_triggered") == 2), "{}", n.p.ctl_json("sa list"));
+    drop(n);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// HOLD_PER_PEER in proxy-ctl/src/esp/hip_hooks.rs.
+const HOLD: u64 = 32;
