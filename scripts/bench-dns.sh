@@ -81,6 +81,8 @@ T
   wait_sock "$STATE/p$1.sock" >&2
   nsx "$C" kdig @192.0.2.10 hip1.example +short +timeout=2 >&2
   perf 192.0.2.10
+  # Where lost queries went: socket buffer overflows on the router.
+  nsx "$R" nstat -az UdpRcvbufErrors UdpInErrors UdpInCsumErrors UdpInDatagrams UdpNoPorts IpInDiscards IpInAddrErrors IpInHdrErrors >&2 || true
   "$CTL" --socket "$STATE/p$1.sock" stats | grep -E "dns_(steered|answer_restored|queries_udp|answered|passed|servfail )" >&2 || true
   cp "$STATE/daemon$1.log" "/tmp/bench-dns-daemon$1.log"
   kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true

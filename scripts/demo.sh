@@ -9,7 +9,8 @@
 # and fd00:64::10; both use the same source port at the same time. Then
 # the proxy acts as the legacy hosts' resolver: a name with a HIP RR
 # (served by a real dnsmasq upstream) resolves to a substitute address
-# that the datapath maps to the HIP host.
+# that the datapath maps to the HIP host; and a legacy host configured
+# with another resolver address is intercepted all the same.
 source "$(dirname "$0")/lib.sh"
 
 say "building the topology"
@@ -56,6 +57,7 @@ socket = "$SOCK"
 [dns]
 listen = "10.1.0.1:53"
 upstream = "192.0.2.10:53"
+intercept = true
 
 [hip]
 role = "proxy"
@@ -130,6 +132,21 @@ echo "legacy1: curl http://hip-host.example:8080/blob  sha256 $got $([ "$got" = 
 [ "$got" = "$SUM" ]
 C mapping list
 
+# DNS interception: a legacy host whose configured resolver is some other
+# address (here the upstream's own, 192.0.2.10) is still answered by the
+# proxy: the TC program on lan0 steers its queries to the proxy's resolver
+# and gives the answers back the address it asked.
+dns_interception() {
+  say "DNS interception: legacy2's resolver is 192.0.2.10, the proxy is only its router"
+  resolver "$L2" 192.0.2.10
+  echo "legacy2: kdig @192.0.2.10 hip-host.example A -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short)   (steered: the substitute)"
+  echo "legacy2: kdig @192.0.2.10 +tcp              -> $(nsx "$L2" kdig @192.0.2.10 hip-host.example A +short +tcp)   (over TCP too)"
+  echo "legacy2: getent ahostsv4 hip-host.example   -> $(nsx "$L2" getent ahostsv4 hip-host.example | head -1)"
+  echo "legacy2: kdig @192.0.2.10 plain.example A   -> $(nsx "$L2" kdig @192.0.2.10 plain.example A +short)   (no HIP RR: passed through)"
+  C stats | grep -E "^(dns_steered|dns_answer_restored|dns_queries_udp|dns_queries_tcp|dns_answered_substitute|dns_passed|dns_servfail) "
+}
+dns_interception
+
 demo_hip() {
   say "HIP: the server runs a native HIP host; the proxy (role proxy) runs a base exchange with it"
   cat > "$STATE/server.toml" <<TOML
@@ -152,12 +169,80 @@ TOML
 }
 demo_hip
 
+demo_esp() {
+  say "ESP: two HIP hosts (role host, TUN + ESP); the first packet HIT to HIT starts the base exchange"
+  local HA HB
+  mkns HA esa; mkns HB esb
+  veth "$HA" e0 "$HB" e0
+  nsx "$HA" ip addr add 10.77.0.1/24 dev e0; nsx "$HB" ip addr add 10.77.0.2/24 dev e0
+  local hit_a hit_b
+  hit_a=$("$CTL" --json identity new --algo p256 --out "$STATE/ha.pem" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hit"])')
+  hit_b=$("$CTL" --json identity new --algo p256 --out "$STATE/hb.pem" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hit"])')
+  for side in a b; do
+    local me peer my_hit peer_hit
+    if [ $side = a ]; then me=10.77.0.1 peer=10.77.0.2 my_hit=$hit_a peer_hit=$hit_b; else me=10.77.0.2 peer=10.77.0.1 my_hit=$hit_b peer_hit=$hit_a; fi
+    cat > "$STATE/h$side.toml" <<TOML
+[control]
+socket = "$STATE/h$side.sock"
+[esp]
+tun = "hip0"
+tun_addrs = ["$my_hit/28"]
+esp_sa_export = "$STATE/h$side.esp_sa"
+[hip]
+identities = ["$STATE/h$side.pem"]
+locators = ["$me"]
+[[hip.peer]]
+hit = "$peer_hit"
+locators = ["$peer"]
+TOML
+  done
+  ip netns exec "$HA" "$CTL" run --config "$STATE/ha.toml" 2> "$STATE/ha.log" & PIDS+=($!)
+  ip netns exec "$HB" "$CTL" run --config "$STATE/hb.toml" 2> "$STATE/hb.log" & PIDS+=($!)
+  wait_sock "$STATE/ha.sock"; wait_sock "$STATE/hb.sock"
+  head -c 4M /dev/urandom > "$STATE/esp-blob"
+  local sum got
+  sum=$(sha256sum < "$STATE/esp-blob" | cut -c1-16)
+  ip netns exec "$HB" python3 -m http.server --bind "$hit_b" --directory "$STATE" 8080 >/dev/null 2>&1 & PIDS+=($!)
+  for _ in $(seq 50); do nsx "$HB" ss -ltn | grep -q :8080 && break; sleep 0.1; done
+  echo "host a: curl http://[$hit_b]:8080/esp-blob   (no association yet)"
+  got=$(nsx "$HA" curl -s -g -w '%{stderr}connect %{time_connect}s\n' "http://[$hit_b]:8080/esp-blob" | sha256sum | cut -c1-16)
+  echo "sha256 $got $([ "$got" = "$sum" ] && echo OK || echo MISMATCH)"
+  [ "$got" = "$sum" ]
+  echo "host a: proxy-ctl sa list"
+  "$CTL" --socket "$STATE/ha.sock" sa list | awk 'NR <= 4 || ($2 != "0" && NF == 2)'
+  echo "Wireshark keys (esp_sa_export): $(wc -l < "$STATE/ha.esp_sa") lines in $STATE/ha.esp_sa"
+}
+demo_esp
+
 say "daemon restart keeps mappings and flows (pinned maps)"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+# PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.
+pkill -TERM -P "${PIDS[0]}" 2>/dev/null || true; kill "${PIDS[0]}" 2>/dev/null || true; wait "${PIDS[0]}" 2>/dev/null || true
+for _ in $(seq 50); do [ -S "$SOCK" ] || break; sleep 0.1; done
 nsx "$P" "$CTL" run --config "$STATE/proxy.toml" 2>> "$STATE/daemon.log" & PIDS+=($!)
 sleep 0.2; wait_sock "$SOCK"; sleep 0.3
 C mapping list
 got=$(nsx "$L1" curl -s "http://100.64.0.10:8080/blob" | sha256sum | cut -c1-16)
 echo "after restart: legacy1 fetch sha256 $got $([ "$got" = "$SUM" ] && echo OK || echo MISMATCH)"
 [ "$got" = "$SUM" ]
+demo_vpn() {
+  say "mobile VPN: CN -> HA (IP-in-IP) -> GW (ESP tunnel) -> MN; the MN moves from net A to net B"
+  source "$ROOT/scripts/vpn-topo.sh"
+  vpn_topo
+  local D="$STATE/vpn"; mkdir -p "$D"
+  vpn_configs "$D" true 1000 3
+  vpn_start "$D"
+  V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  sleep 0.5
+  V ha vpn bindings
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+  say "MN: address on eth_a removed, 203.0.113.23 added on eth_b (rtnetlink -> SAs moved -> Registration through the tunnel)"
+  vpn_move "$MN" eth_a eth_b 203.0.113.23 203.0.113.1
+  sleep 0.5
+  V ha vpn bindings
+  V gw vpn bundles; echo "(same SPIs as before the move: no re-keying)"
+  V mn vpn history
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+}
+demo_vpn
+
 say "demo complete"

@@ -11,7 +11,9 @@ STATE=$(mktemp -d /tmp/hp-demo-XXXX)
 
 cleanup() {
   set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  # `nsx ... &` runs in a subshell: its $! is the subshell, and the daemon
+  # is that subshell's child. Stop the children first, then the subshell.
+  for p in "${PIDS[@]}"; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
   for n in "${NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null; rm -rf "/etc/netns/$n"; done
   rm -rf "$STATE"

@@ -27,6 +27,9 @@ pub struct DnsSteerConfig {
     pub port_v6_be: u16,
     /// `STEER_F_*`.
     pub flags: u32,
+    /// The proxy's upstream resolver: its own queries are never steered
+    /// (were it on the LAN, its recursion would loop back to the proxy).
+    pub upstream: Addr16,
 }
 
 /// Key of `DNS_STEERED`: the legacy host's end of a steered conversation

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod dns;
 pub mod maps;
 pub mod nat;
+pub mod vpn;
 
 #[cfg(feature = "user")]
 mod user;
@@ -42,6 +43,6 @@ const _: () = assert!(core::mem::size_of::<nat::FlowEntry>() == 72);
 const _: () = assert!(core::mem::size_of::<nat::ReplyKey>() == 24);
 const _: () = assert!(core::mem::size_of::<nat::Mapping>() == 24);
 const _: () = assert!(core::mem::size_of::<config::DatapathConfig>() == 80);
-const _: () = assert!(core::mem::size_of::<dns::DnsSteerConfig>() == 40);
+const _: () = assert!(core::mem::size_of::<dns::DnsSteerConfig>() == 56);
 const _: () = assert!(core::mem::size_of::<dns::SteerKey>() == 20);
 const _: () = assert!(core::mem::size_of::<dns::SteerEntry>() == 24);

@@ -1,6 +1,6 @@
 //! Userspace-only: aya::Pod so the types can be read and written in maps.
 
-use crate::{config::DatapathConfig, nat};
+use crate::{config::DatapathConfig, nat, vpn};
 
 // SAFETY: all of these are #[repr(C)], contain only integers and byte
 // arrays, and have every padding byte spelled out as a field, so any byte
@@ -13,3 +13,4 @@ unsafe impl aya::Pod for DatapathConfig {}
 unsafe impl aya::Pod for crate::dns::DnsSteerConfig {}
 unsafe impl aya::Pod for crate::dns::SteerKey {}
 unsafe impl aya::Pod for crate::dns::SteerEntry {}
+unsafe impl aya::Pod for vpn::IpipBinding {}

@@ -31,6 +31,8 @@ pub struct Config {
     /// Static mappings installed at start-up (pass-through mode).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<StaticMapping>,
+    /// The mobile-VPN roles: `[vpn.ha]`, `[vpn.gw]` or `[vpn.mn]`.
+    pub vpn: Option<crate::vpn::config::VpnSection>,
     /// ESP: the SA store, key export and the host data path (TUN).
     pub esp: Option<EspSection>,
     /// Static SAs installed at start-up (`[[sa]]`, needs `[esp]`).
@@ -348,6 +350,9 @@ impl Config {
         }
         if self.pool.v6.is_some() && n.wan_v6.is_none() {
             return Err("[pool] v6 is set but [nat] wan_v6 is not".into());
+        }
+        if let Some(v) = &self.vpn {
+            v.validate()?;
         }
         self.validate_esp()
     }

@@ -19,6 +19,11 @@ pub enum Request {
     MappingList,
     NatList,
     Stats,
+    /// Mobile VPN (`proxy-ctl vpn ...`).
+    VpnBindings,
+    VpnBundles,
+    VpnHistory,
+    VpnStats,
     /// Start a HIP base exchange and wait for ESTABLISHED.
     AssocConnect {
         hit: std::net::Ipv6Addr,
@@ -51,7 +56,7 @@ pub enum Request {
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
@@ -88,6 +93,21 @@ pub enum Response {
     Sas {
         sas: Vec<crate::esp::SaInfo>,
         counters: Vec<CounterInfo>,
+    },
+    VpnBindings {
+        bindings: Vec<crate::vpn::view::BindingInfo>,
+    },
+    VpnBundles {
+        role: String,
+        bundles: Vec<crate::vpn::view::BundleInfo>,
+    },
+    VpnHistory {
+        role: String,
+        handovers: Vec<crate::vpn::view::HandoverInfo>,
+    },
+    VpnStats {
+        role: String,
+        counters: Vec<crate::vpn::view::VpnCounter>,
     },
 }
 

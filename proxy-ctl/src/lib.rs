@@ -12,3 +12,4 @@ pub mod flow_timeout;
 pub mod hip;
 pub mod mapping_rules;
 pub mod net;
+pub mod vpn;

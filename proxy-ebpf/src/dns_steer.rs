@@ -157,10 +157,14 @@ fn rewrite(
     Ok(())
 }
 
-/// The resolver address and port of the packet's family, if steering is on.
+/// The resolver address and port of the packet's family, if steering is
+/// on and the packet is not from the proxy's upstream resolver.
 #[inline(always)]
-fn resolver(v6: bool) -> Option<([u32; 4], u16)> {
+fn resolver(v6: bool, src: &[u32; 4]) -> Option<([u32; 4], u16)> {
     let cfg = DNS_STEER_CONFIG.get(0)?;
+    if addr16(src, v6) == cfg.upstream {
+        return None;
+    }
     if v6 && cfg.flags & STEER_F_V6 != 0 {
         Some((words(&cfg.resolver_v6, true), cfg.port_v6_be))
     } else if !v6 && cfg.flags & STEER_F_V4 != 0 {
@@ -205,7 +209,7 @@ fn steer_in(ctx: &mut TcContext) -> Result<(), Counter> {
     if p.dport_be != DNS_PORT_BE {
         return Ok(());
     }
-    let Some((addr, port_be)) = resolver(p.v6) else { return Ok(()) };
+    let Some((addr, port_be)) = resolver(p.v6, &p.src) else { return Ok(()) };
     let key = SteerKey { client: addr16(&p.src, p.v6), client_port_be: p.sport_be, proto: p.proto, _pad: 0 };
     if same(&p.dst, &addr, p.v6) {
         // Asked the resolver directly: its answers must not be rewritten
@@ -230,7 +234,7 @@ fn steer_in(ctx: &mut TcContext) -> Result<(), Counter> {
 #[inline(always)]
 fn steer_out(ctx: &mut TcContext) -> Result<(), Counter> {
     let Some(p) = parse(ctx) else { return Ok(()) };
-    let Some((addr, port_be)) = resolver(p.v6) else { return Ok(()) };
+    let Some((addr, port_be)) = resolver(p.v6, &p.dst) else { return Ok(()) };
     if p.sport_be != port_be || !same(&p.src, &addr, p.v6) {
         return Ok(());
     }

@@ -25,11 +25,18 @@ impl Dnsmasq {
     /// authoritative for `example` from `records` (dnsmasq options); waits
     /// until it answers.
     fn start(server: &Netns, records: &[String]) -> Dnsmasq {
+        Dnsmasq::start_at(server, &format!("{SERVER_V4},{SERVER_V6}"), SERVER_V4, records)
+    }
+
+    /// dnsmasq in `ns` on the `listen` addresses (comma-separated), checked
+    /// at `check`.
+    fn start_at(ns: &Netns, listen: &str, check: &str, records: &[String]) -> Dnsmasq {
+        let server = ns;
         let d = Dnsmasq(
             Command::new("ip")
                 .args(["netns", "exec", &server.name, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts"])
                 .args(["--conf-file=/dev/null", "--bind-interfaces", "--local-ttl=60"])
-                .arg(format!("--listen-address={SERVER_V4},{SERVER_V6}"))
+                .arg(format!("--listen-address={listen}"))
                 .arg("--local=/example/")
                 .arg("--host-record=ready.example,192.0.2.99")
                 .args(records)
@@ -40,7 +47,7 @@ impl Dnsmasq {
         );
         assert!(
             integration_tests::wait_until(10, || integration_tests::sh_try(&format!(
-                "ip netns exec {} kdig @{SERVER_V4} ready.example A +short +timeout=1",
+                "ip netns exec {} kdig @{check} ready.example A +short +timeout=1",
                 server.name
             ))
             .1
@@ -372,6 +379,10 @@ ttl = 30
     records.push("--host-record=bad.example,192.0.2.10".into());
     // A HIP RR whose PK length runs past the RDATA.
     records.push("--dns-rr=bad.example,55,1002ffff200100107b1a74df365639cc39f1d578".into());
+    // A HIP host with a rendezvous server the proxy resolves (RFC 8005 §5).
+    records.push(format!("--host-record=rvshost.example,{SERVER_V4}"));
+    records.push(format!("--dns-rr=rvshost.example,55,{}", rr_hex(&format!("{} rvs.example.", rr_text(0x34)))));
+    records.push("--host-record=rvs.example,192.0.2.53,2001:db8::53".into());
     records.push("--log-queries".into());
     records.push(format!("--log-facility={}", log.display()));
     let _dnsmasq = Dnsmasq::start(&t.server, &records);
@@ -411,6 +422,16 @@ ttl = 30
     assert_eq!(st["dns"]["hit"], "2001:10:7b1a:74df:3656:39cc:39f1:d533");
     assert_eq!(st["dns"]["locators"], serde_json::json!([SERVER_V4, "rvs rvs.example. (192.0.2.53)"]));
     assert!(st["dns"]["expires_in_secs"].as_u64().unwrap() <= 60);
+    let rvs_sub = kdig(ns, "rvshost.example", "A");
+    assert_eq!(rvs_sub.len(), 1, "{rvs_sub:?}");
+    let maps = t.proxy.ctl_json("mapping list");
+    let m = maps["mappings"].as_array().unwrap();
+    let r = m.iter().find(|m| m["substitute"] == rvs_sub[0].as_str()).expect("rvs host mapped");
+    assert_eq!(
+        r["dns"]["locators"],
+        serde_json::json!([SERVER_V4, "rvs rvs.example. (192.0.2.53, 2001:db8::53)"]),
+        "the rendezvous server's name resolved to its addresses"
+    );
     let (ok, human, _) = t.proxy.ctl("mapping list");
     assert!(ok && human.contains("static.example.") && human.contains("HIT"), "{human}");
 }
@@ -482,4 +503,26 @@ fn dns_expiry_frees_idle_substitutes_but_not_those_with_flows() {
     let again: IpAddr = kdig(ns, "idle.example", "A")[0].parse().unwrap();
     assert_ne!(again, busy);
     assert_eq!(kdig(ns, "busy.example", "A"), vec![busy.to_string()]);
+}
+
+#[test]
+fn dns_upstream_on_the_lan_is_not_steered() {
+    // The upstream is legacy2 (10.1.0.12), on the LAN behind the steering.
+    let dns = "[dns]\nlisten = \"10.1.0.1:53\"\nupstream = \"10.1.0.12:53\"\nintercept = true\n";
+    let t = Topo::with(true, 300, dns);
+    drop_topo_mappings(&t);
+    let (client, upstream) = (&t.legacy[0], &t.legacy[1]);
+    let _lan_dns = Dnsmasq::start_at(upstream, "10.1.0.12", "10.1.0.12", &hip_host_records("hip.example", 0x41));
+    // An outside resolver the upstream itself asks (its recursion).
+    t.server.route("10.1.0.0/24 via 192.0.2.1");
+    let _outside = Dnsmasq::start(&t.server, &["--host-record=outside.example,192.0.2.77".into()]);
+    let sub = kdig_at(&client.name, SERVER_V4, "hip.example", "A", "");
+    assert!(sub.len() == 1 && sub[0].starts_with("100.64.0."), "client steered, upstream on the LAN: {sub:?}");
+    let steered = t.proxy.counter("dns_steered");
+    assert_eq!(
+        kdig_at(&upstream.name, SERVER_V4, "outside.example", "A", ""),
+        vec!["192.0.2.77".to_owned()],
+        "the upstream's own query reaches the outside resolver"
+    );
+    assert_eq!(t.proxy.counter("dns_steered"), steered, "the upstream's query was not steered");
 }

@@ -47,6 +47,16 @@ struct Hosts {
     b: Proxy,
     na: Netns,
     nb: Netns,
+    /// Names the daemons' esp_sa_export files.
+    tag: String,
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for me in ["10.9.0.1", "10.9.0.2", "fd09::1", "fd09::2"] {
+            let _ = std::fs::remove_file(export_path(&self.tag, me));
+        }
+    }
 }
 
 /// One SA pair per direction between a and b, outer addresses of the
@@ -67,6 +77,7 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
         t => panic!("test transform {t}"),
     };
     let key = |k: &str| k.repeat(3)[..key_len * 2].to_string();
+    let tag = unique("esp-keys-");
     let conf = |me: &str, peer: &str, hl: &str, hp: &str, il: &str, ip: &str, kout: &str, kin: &str, so, si| {
         let (mode, inner, addrs, routes) = if tunnel {
             ("tunnel", String::new(), format!("[\"{il}/32\"]"), "[\"10.200.0.0/24\"]")
@@ -82,8 +93,8 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
             )
         };
         format!(
-            "[esp]\ntun = \"hip0\"\ntun_addrs = {addrs}\ntun_routes = {routes}\nesp_sa_export = \"/tmp/{}.esp_sa\"\n{}{}",
-            unique("esp-keys-"),
+            "[esp]\ntun = \"hip0\"\ntun_addrs = {addrs}\ntun_routes = {routes}\nesp_sa_export = \"{}\"\n{}{}",
+            export_path(&tag, me).display(),
             sa(so, "out", kout),
             sa(si, "in", kin)
         )
@@ -96,7 +107,13 @@ fn hosts(v6: bool, transform: &str, tunnel: bool) -> Hosts {
         &nb,
         &conf(ob, oa, HIT_B, HIT_A, "10.200.0.2", "10.200.0.1", KEY_BA, KEY_AB, SPI_BA, SPI_AB),
     );
-    Hosts { a, b, na, nb }
+    Hosts { a, b, na, nb, tag }
+}
+
+/// Where the daemon with outer address `me` keeps its `esp_sa_export`
+/// file (`tag` makes it unique per topology).
+fn export_path(tag: &str, me: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/{tag}-{}.esp_sa", me.replace(':', "_")))
 }
 
 fn engine_counter(p: &Proxy, name: &str) -> u64 {
@@ -214,6 +231,11 @@ fn esp_host_to_host_beet_ping_http_udp_and_tshark() {
     assert!(ok, "{err}");
     let keys = std::fs::read_to_string(keys).unwrap();
     assert_eq!(keys.lines().count(), 2, "{keys}");
+    // The daemon's own esp_sa_export file says the same, and only root reads it.
+    let cfg_export = export_path(&h.tag, "10.9.0.1");
+    assert_eq!(std::fs::read_to_string(&cfg_export).unwrap(), keys);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&cfg_export).unwrap().permissions().mode() & 0o777, 0o600);
     let out = tshark_decrypt(&pcap, &keys, "frame.protocols,esp.icv_good,tcp.srcport,udp.dstport");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.iter().filter(|l| l.contains("esp:tcp")).count() > 1000, "{}", &out[..out.len().min(2000)]);
@@ -392,4 +414,72 @@ fn esp_sa_cli_add_list_del_and_errors() {
         integration_tests::proxy_ctl_bin()
     ));
     assert!(err.contains("SPI"), "{err}");
+}
+
+/// A fresh host identity in `dir`: (key file, HIT).
+fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let out =
+        sh(&format!("{} --json identity new --algo p256 --out {}", integration_tests::proxy_ctl_bin(), key.display()));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (key, v["hit"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn esp_hip_established_installs_sas_and_releases_the_first_packet() {
+    // No static SAs: the first packet toward the peer's HIT starts the HIP
+    // base exchange; ESTABLISHED installs the SA pair; the held SYN goes.
+    let dir = tmpdir("esp-hip-");
+    let (na, nb) = (Netns::new("ha"), Netns::new("hb"));
+    na.veth("e0", &nb, "e0");
+    na.addr("e0", "10.9.0.1/24");
+    nb.addr("e0", "10.9.0.2/24");
+    let (ka, hit_a) = identity(&dir, "a");
+    let (kb, hit_b) = identity(&dir, "b");
+    let conf = |key: &Path, hit: &str, me: &str, peer_hit: &str, peer: &str| {
+        format!(
+            "[esp]\ntun = \"hip0\"\ntun_addrs = [\"{hit}/28\"]\n\
+             [hip]\nidentities = [\"{}\"]\nlocators = [\"{me}\"]\nretransmit_ms = 300\n\
+             [[hip.peer]]\nhit = \"{peer_hit}\"\nlocators = [\"{peer}\"]\n",
+            key.display()
+        )
+    };
+    let a = Proxy::start_config(&na, &conf(&ka, &hit_a, "10.9.0.1", &hit_b, "10.9.0.2"));
+    let b = Proxy::start_config(&nb, &conf(&kb, &hit_b, "10.9.0.2", &hit_a, "10.9.0.1"));
+    let (_srv, sum) = http_server_no_probe(&nb, &dir.join("www"), &hit_b, 4);
+    let out = na.sh(&format!(
+        "curl -sf -g --max-time 20 -o {}/got -w \"%{{time_connect}}\" http://[{hit_b}]:8080/blob",
+        dir.display()
+    ));
+    let connect: f64 = out.trim().parse().unwrap();
+    let got = sh(&format!("sha256sum {}/got", dir.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "body differs");
+    // The SYN was held and released, not retransmitted (RTO 1 s): connect
+    // time is the base exchange plus a little.
+    assert!(connect < 0.9, "connect took {connect} s");
+    assert!(engine_counter(&a, "held") >= 1 && engine_counter(&a, "released") >= 1);
+    let sas = a.ctl_json("sa list");
+    let sas = sas["sas"].as_array().unwrap();
+    assert_eq!(sas.len(), 2, "{sas:?}");
+    assert!(sas.iter().all(|s| s["inner_peer"] == hit_b.as_str() && s["transform"] == "aes128-gcm16"));
+    // b installed the mirror pair and can reach a over it.
+    nb.sh(&format!("ping -6 -c 2 -i 0.2 -W 2 {hit_a}"));
+    assert_eq!(b.ctl_json("sa list")["sas"].as_array().unwrap().len(), 2);
+    // b (the Responder) saw ESP on its inbound SA: R2-SENT became ESTABLISHED.
+    let state = |p: &Proxy| p.ctl_json("assoc list")["assocs"][0]["state"].as_str().unwrap_or("").to_owned();
+    assert!(wait_until(5, || state(&b) == "ESTABLISHED"), "Responder state {}", state(&b));
+    assert_eq!(state(&a), "ESTABLISHED");
+    eprintln!("connect time through HIP + ESP: {:.1} ms", connect * 1000.0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// [`http_server`] without probing it over the network first (the probe
+/// would set the association up before the test's own first packet).
+fn http_server_no_probe(ns: &Netns, dir: &Path, addr: &str, mb: usize) -> (Bg, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    sh(&format!("head -c {}M /dev/urandom > {}/blob", mb, dir.display()));
+    let sum = sh(&format!("sha256sum {}/blob", dir.display())).split_whitespace().next().unwrap().to_string();
+    let srv = bg(ns, &format!("python3 -m http.server --bind {addr} --directory {} 8080", dir.display()));
+    assert!(wait_until(10, || ns.sh_try("ss -ltn | grep -q :8080").0), "HTTP server did not come up");
+    (srv, sum)
 }

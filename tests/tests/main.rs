@@ -7,4 +7,5 @@ mod hip;
 mod hipesp;
 mod nat;
 mod topo;
+mod vpn;
 mod xdp_fixtures;

@@ -10,6 +10,7 @@ mod run;
 mod sa;
 mod stats;
 mod table;
+mod vpn;
 mod xdp_pass;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub enum Command {
     Nat(nat::NatCmd),
     /// Datapath counters and table occupancy.
     Stats,
+    /// Mobile VPN: bindings (HA), SA bundles (GW, MN), handover history, counters.
+    #[command(subcommand)]
+    Vpn(vpn::VpnCmd),
     /// HIP host identities (key files): generate, show HIT and HIP RR.
     #[command(subcommand)]
     Identity(identity::IdentityCmd),
@@ -64,6 +68,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Mapping(cmd) => mapping::run(&cli.socket, cli.json, cmd).await,
         Command::Nat(cmd) => nat::run(&cli.socket, cli.json, cmd).await,
         Command::Stats => stats::run(&cli.socket, cli.json).await,
+        Command::Vpn(cmd) => vpn::run(&cli.socket, cli.json, cmd).await,
         Command::Identity(cmd) => identity::run(cli.json, cmd),
         Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
         Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,

@@ -20,6 +20,9 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         | Request::MappingList
         | Request::NatList
         | Request::Stats) => datapath_request(daemon, req).await,
+        req @ (Request::VpnBindings | Request::VpnBundles | Request::VpnHistory | Request::VpnStats) => {
+            super::vpn::request(daemon, req)
+        }
         req @ (Request::AssocConnect { .. } | Request::AssocClose { .. } | Request::AssocList | Request::HipStats) => {
             super::hip_dispatch::handle(daemon.hip(), req).await
         }

@@ -190,7 +190,7 @@ pub async fn run(
             }
             r = upstream.recv(&mut ubuf) => {
                 let mut r = r;
-                for _ in 0..RECV_BATCH {
+                for i in 1..=RECV_BATCH {
                     match r {
                         Ok(n) => {
                             if let Err(e) = core.handle_upstream_response(Instant::now(), &ubuf[..n]) {
@@ -202,6 +202,10 @@ pub async fn run(
                         // socket: the queries time out into SERVFAIL.
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => debug!(upstream = %d.upstream, "upstream: {e}"),
+                    }
+                    // Read the next one only if it will be handled.
+                    if i == RECV_BATCH {
+                        break;
                     }
                     r = upstream.try_recv(&mut ubuf);
                 }
@@ -314,7 +318,7 @@ fn client_datagrams(
     buf: &mut [u8],
 ) {
     let mut r = first;
-    for _ in 0..RECV_BATCH {
+    for i in 1..=RECV_BATCH {
         match r {
             Ok((n, from)) => {
                 counters.queries_udp += 1;
@@ -325,6 +329,10 @@ fn client_datagrams(
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) => debug!("DNS client socket: {e}"),
+        }
+        // Read the next one only if it will be handled.
+        if i == RECV_BATCH {
+            return;
         }
         r = socket.try_recv_from(buf);
     }

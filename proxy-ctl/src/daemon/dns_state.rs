@@ -120,3 +120,60 @@ pub fn locator_text(l: &Locator) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::rr::Name;
+    use proxy_proto::dns::{Family, HostIdentity, PkAlgorithm, PoolError};
+
+    use super::*;
+
+    fn event(expiry: Instant) -> MappingEvent {
+        MappingEvent {
+            name: Name::from_ascii("hip.example.").unwrap(),
+            hit: [0x20, 0x01, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x78],
+            host_identity: HostIdentity { algorithm: PkAlgorithm::Rsa, public_key: vec![3, 1, 0, 1] },
+            locators: vec![
+                Locator::Address("192.0.2.10".parse().unwrap()),
+                Locator::RendezvousServer {
+                    name: Name::from_ascii("rvs.example.").unwrap(),
+                    addresses: vec!["192.0.2.53".parse().unwrap(), "2001:db8::53".parse().unwrap()],
+                },
+            ],
+            substitute: "100.64.0.1".parse().unwrap(),
+            expiry,
+        }
+    }
+
+    #[test]
+    fn a_repeated_mapping_keeps_the_later_expiry() {
+        let t0 = Instant::now();
+        let mut st = DnsState::default();
+        st.mapped(&event(t0 + Duration::from_secs(300)));
+        st.mapped(&event(t0 + Duration::from_secs(60)));
+        let m = &st.mappings[&"100.64.0.1".parse::<IpAddr>().unwrap()];
+        assert_eq!(m.expiry, t0 + Duration::from_secs(300));
+        assert_eq!(m.name, "hip.example.");
+        assert_eq!(hit_text(&m.hit), "2001:10::78");
+        let shown: Vec<String> = m.locators.iter().map(locator_text).collect();
+        assert_eq!(shown, ["192.0.2.10", "rvs rvs.example. (192.0.2.53, 2001:db8::53)"]);
+    }
+
+    #[test]
+    fn servfail_counted_by_cause() {
+        let mut c = DnsCounters::default();
+        c.servfail(&FailReason::UpstreamTimeout);
+        c.servfail(&FailReason::Pool(PoolError::Exhausted(Family::V4)));
+        c.servfail(&FailReason::MalformedUpstream);
+        c.servfail(&FailReason::ChainTooLong);
+        let list = c.list();
+        let get = |n: &str| list.iter().find(|c| c.name == n).unwrap().value;
+        assert_eq!(get("dns_servfail"), 4);
+        assert_eq!(get("dns_servfail_upstream_timeout"), 1);
+        assert_eq!(get("dns_servfail_pool_exhausted"), 1);
+        assert_eq!(get("dns_servfail_malformed_upstream"), 1);
+        assert_eq!(get("dns_servfail_other"), 1);
+    }
+}

@@ -66,7 +66,6 @@ pub fn handle(table: &SaTable, req: Request) -> anyhow::Result<Response> {
                 .counters
                 .list()
                 .into_iter()
-                .chain(table.hip.get().map(|h| h.counters()).unwrap_or_default())
                 .map(|(name, value)| CounterInfo { name: name.into(), value })
                 .collect(),
         },

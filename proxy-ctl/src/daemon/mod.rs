@@ -7,13 +7,20 @@ mod dispatch;
 mod dns;
 mod dns_state;
 mod esp;
+mod esp_hip;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
-mod hip_esp;
 mod hip_socket;
 mod server;
 mod state;
+mod vpn;
+mod vpn_gw;
+mod vpn_ha;
+mod vpn_io;
+mod vpn_mn;
+mod vpn_netlink;
+mod vpn_tunnel;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -49,6 +56,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     };
     let cfg = Arc::new(cfg);
     let dp = dp.map(|dp| Arc::new(Mutex::new(dp)));
+    let vpn_view = cfg
+        .vpn
+        .as_ref()
+        .map(|v| Arc::new(std::sync::Mutex::new(crate::vpn::view::VpnView { role: v.role(), ..Default::default() })));
     let mut tasks = Vec::new();
     let hip = match cfg.hip.clone() {
         Some(h) => {
@@ -58,12 +69,18 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // A host with both HIP and an SA store: associations bring their SAs.
-    if let (Some(h), Some(t)) = (&hip, &sa_table) {
-        tasks.push(hip_esp::spawn(t.clone(), h.clone()).context("joining HIP to ESP")?);
+    if let (Some(t), Some(h)) = (&sa_table, &hip) {
+        tasks.extend(esp_hip::spawn(t.clone(), h.clone()));
     }
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
-    let daemon = Arc::new(Daemon { cfg: cfg.clone(), dp: dp.clone(), esp: sa_table, hip, dns: dns_state.clone() });
+    let daemon = Arc::new(Daemon {
+        cfg: cfg.clone(),
+        dp: dp.clone(),
+        esp: sa_table,
+        hip,
+        dns: dns_state.clone(),
+        vpn: vpn_view.clone(),
+    });
 
     let listener = server::bind(&cfg.control.socket)?;
     info!(socket = %cfg.control.socket.display(), "control socket ready");
@@ -78,6 +95,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));
+    }
+    if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
+        tasks.push(tokio::spawn(vpn::run(v, view)));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -12,6 +12,8 @@ pub struct Daemon {
     pub cfg: Arc<Config>,
     /// The XDP datapath (`[datapath]` configured).
     pub dp: Option<Arc<Mutex<Datapath>>>,
+    /// The mobile-VPN role's view (`[vpn.*]` configured).
+    pub vpn: Option<Arc<std::sync::Mutex<crate::vpn::view::VpnView>>>,
     /// The HIP role (`[hip]` configured).
     pub hip: Option<super::hip::HipHandle>,
     /// The SA store (`[esp]` configured).

@@ -22,7 +22,7 @@ use crate::{config::Config, net::to_addr16};
 /// `None` when `intercept` is off.
 pub fn steer_config(cfg: &Config) -> Option<DnsSteerConfig> {
     let d = cfg.dns.as_ref().filter(|d| d.intercept)?;
-    let mut s = DnsSteerConfig::default();
+    let mut s = DnsSteerConfig { upstream: to_addr16(d.upstream.ip()), ..Default::default() };
     for a in std::iter::once(d.listen).chain(d.listen_v6) {
         match a {
             SocketAddr::V4(v4) => {

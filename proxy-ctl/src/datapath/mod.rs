@@ -3,6 +3,7 @@
 
 mod bpffs;
 mod dns_steer;
+pub mod ipip;
 mod loader;
 mod sysctl;
 mod tables;

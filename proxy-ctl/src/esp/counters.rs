@@ -35,9 +35,14 @@ pub enum Counter {
     WildcardSource,
     /// SA events raised (rekey needed, sequence exhausted).
     SaEvents,
+    /// Local packets held while the slow path sets up an SA (HIP base
+    /// exchange triggered by the first one).
+    Held,
+    /// Held packets sent once their SA appeared.
+    Released,
 }
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 15] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -51,6 +56,8 @@ const NAMES: [&str; 13] = [
     "drop_io",
     "wildcard_source",
     "sa_events",
+    "held",
+    "released",
 ];
 
 #[derive(Debug, Default)]

@@ -7,11 +7,8 @@
 //! - [`counters`]: engine-wide counters.
 //! - [`host`]: the `host`/`mn` data path: a TUN device for local
 //!   applications, ESP on raw IP protocol 50 sockets.
-//! - [`hip_hooks`]: where the data path meets the HIP driver (packets held
-//!   during a base exchange, first-ESP reports).
 
 pub mod counters;
-pub mod hip_hooks;
 pub mod host;
 pub mod spec;
 pub mod table;

@@ -75,6 +75,7 @@ struct Meta {
     key: Vec<u8>,
     inner_local: Option<IpAddr>,
     inner_peer: Option<IpAddr>,
+    from_hip: bool,
 }
 
 /// Lookup tables the workers read.
@@ -125,7 +126,7 @@ pub struct SaInfo {
     pub drop_icv: u64,
     /// Every other drop of this SA (truncated, padding, next header, dummy, source).
     pub drop_other: u64,
-    /// Who installed it: "hip" (a HIP base exchange) or "manual" (`[[sa]]`, `sa add`).
+    /// Who installed it: "hip" (a HIP association) or "manual" (`[[sa]]`, `sa add`).
     #[serde(default = "manual")]
     pub origin: String,
     /// Wireshark `esp_sa` line, only when keys were asked for.
@@ -139,13 +140,32 @@ pub struct SaTable {
     events: Mutex<Vec<SaEvent>>,
     /// `esp_sa_export`: rewritten on every change (debugging only).
     export: Option<PathBuf>,
-    /// Set when a HIP driver feeds this table (host role): held packets,
-    /// first-ESP reports, SA origins.
-    pub hip: std::sync::OnceLock<std::sync::Arc<super::hip_hooks::HipHooks>>,
+    /// Signalled on every change, so a worker holding packets for a peer
+    /// without SA releases them at once (eventfd; -1 if none).
+    changed: std::os::fd::RawFd,
+    /// Where workers report inner destinations that have no SA (the slow
+    /// path: the HIP driver starts a base exchange).
+    misses: Mutex<Option<MissSink>>,
+    /// Where workers report the first packet opened on an inbound SA, as
+    /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
+    /// (RFC 7401 §4.4.2).
+    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
 }
 
-fn manual() -> String {
-    "manual".into()
+/// Where misses go, and which destinations the slow path can set up SAs
+/// for (HITs when HIP runs); packets to others are dropped, not held.
+struct MissSink {
+    tx: tokio::sync::mpsc::UnboundedSender<IpAddr>,
+    wants: fn(IpAddr) -> bool,
+}
+
+impl Drop for SaTable {
+    fn drop(&mut self) {
+        if self.changed >= 0 {
+            // SAFETY: our own eventfd, closed once.
+            unsafe { libc::close(self.changed) };
+        }
+    }
 }
 
 fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
@@ -158,13 +178,95 @@ fn inner_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Option<InnerAddrs> {
 
 impl SaTable {
     pub fn new(export: Option<PathBuf>) -> SaTable {
+        // SAFETY: plain eventfd(2).
+        let changed = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         SaTable {
             tables: RwLock::default(),
             counters: EspCounters::default(),
             events: Mutex::default(),
             export,
-            hip: Default::default(),
+            changed,
+            misses: Mutex::default(),
+            first_esp: Mutex::default(),
         }
+    }
+
+    /// The eventfd that becomes readable when SAs change (poll it; read to
+    /// reset with [`SaTable::ack_changed`]).
+    pub fn changed_fd(&self) -> std::os::fd::RawFd {
+        self.changed
+    }
+
+    /// Reset the change signal.
+    pub fn ack_changed(&self) {
+        let mut v = 0u64;
+        // SAFETY: reading 8 bytes from our eventfd into a u64.
+        unsafe { libc::read(self.changed, (&mut v as *mut u64).cast(), 8) };
+    }
+
+    fn signal_changed(&self) {
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe { libc::write(self.changed, (&one as *const u64).cast(), 8) };
+    }
+
+    /// Route "no SA for this inner destination" reports to `tx`, for the
+    /// destinations `wants` accepts.
+    pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
+        *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    }
+
+    /// Route "first packet on an inbound SA" reports to `tx`.
+    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>) {
+        *self.first_esp.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// A worker opened the first packet of an inbound SA with these inner
+    /// addresses (BEET only; nobody listening is fine).
+    pub fn report_first_esp(&self, e: &InEntry) {
+        if let (Some(l), Some(p), Some(tx)) =
+            (e.meta.inner_local, e.meta.inner_peer, &*self.first_esp.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            let _ = tx.send((l, p));
+        }
+    }
+
+    /// A worker would hold packets for `dst`, which has no SA: tell the
+    /// slow path. False when nobody will set one up (drop the packet).
+    pub fn report_miss(&self, dst: IpAddr) -> bool {
+        match &*self.misses.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(m) => (m.wants)(dst) && m.tx.send(dst).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Remove every SA (both directions) bound to the inner peer address
+    /// `inner_peer`: a re-established or closed association. Returns how
+    /// many went.
+    pub fn remove_peer(&self, inner_peer: IpAddr) -> usize {
+        let n = {
+            let mut t = self.write();
+            let out: Vec<u32> =
+                t.outbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            let inb: Vec<u32> =
+                t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            for spi in &out {
+                t.outbound.remove(spi);
+                if t.out_default == Some(*spi) {
+                    t.out_default = None;
+                }
+            }
+            t.out_by_inner.retain(|_, s| !out.contains(s));
+            for spi in &inb {
+                t.inbound.remove(spi);
+            }
+            out.len() + inb.len()
+        };
+        if n > 0 {
+            self.export_keys();
+            self.signal_changed();
+        }
+        n
     }
 
     /// The lookup tables, for a worker's batch.
@@ -184,6 +286,7 @@ impl SaTable {
             Self::insert(&mut t, v)?;
         }
         self.export_keys();
+        self.signal_changed();
         Ok(())
     }
 
@@ -201,6 +304,7 @@ impl SaTable {
             Self::insert(&mut t, inbound)?;
         }
         self.export_keys();
+        self.signal_changed();
         Ok(())
     }
 
@@ -227,7 +331,13 @@ impl SaTable {
         let s = v.spec;
         let cipher = EspCipher::new(v.transform, &v.key).map_err(|e| SaError::Key(e.to_string()))?;
         let mode = s.mode.mode();
-        let meta = Meta { transform: v.transform, key: v.key, inner_local: s.inner_local, inner_peer: s.inner_peer };
+        let meta = Meta {
+            transform: v.transform,
+            key: v.key,
+            inner_local: s.inner_local,
+            inner_peer: s.inner_peer,
+            from_hip: v.from_hip,
+        };
         match s.direction {
             Direction::Out => {
                 let inner = if mode == Mode::Beet { inner_addrs(s.inner_local, s.inner_peer) } else { None };
@@ -328,7 +438,6 @@ impl SaTable {
     /// its Wireshark `esp_sa` line.
     pub fn list(&self, keys: bool) -> Vec<SaInfo> {
         let t = self.read();
-        let origin = |d, spi| if self.hip.get().is_some_and(|h| h.is_hip(d, spi)) { "hip".into() } else { manual() };
         let mut rows = Vec::new();
         for (spi, e) in &t.outbound {
             let s = e.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -349,7 +458,7 @@ impl SaTable {
                 drop_replay: 0,
                 drop_icv: 0,
                 drop_other: 0,
-                origin: origin(Direction::Out, *spi),
+                origin: origin(&e.meta),
                 esp_sa: keys.then(|| export_line(s.local, s.peer, *spi, &e.meta)).flatten(),
             });
         }
@@ -373,7 +482,7 @@ impl SaTable {
                 drop_replay: d.replay,
                 drop_icv: d.bad_icv,
                 drop_other: d.truncated + d.wrong_spi + d.bad_padding + d.unknown_next_header + d.dummy + s.bad_source,
-                origin: origin(Direction::In, *spi),
+                origin: origin(&e.meta),
                 esp_sa: keys.then(|| export_line(s.peer, s.local, *spi, &e.meta)).flatten(),
             });
         }
@@ -396,6 +505,14 @@ impl SaTable {
             tracing::warn!(path = %path.display(), "cannot write esp_sa export: {e}");
         }
     }
+}
+
+fn manual() -> String {
+    "manual".into()
+}
+
+fn origin(m: &Meta) -> String {
+    if m.from_hip { "hip".into() } else { manual() }
 }
 
 fn mode_name(m: Mode) -> ModeName {

@@ -1,6 +1,6 @@
 //! The DNS rewrite core fed arbitrary bytes as a client query and as the
 //! upstream answers: it must never panic, and every client response it
-//! emits must be a parseable DNS response with the client's ID.
+//! emits must carry the client's ID, also when answered from the cache.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             NonHipPolicy::Refuse
         },
+        cache_size: if selector & 4 == 0 { 0 } else { 8 },
         ..Config::default()
     };
     let pool = SubstitutePool::new(
@@ -63,6 +64,13 @@ fuzz_target!(|data: &[u8]| {
             Transmit::Client { bytes, .. } => {
                 assert_eq!(Some([bytes[0], bytes[1]]), client_id);
             }
+        }
+    }
+    // The same query again: from the cache when the answer was kept.
+    let _ = core.handle_client_query(t0 + Duration::from_secs(1), client, Transport::Udp, query);
+    while let Some(transmit) = core.poll_transmit() {
+        if let Transmit::Client { bytes, .. } = transmit {
+            assert_eq!(Some([bytes[0], bytes[1]]), client_id);
         }
     }
     core.handle_timeout(t0 + Duration::from_secs(60));

@@ -18,6 +18,8 @@
 pub mod beet;
 pub mod cipher;
 pub mod error;
+pub mod gro;
+pub mod gso;
 pub mod packet;
 pub mod replay;
 pub mod sa;

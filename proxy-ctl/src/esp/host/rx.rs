@@ -7,7 +7,10 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use proxy_proto::esp::{Mode, beet::BeetError, beet::open_to_inner_packet, tunnel::open_tunnel_packet};
+use proxy_proto::esp::{
+    Mode, beet::BeetError, beet::open_to_inner_packet, gro::Coalescer, gso::VIRTIO_NET_HDR_LEN,
+    tunnel::open_tunnel_packet,
+};
 
 use super::rawsock::{BATCH, Batch, RawEsp};
 use super::{Tun, poll_in};
@@ -20,6 +23,7 @@ const DEFAULT_HOP_LIMIT: u8 = 64;
 
 pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
     let mut batch = Batch::default();
+    let mut gro = Coalescer::default();
     while !stop.load(Ordering::Relaxed) {
         let ready = poll_in([v4.raw_fd(), v6.raw_fd()]);
         for (sock, r) in [(v4, ready[0]), (v6, ready[1])] {
@@ -42,9 +46,10 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
                 table.counters.add(Counter::EspRx, n as u64);
                 let t = table.read();
                 for i in 0..n {
-                    open_one(&t, &mut batch, i, sock.v6, table, tun);
+                    open_one(&t, &mut batch, i, sock.v6, table, tun, &mut gro);
                 }
                 drop(t);
+                deliver_run(&mut gro, tun, table);
                 if n < BATCH {
                     break;
                 }
@@ -69,7 +74,24 @@ fn locate(batch: &Batch, i: usize, v6: bool) -> Option<(usize, usize, IpAddr, u8
     Some((start + ihl, start + len, src, hdr[8]))
 }
 
-fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, tun: &Tun) {
+/// Write the pending coalesced run to the TUN device.
+fn deliver_run(gro: &mut Coalescer, tun: &Tun, table: &SaTable) {
+    if let Some(run) = gro.take() {
+        deliver(tun, run, table);
+    }
+}
+
+fn deliver(tun: &Tun, bytes: &[u8], table: &SaTable) {
+    match tun.write(bytes) {
+        Ok(_) => table.counters.inc(Counter::LocalTx),
+        Err(e) => {
+            table.counters.inc(Counter::DropIo);
+            tracing::debug!("TUN write: {e}");
+        }
+    }
+}
+
+fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, tun: &Tun, gro: &mut Coalescer) {
     let c = &table.counters;
     let Some((esp_start, esp_end, src, hops)) = locate(batch, i, v6) else {
         c.inc(Counter::DropMalformed);
@@ -101,20 +123,27 @@ fn open_one(t: &Tables, batch: &mut Batch, i: usize, v6: bool, table: &SaTable, 
         (Mode::Beet, Some(addrs)) => open_to_inner_packet(&mut st.sa, frame, esp, addrs, hops),
         _ => open_tunnel_packet(&mut st.sa, frame, esp),
     };
+    let first = opened.is_ok() && st.sa.counters().packets == 1;
     drop(st);
-    if opened.is_ok()
-        && let Some(h) = table.hip.get()
-    {
-        h.inbound_used(spi);
+    if first {
+        table.report_first_esp(entry);
     }
     match opened {
-        Ok(inner) => match tun.write(&frame[inner]) {
-            Ok(_) => c.inc(Counter::LocalTx),
-            Err(e) => {
-                c.inc(Counter::DropIo);
-                tracing::debug!("TUN write: {e}");
+        // Join the pending run of TCP segments, or end it and start anew;
+        // what cannot be coalesced goes alone behind a zero virtio-net header.
+        Ok(inner) if inner.start >= VIRTIO_NET_HDR_LEN => {
+            if gro.push(&frame[inner.clone()]) {
+                return;
             }
-        },
+            deliver_run(gro, tun, table);
+            if gro.push(&frame[inner.clone()]) {
+                return;
+            }
+            let at = inner.start - VIRTIO_NET_HDR_LEN;
+            frame[at..inner.start].fill(0);
+            deliver(tun, &frame[at..inner.end], table);
+        }
+        Ok(_) => c.inc(Counter::DropMalformed),
         Err(BeetError::Drop(reason)) => {
             c.inc(Counter::DropOpen);
             tracing::trace!(spi, %src, "ESP dropped: {reason}");

@@ -1,108 +1,235 @@
-//! Local -> peer: read a batch from the TUN device, seal each packet on
-//! its outbound SA (BEET or tunnel), send the batch per outer family.
+//! Local -> peer: read from the TUN device (TCP super-packets are cut into
+//! segments, partial checksums finished), seal each packet on its outbound
+//! SA (BEET or tunnel), send the batch with one `sendmmsg` per outer family.
 
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
 };
 
-use proxy_proto::esp::{Mode, beet::seal_inner_packet, tunnel::seal_tunnel_packet};
+use proxy_proto::esp::{
+    Mode,
+    beet::seal_inner_packet,
+    gso::{self, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, TcpGso, VIRTIO_NET_HDR_LEN, VirtioNetHdr},
+    tunnel::seal_tunnel_packet,
+};
 
 use super::rawsock::{BATCH, Batch, FRAME, HEADROOM, RawEsp};
 use super::{Tun, poll_in};
-use crate::esp::{
-    SaTable,
-    counters::{Counter, EspCounters},
-    hip_hooks::HipHooks,
-    table::Tables,
-};
+use crate::esp::{SaTable, counters::Counter, table::Tables};
+
+/// Room left behind a packet in its frame for padding and ICV.
+const TAILROOM: usize = 64;
+/// Largest local packet a frame takes.
+const MAX_PACKET: usize = FRAME - HEADROOM - TAILROOM;
+
+/// Packets held per destination, and in all, while an SA is set up.
+const HOLD_PER_PEER: usize = 16;
+const HOLD_TOTAL: usize = 256;
+/// How long a held packet waits for its SA before it is dropped.
+const HOLD_FOR: Duration = Duration::from_secs(10);
+
+/// A local packet waiting for its destination's SA (slow path: the
+/// allocation is per held packet, never on the fast path).
+struct Held {
+    dst: IpAddr,
+    since: Instant,
+    pkt: Vec<u8>,
+}
+
+struct Tx<'a> {
+    table: &'a SaTable,
+    v4: &'a RawEsp,
+    v6: &'a RawEsp,
+    batch: Batch,
+    /// Frames filled so far.
+    n: usize,
+    out4: Vec<(usize, IpAddr, IpAddr)>,
+    out6: Vec<(usize, IpAddr, IpAddr)>,
+    held: Vec<Held>,
+}
 
 pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
-    let mut batch = Batch::default();
-    let mut out4: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
-    let mut out6: Vec<(usize, IpAddr, IpAddr)> = Vec::with_capacity(BATCH);
+    let mut tx = Tx {
+        table,
+        v4,
+        v6,
+        batch: Batch::default(),
+        n: 0,
+        out4: Vec::with_capacity(BATCH),
+        out6: Vec::with_capacity(BATCH),
+        held: Vec::new(),
+    };
+    let mut big = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
-        // The HIP driver hooks in after this thread starts.
-        let hooks = table.hip.get();
-        // poll(2) ignores negative descriptors.
-        let wake_fd = hooks.map_or(-1, |h| h.wake_fd());
-        let [tun_ready, woken] = poll_in([tun.raw_fd(), wake_fd]);
-        if woken && let Some(h) = hooks {
-            h.clear_wake();
+        let [readable, changed] = poll_in([tun.raw_fd(), table.changed_fd()]);
+        if changed {
+            table.ack_changed();
+            tx.release_held();
         }
-        if !tun_ready && !woken {
+        if !tx.held.is_empty() {
+            tx.expire_held();
+        }
+        if !readable {
+            tx.flush();
             continue;
         }
         loop {
-            let n = read_batch(tun, hooks.map(|h| &**h), &mut batch, c);
-            if n == 0 {
-                break;
-            }
-            c.add(Counter::LocalRx, n as u64);
-            out4.clear();
-            out6.clear();
-            {
-                let t = table.read();
-                for i in 0..n {
-                    if let Some((local, peer)) = seal_one(&t, &mut batch, i, table) {
-                        if peer.is_ipv4() { out4.push((i, local, peer)) } else { out6.push((i, local, peer)) }
-                    }
+            match tun.read(&mut big) {
+                Ok(len) => tx.stage(&mut big[..len]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    c.inc(Counter::DropIo);
+                    tracing::warn!("TUN read: {e}");
+                    break;
                 }
-            }
-            for (sock, out) in [(v4, &out4), (v6, &out6)] {
-                if out.is_empty() {
-                    continue;
-                }
-                let (failed, err) = batch.send(sock, out);
-                c.add(Counter::EspTx, (out.len() - failed) as u64);
-                if failed > 0 {
-                    c.add(Counter::DropIo, failed as u64);
-                    tracing::debug!("ESP send: {failed} failed: {err:?}");
-                }
-            }
-            if n < BATCH {
-                break;
             }
         }
+        tx.flush();
     }
 }
 
-/// Read up to BATCH packets without blocking: first those held during a
-/// base exchange whose SA is now in, then the TUN device.
-fn read_batch(tun: &Tun, hooks: Option<&HipHooks>, batch: &mut Batch, c: &EspCounters) -> usize {
-    let mut n = 0;
-    while n < BATCH
-        && let Some(p) = hooks.and_then(|h| h.pop_ready())
-    {
-        // Held packets came from this TUN read, so they fit.
-        let room = FRAME - HEADROOM - 64;
-        let len = p.len().min(room);
-        batch.frame_mut(n)[HEADROOM..HEADROOM + len].copy_from_slice(&p[..len]);
-        batch.start[n] = HEADROOM;
-        batch.len[n] = len;
-        n += 1;
-    }
-    while n < BATCH {
-        // Leave room behind the packet for padding and ICV.
-        let room = FRAME - HEADROOM - 64;
-        match tun.read(&mut batch.frame_mut(n)[HEADROOM..HEADROOM + room]) {
-            Ok(len) => {
-                batch.start[n] = HEADROOM;
-                batch.len[n] = len;
-                n += 1;
+impl Tx<'_> {
+    /// Put one packet read from the TUN device into the batch: as is, or
+    /// cut into segments.
+    fn stage(&mut self, raw: &mut [u8]) {
+        let c = &self.table.counters;
+        let Some(h) = VirtioNetHdr::parse(raw) else {
+            c.inc(Counter::DropMalformed);
+            return;
+        };
+        let pkt = &mut raw[VIRTIO_NET_HDR_LEN..];
+        match h.gso_type & !GSO_ECN {
+            GSO_NONE => {
+                if h.flags & gso::F_NEEDS_CSUM != 0
+                    && gso::finish_partial_checksum(pkt, h.csum_start.into(), h.csum_offset.into()).is_err()
+                {
+                    c.inc(Counter::DropMalformed);
+                    return;
+                }
+                if pkt.len() > MAX_PACKET {
+                    c.inc(Counter::DropMalformed);
+                    return;
+                }
+                let i = self.slot();
+                self.batch.frame_mut(i)[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
+                self.batch.len[i] = pkt.len();
+                c.inc(Counter::LocalRx);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                c.inc(Counter::DropIo);
-                tracing::warn!("TUN read: {e}");
-                break;
+            GSO_TCPV4 | GSO_TCPV6 => {
+                let Ok(g) = TcpGso::parse(pkt, h.gso_size) else {
+                    c.inc(Counter::DropMalformed);
+                    return;
+                };
+                for k in 0..g.count() {
+                    let i = self.slot();
+                    match g.write(k, &mut self.batch.frame_mut(i)[HEADROOM..HEADROOM + MAX_PACKET]) {
+                        Ok(len) => {
+                            self.batch.len[i] = len;
+                            c.inc(Counter::LocalRx);
+                        }
+                        Err(_) => {
+                            self.n -= 1;
+                            c.inc(Counter::DropMalformed);
+                            return;
+                        }
+                    }
+                }
             }
+            _ => c.inc(Counter::DropMalformed),
         }
     }
-    n
+
+    /// Hold frame `i` (no SA for `dst` yet) and tell the slow path about
+    /// the first one; drop it if nobody will set an SA up or the queue is full.
+    fn hold(&mut self, i: usize, dst: IpAddr) {
+        let c = &self.table.counters;
+        let for_dst = self.held.iter().filter(|h| h.dst == dst).count();
+        if for_dst >= HOLD_PER_PEER || self.held.len() >= HOLD_TOTAL || (for_dst == 0 && !self.table.report_miss(dst)) {
+            c.inc(Counter::DropNoSa);
+            return;
+        }
+        let pkt = self.batch.frame(i)[HEADROOM..HEADROOM + self.batch.len[i]].to_vec();
+        self.held.push(Held { dst, since: Instant::now(), pkt });
+        c.inc(Counter::Held);
+    }
+
+    /// SAs changed: stage the held packets whose SA is there now.
+    fn release_held(&mut self) {
+        let ready: Vec<Held> = {
+            let t = self.table.read();
+            let (ready, wait) =
+                std::mem::take(&mut self.held).into_iter().partition(|h| t.outbound_for(h.dst).is_some());
+            self.held = wait;
+            ready
+        };
+        for h in ready {
+            let i = self.slot();
+            self.batch.frame_mut(i)[HEADROOM..HEADROOM + h.pkt.len()].copy_from_slice(&h.pkt);
+            self.batch.len[i] = h.pkt.len();
+            self.table.counters.inc(Counter::Released);
+        }
+        self.flush();
+    }
+
+    fn expire_held(&mut self) {
+        let before = self.held.len();
+        self.held.retain(|h| h.since.elapsed() < HOLD_FOR);
+        self.table.counters.add(Counter::DropNoSa, (before - self.held.len()) as u64);
+    }
+
+    /// The next free frame, flushing the batch first when it is full.
+    fn slot(&mut self) -> usize {
+        if self.n == BATCH {
+            self.flush();
+        }
+        self.n += 1;
+        self.n - 1
+    }
+
+    /// Seal every staged frame and send them.
+    fn flush(&mut self) {
+        if self.n == 0 {
+            return;
+        }
+        let c = &self.table.counters;
+        self.out4.clear();
+        self.out6.clear();
+        let mut misses = [None; BATCH];
+        {
+            let t = self.table.read();
+            for (i, miss) in misses.iter_mut().enumerate().take(self.n) {
+                self.batch.start[i] = HEADROOM;
+                match seal_one(&t, &mut self.batch, i, self.table) {
+                    Sealed::Send(local, peer) if peer.is_ipv4() => self.out4.push((i, local, peer)),
+                    Sealed::Send(local, peer) => self.out6.push((i, local, peer)),
+                    Sealed::NoSa(dst) => *miss = Some(dst),
+                    Sealed::Dropped => {}
+                }
+            }
+        }
+        for (i, miss) in misses.iter().enumerate().take(self.n) {
+            if let Some(dst) = miss {
+                self.hold(i, *dst);
+            }
+        }
+        for (sock, out) in [(self.v4, &self.out4), (self.v6, &self.out6)] {
+            if out.is_empty() {
+                continue;
+            }
+            let (failed, err) = self.batch.send(sock, out);
+            c.add(Counter::EspTx, (out.len() - failed) as u64);
+            if failed > 0 {
+                c.add(Counter::DropIo, failed as u64);
+                tracing::debug!("ESP send: {failed} failed: {err:?}");
+            }
+        }
+        self.n = 0;
+    }
 }
 
 /// Inner destination of an IP packet.
@@ -114,23 +241,26 @@ fn inner_destination(pkt: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Seal frame `i` in place; returns the outer (source, destination), or
-/// counts the drop.
-fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<(IpAddr, IpAddr)> {
+enum Sealed {
+    /// Sealed in place: send from the first address to the second.
+    Send(IpAddr, IpAddr),
+    /// No SA for this inner destination (yet).
+    NoSa(IpAddr),
+    /// Dropped and counted.
+    Dropped,
+}
+
+/// Seal frame `i` in place.
+fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed {
     let c = &table.counters;
     let len = batch.len[i];
     let frame = batch.frame_mut(i);
     let Some(dst) = inner_destination(&frame[HEADROOM..HEADROOM + len]) else {
         c.inc(Counter::DropMalformed);
-        return None;
+        return Sealed::Dropped;
     };
     let Some(entry) = t.outbound_for(dst) else {
-        // A packet to a HIT starts the base exchange and waits for its SA.
-        if table.hip.get().is_some_and(|h| h.hold(dst, &frame[HEADROOM..HEADROOM + len])) {
-            return None;
-        }
-        c.inc(Counter::DropNoSa);
-        return None;
+        return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng_failed = false;
@@ -147,16 +277,16 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Option<
         Ok(esp) if !rng_failed => {
             batch.start[i] = esp.start;
             batch.len[i] = esp.len();
-            Some((st.local, st.peer))
+            Sealed::Send(st.local, st.peer)
         }
         Ok(_) => {
             c.inc(Counter::DropSeal);
-            None
+            Sealed::Dropped
         }
         Err(e) => {
             c.inc(Counter::DropSeal);
             tracing::trace!(%dst, "seal refused: {e}");
-            None
+            Sealed::Dropped
         }
     }
 }

@@ -80,3 +80,23 @@ fn move_outer_keeps_the_sa_and_updates_list_and_export() {
     assert!(t.move_outer(Direction::In, 0x300, l, "2001:db8::1".parse().unwrap()).is_err());
     let _ = std::fs::remove_file(dir);
 }
+
+#[test]
+fn remove_peer_takes_both_directions_and_signals() {
+    let t = SaTable::new(None);
+    t.ack_changed();
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    let mut fds = [libc::pollfd { fd: t.changed_fd(), events: libc::POLLIN, revents: 0 }];
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) }, 1, "install signalled");
+    t.ack_changed();
+    assert_eq!(t.remove_peer("2001:20::9".parse().unwrap()), 0);
+    assert_eq!(t.remove_peer("2001:20::2".parse().unwrap()), 2);
+    assert!(t.read().is_empty());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    assert!(!t.report_miss("2001:20::2".parse().unwrap()));
+    t.set_miss_sender(tx, |a| a.is_ipv6());
+    assert!(!t.report_miss("10.0.0.1".parse().unwrap()), "filtered");
+    assert!(t.report_miss("2001:20::2".parse().unwrap()));
+    assert_eq!(rx.try_recv().unwrap(), "2001:20::2".parse::<IpAddr>().unwrap());
+}

@@ -1,0 +1,103 @@
+//! HIP and ESP together (RFC 7402 §4): an ESTABLISHED association installs
+//! its SA pair (inner addresses the HITs, outer the locators, keys from
+//! KEYMAT); a CLOSE removes it; the first ESP packet on an inbound SA moves
+//! the Responder from R2-SENT to ESTABLISHED (RFC 7401 §4.4.2); a local packet to a HIT without SA starts
+//! the base exchange, and the ESP worker releases the held packet as soon
+//! as the SAs are in (connect time = base exchange time plus a wake-up).
+
+use std::{net::IpAddr, sync::Arc};
+
+use proxy_proto::hip::{assoc::Established, assoc::Event, crypto::Hit};
+use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
+use tracing::{info, warn};
+
+use super::hip::HipHandle;
+use crate::esp::{Direction, ModeName, SaSpec, SaTable, ValidSa, spec::transform_name};
+
+fn is_hit(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if Hit::from(v6).is_orchid())
+}
+
+/// Start the two glue tasks: HIP events -> SA table, SA misses -> HIP.
+pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
+    let mut events = hip.events();
+    let (tx, mut misses) = tokio::sync::mpsc::unbounded_channel();
+    table.set_miss_sender(tx, is_hit);
+    let (first_tx, mut first_esp) = tokio::sync::mpsc::unbounded_channel();
+    table.set_first_esp_sender(first_tx);
+    let installer = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(Event::Established(e)) => install(&table, &e),
+                Ok(Event::Closed { peer_hit, .. }) => {
+                    let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
+                    info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => warn!("missed {n} HIP events"),
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    let hip_first = hip.clone();
+    let established = tokio::spawn(async move {
+        while let Some((local, peer)) = first_esp.recv().await {
+            if let (IpAddr::V6(l), IpAddr::V6(p)) = (local, peer)
+                && let Err(e) = hip_first.esp_received(Hit::from(l), Hit::from(p)).await
+            {
+                warn!("ESP received not passed to HIP: {e:#}");
+            }
+        }
+    });
+    let initiator = tokio::spawn(async move {
+        while let Some(dst) = misses.recv().await {
+            let IpAddr::V6(hit) = dst else { continue };
+            let hip = hip.clone();
+            tokio::spawn(async move {
+                info!(peer = %hit, "no SA: starting the base exchange");
+                if let Err(e) = hip.initiate(hit, Vec::new()).await {
+                    warn!(peer = %hit, "base exchange for held packets failed: {e:#}");
+                }
+            });
+        }
+    });
+    vec![installer, established, initiator]
+}
+
+/// The SA pair of an ESTABLISHED association, replacing older SAs with the
+/// same peer (a new base exchange rekeys).
+fn install(table: &SaTable, e: &Established) {
+    let (local_hit, peer_hit) = (IpAddr::V6(e.local_hit.to_ipv6()), IpAddr::V6(e.peer_hit.to_ipv6()));
+    let sa = |spi: u32, direction: Direction, key: &[u8]| ValidSa {
+        spec: SaSpec {
+            spi,
+            direction,
+            mode: ModeName::Beet,
+            transform: transform_name(e.transform).into(),
+            // Keys stay binary: the spec's hex form is for config and CLI.
+            key: String::new(),
+            local: e.local_locator,
+            peer: e.peer_locator,
+            inner_local: Some(local_hit),
+            inner_peer: Some(peer_hit),
+            wildcard_source: false,
+        },
+        transform: e.transform,
+        key: key.to_vec(),
+        from_hip: true,
+    };
+    let old = table.remove_peer(peer_hit);
+    match table.install_pair(
+        sa(e.outbound_spi, Direction::Out, &e.outbound_key),
+        sa(e.inbound_spi, Direction::In, &e.inbound_key),
+    ) {
+        Ok(()) => info!(
+            peer = %peer_hit,
+            outbound_spi = format_args!("{:#010x}", e.outbound_spi),
+            inbound_spi = format_args!("{:#010x}", e.inbound_spi),
+            replaced = old,
+            "association established: SAs installed"
+        ),
+        Err(err) => warn!(peer = %peer_hit, "SAs of an established association not installed: {err}"),
+    }
+}

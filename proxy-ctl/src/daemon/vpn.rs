@@ -1,0 +1,53 @@
+//! Starts the configured mobile-VPN role and answers `proxy-ctl vpn ...`.
+
+use std::sync::{Arc, Mutex};
+
+use super::Daemon;
+use crate::{
+    control::{Request, Response},
+    vpn::{config::VpnSection, view::VpnView},
+};
+
+pub async fn run(sec: VpnSection, view: Arc<Mutex<VpnView>>) {
+    // The first draw seeds aws-lc's generator (tens of ms here): pay it at
+    // start, not inside the first handover.
+    super::vpn_io::fill_random(&mut [0u8; 16]);
+    let r = if let Some(h) = sec.ha {
+        super::vpn_ha::run(h, view).await
+    } else if let Some(g) = sec.gw {
+        super::vpn_gw::run(g, view).await
+    } else if let Some(m) = sec.mn {
+        super::vpn_mn::run(m, view).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = r {
+        tracing::error!("VPN role stopped: {e:#}");
+    }
+}
+
+pub fn request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {
+    let view = daemon
+        .vpn
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("this daemon runs no VPN role (no [vpn.*] in its config)"))?;
+    let v = view.lock().unwrap_or_else(|e| e.into_inner());
+    let role = v.role.to_string();
+    Ok(match req {
+        Request::VpnBindings => {
+            if v.role != "ha" {
+                anyhow::bail!("bindings live on the home agent; this daemon is the {role}");
+            }
+            Response::VpnBindings { bindings: v.bindings.clone() }
+        }
+        Request::VpnBundles => {
+            if v.role == "ha" {
+                anyhow::bail!("SA bundles live on the gateway and the mobile node; this daemon is the home agent");
+            }
+            Response::VpnBundles { role, bundles: v.bundles.clone() }
+        }
+        Request::VpnHistory => Response::VpnHistory { role, handovers: v.history.clone() },
+        Request::VpnStats => Response::VpnStats { role, counters: v.counters.clone() },
+        _ => anyhow::bail!("not a VPN request"),
+    })
+}

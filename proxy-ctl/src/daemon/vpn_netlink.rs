@@ -1,0 +1,223 @@
+//! rtnetlink address and route events (RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE)
+//! for the mobile node: it notices a new care-of address the moment the
+//! kernel has it, without polling.
+
+use std::{
+    io,
+    net::Ipv4Addr,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+use anyhow::Context;
+use tokio::io::unix::AsyncFd;
+
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_NEWROUTE: u16 = 24;
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+const IFA_LOCAL: u16 = 2;
+const NLMSG_HDRLEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetEvent {
+    AddressAdded { ifindex: u32, addr: Ipv4Addr },
+    AddressRemoved { ifindex: u32, addr: Ipv4Addr },
+    RouteAdded,
+}
+
+pub struct Watcher {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Watcher {
+    pub fn open() -> anyhow::Result<Watcher> {
+        // SAFETY: socket(2) with constant arguments.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error()).context("netlink socket");
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as _;
+        sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE;
+        // SAFETY: sa is valid for its size.
+        let r = unsafe {
+            libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_nl).cast(), size_of::<libc::sockaddr_nl>() as u32)
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error()).context("binding netlink groups");
+        }
+        Ok(Watcher { fd: super::vpn_io::async_fd(fd)? })
+    }
+
+    /// Waits for the next batch of messages and returns their events.
+    pub async fn next(&self, buf: &mut [u8]) -> io::Result<Vec<NetEvent>> {
+        loop {
+            let mut g = self.fd.readable().await?;
+            // SAFETY: buf is valid for buf.len() bytes.
+            let r = g.try_io(|fd| {
+                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+            });
+            match r {
+                Ok(Ok(n)) => return Ok(parse(&buf[..n])),
+                // ENOBUFS: we missed events; the caller rescans.
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(vec![NetEvent::RouteAdded]),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+/// Parses a netlink datagram; anything malformed or uninteresting is skipped.
+pub fn parse(mut b: &[u8]) -> Vec<NetEvent> {
+    let mut out = Vec::new();
+    while b.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let ty = u16::from_ne_bytes([b[4], b[5]]);
+        if len < NLMSG_HDRLEN || len > b.len() {
+            break;
+        }
+        let body = &b[NLMSG_HDRLEN..len];
+        match ty {
+            RTM_NEWADDR | RTM_DELADDR => {
+                if let Some((ifindex, addr)) = parse_ifaddr(body) {
+                    out.push(if ty == RTM_NEWADDR {
+                        NetEvent::AddressAdded { ifindex, addr }
+                    } else {
+                        NetEvent::AddressRemoved { ifindex, addr }
+                    });
+                }
+            }
+            RTM_NEWROUTE => out.push(NetEvent::RouteAdded),
+            _ => {}
+        }
+        let aligned = (len + 3) & !3;
+        b = b.get(aligned..).unwrap_or(&[]);
+    }
+    out
+}
+
+fn parse_ifaddr(body: &[u8]) -> Option<(u32, Ipv4Addr)> {
+    if body.len() < IFADDRMSG_LEN || i32::from(body[0]) != libc::AF_INET {
+        return None;
+    }
+    let ifindex = u32::from_ne_bytes(body[4..8].try_into().ok()?);
+    let mut a = &body[IFADDRMSG_LEN..];
+    while a.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([a[0], a[1]]));
+        let ty = u16::from_ne_bytes([a[2], a[3]]);
+        if len < 4 || len > a.len() {
+            return None;
+        }
+        if ty == IFA_LOCAL && len == 8 {
+            return Some((ifindex, Ipv4Addr::new(a[4], a[5], a[6], a[7])));
+        }
+        a = a.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    None
+}
+
+/// The IPv4 addresses configured now, as (interface name, ifindex, address).
+pub fn current_addresses() -> Vec<(String, u32, Ipv4Addr)> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: p walks the list getifaddrs returned.
+        let ifa = unsafe { &*p };
+        if !ifa.ifa_addr.is_null() && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET {
+            // SAFETY: AF_INET entries hold a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            // SAFETY: ifa_name is a NUL-terminated string.
+            let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_string_lossy().into_owned();
+            let idx = unsafe { libc::if_nametoindex(ifa.ifa_name) };
+            out.push((name, idx, addr));
+        }
+        p = ifa.ifa_next;
+    }
+    // SAFETY: head came from getifaddrs.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+/// The name of an interface index.
+pub fn if_name(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf holds IFNAMSIZ bytes as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name.
+    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ty: u16, body: &[u8]) -> Vec<u8> {
+        let len = (NLMSG_HDRLEN + body.len()) as u32;
+        let mut m = len.to_ne_bytes().to_vec();
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(body);
+        while !m.len().is_multiple_of(4) {
+            m.push(0);
+        }
+        m
+    }
+
+    fn ifaddr(ifindex: u32, addr: [u8; 4]) -> Vec<u8> {
+        let mut b = vec![libc::AF_INET as u8, 24, 0, 0];
+        b.extend_from_slice(&ifindex.to_ne_bytes());
+        // IFA_ADDRESS then IFA_LOCAL.
+        for ty in [1u16, IFA_LOCAL] {
+            b.extend_from_slice(&8u16.to_ne_bytes());
+            b.extend_from_slice(&ty.to_ne_bytes());
+            b.extend_from_slice(&addr);
+        }
+        b
+    }
+
+    #[test]
+    fn parses_address_events_and_skips_garbage() {
+        let mut d = msg(RTM_NEWADDR, &ifaddr(3, [192, 0, 2, 7]));
+        d.extend(msg(RTM_DELADDR, &ifaddr(4, [198, 51, 100, 1])));
+        d.extend(msg(RTM_NEWROUTE, &[0; 12]));
+        d.extend(msg(99, &[1, 2, 3]));
+        assert_eq!(
+            parse(&d),
+            vec![
+                NetEvent::AddressAdded { ifindex: 3, addr: Ipv4Addr::new(192, 0, 2, 7) },
+                NetEvent::AddressRemoved { ifindex: 4, addr: Ipv4Addr::new(198, 51, 100, 1) },
+                NetEvent::RouteAdded,
+            ]
+        );
+        // Truncated and lying lengths never panic.
+        for cut in 0..d.len() {
+            let _ = parse(&d[..cut]);
+        }
+        let mut bad = d.clone();
+        bad[0] = 0xff;
+        let _ = parse(&bad);
+        assert!(parse(&msg(RTM_NEWADDR, &[10, 0, 0, 0, 1, 0, 0, 0])).is_empty());
+    }
+}

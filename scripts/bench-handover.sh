@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench handover: time from the MN's new address being up (the rtnetlink
+# event at the MN daemon) to the first data packet received at the new
+# care-of address, and UDP packets lost, median over several moves between
+# two visited networks; side by side, in the same run and topology, the
+# fallback: the VPN re-established from scratch (new SAs) on every move
+# (MN restarted with fast_handover = false).
+#
+# Traffic: the correspondent node streams UDP to the MN's home address at
+# 1000 packets/s (sequence numbers); the MN counts what arrives.
+# Topology and configs: scripts/vpn-topo.sh.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/vpn-topo.sh"
+MOVES=${BENCH_MOVES:-7}
+[ -x "$CTL" ] || cargo build --release -p proxy-ctl
+
+vpn_topo
+D=$STATE
+vpn_configs "$D" true 1000 3
+vpn_start "$D"
+mctl() { "$CTL" --socket "$D/mn.sock" --json "$@"; }
+sleep 0.5
+RTT=$(nsx "$MN" ping -c 5 -i 0.2 -q 10.1.0.1 | awk -F/ '/rtt/ {print $5}')
+
+cat > "$D/rx.py" <<'PY'
+import socket, sys, signal
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.2.0.5", 5000)); s.settimeout(0.2)
+got = 0; hi = -1
+def done(*_):
+    print(got, hi + 1); sys.stdout.flush(); sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+while True:
+    try:
+        d = s.recv(64)
+    except socket.timeout:
+        continue
+    got += 1; hi = max(hi, int.from_bytes(d[:8], "big"))
+PY
+cat > "$D/tx.py" <<'PY'
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); i = 0; t = time.monotonic()
+while True:
+    s.sendto(i.to_bytes(8, "big"), ("10.2.0.5", 5000)); i += 1
+    t += 0.001; d = t - time.monotonic()
+    if d > 0: time.sleep(d)
+PY
+
+# run_moves LABEL: MOVES moves A<->B under a UDP stream; prints
+# "LABEL median_ms lost_per_move" and the per-move figures.
+run_moves() {
+  local label=$1 rxp txp out got sent i
+  ip netns exec "$MN" python3 "$D/rx.py" > "$D/rx.out" & rxp=$!
+  sleep 0.3
+  ip netns exec "$CN" python3 "$D/tx.py" & txp=$!
+  sleep 1
+  local at=a
+  for i in $(seq "$MOVES"); do
+    if [ $at = a ]; then vpn_move "$MN" eth_a eth_b 203.0.113.23 203.0.113.1; at=b
+    else vpn_move "$MN" eth_b eth_a 198.51.100.23 198.51.100.1; at=a; fi
+    sleep 1.5
+  done
+  kill $txp; wait $txp 2>/dev/null || true
+  sleep 0.5
+  kill $rxp; wait $rxp 2>/dev/null || true
+  read -r got sent < "$D/rx.out"
+  mctl vpn history > "$D/hist-$label.json"
+  python3 - "$D/hist-$label.json" "$label" "$got" "$sent" "$MOVES" <<'PY'
+import json, sys, statistics
+h = json.load(open(sys.argv[1]))["handovers"]
+label, got, sent, moves = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+h = h[-moves:]
+t = [e["first_data_ms"] for e in h if e.get("first_data_ms") is not None]
+kinds = sorted({e["kind"] for e in h})
+if len(t) < moves:
+    print(f"{label}: only {len(t)} of {moves} moves saw data resume", file=sys.stderr)
+print(f"# {label}: first data after move (ms): {' '.join(f'{x:.2f}' for x in t)}; kinds {kinds}")
+print(f"# {label}: registered (ms): {' '.join(str(round(e['registered_ms'] or -1, 2)) for e in h)}")
+print(f"# {label}: UDP sent {sent}, received {got}, lost {sent-got} in {moves} moves")
+print(f"{label} {statistics.median(t):.3f} {(sent-got)/moves:.1f}")
+PY
+}
+
+say "fast handover: $MOVES moves"
+FAST=$(run_moves fast | tee /dev/stderr | tail -1)
+
+say "fallback: re-establishment on every move"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+unset 'PIDS[-1]'
+# Back to net A for a clean start.
+if nsx "$MN" ip -4 addr show dev eth_b | grep -q inet; then vpn_move "$MN" eth_b eth_a 198.51.100.23 198.51.100.1; fi
+sed -i 's/^fast_handover = .*/fast_handover = false/' "$D/mn.toml"
+ip netns exec "$MN" "$CTL" run --config "$D/mn.toml" > "$D/mn2.log" 2>&1 &
+PIDS+=($!)
+sleep 0.2; wait_sock "$D/mn.sock"; sleep 1
+SLOW=$(run_moves reestablish | tee /dev/stderr | tail -1)
+
+read -r _ f_ms f_lost <<< "$FAST"
+read -r _ s_ms s_lost <<< "$SLOW"
+echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}"
+python3 -c "import sys; f, s = float(sys.argv[1]), float(sys.argv[2]); print(f'bench handover: ours {f:.2f} ms, re-establishment {s:.2f} ms, ratio {s/f:.2f}')" "$f_ms" "$s_ms"

@@ -1,0 +1,111 @@
+# The mobile-VPN topology (source after lib.sh), used by bench handover and
+# the demo; tests/tests/vpn.rs builds the same one with the Rust harness.
+#
+#   cn 10.1.1.10 ── ha 10.1.1.1|10.1.0.1 ── gw 10.1.0.254|192.0.2.1 ── inet ─┬─ 198.51.100.0/24 (net A) ── mn eth_a
+#                   (home 10.2.0.0/24)                                      └─ 203.0.113.0/24  (net B) ── mn eth_b
+#
+# MN home address 10.2.0.5; care-of addresses 198.51.100.23 (A), 203.0.113.23 (B).
+KEY_MG=000102030405060708090a0b0c0d0e0f10111213
+KEY_GM=202122232425262728292a2b2c2d2e2f30313233
+SIU_KEY=$(printf '5a%.0s' $(seq 32))
+MNHA_KEY=6d6e2d68612d736563726574
+PSK=707368707368707368707368
+
+vpn_topo() { # sets CN HA GW INET MN
+  mkns CN vcn; mkns HA vha; mkns GW vgw; mkns INET vin; mkns MN vmn
+  veth "$CN" eth0 "$HA" lan1; veth "$HA" lan0 "$GW" in0; veth "$GW" out0 "$INET" gw0
+  veth "$INET" neta "$MN" eth_a; veth "$INET" netb "$MN" eth_b
+  nsx "$CN" ip addr add 10.1.1.10/24 dev eth0; nsx "$CN" ip route add default via 10.1.1.1
+  nsx "$HA" ip addr add 10.1.1.1/24 dev lan1; nsx "$HA" ip addr add 10.1.0.1/24 dev lan0
+  nsx "$HA" ip route add default via 10.1.0.254
+  nsx "$GW" ip addr add 10.1.0.254/24 dev in0; nsx "$GW" ip addr add 192.0.2.1/24 dev out0
+  nsx "$GW" ip route add default via 192.0.2.254; nsx "$GW" ip route add 10.1.1.0/24 via 10.1.0.1
+  nsx "$INET" ip addr add 192.0.2.254/24 dev gw0; nsx "$INET" ip addr add 198.51.100.1/24 dev neta
+  nsx "$INET" ip addr add 203.0.113.1/24 dev netb
+  for n in "$HA" "$GW" "$INET"; do nsx "$n" sysctl -qw net.ipv4.ip_forward=1; done
+  for n in "$HA" "$GW" "$MN"; do nsx "$n" sysctl -qw net.ipv4.conf.all.rp_filter=0; done
+  nsx "$MN" ip addr add 198.51.100.23/24 dev eth_a; nsx "$MN" ip route add default via 198.51.100.1
+}
+
+vpn_configs() { # $1 = dir, $2 = fast_handover (true/false), $3 = retransmit_ms, $4 = max_retransmissions
+  local encap='encap_dev = "lan0"'   # IP-in-IP in eBPF (TC egress); VPN_HA_ENCAP=tun: userspace
+  [ "${VPN_HA_ENCAP:-ebpf}" = tun ] && encap=''
+  cat > "$1/ha.toml" <<EOT
+[control]
+socket = "$1/ha.sock"
+[vpn.ha]
+address = "10.1.0.1"
+$encap
+home_prefix = "10.2.0.0/24"
+private = ["10.1.0.0/16"]
+[[vpn.ha.gateway]]
+inner = "10.1.0.254"
+siu_key_id = 1
+siu_key = "$SIU_KEY"
+[[vpn.ha.node]]
+home = "10.2.0.5"
+spi = 2147483664
+key = "$MNHA_KEY"
+EOT
+  cat > "$1/gw.toml" <<EOT
+[control]
+socket = "$1/gw.sock"
+[vpn.gw]
+inner = "10.1.0.254"
+public = "192.0.2.1"
+inner_dev = "in0"
+[[vpn.gw.home_agent]]
+address = "10.1.0.1"
+siu_key_id = 1
+siu_key = "$SIU_KEY"
+[[vpn.gw.node]]
+home = "10.2.0.5"
+care_of = "198.51.100.23"
+spi_in = 4096
+spi_out = 8192
+key_in = "$KEY_MG"
+key_out = "$KEY_GM"
+psk = "$PSK"
+EOT
+  cat > "$1/mn.toml" <<EOT
+[control]
+socket = "$1/mn.sock"
+[vpn.mn]
+home = "10.2.0.5"
+home_agent = "10.1.0.1"
+gateway = "192.0.2.1"
+routes = ["10.1.0.0/16"]
+interfaces = ["eth_a", "eth_b"]
+spi_in = 8192
+spi_out = 4096
+key_in = "$KEY_GM"
+key_out = "$KEY_MG"
+psk = "$PSK"
+mn_ha_spi = 2147483664
+mn_ha_key = "$MNHA_KEY"
+fast_handover = ${2:-true}
+retransmit_ms = ${3:-1000}
+max_retransmissions = ${4:-2}
+EOT
+}
+
+vpn_start() { # $1 = dir; starts ha, gw, mn daemons (logs in $1/*.log)
+  local r
+  for r in ha:$HA gw:$GW mn:$MN; do
+    # Not through nsx: a backgrounded function is a subshell, and its pid
+    # is not the daemon's.
+    ip netns exec "${r#*:}" "$CTL" run --config "$1/${r%%:*}.toml" > "$1/${r%%:*}.log" 2>&1 &
+    PIDS+=($!)
+    wait_sock "$1/${r%%:*}.sock"
+  done
+}
+
+# vpn_move NS FROM_DEV TO_DEV TO_ADDR TO_GW: the MN leaves one visited
+# network for the other (address removed, the other added with its route).
+vpn_move() {
+  nsx "$1" ip -batch - <<EOT
+addr flush dev $2
+addr add $4/24 dev $3
+route replace default via $5 dev $3
+EOT
+}
