@@ -49,10 +49,21 @@ pub struct HipStats {
 pub struct HipHandle {
     cmd: mpsc::Sender<Cmd>,
     events: broadcast::Sender<Event>,
+    hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
     section: std::sync::Arc<HipSection>,
 }
 
+/// Called by the driver for every event, synchronously, before the
+/// packets of the same step go out: the ESP glue installs a Responder's SAs
+/// here, so they are in before its R2 can bring the Initiator's first ESP.
+pub type EventHook = std::sync::Arc<dyn Fn(&Event) + Send + Sync>;
+
 impl HipHandle {
+    /// Set the synchronous event hook (once per daemon).
+    pub fn set_event_hook(&self, hook: EventHook) -> anyhow::Result<()> {
+        self.hook.set(hook).map_err(|_| anyhow::anyhow!("the HIP event hook is already set"))
+    }
+
     /// Every core event (Established with SPIs and keys, Failed, Closed, Notified).
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
@@ -180,8 +191,10 @@ pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::Joi
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, _) = broadcast::channel(256);
     info!(role = ?section.role, "HIP ready (raw IP protocol 139)");
-    let handle = HipHandle { cmd: cmd_tx, events: ev_tx.clone(), section: std::sync::Arc::new(section) };
-    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx));
+    let hook = std::sync::Arc::new(std::sync::OnceLock::new());
+    let handle =
+        HipHandle { cmd: cmd_tx, events: ev_tx.clone(), hook: hook.clone(), section: std::sync::Arc::new(section) };
+    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook));
     Ok((handle, task))
 }
 
@@ -194,6 +207,7 @@ async fn recv_on(s: &Option<RawHip>, buf: &mut [u8]) -> std::io::Result<super::h
 
 struct Driver {
     core: HipHost,
+    hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
     v4: Option<RawHip>,
     v6: Option<RawHip>,
     events: broadcast::Sender<Event>,
@@ -203,11 +217,14 @@ struct Driver {
 
 impl Driver {
     async fn flush(&mut self) {
-        // Events first: a Responder's SAs (installed on its Established
-        // event) should be in before its R2 reaches the Initiator, whose
-        // first ESP follows at once.
+        // Events first: a Responder's SAs (installed by the hook on its
+        // Established event) must be in before its R2 reaches the
+        // Initiator, whose first ESP follows at once.
         while let Some(ev) = self.core.poll_event() {
             log_event(&ev);
+            if let Some(hook) = self.hook.get() {
+                hook(&ev);
+            }
             // No subscriber is fine: nobody waits.
             let _ = self.events.send(ev);
         }
@@ -276,8 +293,9 @@ async fn drive(
     v6: Option<RawHip>,
     mut cmds: mpsc::Receiver<Cmd>,
     events: broadcast::Sender<Event>,
+    hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
 ) {
-    let mut d = Driver { core, v4, v6, events, send_errors: 0, recv_errors: 0 };
+    let mut d = Driver { core, hook, v4, v6, events, send_errors: 0, recv_errors: 0 };
     let mut buf4 = vec![0u8; 65536];
     let mut buf6 = vec![0u8; 65536];
     loop {
