@@ -33,6 +33,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
             let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
             info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
         }
+        Event::Failed { peer_hit, .. } => table.give_up(IpAddr::V6(peer_hit.to_ipv6())),
         _ => {}
     });
     if let Err(e) = hip.set_event_hook(hook) {

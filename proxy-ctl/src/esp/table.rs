@@ -150,6 +150,9 @@ pub struct SaTable {
     /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
     /// (RFC 7401 §4.4.2).
     first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
+    /// Destinations whose SA will not come (the base exchange failed):
+    /// workers drop what they hold for them instead of waiting it out.
+    given_up: Mutex<Vec<IpAddr>>,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -188,6 +191,7 @@ impl SaTable {
             changed,
             misses: Mutex::default(),
             first_esp: Mutex::default(),
+            given_up: Mutex::default(),
         }
     }
 
@@ -214,6 +218,19 @@ impl SaTable {
     /// destinations `wants` accepts.
     pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
         *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    }
+
+    /// The slow path cannot set up an SA for `dst` (E-FAILED): wake the
+    /// workers so they drop (and count) what they hold for it now; the next
+    /// packet reports a new miss.
+    pub fn give_up(&self, dst: IpAddr) {
+        self.given_up.lock().unwrap_or_else(|e| e.into_inner()).push(dst);
+        self.signal_changed();
+    }
+
+    /// Destinations given up since the last call (for the worker).
+    pub fn take_given_up(&self) -> Vec<IpAddr> {
+        std::mem::take(&mut *self.given_up.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Route "first packet on an inbound SA" reports to `tx`.
