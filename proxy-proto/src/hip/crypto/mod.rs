@@ -38,4 +38,6 @@ pub use puzzle::PuzzleSolution;
 pub use suite::{HitSuite, Rhash};
 
 #[cfg(test)]
+mod eddsa_tests;
+#[cfg(test)]
 mod tests;
