@@ -863,3 +863,13 @@ fn ed25519_bad_signature_and_bad_kmac_rejected() {
     deliver(&mut b, now, &i2);
     assert_eq!(b.counters().established, 1);
 }
+
+#[test]
+fn mixed_rsa_initiator_ed25519_responder_modp() {
+    // RSA meets Ed25519 over a MODP group; the Responder's suite 5 keys it.
+    let cfg = HostConfig { dh_groups: DhGroupPreference(vec![DhGroupId::Modp2048]), ..HostConfig::default() };
+    let mut p = pair_of(HostIdKind::Rsa2048, HostIdKind::Ed25519, cfg);
+    let pkts = capture_bex(&mut p);
+    assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 32);
+    check_established(&p);
+}
