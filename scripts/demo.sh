@@ -235,6 +235,9 @@ TOML
   [ "$got" = "$sum" ]
   echo "host a: proxy-ctl sa list"
   "$CTL" --socket "$STATE/ha.sock" sa list | awk 'NR <= 4 || ($2 != "0" && NF == 2)'
+  echo "host a and host b: proxy-ctl assoc list   (SPI IN/OUT match sa list, crossed)"
+  "$CTL" --socket "$STATE/ha.sock" assoc list
+  "$CTL" --socket "$STATE/hb.sock" assoc list
   echo "Wireshark keys (esp_sa_export): $(wc -l < "$STATE/ha.esp_sa") lines in $STATE/ha.esp_sa"
 }
 demo_esp

@@ -4,6 +4,7 @@
 mod dns;
 mod esp;
 mod hip;
+mod hipesp;
 mod nat;
 mod topo;
 mod vpn;

@@ -131,6 +131,7 @@ pub async fn run(socket: &Path, json: bool, cmd: SaCmd) -> anyhow::Result<()> {
                     s.drop_replay.to_string(),
                     s.drop_icv.to_string(),
                     s.drop_other.to_string(),
+                    s.origin.clone(),
                 ]
             })
             .collect();
@@ -149,6 +150,7 @@ pub async fn run(socket: &Path, json: bool, cmd: SaCmd) -> anyhow::Result<()> {
                 "REPLAY",
                 "ICV",
                 "OTHER",
+                "ORIGIN",
             ],
             &rows,
         );

@@ -8,10 +8,10 @@
 use std::{net::IpAddr, sync::Arc};
 
 use proxy_proto::hip::{assoc::Established, assoc::Event, crypto::Hit};
-use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::hip::HipHandle;
+use super::hip::{EventHook, HipHandle};
 use crate::esp::{Direction, ModeName, SaSpec, SaTable, ValidSa, spec::transform_name};
 
 fn is_hit(a: IpAddr) -> bool {
@@ -20,25 +20,25 @@ fn is_hit(a: IpAddr) -> bool {
 
 /// Start the two glue tasks: HIP events -> SA table, SA misses -> HIP.
 pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
-    let mut events = hip.events();
     let (tx, mut misses) = tokio::sync::mpsc::unbounded_channel();
     table.set_miss_sender(tx, is_hit);
     let (first_tx, mut first_esp) = tokio::sync::mpsc::unbounded_channel();
     table.set_first_esp_sender(first_tx);
-    let installer = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(Event::Established(e)) => install(&table, &e),
-                Ok(Event::Closed { peer_hit, .. }) => {
-                    let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
-                    info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => warn!("missed {n} HIP events"),
-                Err(RecvError::Closed) => break,
-            }
+    // Installed from inside the HIP driver, before its R2 leaves: an
+    // installer task could lose the race against the Initiator's first
+    // ESP packet (dropped as an unknown SPI, a SYN then waits 1 s).
+    let hook: EventHook = Arc::new(move |ev: &Event| match ev {
+        Event::Established(e) => install(&table, e),
+        Event::Closed { peer_hit, .. } => {
+            let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
+            info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
         }
+        Event::Failed { peer_hit, .. } => table.give_up(IpAddr::V6(peer_hit.to_ipv6())),
+        _ => {}
     });
+    if let Err(e) = hip.set_event_hook(hook) {
+        warn!("HIP events not joined to ESP: {e:#}");
+    }
     let hip_first = hip.clone();
     let established = tokio::spawn(async move {
         while let Some((local, peer)) = first_esp.recv().await {
@@ -61,7 +61,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
             });
         }
     });
-    vec![installer, established, initiator]
+    vec![established, initiator]
 }
 
 /// The SA pair of an ESTABLISHED association, replacing older SAs with the
@@ -84,6 +84,7 @@ fn install(table: &SaTable, e: &Established) {
         },
         transform: e.transform,
         key: key.to_vec(),
+        from_hip: true,
     };
     let old = table.remove_peer(peer_hit);
     match table.install_pair(

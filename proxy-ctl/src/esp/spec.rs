@@ -146,6 +146,8 @@ pub struct ValidSa {
     pub spec: SaSpec,
     pub transform: Transform,
     pub key: Vec<u8>,
+    /// Installed by a HIP association (`sa list` shows the origin).
+    pub from_hip: bool,
 }
 
 impl SaSpec {
@@ -187,7 +189,7 @@ impl SaSpec {
                 }
             }
         }
-        Ok(ValidSa { spec: self.clone(), transform, key })
+        Ok(ValidSa { spec: self.clone(), transform, key, from_hip: false })
     }
 }
 

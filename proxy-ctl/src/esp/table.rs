@@ -75,6 +75,7 @@ struct Meta {
     key: Vec<u8>,
     inner_local: Option<IpAddr>,
     inner_peer: Option<IpAddr>,
+    from_hip: bool,
 }
 
 /// Lookup tables the workers read.
@@ -125,6 +126,9 @@ pub struct SaInfo {
     pub drop_icv: u64,
     /// Every other drop of this SA (truncated, padding, next header, dummy, source).
     pub drop_other: u64,
+    /// Who installed it: "hip" (a HIP association) or "manual" (`[[sa]]`, `sa add`).
+    #[serde(default = "manual")]
+    pub origin: String,
     /// Wireshark `esp_sa` line, only when keys were asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub esp_sa: Option<String>,
@@ -146,6 +150,9 @@ pub struct SaTable {
     /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
     /// (RFC 7401 §4.4.2).
     first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
+    /// Destinations whose SA will not come (the base exchange failed):
+    /// workers drop what they hold for them instead of waiting it out.
+    given_up: Mutex<Vec<IpAddr>>,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -184,6 +191,7 @@ impl SaTable {
             changed,
             misses: Mutex::default(),
             first_esp: Mutex::default(),
+            given_up: Mutex::default(),
         }
     }
 
@@ -210,6 +218,19 @@ impl SaTable {
     /// destinations `wants` accepts.
     pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
         *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    }
+
+    /// The slow path cannot set up an SA for `dst` (E-FAILED): wake the
+    /// workers so they drop (and count) what they hold for it now; the next
+    /// packet reports a new miss.
+    pub fn give_up(&self, dst: IpAddr) {
+        self.given_up.lock().unwrap_or_else(|e| e.into_inner()).push(dst);
+        self.signal_changed();
+    }
+
+    /// Destinations given up since the last call (for the worker).
+    pub fn take_given_up(&self) -> Vec<IpAddr> {
+        std::mem::take(&mut *self.given_up.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Route "first packet on an inbound SA" reports to `tx`.
@@ -327,7 +348,13 @@ impl SaTable {
         let s = v.spec;
         let cipher = EspCipher::new(v.transform, &v.key).map_err(|e| SaError::Key(e.to_string()))?;
         let mode = s.mode.mode();
-        let meta = Meta { transform: v.transform, key: v.key, inner_local: s.inner_local, inner_peer: s.inner_peer };
+        let meta = Meta {
+            transform: v.transform,
+            key: v.key,
+            inner_local: s.inner_local,
+            inner_peer: s.inner_peer,
+            from_hip: v.from_hip,
+        };
         match s.direction {
             Direction::Out => {
                 let inner = if mode == Mode::Beet { inner_addrs(s.inner_local, s.inner_peer) } else { None };
@@ -448,6 +475,7 @@ impl SaTable {
                 drop_replay: 0,
                 drop_icv: 0,
                 drop_other: 0,
+                origin: origin(&e.meta),
                 esp_sa: keys.then(|| export_line(s.local, s.peer, *spi, &e.meta)).flatten(),
             });
         }
@@ -471,6 +499,7 @@ impl SaTable {
                 drop_replay: d.replay,
                 drop_icv: d.bad_icv,
                 drop_other: d.truncated + d.wrong_spi + d.bad_padding + d.unknown_next_header + d.dummy + s.bad_source,
+                origin: origin(&e.meta),
                 esp_sa: keys.then(|| export_line(s.peer, s.local, *spi, &e.meta)).flatten(),
             });
         }
@@ -493,6 +522,14 @@ impl SaTable {
             tracing::warn!(path = %path.display(), "cannot write esp_sa export: {e}");
         }
     }
+}
+
+fn manual() -> String {
+    "manual".into()
+}
+
+fn origin(m: &Meta) -> String {
+    if m.from_hip { "hip".into() } else { manual() }
 }
 
 fn mode_name(m: Mode) -> ModeName {

@@ -160,6 +160,12 @@ impl Tx<'_> {
 
     /// SAs changed: stage the held packets whose SA is there now.
     fn release_held(&mut self) {
+        let failed = self.table.take_given_up();
+        if !failed.is_empty() {
+            let before = self.held.len();
+            self.held.retain(|h| !failed.contains(&h.dst));
+            self.table.counters.add(Counter::DropNoSa, (before - self.held.len()) as u64);
+        }
         let ready: Vec<Held> = {
             let t = self.table.read();
             let (ready, wait) =

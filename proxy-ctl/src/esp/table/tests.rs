@@ -100,3 +100,17 @@ fn remove_peer_takes_both_directions_and_signals() {
     assert!(t.report_miss("2001:20::2".parse().unwrap()));
     assert_eq!(rx.try_recv().unwrap(), "2001:20::2".parse::<IpAddr>().unwrap());
 }
+
+#[test]
+fn list_shows_the_origin() {
+    let t = SaTable::new(None);
+    let hip = |d, spi| ValidSa { from_hip: true, ..v(spec(d, spi)) };
+    t.install_pair(hip(Direction::Out, 0x200), hip(Direction::In, 0x300)).unwrap();
+    t.install(v(SaSpec { inner_peer: Some("2001:20::9".parse().unwrap()), ..spec(Direction::Out, 0x400) })).unwrap();
+    let rows: Vec<(u32, String)> = t.list(false).into_iter().map(|r| (r.spi, r.origin)).collect();
+    assert_eq!(rows, [(0x300, "hip".into()), (0x200, "hip".into()), (0x400, "manual".into())]);
+    // Older clients' JSON without the field still parses.
+    let mut j = serde_json::to_value(&t.list(false)[0]).unwrap();
+    j.as_object_mut().unwrap().remove("origin");
+    assert_eq!(serde_json::from_value::<SaInfo>(j).unwrap().origin, "manual");
+}

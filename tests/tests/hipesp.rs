@@ -1,0 +1,317 @@
+//! Issues 4+5 glue: two `host` daemons with HIP identities, a peer table
+//! and the ESP host data path, no static SAs. A local packet to the peer's
+//! HIT starts the base exchange, is held until the BEET SA pair is in and
+//! then sent; `assoc list` and `sa list` agree; tshark sees HIP, then ESP
+//! on those SPIs.
+//!
+//! ```text
+//!  [a] hip0 HIT_a ── e0 10.48.0.1 fd48::1 ══HIP, ESP══ 10.48.0.2 fd48::2 e0 ── hip0 HIT_b [b]
+//! ```
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use integration_tests::{Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use serde_json::Value;
+
+const A4: &str = "10.48.0.1";
+const B4: &str = "10.48.0.2";
+const A6: &str = "fd48::1";
+const B6: &str = "fd48::2";
+
+/// Kills and reaps a background process on drop.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our child; SIGINT lets dumpcap finish its file.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+fn bg(ns: &Netns, cmd: &str) -> Bg {
+    Bg(Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c", &format!("exec {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn"))
+}
+
+struct Node {
+    // The daemon drops before its namespace.
+    p: Proxy,
+    ns: Netns,
+    hit: String,
+}
+
+struct Pair {
+    a: Node,
+    b: Node,
+    dir: PathBuf,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        // HIPESP_LOGS=1 (with RUST_LOG=debug) shows where the time goes.
+        if std::thread::panicking() || std::env::var_os("HIPESP_LOGS").is_some() {
+            eprintln!("--- daemon a ---\n{}\n--- daemon b ---\n{}", self.a.p.log(), self.b.p.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    (key, shown["hit"].as_str().unwrap().to_owned())
+}
+
+fn config(key: &Path, hit: &str, peer_hit: &str, peer_locator: &str, hip_extra: &str) -> String {
+    format!(
+        "[hip]\nidentities = [\"{}\"]\n{hip_extra}\n[[hip.peer]]\nhit = \"{peer_hit}\"\nlocators = [\"{peer_locator}\"]\n\n\
+         [esp]\ntun = \"hip0\"\ntun_addrs = [\"{hit}/28\"]\n",
+        key.display()
+    )
+}
+
+/// Two hosts whose peer tables point at each other over IPv4 or IPv6.
+fn pair(v6: bool) -> Pair {
+    let dir = PathBuf::from("/tmp").join(unique("hipesp-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let na = Netns::new("xa");
+    let nb = Netns::new("xb");
+    na.veth("e0", &nb, "e0");
+    na.addr("e0", &format!("{A4}/24"));
+    nb.addr("e0", &format!("{B4}/24"));
+    na.addr("e0", &format!("{A6}/64"));
+    nb.addr("e0", &format!("{B6}/64"));
+    // IPv6 duplicate address detection would hold the locators back.
+    assert!(wait_until(10, || !na.sh("ip -6 addr show dev e0").contains("tentative")
+        && !nb.sh("ip -6 addr show dev e0").contains("tentative")));
+    let (la, lb) = if v6 { (A6, B6) } else { (A4, B4) };
+    let (ka, ha) = identity(&dir, "a");
+    let (kb, hb) = identity(&dir, "b");
+    let pa = Proxy::start_config(&na, &config(&ka, &ha, &hb, lb, ""));
+    let pb = Proxy::start_config(&nb, &config(&kb, &hb, &ha, la, ""));
+    Pair { a: Node { p: pa, ns: na, hit: ha }, b: Node { p: pb, ns: nb, hit: hb }, dir }
+}
+
+fn assocs(n: &Node) -> Vec<Value> {
+    n.p.ctl_json("assoc list")["assocs"].as_array().unwrap().clone()
+}
+
+fn sas(n: &Node) -> Vec<Value> {
+    n.p.ctl_json("sa list")["sas"].as_array().unwrap().clone()
+}
+
+fn esp_counter(n: &Node, name: &str) -> u64 {
+    let v = n.p.ctl_json("sa list");
+    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
+        ["value"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The SPI of this node's HIP SA in `dir`, checked against its association.
+fn hip_spi(n: &Node, dir: &str, peer: &Node, locator: &str) -> u64 {
+    let list = sas(n);
+    let mine: Vec<&Value> = list.iter().filter(|s| s["direction"] == dir).collect();
+    assert_eq!(mine.len(), 1, "{list:?}");
+    let s = mine[0];
+    assert_eq!(s["origin"], "hip", "{s}");
+    assert_eq!(s["mode"], "beet");
+    assert_eq!(s["transform"], "aes128-gcm16");
+    assert_eq!(s["inner_local"], n.hit.as_str());
+    assert_eq!(s["inner_peer"], peer.hit.as_str());
+    assert_eq!(s["peer"], locator);
+    s["spi"].as_u64().unwrap()
+}
+
+/// Both ends agree: associations up with crossed SPIs, and the SA table
+/// holds exactly those SPIs. Returns (SPI a->b, SPI b->a).
+fn check_spis(p: &Pair, la: &str, lb: &str) -> (u64, u64) {
+    let (xa, xb) = (assocs(&p.a), assocs(&p.b));
+    assert_eq!((xa.len(), xb.len()), (1, 1), "{xa:?} {xb:?}");
+    let (x, y) = (&xa[0], &xb[0]);
+    assert_eq!(x["state"], "ESTABLISHED", "{x}");
+    assert_eq!(x["spi_in"], y["spi_out"]);
+    assert_eq!(x["spi_out"], y["spi_in"]);
+    let a_out = hip_spi(&p.a, "out", &p.b, lb);
+    let a_in = hip_spi(&p.a, "in", &p.b, lb);
+    assert_eq!(hip_spi(&p.b, "in", &p.a, la), a_out);
+    assert_eq!(hip_spi(&p.b, "out", &p.a, la), a_in);
+    assert_eq!(x["spi_out"].as_u64().unwrap(), a_out);
+    assert_eq!(x["spi_in"].as_u64().unwrap(), a_in);
+    (a_out, a_in)
+}
+
+/// Seconds a TCP connect from `ns` to [hit]:port takes.
+fn connect_secs(ns: &Netns, hit: &str, port: u16) -> f64 {
+    let out = ns.sh(&format!(
+        "python3 -c \"import socket,time; t=time.monotonic(); s=socket.create_connection(('{hit}',{port}),timeout=10); \
+         print(time.monotonic()-t)\""
+    ));
+    out.trim().parse().unwrap_or_else(|_| panic!("connect time: {out}"))
+}
+
+/// An HTTP server in `ns` on [hit]:8080 serving `mb` MiB of random bytes;
+/// returns it and the file's sha256.
+fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Bg, String) {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
+    let sum = sh(&format!("sha256sum {}/blob", www.display())).split_whitespace().next().unwrap().to_string();
+    let srv = bg(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
+    // Checked from the server's own namespace: local delivery, no HIP yet.
+    assert!(
+        wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://[{hit}]:8080/")).0),
+        "HTTP server did not come up"
+    );
+    (srv, sum)
+}
+
+/// (HIP packet type or 0, ESP SPI or 0) of every HIP/ESP packet captured.
+fn dissect(pcap: &Path) -> Vec<(u64, u64)> {
+    let out = sh(&format!(
+        "tshark -n -r {} -Y 'hip or esp' -T fields -e hip.packet_type -e esp.spi 2>/dev/null",
+        pcap.display()
+    ));
+    let num = |s: &str| match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).unwrap(),
+        None if s.is_empty() => 0,
+        None => s.parse().unwrap(),
+    };
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (num(f[0]), num(f.get(1).copied().unwrap_or("")))
+        })
+        .collect()
+}
+
+fn run(v6: bool) {
+    let p = pair(v6);
+    let (la, lb) = if v6 { (A6, B6) } else { (A4, B4) };
+    assert!(assocs(&p.a).is_empty() && sas(&p.a).is_empty(), "no SA before the first packet");
+    let pcap = p.dir.join("cap.pcapng");
+    let proto = "ip proto 139 or ip proto 50 or ip6 proto 139 or ip6 proto 50";
+    let cap = bg(&p.a.ns, &format!("dumpcap -q -i e0 -f '{proto}' -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The first TCP connect to the HIT starts the base exchange; its SYN
+    // waits for the SAs instead of being lost (a lost SYN costs 1 s).
+    let (_srv, sum) = http_server(&p.b.ns, &p.dir, &p.b.hit, 4);
+    let secs = connect_secs(&p.a.ns, &p.b.hit, 8080);
+    eprintln!("first TCP connect to a HIT (base exchange included): {:.1} ms", secs * 1000.0);
+    assert!(
+        secs < 0.9,
+        "connect took {secs:.3} s: the SYN was not held for the base exchange\na: {}\nb: {}",
+        p.a.p.ctl_json("sa list"),
+        p.b.p.ctl_json("sa list")
+    );
+    assert!(esp_counter(&p.a, "held") >= 1);
+    assert!(esp_counter(&p.a, "released") >= 1);
+    let (ab, ba) = check_spis(&p, la, lb);
+
+    // Payload through the SAs, both directions: ping both ways, then 4 MiB.
+    p.a.ns.sh(&format!("ping -6 -c 3 -i 0.2 -W 2 {}", p.b.hit));
+    p.b.ns.sh(&format!("ping -6 -c 3 -i 0.2 -W 2 {}", p.a.hit));
+    let got = p.a.ns.sh(&format!("curl -sf -g --max-time 60 http://[{}]:8080/blob | sha256sum", p.b.hit));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "body differs after HIP + ESP");
+    // The Responder saw ESP on its inbound SA: ESTABLISHED well before its
+    // 10 s R2-SENT timer.
+    assert_eq!(assocs(&p.b)[0]["state"], "ESTABLISHED");
+    for n in [&p.a, &p.b] {
+        // Not drop_no_sa: the kernel sends its own multicast (MLD) on the TUN.
+        for c in ["drop_unknown_spi", "drop_bad_source", "drop_open", "drop_seal"] {
+            assert_eq!(esp_counter(n, c), 0, "{c} on {}", n.hit);
+        }
+    }
+    assert_eq!(esp_counter(&p.b, "held"), 0, "the Responder had its SAs before it answered");
+
+    // tshark: the four HIP packets, then only ESP on the two SPIs.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cap);
+    let pkts = dissect(&pcap);
+    let hip: Vec<u64> = pkts.iter().take_while(|(t, _)| *t != 0).map(|(t, _)| *t).collect();
+    assert_eq!(hip, [1, 2, 3, 4], "{:?}", &pkts[..pkts.len().min(12)]);
+    let esp = &pkts[4..];
+    assert!(esp.len() > 1000, "{} ESP packets", esp.len());
+    assert!(esp.iter().all(|&(t, spi)| t == 0 && (spi == ab || spi == ba)), "{esp:?}");
+    assert!(esp.iter().any(|&(_, s)| s == ab) && esp.iter().any(|&(_, s)| s == ba));
+
+    // CLOSE removes the SAs on both sides; the next packet runs a new
+    // base exchange with new SPIs.
+    let (ok, _, err) = p.a.p.ctl(&format!("assoc close {}", p.b.hit));
+    assert!(ok, "{err}");
+    assert!(wait_until(5, || sas(&p.a).is_empty() && sas(&p.b).is_empty()), "SAs left after CLOSE");
+    p.a.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", p.b.hit));
+    let (ab2, ba2) = check_spis(&p, la, lb);
+    assert!(ab2 != ab && ba2 != ba, "the SAs were not renewed");
+}
+
+#[test]
+fn hipesp_ipv4_locators_connect_transfer_close() {
+    run(false);
+}
+
+#[test]
+fn hipesp_ipv6_locators_connect_transfer_close() {
+    run(true);
+}
+
+/// A peer in the table that never answers: the packets held for it are
+/// bounded, dropped and counted when they expire, and the next packet
+/// after that starts a new base exchange.
+#[test]
+fn hipesp_unreachable_peer_bounded_hold_counted_drops() {
+    let dir = PathBuf::from("/tmp").join(unique("hipesp-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let na = Netns::new("xu");
+    na.sh("ip link set lo up");
+    na.addr("lo", &format!("{A4}/32"));
+    let (ka, ha) = identity(&dir, "a");
+    let (_, hb) = identity(&dir, "b");
+    // The peer's locator (TEST-NET-1) leads nowhere.
+    na.sh("ip route add blackhole 192.0.2.0/24");
+    let extra = format!("retransmit_ms = 200\nmax_retransmits = 1\nlocators = [\"{A4}\"]\n");
+    let a = Proxy::start_config(&na, &config(&ka, &ha, &hb, "192.0.2.1", &extra));
+    let n = Node { p: a, ns: na, hit: ha };
+    let tx_i1 = |n: &Node| {
+        let v = n.p.ctl_json("assoc stats");
+        v["counters"].as_array().unwrap().iter().find(|c| c["name"] == "tx_i1").unwrap()["value"].as_u64().unwrap()
+    };
+    let no_sa = esp_counter(&n, "drop_no_sa");
+    let burst = HOLD + 8;
+    // Every echo request goes out at once; none is answered.
+    let _ = n.ns.sh_try(&format!("ping -6 -c {burst} -i 0.002 -W 1 {hb}"));
+    assert_eq!(esp_counter(&n, "held"), HOLD, "{}", n.p.ctl_json("sa list"));
+    assert!(esp_counter(&n, "drop_no_sa") >= no_sa + burst - HOLD);
+    assert!(wait_until(5, || assocs(&n).first().is_some_and(|a| a["state"] == "E-FAILED")), "{:?}", assocs(&n));
+    let first = tx_i1(&n);
+    assert!(first >= 1);
+    // E-FAILED drops the held packets at once (counted), not after the
+    // 10 s hold; nothing was released or installed.
+    assert!(
+        wait_until(2, || esp_counter(&n, "drop_no_sa") >= no_sa + burst),
+        "held packets not dropped: {}",
+        n.p.ctl_json("sa list")
+    );
+    assert_eq!(esp_counter(&n, "released"), 0);
+    assert!(sas(&n).is_empty());
+    // The next packet starts a new exchange.
+    let _ = n.ns.sh_try(&format!("ping -6 -c 1 -W 1 {hb}"));
+    assert!(wait_until(5, || tx_i1(&n) > first), "no new I1 after the hold expired");
+    drop(n);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// HOLD_PER_PEER in proxy-ctl/src/esp/host/tx.rs.
+const HOLD: u64 = 16;
