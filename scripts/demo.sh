@@ -169,6 +169,31 @@ TOML
 }
 demo_hip
 
+demo_hip_ed25519() {
+  say "HIP with Ed25519 host identities (RFC 9374 HIT suite 5, EdDSA/cSHAKE128): two native hosts"
+  local E1 E2
+  mkns E1 ed1; mkns E2 ed2
+  veth "$E1" eda "$E2" edb
+  nsx "$E1" ip addr add fd09::1/64 dev eda nodad; nsx "$E2" ip addr add fd09::2/64 dev edb nodad
+  for n in 1 2; do
+    "$CTL" identity new --algo ed25519 --out "$STATE/ed$n-hi.pem" >/dev/null 2>&1
+    printf '[control]\nsocket = "%s"\n[hip]\nrole = "host"\nidentities = ["%s"]\n' \
+      "$STATE/ed$n.sock" "$STATE/ed$n-hi.pem" > "$STATE/ed$n.toml"
+  done
+  nsx "$E1" "$CTL" run --config "$STATE/ed1.toml" 2> "$STATE/ed1.log" & PIDS+=($!)
+  nsx "$E2" "$CTL" run --config "$STATE/ed2.toml" 2> "$STATE/ed2.log" & PIDS+=($!)
+  wait_sock "$STATE/ed1.sock"; wait_sock "$STATE/ed2.sock"
+  echo "ed2 identity, with its DRIP Entity Tag under RAA 10 / HDA 20:"
+  "$CTL" identity show "$STATE/ed2-hi.pem" --raa 10 --hda 20 | sed 's/^/  /'
+  local hit2
+  hit2=$("$CTL" --json identity show "$STATE/ed2-hi.pem" | sed -n 's/.*"hit": "\(.*\)".*/\1/p')
+  echo "ed1: proxy-ctl assoc connect $hit2 --locator fd09::2"
+  "$CTL" --socket "$STATE/ed1.sock" assoc connect "$hit2" --locator fd09::2
+  echo "ed2: proxy-ctl assoc list"
+  "$CTL" --socket "$STATE/ed2.sock" assoc list
+}
+demo_hip_ed25519
+
 demo_esp() {
   say "ESP: two HIP hosts (role host, TUN + ESP); the first packet HIT to HIT starts the base exchange"
   local HA HB

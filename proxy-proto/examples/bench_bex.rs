@@ -30,8 +30,8 @@ fn sysrng() -> proxy_proto::hip::assoc::host::Rng {
     Box::new(|b: &mut [u8]| rand::fill(b).expect("system random"))
 }
 
-fn id() -> LocalIdentity {
-    LocalIdentity::new(HostIdentity::generate(HostIdKind::EcdsaP256).unwrap()).unwrap()
+fn id(kind: HostIdKind) -> LocalIdentity {
+    LocalIdentity::new(HostIdentity::generate(kind).unwrap()).unwrap()
 }
 
 /// One complete exchange; returns its duration.
@@ -60,9 +60,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn run_ours(k: u8, secs: f64) -> (f64, Duration) {
-    let mut a = HipHost::new(cfg(k), vec![id()], sysrng());
-    let mut b = HipHost::new(cfg(k), vec![id()], sysrng());
+fn run_ours(k: u8, secs: f64, kind: HostIdKind) -> (f64, Duration) {
+    let mut a = HipHost::new(cfg(k), vec![id(kind)], sysrng());
+    let mut b = HipHost::new(cfg(k), vec![id(kind)], sysrng());
     // Warm up: the Responder signs its R1 once per generation.
     bex(&mut a, &mut b);
     let mut lat = Vec::new();
@@ -141,10 +141,16 @@ fn main() {
     let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let (c, c_lat) = run_crypto(secs);
     println!("crypto-only: {c:.0} bex/s, median {:.0} us", c_lat.as_secs_f64() * 1e6);
-    let (o0, l0) = run_ours(0, secs);
+    let (o0, l0) = run_ours(0, secs, HostIdKind::EcdsaP256);
     println!("ours K=0: {o0:.0} bex/s, median latency {:.0} us", l0.as_secs_f64() * 1e6);
-    let (o10, l10) = run_ours(10, secs);
+    let (o10, l10) = run_ours(10, secs, HostIdKind::EcdsaP256);
     println!("ours K=10: {o10:.0} bex/s, median latency {:.0} us", l10.as_secs_f64() * 1e6);
+    // Informational: Ed25519 identities (RFC 9374 suite 5: cSHAKE128 puzzle,
+    // KMAC128 HIP_MAC and KEYMAT), same ECDH P-256; not part of the ratio.
+    for k in [0, 10] {
+        let (o, l) = run_ours(k, secs, HostIdKind::Ed25519);
+        println!("ours Ed25519 K={k}: {o:.0} bex/s, median latency {:.0} us", l.as_secs_f64() * 1e6);
+    }
     println!("ratio at K=10: {:.2}", o10 / c);
     println!("bench bex: ours {o0:.0} bex/s, crypto-only {c:.0} bex/s, ratio {:.2}", o0 / c);
 }

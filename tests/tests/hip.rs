@@ -110,6 +110,11 @@ impl Drop for HipNode {
 
 /// Two namespaces joined by a veth, IPv4 and IPv6 on it.
 fn pair(extra_a: &str, extra_b: &str) -> (HipNode, HipNode) {
+    pair_of("p256", "p256", extra_a, extra_b)
+}
+
+/// As [`pair`], with the identity algorithm of each end.
+fn pair_of(algo_a: &str, algo_b: &str, extra_a: &str, extra_b: &str) -> (HipNode, HipNode) {
     let a = Netns::new("ha");
     let b = Netns::new("hb");
     a.veth("hipa", &b, "hipb");
@@ -117,7 +122,7 @@ fn pair(extra_a: &str, extra_b: &str) -> (HipNode, HipNode) {
     b.addr("hipb", &format!("{B4}/24"));
     a.addr("hipa", &format!("{A6}/64"));
     b.addr("hipb", &format!("{B6}/64"));
-    (HipNode::start(a, "p256", extra_a), HipNode::start(b, "p256", extra_b))
+    (HipNode::start(a, algo_a, extra_a), HipNode::start(b, algo_b, extra_b))
 }
 
 /// The two ends of one association agree: state, SPIs crossed, transform.
@@ -158,12 +163,24 @@ impl Tshark {
         Tshark { child, file }
     }
 
-    /// Stop and return one line per HIP packet: type, checksum status, parameter types.
-    fn stop(mut self) -> Vec<(u8, String, Vec<u16>)> {
+    /// Stop capturing (the file stays until drop).
+    fn halt(&mut self) {
         std::thread::sleep(Duration::from_millis(500));
         // SAFETY: plain kill(2) on our child (ip netns exec execs tshark).
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let _ = self.child.wait();
+    }
+
+    /// `tshark -r FILE -Y hip -T fields -e F...` on the halted capture.
+    fn fields(&self, fields: &[&str]) -> Vec<Vec<String>> {
+        let e: Vec<String> = fields.iter().map(|f| format!("-e {f}")).collect();
+        let out = sh(&format!("tshark -r {} -Y hip -T fields {} 2>/dev/null", self.file.display(), e.join(" ")));
+        out.lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+    }
+
+    /// Stop and return one line per HIP packet: type, checksum status, parameter types.
+    fn stop(mut self) -> Vec<(u8, String, Vec<u16>)> {
+        self.halt();
         let out = sh(&format!(
             "tshark -r {} -Y hip -T fields -e hip.packet_type -e hip.checksum.status -e hip.type 2>/dev/null",
             self.file.display()
@@ -347,5 +364,85 @@ fn hip_allowed_peers_and_cli_errors() {
     std::fs::write(&cfg, "[hip]\nidentities = [\"/x.pem\"]\nesp_transforms = [13, 99]\n").unwrap();
     let (ok, _, err) = sh_try(&format!("{} run --config {}", proxy_ctl_bin(), cfg.display()));
     assert!(!ok && err.contains("esp_transforms"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// RFC 9374: Ed25519 Host Identities with EdDSA/cSHAKE128 HITs (suite 5),
+/// both ends Ed25519 over IPv6, then an Ed25519 Initiator against a P-256
+/// Responder over IPv4; tshark dissects every packet as HIP with good
+/// checksums, the R1s' HIT_SUITE_LIST and the Ed25519 signatures.
+#[test]
+fn hip_ed25519_base_exchange_dissected_by_tshark() {
+    let slow = "retransmit_ms = 2000";
+    let (a, b) = pair_of("ed25519", "ed25519", slow, slow);
+    for n in [&a, &b] {
+        assert!(n.hit.starts_with("2001:25:"), "suite 5 HIT: {}", n.hit);
+    }
+    let cap = Tshark::start(&b.ns, "hipb");
+    let e = a.connect(&b.hit, B6);
+    assert_eq!(e["state"], "ESTABLISHED");
+    check_pair(&a, &b);
+    let mut cap = cap;
+    cap.halt();
+    let rows = cap.fields(&["hip.packet_type", "hip.checksum.status", "hip.tlv.hit_suite_id", "hip.tlv.sig"]);
+    let types: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(types, ["1", "2", "3", "4"], "{rows:?}");
+    for r in &rows {
+        assert_eq!(r[1], "1", "checksum: {rows:?}");
+    }
+    // R1: HIT_SUITE_LIST 5 (ours) then 1, 2. R1, I2, R2 carry one Ed25519
+    // signature each. Wireshark reads the 16-bit SIG alg field as one octet
+    // (hip.tlv.sig_alg = 0x00), so its hip.tlv.sig starts with the low octet
+    // of the algorithm, 0x0d = 13 (EdDSA), followed by the 64-octet signature.
+    assert_eq!(r_field(&rows[1], 2), ["5", "1", "2"], "{rows:?}");
+    for r in &rows[1..] {
+        let sigs = r_field(r, 3);
+        assert_eq!(sigs.len(), 1, "{rows:?}");
+        let sig = sigs[0].replace(':', "");
+        assert!(sig.starts_with("0d") && sig.len() == 2 + 128, "Ed25519 signature: {rows:?}");
+    }
+    drop(cap);
+    drop((a, b));
+
+    // Mixed: Ed25519 Initiator, ECDSA P-256 Responder (whose suite 2 keys the exchange).
+    let (a, b) = pair_of("ed25519", "p256", slow, slow);
+    assert!(b.hit.starts_with("2001:22:"), "suite 2 HIT: {}", b.hit);
+    let e = a.connect(&b.hit, B4);
+    assert_eq!(e["state"], "ESTABLISHED");
+    check_pair(&a, &b);
+    assert_eq!(a.counter("established") + b.counter("established"), 2);
+}
+
+/// The comma-separated values of column `i` of a tshark row.
+fn r_field(row: &[String], i: usize) -> Vec<String> {
+    row.get(i).map_or(vec![], |v| v.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect())
+}
+
+/// `identity show` of an Ed25519 key: suite 5 HIT, PK algorithm 4 (RFC 9373)
+/// and, with --raa/--hda, the RFC 9374 DET under prefix 2001:30::/28.
+#[test]
+fn identity_show_ed25519_hit_and_det() {
+    let dir = PathBuf::from("/tmp").join(unique("hp-hip-id-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("ed.pem");
+    sh(&format!("{} identity new --algo ed25519 --out {}", proxy_ctl_bin(), key.display()));
+    let v: Value = serde_json::from_str(&sh(&format!(
+        "{} --json identity show {} --raa 10 --hda 20",
+        proxy_ctl_bin(),
+        key.display()
+    )))
+    .unwrap();
+    assert_eq!(v["algorithm"], "ed25519");
+    assert_eq!(v["hit_suite"], 5);
+    assert_eq!(v["pk_algorithm"], 4);
+    assert_eq!(v["host_id_algorithm"], 13);
+    assert!(v["hit"].as_str().unwrap().starts_with("2001:25:"), "{v}");
+    assert!(v["hhit"].as_str().unwrap().starts_with("2001:30:280:1405:"), "{v}");
+    assert!(v["hip_rr"].as_str().unwrap().starts_with("4 20010025"), "{v}");
+    // Out-of-range RAA, and --raa without --hda, are CLI errors.
+    let (ok, _, err) = sh_try(&format!("{} identity show {} --raa 16384 --hda 1", proxy_ctl_bin(), key.display()));
+    assert!(!ok && err.contains("16384"), "{err}");
+    let (ok, _, _) = sh_try(&format!("{} identity show {} --raa 1", proxy_ctl_bin(), key.display()));
+    assert!(!ok);
     std::fs::remove_dir_all(&dir).unwrap();
 }

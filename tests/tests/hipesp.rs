@@ -65,9 +65,9 @@ impl Drop for Pair {
     }
 }
 
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+fn identity(dir: &Path, name: &str, algo: &str) -> (PathBuf, String) {
     let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
+    let shown = sh(&format!("{} --json identity new --algo {algo} --out {}", proxy_ctl_bin(), key.display()));
     let shown: Value = serde_json::from_str(&shown).unwrap();
     (key, shown["hit"].as_str().unwrap().to_owned())
 }
@@ -82,6 +82,11 @@ fn config(key: &Path, hit: &str, peer_hit: &str, peer_locator: &str, hip_extra: 
 
 /// Two hosts whose peer tables point at each other over IPv4 or IPv6.
 fn pair(v6: bool) -> Pair {
+    pair_of(v6, "p256")
+}
+
+/// As [`pair`], with host identities of algorithm `algo` (`identity new --algo`).
+fn pair_of(v6: bool, algo: &str) -> Pair {
     let dir = PathBuf::from("/tmp").join(unique("hipesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let na = Netns::new("xa");
@@ -95,8 +100,8 @@ fn pair(v6: bool) -> Pair {
     assert!(wait_until(10, || !na.sh("ip -6 addr show dev e0").contains("tentative")
         && !nb.sh("ip -6 addr show dev e0").contains("tentative")));
     let (la, lb) = if v6 { (A6, B6) } else { (A4, B4) };
-    let (ka, ha) = identity(&dir, "a");
-    let (kb, hb) = identity(&dir, "b");
+    let (ka, ha) = identity(&dir, "a", algo);
+    let (kb, hb) = identity(&dir, "b", algo);
     let pa = Proxy::start_config(&na, &config(&ka, &ha, &hb, lb, ""));
     let pb = Proxy::start_config(&nb, &config(&kb, &hb, &ha, la, ""));
     Pair { a: Node { p: pa, ns: na, hit: ha }, b: Node { p: pb, ns: nb, hit: hb }, dir }
@@ -196,7 +201,10 @@ fn dissect(pcap: &Path) -> Vec<(u64, u64)> {
 }
 
 fn run(v6: bool) {
-    let p = pair(v6);
+    run_with(pair(v6), v6)
+}
+
+fn run_with(p: Pair, v6: bool) {
     let (la, lb) = if v6 { (A6, B6) } else { (A4, B4) };
     assert!(assocs(&p.a).is_empty() && sas(&p.a).is_empty(), "no SA before the first packet");
     let pcap = p.dir.join("cap.pcapng");
@@ -267,6 +275,16 @@ fn hipesp_ipv6_locators_connect_transfer_close() {
     run(true);
 }
 
+/// The same with Ed25519 identities (RFC 9374 HIT suite 5): the ESP keys
+/// come from the KMAC128 KEYMAT, so the transfer proves both ends derived
+/// the same keys.
+#[test]
+fn hipesp_ed25519_identities_connect_transfer_close() {
+    let p = pair_of(true, "ed25519");
+    assert!(p.a.hit.starts_with("2001:25:") && p.b.hit.starts_with("2001:25:"), "{} {}", p.a.hit, p.b.hit);
+    run_with(p, true);
+}
+
 /// A peer in the table that never answers: the packets held for it are
 /// bounded, dropped and counted when they expire, and the next packet
 /// after that starts a new base exchange.
@@ -277,8 +295,8 @@ fn hipesp_unreachable_peer_bounded_hold_counted_drops() {
     let na = Netns::new("xu");
     na.sh("ip link set lo up");
     na.addr("lo", &format!("{A4}/32"));
-    let (ka, ha) = identity(&dir, "a");
-    let (_, hb) = identity(&dir, "b");
+    let (ka, ha) = identity(&dir, "a", "p256");
+    let (_, hb) = identity(&dir, "b", "p256");
     // The peer's locator (TEST-NET-1) leads nowhere.
     na.sh("ip route add blackhole 192.0.2.0/24");
     let extra = format!("retransmit_ms = 200\nmax_retransmits = 1\nlocators = [\"{A4}\"]\n");

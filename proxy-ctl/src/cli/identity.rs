@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use proxy_proto::hip::crypto::{HostIdKind, HostIdentity};
+use proxy_proto::hip::crypto::{Hit, HostIdKind, HostIdentity};
 
 use crate::hip::identity;
 
@@ -17,8 +17,7 @@ pub enum Algo {
     P256,
     /// ECDSA P-384 (HIT suite 2).
     P384,
-    /// EdDSA Ed25519 (RFC 9374; its HIT suite is not implemented yet:
-    /// the key is shown, the daemon refuses it).
+    /// EdDSA Ed25519 (RFC 9374 HIT suite 5, EdDSA/cSHAKE128).
     Ed25519,
 }
 
@@ -35,11 +34,28 @@ pub enum IdentityCmd {
         force: bool,
     },
     /// Print the HIT and the HIP RR (RFC 8005) of a key file.
-    Show { file: PathBuf },
+    Show {
+        file: PathBuf,
+        /// Also print the Hierarchical HIT (RFC 9374 DRIP Entity Tag, prefix
+        /// 2001:30::/28) under this Registered Assigning Authority (0..=16383;
+        /// Ed25519 keys only; needs --hda).
+        #[arg(long, requires = "hda", value_parser = clap::value_parser!(u16).range(0..16384))]
+        raa: Option<u16>,
+        /// The HHIT Domain Authority under --raa (0..=16383).
+        #[arg(long, requires = "raa", value_parser = clap::value_parser!(u16).range(0..16384))]
+        hda: Option<u16>,
+    },
 }
 
-fn print(id: &HostIdentity, json: bool) -> anyhow::Result<()> {
+fn print(id: &HostIdentity, hid: Option<(u16, u16)>, json: bool) -> anyhow::Result<()> {
     let s = identity::describe(id)?;
+    let hhit = match hid {
+        Some((raa, hda)) => Some(
+            Hit::hhit(&id.public(), raa, hda)
+                .map_err(|e| anyhow::anyhow!("--raa/--hda: no Hierarchical HIT for this key: {e}"))?,
+        ),
+        None => None,
+    };
     if json {
         let v = serde_json::json!({
             "algorithm": s.algorithm,
@@ -50,6 +66,8 @@ fn print(id: &HostIdentity, json: bool) -> anyhow::Result<()> {
             "pk_algorithm": s.pk_algorithm,
             "public_key": s.public_key_base64,
             "host_id_algorithm": s.host_id_algorithm,
+            "hit_suite": s.hit_suite,
+            "hhit": hhit.map(|h| h.to_ipv6().to_string()),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -62,6 +80,12 @@ fn print(id: &HostIdentity, json: bool) -> anyhow::Result<()> {
         }
         (None, Some(e)) => println!("HIT           none: {e}"),
         (None, None) => {}
+    }
+    if let Some(id) = s.hit_suite {
+        println!("HIT suite     {id}");
+    }
+    if let Some(h) = hhit {
+        println!("HHIT (DET)    {}", h.to_ipv6());
     }
     println!("PK algorithm  {} (RFC 8005)", s.pk_algorithm);
     println!("public key    {}", s.public_key_base64);
@@ -84,8 +108,8 @@ pub fn run(json: bool, cmd: IdentityCmd) -> anyhow::Result<()> {
             let id = HostIdentity::generate(kind)?;
             identity::save(&id, &out, force)?;
             eprintln!("wrote {} (mode 0600)", out.display());
-            print(&id, json)
+            print(&id, None, json)
         }
-        IdentityCmd::Show { file } => print(&identity::load(&file)?, json),
+        IdentityCmd::Show { file, raa, hda } => print(&identity::load(&file)?, raa.zip(hda), json),
     }
 }

@@ -63,6 +63,8 @@ pub struct Shown {
     pub pk_algorithm: u8,
     pub public_key_base64: String,
     pub host_id_algorithm: u16,
+    /// The HIT Suite ID (RFC 7401 §5.2.10, RFC 9374 §3.2).
+    pub hit_suite: Option<u8>,
 }
 
 pub fn describe(id: &HostIdentity) -> anyhow::Result<Shown> {
@@ -81,6 +83,7 @@ pub fn describe(id: &HostIdentity) -> anyhow::Result<Shown> {
         HostIdPublic::Ed25519(_) => "ed25519",
     };
     let (pk_alg, key) = dns_public_key(&public);
+    let hit_suite = public.hit_suite().ok().map(|s| s.id());
     let (hit, hit_error) = match Hit::from_host_id(&public) {
         Ok(h) => (Some(h), None),
         Err(e) => (None, Some(e.to_string())),
@@ -100,6 +103,7 @@ pub fn describe(id: &HostIdentity) -> anyhow::Result<Shown> {
         pk_algorithm: pk_alg.into(),
         public_key_base64: data_encoding::BASE64.encode(&key),
         host_id_algorithm: public.algorithm() as u16,
+        hit_suite,
     })
 }
 
@@ -116,10 +120,18 @@ mod tests {
         assert_eq!(rr.hit, s.hit.unwrap().0.to_vec());
         assert_eq!(rr.pk_algorithm, PkAlgorithm::Ecdsa);
         assert_eq!(rr.public_key.len(), 64);
-        // Ed25519: HI and key shown, HIT suite 5 not implemented.
-        let s = describe(&HostIdentity::generate(HostIdKind::Ed25519).unwrap()).unwrap();
-        assert!(s.hit.is_none() && s.hit_error.is_some());
+        // Ed25519: HIT suite 5 (RFC 9374), PK algorithm 4 (RFC 9373), 32-octet key.
+        let id = HostIdentity::generate(HostIdKind::Ed25519).unwrap();
+        let s = describe(&id).unwrap();
+        let hit = s.hit.unwrap();
+        assert!(s.hit_error.is_none());
+        assert_eq!(hit.oga_id(), 5);
+        assert_eq!(&hit.0[..4], &[0x20, 0x01, 0x00, 0x25]);
         assert_eq!(s.pk_algorithm, 4);
+        let rr: HipRdata = s.hip_rr.as_deref().unwrap().parse().unwrap();
+        assert_eq!(rr.hit, hit.0.to_vec());
+        assert_eq!(rr.pk_algorithm, PkAlgorithm::EdDsa);
+        assert_eq!(rr.public_key, id.public().to_host_identity()[2..].to_vec());
     }
 
     #[test]

@@ -21,8 +21,17 @@ fn key() -> &'static [u8] {
     KEY.get_or_init(|| HostIdentity::generate(HostIdKind::EcdsaP256).unwrap().to_pkcs8_der().unwrap().to_vec())
 }
 
+/// An Ed25519 identity (RFC 9374 HIT suite 5: cSHAKE128 RHASH, KMAC128 MAC).
+fn ed25519_key() -> &'static [u8] {
+    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+    KEY.get_or_init(|| HostIdentity::generate(HostIdKind::Ed25519).unwrap().to_pkcs8_der().unwrap().to_vec())
+}
+
 fuzz_target!(|data: &[u8]| {
-    let id = LocalIdentity::new(HostIdentity::from_pkcs8_der(key()).unwrap()).unwrap();
+    // Odd-length inputs meet the Ed25519 host, even-length the ECDSA one,
+    // so both HIT suites' code paths see every kind of input.
+    let key = if data.len() % 2 == 1 { ed25519_key() } else { key() };
+    let id = LocalIdentity::new(HostIdentity::from_pkcs8_der(key).unwrap()).unwrap();
     let ours = id.hit;
     let mut n = 0u8;
     let rng = Box::new(move |b: &mut [u8]| {

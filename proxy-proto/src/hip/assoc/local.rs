@@ -21,7 +21,7 @@ pub struct LocalIdentity {
 
 impl LocalIdentity {
     /// Wraps a key pair. Fails for identities whose HIT suite is not
-    /// implemented (EdDSA, RFC 9374 suite 5).
+    /// implemented.
     pub fn new(identity: HostIdentity) -> Result<Self, CryptoError> {
         let public = identity.public();
         let suite = public.hit_suite()?;

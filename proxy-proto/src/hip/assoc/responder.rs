@@ -232,6 +232,15 @@ fn cookie(local: &LocalIdentity, secret: &[u8; 32], hit_i: &Hit) -> Vec<u8> {
 }
 
 /// Sign an R1 for this generation and group (§5.3.2): R1_COUNTER, PUZZLE,
+/// The HIT_SUITE_LIST of our R1s (RFC 7401 Section 5.2.10): every suite we
+/// can verify and key with, our own HIT's suite first (RFC 9374 Section 3.4.2
+/// adds EdDSA/cSHAKE128).
+fn hit_suite_list(ours: crate::hip::crypto::HitSuite) -> HitSuiteList {
+    let others = crate::hip::crypto::HitSuite::SUPPORTED.into_iter().filter(|s| *s != ours);
+    let ids: Vec<u8> = core::iter::once(ours).chain(others).map(|s| s.id()).collect();
+    HitSuiteList::from_suite_ids(&ids)
+}
+
 /// DIFFIE_HELLMAN, HIP_CIPHER, HOST_ID, HIT_SUITE_LIST, DH_GROUP_LIST,
 /// TRANSPORT_FORMAT_LIST, ESP_TRANSFORM (RFC 7402 §5.3.1), HIP_SIGNATURE_2.
 fn build_r1(
@@ -256,7 +265,7 @@ fn build_r1(
             DiffieHellman { group_id: group.id(), public_value: dh.public_value().to_vec() }.into(),
             HipCipherList { ciphers: cfg.hip_ciphers.iter().map(|c| c.id()).collect() }.into(),
             local.host_id.clone().into(),
-            HitSuiteList::from_suite_ids(&[local.suite.id()]).into(),
+            hit_suite_list(local.suite).into(),
             DhGroupList { groups: cfg.dh_groups.to_list() }.into(),
             TransportFormatList { formats: vec![EspTransform::TYPE] }.into(),
             EspTransform { suites: cfg.esp_transforms.iter().filter_map(|t| t.suite_id()).collect() }.into(),

@@ -749,3 +749,127 @@ fn esp_from_the_initiator_confirms_r2_sent() {
     assert_eq!(b.association(now, &ha).unwrap().state, State::Established);
     assert_eq!(b.poll_timeout(), b.locals[0].pool.next_rotation(b.config()));
 }
+
+// ---- EdDSA Ed25519 identities, HIT suite 5 EdDSA/cSHAKE128 (RFC 9374) ----
+
+/// A Pair of hosts with these identities (ECDH P-256 and the default proposals).
+fn pair_of(kind_a: HostIdKind, kind_b: HostIdKind, cfg: HostConfig) -> Pair {
+    let a = HipHost::new(cfg.clone(), vec![identity(kind_a)], rng(41));
+    let b = HipHost::new(cfg, vec![identity(kind_b)], rng(42));
+    Pair::new(a, b)
+}
+
+/// The packets of a base exchange, captured as they are sent.
+fn capture_bex(p: &mut Pair) -> Vec<HipPacket> {
+    let mut seen = Vec::new();
+    let log = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+    let sink = log.clone();
+    p.loss = Box::new(move |_, t| {
+        sink.borrow_mut().push(t.payload.clone());
+        false
+    });
+    p.connect(vec![(A6, B6)]);
+    p.drive();
+    for bytes in log.borrow().iter() {
+        seen.push(HipPacket::parse_bytes(bytes).unwrap());
+    }
+    seen
+}
+
+#[test]
+fn base_exchange_ed25519_both_sides() {
+    use crate::hip::crypto::HitSuite;
+    use crate::hip::wire::param::suites::HitSuiteList;
+    // A non-zero puzzle so that the cSHAKE128 RHASH is exercised at both ends.
+    let cfg = HostConfig { puzzle_k: 6, ..HostConfig::default() };
+    let mut p = pair_of(HostIdKind::Ed25519, HostIdKind::Ed25519, cfg);
+    let (ha, hb) = (hit(&p.a), hit(&p.b));
+    assert_eq!((ha.oga_id(), hb.oga_id()), (5, 5));
+    assert!(ha.is_orchid() && hb.is_orchid());
+    let pkts = capture_bex(&mut p);
+    use PacketType::*;
+    assert_eq!(pkts.iter().map(|x| x.packet_type).collect::<Vec<_>>(), [I1, R1, I2, R2]);
+    // R1 offers EdDSA/cSHAKE128 first (its own suite), then the others we implement.
+    let list = pkts[1].get::<HitSuiteList>().unwrap();
+    assert_eq!(list.suite_ids().collect::<Vec<_>>(), [5, 1, 2]);
+    // #I, #J and HIP_MAC have RHASH_len = 32 octets for this suite.
+    assert_eq!(pkts[1].get::<Puzzle>().unwrap().random_i.len(), 32);
+    assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 32);
+    // HIP_SIGNATURE carries the Ed25519 signature (64 octets, algorithm 13).
+    let sig = pkts[2].get::<HipSignature>().unwrap();
+    assert_eq!((sig.algorithm, sig.signature.len()), (13, 64));
+    check_established(&p);
+    assert_eq!(p.a.counters().dropped_total() + p.b.counters().dropped_total(), 0);
+    assert_eq!(p.a.locals[0].id.suite, HitSuite::EddsaCshake128);
+}
+
+#[test]
+fn mixed_ed25519_initiator_ecdsa_responder() {
+    let mut p = pair_of(HostIdKind::Ed25519, HostIdKind::EcdsaP256, HostConfig::default());
+    let pkts = capture_bex(&mut p);
+    // The Responder's suite (ECDSA/SHA-384) fixes RHASH: 48-octet HIP_MAC.
+    assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 48);
+    check_established(&p);
+}
+
+#[test]
+fn mixed_ecdsa_initiator_ed25519_responder() {
+    let cfg = HostConfig { hip_ciphers: vec![HipCipher::Aes256Cbc], ..HostConfig::default() };
+    let mut p = pair_of(HostIdKind::EcdsaP384, HostIdKind::Ed25519, cfg);
+    let pkts = capture_bex(&mut p);
+    // The Responder's suite (EdDSA/cSHAKE128) fixes RHASH: KMAC128, 32 octets.
+    assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 32);
+    check_established(&p);
+}
+
+/// I1 -> R1 -> I2 between two Ed25519 hosts, for tampering.
+fn ed25519_up_to_i2() -> (HipHost, HipHost, Instant, Transmit) {
+    let mut a = HipHost::new(HostConfig::default(), vec![identity(HostIdKind::Ed25519)], rng(51));
+    let mut b = HipHost::new(HostConfig::default(), vec![identity(HostIdKind::Ed25519)], rng(52));
+    let now = Instant::now();
+    a.initiate(now, None, hit(&b), vec![(A4, B4)]).unwrap();
+    let i1 = one(&mut a);
+    deliver(&mut b, now, &i1);
+    let r1 = one(&mut b);
+    deliver(&mut a, now, &r1);
+    let i2 = one(&mut a);
+    assert_eq!(ptype(&i2), PacketType::I2);
+    (a, b, now, i2)
+}
+
+#[test]
+fn ed25519_bad_signature_and_bad_kmac_rejected() {
+    let (a, mut b, now, i2) = ed25519_up_to_i2();
+    let bad = rewrite(&i2, |p| {
+        if let Some(Param::HipSignature(HipSignature { signature, .. })) =
+            p.params.iter_mut().find(|x| matches!(x, Param::HipSignature(_)))
+        {
+            signature[7] ^= 1;
+        }
+    });
+    deliver(&mut b, now, &bad);
+    assert_i2_rejected(&a, &mut b, now, DropReason::BadSignature);
+
+    let (a, mut b, now, i2) = ed25519_up_to_i2();
+    let bad = rewrite(&i2, |p| {
+        if let Some(Param::HipMac(HipMac { hmac })) = p.params.iter_mut().find(|x| matches!(x, Param::HipMac(_))) {
+            hmac[31] ^= 1;
+        }
+    });
+    deliver(&mut b, now, &bad);
+    let _notify = b.poll_transmit();
+    assert_i2_rejected(&a, &mut b, now, DropReason::BadHipMac);
+    // The genuine I2 is still accepted.
+    deliver(&mut b, now, &i2);
+    assert_eq!(b.counters().established, 1);
+}
+
+#[test]
+fn mixed_rsa_initiator_ed25519_responder_modp() {
+    // RSA meets Ed25519 over a MODP group; the Responder's suite 5 keys it.
+    let cfg = HostConfig { dh_groups: DhGroupPreference(vec![DhGroupId::Modp2048]), ..HostConfig::default() };
+    let mut p = pair_of(HostIdKind::Rsa2048, HostIdKind::Ed25519, cfg);
+    let pkts = capture_bex(&mut p);
+    assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 32);
+    check_established(&p);
+}

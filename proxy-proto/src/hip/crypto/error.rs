@@ -20,6 +20,9 @@ pub enum CryptoError {
     /// The HIT Suite ID (RFC 7401 Section 5.2.10) is not one we implement.
     #[error("unsupported HIT suite {0}")]
     UnsupportedHitSuite(u8),
+    /// An RAA or HDA of a Hierarchical HIT does not fit its 14 bits (RFC 9374 Section 3.3).
+    #[error("RAA and HDA are 14-bit values (0..=16383)")]
+    InvalidHierarchyId,
     /// A key (PEM, PKCS#8, SPKI or wire encoding) was rejected.
     #[error("key rejected")]
     KeyRejected,

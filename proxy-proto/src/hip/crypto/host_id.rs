@@ -120,15 +120,13 @@ impl HostIdPublic {
     }
 
     /// The HIT Suite whose RHASH derives this HI's HIT (RFC 7401 Section 5.2.10:
-    /// RSA -> RSA,DSA/SHA-256, ECDSA -> ECDSA/SHA-384).
-    ///
-    /// EdDSA HITs use the EdDSA/cSHAKE128 suite of RFC 9374, which this module
-    /// does not implement, hence the error.
+    /// RSA -> RSA,DSA/SHA-256, ECDSA -> ECDSA/SHA-384; RFC 9374 Section 3.4.2:
+    /// EdDSA -> EdDSA/cSHAKE128).
     pub fn hit_suite(&self) -> Result<HitSuite, CryptoError> {
         match self {
             HostIdPublic::Rsa { .. } => Ok(HitSuite::RsaDsaSha256),
             HostIdPublic::Ecdsa { .. } => Ok(HitSuite::EcdsaSha384),
-            HostIdPublic::Ed25519(_) => Err(CryptoError::UnsupportedHitSuite(5)),
+            HostIdPublic::Ed25519(_) => Ok(HitSuite::EddsaCshake128),
         }
     }
 

@@ -6,7 +6,15 @@
 use aws_lc_rs::hkdf;
 use zeroize::Zeroizing;
 
+use super::keccak::KmacKdf;
 use super::{CryptoError, HipCipher, Hit, HitSuite};
+
+/// The HKDF pseudo-random key: HMAC-based (aws-lc) for the SHA suites,
+/// KMAC128-based for EdDSA/cSHAKE128 (RFC 9374 Table 7).
+enum Prk {
+    Hmac(hkdf::Prk),
+    Kmac(KmacKdf),
+}
 
 struct Len(usize);
 
@@ -24,7 +32,7 @@ impl hkdf::KeyType for Len {
 /// full 255-block KEYMAT costs 255 HMACs, about half of a base exchange's
 /// crypto, and is almost never used.
 pub struct Keymat {
-    prk: hkdf::Prk,
+    prk: Prk,
     info: [u8; 32],
     /// Octets expanded so far; the KEYMAT's first `okm.len()` octets.
     okm: Zeroizing<Vec<u8>>,
@@ -57,11 +65,6 @@ impl Keymat {
         i: &[u8],
         j: &[u8],
     ) -> Result<Self, CryptoError> {
-        let alg = match suite {
-            HitSuite::RsaDsaSha256 => hkdf::HKDF_SHA256,
-            HitSuite::EcdsaSha384 => hkdf::HKDF_SHA384,
-            HitSuite::EcdsaLowSha1 => hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
-        };
         let (lo, hi) = if hit_a <= hit_b { (hit_a, hit_b) } else { (hit_b, hit_a) };
         let mut salt = Zeroizing::new(Vec::with_capacity(i.len() + j.len()));
         salt.extend_from_slice(i);
@@ -70,7 +73,16 @@ impl Keymat {
         info[..16].copy_from_slice(&lo.0);
         info[16..].copy_from_slice(&hi.0);
         let max_len = 255 * suite.rhash_len();
-        let prk = hkdf::Salt::new(alg, &salt).extract(kij);
+        let hkdf_alg = match suite {
+            HitSuite::RsaDsaSha256 => Some(hkdf::HKDF_SHA256),
+            HitSuite::EcdsaSha384 => Some(hkdf::HKDF_SHA384),
+            HitSuite::EcdsaLowSha1 => Some(hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY),
+            HitSuite::EddsaCshake128 => None,
+        };
+        let prk = match hkdf_alg {
+            Some(alg) => Prk::Hmac(hkdf::Salt::new(alg, &salt).extract(kij)),
+            None => Prk::Kmac(KmacKdf::extract(&salt, kij)),
+        };
         let mut k = Keymat { prk, info, okm: Zeroizing::new(Vec::new()), max_len, index: 0 };
         k.expand_to(INITIAL_BLOCKS * suite.rhash_len())?;
         Ok(k)
@@ -87,10 +99,13 @@ impl Keymat {
         // Grow geometrically so repeated small draws stay cheap.
         let len = len.max(2 * self.okm.len()).min(self.max_len);
         let mut okm = Zeroizing::new(vec![0u8; len]);
-        self.prk
-            .expand(&[&self.info], Len(len))
-            .and_then(|okm_ref| okm_ref.fill(&mut okm))
-            .map_err(|_| CryptoError::KeymatExhausted)?;
+        match &self.prk {
+            Prk::Hmac(prk) => prk
+                .expand(&[&self.info], Len(len))
+                .and_then(|okm_ref| okm_ref.fill(&mut okm))
+                .map_err(|_| CryptoError::KeymatExhausted)?,
+            Prk::Kmac(kdf) => kdf.expand(&self.info, &mut okm).ok_or(CryptoError::KeymatExhausted)?,
+        }
         self.okm = okm;
         Ok(())
     }
@@ -208,7 +223,7 @@ mod lazy_tests {
     /// KEYMAT, however the draws cut it, and stops at 255 blocks.
     #[test]
     fn lazy_expansion_matches_one_shot() {
-        for suite in [HitSuite::RsaDsaSha256, HitSuite::EcdsaSha384, HitSuite::EcdsaLowSha1] {
+        for suite in [HitSuite::RsaDsaSha256, HitSuite::EcdsaSha384, HitSuite::EcdsaLowSha1, HitSuite::EddsaCshake128] {
             let (a, b) = (Hit([0x20; 16]), Hit([0x21; 16]));
             let new = || Keymat::derive(suite, &[9; 48], &a, &b, &[1; 4], &[2; 4]).unwrap();
             let full_len = 255 * suite.rhash_len();

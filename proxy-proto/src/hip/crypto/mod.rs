@@ -19,6 +19,7 @@ mod error;
 mod hit;
 mod host_id;
 mod identity;
+mod keccak;
 mod keymat;
 pub mod mac;
 mod modp;
@@ -29,12 +30,14 @@ mod suite;
 pub use cipher::HipCipher;
 pub use dh::{DhGroupId, DhGroupPreference, DhKeyPair};
 pub use error::CryptoError;
-pub use hit::{HIT_CONTEXT_ID, Hit};
+pub use hit::{HHIT_CONTEXT_ID, HIT_CONTEXT_ID, Hit};
 pub use host_id::{EDDSA_CURVE_ED25519, EcdsaCurve, HiAlgorithm, HostIdPublic, RsaPadding};
 pub use identity::{HostIdKind, HostIdentity};
 pub use keymat::{EspKeyPair, EspKeys, HipKeys, KeyPairHalf, Keymat};
 pub use puzzle::PuzzleSolution;
-pub use suite::HitSuite;
+pub use suite::{HitSuite, Rhash};
 
+#[cfg(test)]
+mod eddsa_tests;
 #[cfg(test)]
 mod tests;

@@ -378,12 +378,8 @@ fn generate_sign_verify_pem_round_trip_every_algorithm() {
                     || kind == HostIdKind::Rsa2048
             );
         }
-        if kind != HostIdKind::Ed25519 {
-            let hit = Hit::from_host_id(&public).unwrap();
-            assert!(hit.is_orchid() && hit.matches(&public));
-        } else {
-            assert_eq!(Hit::from_host_id(&public), Err(CryptoError::UnsupportedHitSuite(5)));
-        }
+        let hit = Hit::from_host_id(&public).unwrap();
+        assert!(hit.is_orchid() && hit.matches(&public));
     }
 }
 
