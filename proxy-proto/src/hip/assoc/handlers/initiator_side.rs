@@ -76,15 +76,7 @@ impl HipHost {
             .map_err(|_| DropReason::Internal)?;
         let hip_keys =
             HipKeys::draw(&mut keymat, suite, cipher, &local_hit, &peer).map_err(|_| DropReason::Internal)?;
-        let keymat_index = u16::try_from(keymat.index()).map_err(|_| DropReason::Internal)?;
-        let esp = EspKeyPair::draw(
-            &mut keymat,
-            transform.encryption_key_len(),
-            transform.integrity_key_len(),
-            &local_hit,
-            &peer,
-        )
-        .map_err(|_| DropReason::Internal)?;
+        let (keymat_index, esp) = draw_esp_keys(&mut keymat, transform, &local_hit, &peer)?;
         let inbound_spi = self.random_spi();
 
         // §5.3.3, RFC 7402 §5.3.2.

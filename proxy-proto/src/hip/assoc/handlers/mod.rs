@@ -99,3 +99,18 @@ pub(super) fn established(a: &Association, initiator: bool) -> Event {
         outbound_key: s.outbound_key.clone(),
     }))
 }
+
+/// RFC 7402 §7: the ESP keys follow the HIP keys in KEYMAT; ESP_INFO's
+/// Keymat Index says where they start. Both ends draw them the same way.
+fn draw_esp_keys(
+    keymat: &mut Keymat,
+    transform: Transform,
+    local_hit: &Hit,
+    peer_hit: &Hit,
+) -> Result<(u16, EspKeyPair), DropReason> {
+    let keymat_index = u16::try_from(keymat.index()).map_err(|_| DropReason::Internal)?;
+    let esp =
+        EspKeyPair::draw(keymat, transform.encryption_key_len(), transform.integrity_key_len(), local_hit, peer_hit)
+            .map_err(|_| DropReason::Internal)?;
+    Ok((keymat_index, esp))
+}

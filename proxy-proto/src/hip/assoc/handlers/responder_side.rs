@@ -138,15 +138,7 @@ impl HipHost {
         if esp_info.new_spi < MIN_SPI {
             return Err(DropReason::Malformed);
         }
-        let keymat_index = u16::try_from(keymat.index()).map_err(|_| DropReason::Internal)?;
-        let esp = EspKeyPair::draw(
-            &mut keymat,
-            transform.encryption_key_len(),
-            transform.integrity_key_len(),
-            &local_hit,
-            &peer,
-        )
-        .map_err(|_| DropReason::Internal)?;
+        let (keymat_index, esp) = draw_esp_keys(&mut keymat, transform, &local_hit, &peer)?;
         let inbound_spi = self.random_spi();
 
         // §5.3.4, RFC 7402 §5.3.3: R2 = ESP_INFO, HIP_MAC_2, HIP_SIGNATURE.
