@@ -5,10 +5,12 @@
 //! tests run in parallel, and is removed on drop, which also runs when a
 //! test panics.
 
+mod background;
 mod netns;
 mod proxy;
 pub mod sockets;
 
+pub use background::Background;
 pub use netns::{Netns, in_netns, unique};
 pub use proxy::{Proxy, ProxyConfig, proxy_ctl_bin};
 

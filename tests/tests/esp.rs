@@ -9,11 +9,11 @@ use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
-use integration_tests::{Netns, Proxy, in_netns, sh, sh_try, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, in_netns, sh, sh_try, unique, wait_until};
 
 const HIT_A: &str = "2001:20::a";
 const HIT_B: &str = "2001:20::b";
@@ -21,25 +21,6 @@ const KEY_AB: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_BA: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3";
 const SPI_AB: u32 = 0x1001;
 const SPI_BA: u32 = 0x2002;
-
-/// Kills and reaps a background process on drop.
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bg(ns: &Netns, cmd: &str) -> Bg {
-    Bg(Command::new("ip")
-        .args(["netns", "exec", &ns.name, "sh", "-c", &format!("exec {cmd}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn"))
-}
 
 struct Hosts {
     // Daemons drop before their namespaces.
@@ -129,11 +110,12 @@ fn sa_field(p: &Proxy, spi: u32, dir: &str, field: &str) -> u64 {
 
 /// An HTTP server on `addr` in `ns` serving a random file of `mb` MiB;
 /// returns the server and the file's sha256.
-fn http_server(ns: &Netns, dir: &Path, addr: &str, mb: usize) -> (Bg, String) {
+fn http_server(ns: &Netns, dir: &Path, addr: &str, mb: usize) -> (Background, String) {
     std::fs::create_dir_all(dir).unwrap();
     sh(&format!("head -c {}M /dev/urandom > {}/blob", mb, dir.display()));
     let sum = sh(&format!("sha256sum {}/blob", dir.display())).split_whitespace().next().unwrap().to_string();
-    let srv = bg(ns, &format!("python3 -m http.server --bind {addr} --directory {} 8080", dir.display()));
+    let srv =
+        Background::spawn(ns, &format!("python3 -m http.server --bind {addr} --directory {} 8080", dir.display()));
     let url_host = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
     assert!(
         wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://{url_host}:8080/")).0),
@@ -175,8 +157,11 @@ fn udp_round_trip(client_ns: &Netns, server_ns: &Netns, server: SocketAddr, n: u
 }
 
 /// tshark on `dev` in `ns` writing ESP to a pcap until dropped.
-fn capture(ns: &Netns, dev: &str, pcap: &Path) -> Bg {
-    let c = bg(ns, &format!("dumpcap -q -i {dev} -f \"ip proto 50 or ip6 proto 50\" -w {}", pcap.display()));
+fn capture(ns: &Netns, dev: &str, pcap: &Path) -> Background {
+    let c = Background::capture(
+        ns,
+        &format!("dumpcap -q -i {dev} -f \"ip proto 50 or ip6 proto 50\" -w {}", pcap.display()),
+    );
     assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
     std::thread::sleep(Duration::from_millis(300));
     c
@@ -308,7 +293,7 @@ fn esp_host_forged_packets_are_dropped_and_counted() {
     };
     echo_check(1);
     // b captures a genuine a->b packet while a pings.
-    let pinger = bg(&h.na, &format!("ping -6 -i 0.1 {HIT_B}"));
+    let pinger = Background::spawn(&h.na, &format!("ping -6 -i 0.1 {HIT_B}"));
     h.nb.sh(&format!("python3 {}/cap.py 6 {SPI_AB} {}", dir.display(), pkts.display()));
     drop(pinger);
     std::thread::sleep(Duration::from_millis(300));
@@ -475,11 +460,12 @@ fn esp_hip_established_installs_sas_and_releases_the_first_packet() {
 
 /// [`http_server`] without probing it over the network first (the probe
 /// would set the association up before the test's own first packet).
-fn http_server_no_probe(ns: &Netns, dir: &Path, addr: &str, mb: usize) -> (Bg, String) {
+fn http_server_no_probe(ns: &Netns, dir: &Path, addr: &str, mb: usize) -> (Background, String) {
     std::fs::create_dir_all(dir).unwrap();
     sh(&format!("head -c {}M /dev/urandom > {}/blob", mb, dir.display()));
     let sum = sh(&format!("sha256sum {}/blob", dir.display())).split_whitespace().next().unwrap().to_string();
-    let srv = bg(ns, &format!("python3 -m http.server --bind {addr} --directory {} 8080", dir.display()));
+    let srv =
+        Background::spawn(ns, &format!("python3 -m http.server --bind {addr} --directory {} 8080", dir.display()));
     assert!(wait_until(10, || ns.sh_try("ss -ltn | grep -q :8080").0), "HTTP server did not come up");
     (srv, sum)
 }

@@ -10,37 +10,16 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use integration_tests::{Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
 use serde_json::Value;
 
 const A4: &str = "10.48.0.1";
 const B4: &str = "10.48.0.2";
 const A6: &str = "fd48::1";
 const B6: &str = "fd48::2";
-
-/// Kills and reaps a background process on drop.
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        // SAFETY: plain kill(2) on our child; SIGINT lets dumpcap finish its file.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        let _ = self.0.wait();
-    }
-}
-
-fn bg(ns: &Netns, cmd: &str) -> Bg {
-    Bg(Command::new("ip")
-        .args(["netns", "exec", &ns.name, "sh", "-c", &format!("exec {cmd}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn"))
-}
 
 struct Node {
     // The daemon drops before its namespace.
@@ -167,12 +146,12 @@ fn connect_secs(ns: &Netns, hit: &str, port: u16) -> f64 {
 
 /// An HTTP server in `ns` on [hit]:8080 serving `mb` MiB of random bytes;
 /// returns it and the file's sha256.
-fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Bg, String) {
+fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Background, String) {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
     let sum = sh(&format!("sha256sum {}/blob", www.display())).split_whitespace().next().unwrap().to_string();
-    let srv = bg(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
+    let srv = Background::spawn(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
     // Checked from the server's own namespace: local delivery, no HIP yet.
     assert!(
         wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://[{hit}]:8080/")).0),
@@ -209,7 +188,7 @@ fn run_with(p: Pair, v6: bool) {
     assert!(assocs(&p.a).is_empty() && sas(&p.a).is_empty(), "no SA before the first packet");
     let pcap = p.dir.join("cap.pcapng");
     let proto = "ip proto 139 or ip proto 50 or ip6 proto 139 or ip6 proto 50";
-    let cap = bg(&p.a.ns, &format!("dumpcap -q -i e0 -f '{proto}' -w {}", pcap.display()));
+    let cap = Background::capture(&p.a.ns, &format!("dumpcap -q -i e0 -f '{proto}' -w {}", pcap.display()));
     assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
     std::thread::sleep(Duration::from_millis(300));
 
