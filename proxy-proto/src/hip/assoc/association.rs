@@ -95,6 +95,8 @@ pub(super) struct Association {
     pub close_nonce: Option<Vec<u8>>,
     /// The DH_GROUP_LIST our I1 carried.
     pub i1_groups: Vec<u8>,
+    /// UPDATE state (mobility, registration refresh).
+    pub update: super::update_state::UpdateState,
 }
 
 impl Association {
@@ -118,6 +120,7 @@ impl Association {
             session: None,
             close_nonce: None,
             i1_groups: Vec::new(),
+            update: Default::default(),
         }
     }
 

@@ -41,6 +41,9 @@ pub struct HostConfig {
     pub linger: Duration,
     /// NOTIFYs we send per second at most (they cost a signature).
     pub notify_per_sec: u32,
+    /// Offer the rendezvous service (RFC 8003, 8004): REG_INFO in R1,
+    /// registrations in I2 / UPDATE, I1s relayed to registered HITs.
+    pub registrar: Option<super::RegistrarConfig>,
 }
 
 impl Default for HostConfig {
@@ -69,6 +72,7 @@ impl Default for HostConfig {
             r2_sent_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(30),
             notify_per_sec: 10,
+            registrar: None,
         }
     }
 }

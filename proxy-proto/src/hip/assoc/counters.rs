@@ -46,13 +46,17 @@ pub enum DropReason {
     UnsupportedPacketType,
     /// An I1 to a host that only initiates (the proxy role).
     NotResponder,
+    /// A relayed I1's RVS_HMAC did not verify with any registrar key (RFC 8004 §3.3).
+    BadRvsHmac,
+    /// An I1 for a HIT that is not ours and not registered with us.
+    NotRegistered,
     /// We could not build our answer (signing failed, keys unusable).
     Internal,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::UnsupportedCriticalParam,
@@ -73,6 +77,8 @@ impl DropReason {
         DropReason::BadEcho,
         DropReason::UnsupportedPacketType,
         DropReason::NotResponder,
+        DropReason::BadRvsHmac,
+        DropReason::NotRegistered,
         DropReason::Internal,
     ];
 
@@ -99,6 +105,8 @@ impl DropReason {
             DropReason::BadEcho => "bad_echo",
             DropReason::UnsupportedPacketType => "unsupported_packet_type",
             DropReason::NotResponder => "not_responder",
+            DropReason::BadRvsHmac => "bad_rvs_hmac",
+            DropReason::NotRegistered => "not_registered",
             DropReason::Internal => "internal_error",
         }
     }
@@ -130,6 +138,8 @@ pub struct Counters {
     pub retransmits: u64,
     /// R1 generations created.
     pub r1_generations: u64,
+    /// Mobility and registration (RFC 8046, 8003, 8004).
+    pub mobility: MobilityCounters,
     /// Drops by reason, indexed like [`DropReason::ALL`].
     pub dropped: [u64; DropReason::ALL.len()],
 }
@@ -152,6 +162,39 @@ impl Counters {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+}
+
+/// UPDATE, address check, registration and relay counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MobilityCounters {
+    /// UPDATE packets received (before authentication).
+    pub updates_received: u64,
+    /// UPDATE packets sent (retransmissions included).
+    pub updates_sent: u64,
+    /// UPDATE retransmissions.
+    pub update_retransmits: u64,
+    /// Our locator changes announced with LOCATOR_SET.
+    pub locator_announcements: u64,
+    /// Address checks (ECHO_REQUEST to a peer's new locator) started.
+    pub address_checks: u64,
+    /// Peer locators that passed the address check and are now used.
+    pub locators_verified: u64,
+    /// Address checks that got no valid echo: the locator was not used.
+    pub address_checks_failed: u64,
+    /// I1s relayed to a registered HIT with FROM and RVS_HMAC (registrar).
+    pub i1_relayed: u64,
+    /// Relayed I1s answered with an R1 carrying VIA_RVS (responder).
+    pub relayed_i1_answered: u64,
+    /// R1s accepted from another address than our I1 went to (VIA_RVS).
+    pub r1_via_rvs: u64,
+    /// Registrations granted or refreshed (registrar).
+    pub registrations_granted: u64,
+    /// Registrations refused with REG_FAILED (registrar).
+    pub registrations_refused: u64,
+    /// Registrations granted to us (client).
+    pub registered: u64,
+    /// Registrations refused to us (client).
+    pub registration_failures: u64,
 }
 
 #[cfg(test)]

@@ -120,4 +120,36 @@ pub enum Event {
         /// The Notify Message Type.
         message_type: NotifyMessageType,
     },
+    /// An association's locators moved (RFC 8046): ours after our
+    /// addresses changed, the peer's after its new locator passed the
+    /// address check. Move the SAs' outer addresses.
+    LocatorChanged {
+        /// Our HIT.
+        local_hit: Hit,
+        /// The peer's HIT.
+        peer_hit: Hit,
+        /// Our locator now.
+        local_locator: IpAddr,
+        /// The peer's locator now.
+        peer_locator: IpAddr,
+        /// Our SPI (the inbound SA).
+        inbound_spi: u32,
+        /// The peer's SPI (the outbound SA).
+        outbound_spi: u32,
+    },
+    /// A registrar granted (or refreshed) our registration (RFC 8003 §3.3).
+    Registered {
+        /// The registrar's HIT.
+        registrar_hit: Hit,
+        /// Granted lifetime.
+        lifetime: core::time::Duration,
+    },
+    /// A registrar refused our registration (REG_FAILED, or no REG_INFO
+    /// offering the rendezvous service).
+    RegistrationFailed {
+        /// The registrar's HIT.
+        registrar_hit: Hit,
+        /// Failure Type (RFC 8003 §4.3), None if the service was not offered.
+        failure_type: Option<u8>,
+    },
 }

@@ -80,6 +80,10 @@ pub struct HipHost {
     pub(super) counters: Counters,
     /// Start of the current NOTIFY rate window and NOTIFYs sent in it.
     notify_window: Option<(Instant, u32)>,
+    /// Registrar: registrations we granted, by client HIT (RFC 8003).
+    pub(super) granted: HashMap<Hit, super::registration::Granted>,
+    /// Client: registrations we want or hold, by registrar HIT.
+    pub(super) held: HashMap<Hit, super::registration::Held>,
 }
 
 impl HipHost {
@@ -95,6 +99,8 @@ impl HipHost {
             events: VecDeque::new(),
             counters: Counters::default(),
             notify_window: None,
+            granted: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 
@@ -281,18 +287,26 @@ impl HipHost {
         if receiver.to_ipv6().is_unspecified() {
             return Err(DropReason::Opportunistic);
         }
+        if pkt.packet_type == PacketType::I1 && self.local_index(&receiver).is_none() && self.cfg.registrar.is_some() {
+            // RFC 8004 §3.2: an I1 for a HIT registered with us goes on.
+            return self.relay_i1(now, pkt, src);
+        }
         let li = self.local_index(&receiver).ok_or(DropReason::UnknownHit)?;
         if !self.allowed(&sender) {
             return Err(DropReason::PeerNotAllowed);
         }
         match pkt.packet_type {
-            PacketType::I1 => self.on_i1(now, li, &pkt, src, dst),
+            PacketType::I1 => {
+                let (reply_to, via) = self.check_relayed_i1(li, &pkt, bytes, src)?;
+                self.on_i1(now, li, &pkt, reply_to, dst, via)
+            }
             PacketType::R1 => self.on_r1(now, li, &pkt, bytes, src, dst),
             PacketType::I2 => self.on_i2(now, li, &pkt, bytes, src, dst),
             PacketType::R2 => self.on_r2(now, li, &pkt, bytes),
             PacketType::Notify => self.on_notify(li, &pkt, bytes),
             PacketType::Close => self.on_close(now, li, &pkt, bytes),
             PacketType::CloseAck => self.on_close_ack(now, li, &pkt, bytes),
+            PacketType::Update => self.on_update(now, li, &pkt, bytes, src, dst),
             _ => Err(DropReason::UnsupportedPacketType),
         }
     }
@@ -301,8 +315,11 @@ impl HipHost {
     /// rotation.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let assoc = self.assocs.values().filter_map(|a| a.deadline);
+        let updates = self.assocs.values().filter_map(|a| a.update.deadline());
+        let refresh = self.held.values().filter_map(|h| h.refresh_at);
+        let expiry = self.granted.values().map(|g| g.expires);
         let pools = self.locals.iter().filter_map(|l| l.pool.next_rotation(&self.cfg));
-        assoc.chain(pools).min()
+        assoc.chain(updates).chain(refresh).chain(expiry).chain(pools).min()
     }
 
     /// Act on every deadline at or before `now`.
@@ -317,6 +334,8 @@ impl HipHost {
         for key in due {
             self.on_deadline(now, key);
         }
+        self.update_timeouts(now);
+        self.registration_timeouts(now);
     }
 
     fn on_deadline(&mut self, now: Instant, key: (Hit, Hit)) {

@@ -24,8 +24,10 @@ pub mod event;
 mod handlers;
 pub mod host;
 pub mod local;
+pub mod registration;
 pub mod responder;
 mod seal;
+mod update_state;
 
 pub use association::{AssocInfo, State};
 pub use config::HostConfig;
@@ -33,9 +35,13 @@ pub use counters::{Counters, DropReason};
 pub use event::{Established, Event, FailReason, Transmit};
 pub use host::{HipHost, InitiateError};
 pub use local::LocalIdentity;
+pub use registration::{RegistrarConfig, RegistrationInfo};
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod thirdparty_tests;
+
+#[cfg(test)]
+mod mobility_tests;

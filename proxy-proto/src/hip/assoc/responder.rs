@@ -20,6 +20,7 @@ use crate::hip::wire::param::ParamRepr;
 use crate::hip::wire::param::dh::{DhGroupList, DiffieHellman};
 use crate::hip::wire::param::esp::EspTransform;
 use crate::hip::wire::param::puzzle::{Puzzle, R1Counter, Solution};
+use crate::hip::wire::param::registration::RegInfo;
 use crate::hip::wire::param::suites::{HipCipher as HipCipherList, HitSuiteList, TransportFormatList};
 use crate::hip::wire::param::tlv::{ParamIter, TLV_HEADER_LEN};
 use crate::hip::wire::{HEADER_LEN, HipPacket, NEXT_HEADER_NONE, Packet, PacketType};
@@ -269,7 +270,18 @@ fn build_r1(
             DhGroupList { groups: cfg.dh_groups.to_list() }.into(),
             TransportFormatList { formats: vec![EspTransform::TYPE] }.into(),
             EspTransform { suites: cfg.esp_transforms.iter().filter_map(|t| t.suite_id()).collect() }.into(),
-        ],
+        ]
+        .into_iter()
+        // RFC 8003 §3.1: a registrar announces its services in R1.
+        .chain(cfg.registrar.as_ref().map(|r| {
+            RegInfo {
+                min_lifetime: r.min_lifetime,
+                max_lifetime: r.max_lifetime,
+                reg_types: vec![crate::hip::wire::param::registration::REG_TYPE_RENDEZVOUS],
+            }
+            .into()
+        }))
+        .collect(),
     };
     let bytes = seal(pkt, None, Some((local, SigKind::Sig2)))?;
     let puzzle_at = ParamIter::new(&bytes[HEADER_LEN..])

@@ -21,8 +21,15 @@ impl HipHost {
         let local_hit = self.locals[li].id.hit;
         let peer = Hit::from(pkt.sender_hit);
         let key = (local_hit, peer);
-        if self.assocs.get(&key).is_none_or(|a| a.state != State::I1Sent) {
+        let Some(a) = self.assocs.get(&key).filter(|a| a.state == State::I1Sent) else {
             return Err(DropReason::UnexpectedPacket);
+        };
+        // RFC 8004 §3.2: an R1 may come from another address than our I1
+        // went to, when a rendezvous server relayed the I1; VIA_RVS must
+        // then name where we sent it.
+        if src != a.peer_locator {
+            super::relay::check_via_rvs(pkt, a.peer_locator)?;
+            self.counters.mobility.r1_via_rvs += 1;
         }
         let host_id = pkt.get::<HostId>().ok_or(DropReason::MissingParameter)?;
         let peer_public = peer_identity(host_id, &peer)?;
@@ -79,6 +86,8 @@ impl HipHost {
         let (keymat_index, esp) = draw_esp_keys(&mut keymat, transform, &local_hit, &peer)?;
         let inbound_spi = self.random_spi();
 
+        // RFC 8003 §3.2: ask for the registrations we want from this peer.
+        let reg_request = self.registration_request_in_i2(now, peer, pkt);
         // §5.3.3, RFC 7402 §5.3.2.
         let local = &self.locals[li].id;
         let host_id_param: Param = if cipher == HipCipher::NullEncrypt {
@@ -108,6 +117,7 @@ impl HipHost {
         if let Some(c) = pkt.get::<R1Counter>() {
             params.push((*c).into());
         }
+        params.extend(reg_request);
         // §5.2.20, §5.2.21: echo what the Responder asked us to.
         params
             .extend(pkt.get_all::<EchoRequestSigned>().map(|e| EchoResponseSigned { opaque: e.opaque.clone() }.into()));
@@ -171,6 +181,7 @@ impl HipHost {
         let event = established(a, true);
         self.counters.established += 1;
         self.events.push_back(event);
+        self.registration_answer(now, key.1, pkt);
         Ok(())
     }
 }

@@ -56,7 +56,10 @@ pub(super) fn esp_key(enc: &[u8], auth: &[u8]) -> Zeroizing<Vec<u8>> {
 
 mod close;
 mod initiator_side;
+mod registration;
+mod relay;
 mod responder_side;
+mod update;
 
 impl HipHost {
     pub(super) fn random_spi(&mut self) -> u32 {

@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use core::net::IpAddr;
 
+use super::relay::append_via_rvs;
+use crate::hip::wire::param::registration::RegRequest;
 use super::*;
 
 impl HipHost {
@@ -17,6 +19,7 @@ impl HipHost {
         pkt: &HipPacket,
         src: IpAddr,
         dst: IpAddr,
+        via: Option<IpAddr>,
     ) -> Result<(), DropReason> {
         if !self.cfg.responder {
             return Err(DropReason::NotResponder);
@@ -40,7 +43,16 @@ impl HipHost {
         if rotated {
             self.counters.r1_generations += 1;
         }
-        // r1_for filled the checksum; `send` recomputes it identically.
+        // RFC 8004 §3.3: the R1 to a relayed I1 names the rendezvous
+        // server in VIA_RVS (after the signature, which does not cover it).
+        let r1 = match via {
+            Some(rvs) => {
+                self.counters.mobility.relayed_i1_answered += 1;
+                append_via_rvs(r1, rvs)?
+            }
+            None => r1,
+        };
+        // r1_for filled the checksum; `send` recomputes it.
         self.send(dst, src, r1);
         Ok(())
     }
@@ -140,6 +152,7 @@ impl HipHost {
         }
         let (keymat_index, esp) = draw_esp_keys(&mut keymat, transform, &local_hit, &peer)?;
         let inbound_spi = self.random_spi();
+        let reg_answer = self.registrar_decide(now, peer, pkt.get::<RegRequest>());
 
         // §5.3.4, RFC 7402 §5.3.3: R2 = ESP_INFO, HIP_MAC_2, HIP_SIGNATURE.
         let local = &self.locals[li].id;
@@ -149,7 +162,12 @@ impl HipHost {
             controls: 0,
             sender_hit: local_hit.to_ipv6(),
             receiver_hit: peer.to_ipv6(),
-            params: vec![EspInfo { keymat_index, old_spi: 0, new_spi: inbound_spi }.into()],
+            params: {
+                let mut p: Vec<Param> = vec![EspInfo { keymat_index, old_spi: 0, new_spi: inbound_spi }.into()];
+                // RFC 8003 §3.3: REG_RESPONSE / REG_FAILED answer the I2's REG_REQUEST.
+                p.extend(reg_answer.params.iter().cloned());
+                p
+            },
         };
         let mac = MacSpec { kind: MacKind::Mac2(&local.host_id), suite, key: &hip_keys.outbound.integrity };
         let r2 = seal(r2, Some(mac), Some((local, SigKind::Sig)))?;
@@ -183,6 +201,7 @@ impl HipHost {
         }
         self.counters.established += 1;
         self.events.push_back(event);
+        self.registrar_commit(reg_answer);
         self.send(dst, src, r2);
         Ok(())
     }

@@ -1,0 +1,288 @@
+//! UPDATE (RFC 7401 §5.3.5, §6.11, §6.12) for mobility (RFC 8046 §3.2,
+//! §5) and registration refresh (RFC 8003 §3.3).
+//!
+//! Mobility, three packets: the moving host sends UPDATE(SEQ, LOCATOR_SET,
+//! ESP_INFO) from its new address; the peer checks the new locator with
+//! UPDATE(SEQ, ACK, ECHO_REQUEST_SIGNED, ESP_INFO) sent *to it* (RFC 8046
+//! §5.3.2, against traffic redirection); the mover answers UPDATE(ACK,
+//! ECHO_RESPONSE_SIGNED). Only then does the peer use the new locator. All
+//! carry HIP_MAC and HIP_SIGNATURE; one that fails them changes nothing.
+
+use std::time::Instant;
+
+use core::net::IpAddr;
+
+use super::*;
+use crate::hip::assoc::registration::{from_wire, to_wire};
+use crate::hip::assoc::update_state::{EchoCheck, InFlight};
+use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, TrafficType};
+use crate::hip::wire::param::registration::RegRequest;
+use crate::hip::wire::param::update::{Ack, Seq};
+
+/// Locator Lifetime we announce, seconds (RFC 8046 §4: how long the peer
+/// may use it without hearing from us again).
+const LOCATOR_LIFETIME: u32 = 120;
+
+/// The address of the locator to use from a LOCATOR_SET: preferred first,
+/// of the family of the current one, for both signaling and data.
+fn preferred_address(set: &LocatorSet, current: IpAddr) -> Option<IpAddr> {
+    let usable = |l: &&Locator| matches!(l.traffic_type, TrafficType::Both | TrafficType::Data);
+    let address = |l: &Locator| match l.value {
+        LocatorValue::Address(a) | LocatorValue::EspSpiAddress { address: a, .. } => Some(from_wire(a)),
+        LocatorValue::Other { .. } => None,
+    };
+    let mut candidates: Vec<&Locator> = set.locators.iter().filter(usable).collect();
+    candidates.sort_by_key(|l| !l.preferred);
+    candidates.into_iter().filter_map(address).find(|a| a.is_ipv4() == current.is_ipv4() && !a.is_unspecified())
+}
+
+impl HipHost {
+    /// Our addresses are now `addresses` (from the driver's address
+    /// watcher): every association whose locator is gone moves to one of
+    /// the same family and tells the peer with UPDATE(LOCATOR_SET) (RFC
+    /// 8046 §3.2.1). Returns how many associations moved.
+    pub fn update_locators(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
+        let keys: Vec<(Hit, Hit)> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
+            .filter(|(_, a)| !addresses.contains(&a.local_locator))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut moved = 0;
+        for key in keys {
+            let Some(a) = self.assocs.get_mut(&key) else { continue };
+            let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { continue };
+            let Some(s) = a.session.as_ref() else { continue };
+            let spi = s.inbound_spi;
+            a.local_locator = new;
+            let ev = locator_changed(a);
+            self.events.push_back(ev);
+            let set = LocatorSet {
+                locators: vec![Locator {
+                    traffic_type: TrafficType::Both,
+                    preferred: true,
+                    lifetime: LOCATOR_LIFETIME,
+                    value: LocatorValue::EspSpiAddress { spi, address: to_wire(new) },
+                }],
+            };
+            // RFC 8046 §5.1: ESP_INFO with Old SPI = New SPI: same SA, new address.
+            let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
+            match self.send_update(now, key, params, None, None) {
+                Ok(()) => {
+                    self.counters.mobility.locator_announcements += 1;
+                    moved += 1;
+                }
+                Err(r) => self.counters.drop(r),
+            }
+        }
+        moved
+    }
+
+    /// Send a new UPDATE with SEQ (and ACK of `ack`) plus `params` on the
+    /// association `key`, to `dst` or the peer's locator; retransmitted
+    /// until ACKed (§6.11).
+    pub(in crate::hip::assoc) fn send_update(
+        &mut self,
+        now: Instant,
+        key: (Hit, Hit),
+        mut params: Vec<Param>,
+        ack: Option<u32>,
+        dst: Option<IpAddr>,
+    ) -> Result<(), DropReason> {
+        let li = self.local_index(&key.0).ok_or(DropReason::Internal)?;
+        let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
+        let s = a.session.as_ref().ok_or(DropReason::Internal)?;
+        let update_id = a.update.take_id();
+        params.push(Seq { update_id }.into());
+        if let Some(id) = ack {
+            params.push(Ack { peer_update_ids: vec![id] }.into());
+        }
+        let pkt = update_packet(key, params);
+        let mac = MacSpec { kind: MacKind::Mac, suite: s.suite, key: &s.hip_keys.outbound.integrity };
+        let bytes = seal(pkt, Some(mac), Some((&self.locals[li].id, SigKind::Sig)))?;
+        let (src, dst) = (a.local_locator, dst.unwrap_or(a.peer_locator));
+        let deadline = now + self.cfg.retransmit_initial;
+        a.update.in_flight = Some(InFlight { update_id, bytes: bytes.clone(), src, dst, retransmits: 0, deadline });
+        if ack.is_some() {
+            a.update.last_answer = Some((bytes.clone(), src, dst));
+        }
+        self.send_update_bytes(src, dst, bytes);
+        Ok(())
+    }
+
+    fn send_update_bytes(&mut self, src: IpAddr, dst: IpAddr, bytes: Vec<u8>) {
+        self.counters.mobility.updates_sent += 1;
+        self.send(src, dst, bytes);
+    }
+
+    /// UPDATE (§6.12): authenticate, then ACK, echo response (the address
+    /// check completes), SEQ (answer it), registration answers.
+    pub(in crate::hip::assoc) fn on_update(
+        &mut self,
+        now: Instant,
+        li: usize,
+        pkt: &HipPacket,
+        bytes: &[u8],
+        src: IpAddr,
+        _dst: IpAddr,
+    ) -> Result<(), DropReason> {
+        self.counters.mobility.updates_received += 1;
+        let key = (self.locals[li].id.hit, Hit::from(pkt.sender_hit));
+        let a = self
+            .assocs
+            .get(&key)
+            .filter(|a| matches!(a.state, State::Established | State::R2Sent))
+            .ok_or(DropReason::UnexpectedPacket)?;
+        let s = a.session.as_ref().ok_or(DropReason::UnexpectedPacket)?;
+        verify_mac(bytes, pkt, MacKind::Mac, s.suite, &s.hip_keys.inbound.integrity)?;
+        verify_signature(bytes, pkt, SigKind::Sig, &s.peer_public)?;
+        // An echo that does not match our pending check changes nothing.
+        let echo = pkt
+            .get::<EchoResponseSigned>()
+            .map(|e| &e.opaque)
+            .or_else(|| pkt.get::<EchoResponseUnsigned>().map(|e| &e.opaque));
+        if let Some(opaque) = echo
+            && a.update.echo.as_ref().is_none_or(|c| &c.nonce != opaque)
+            && a.close_nonce.as_ref() != Some(opaque)
+        {
+            return Err(DropReason::BadEcho);
+        }
+        let seq = pkt.get::<Seq>().map(|s| s.update_id);
+        if let (Some(id), Some(last)) = (seq, a.update.last_peer_id) {
+            if id == last {
+                // Our answer was lost: the same again (§6.12.1).
+                if let Some((b, from, to)) = a.update.last_answer.clone() {
+                    self.send_update_bytes(from, to, b);
+                }
+                return Ok(());
+            }
+            if id < last {
+                return Err(DropReason::UnexpectedPacket);
+            }
+        }
+
+        let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
+        if a.state == State::R2Sent {
+            // A valid UPDATE proves the Initiator has the keys.
+            a.set_state(State::Established, now);
+        }
+        if let Some(ack) = pkt.get::<Ack>()
+            && a.update.in_flight.as_ref().is_some_and(|f| ack.peer_update_ids.contains(&f.update_id))
+        {
+            a.update.in_flight = None;
+        }
+        if echo.is_some()
+            && let Some(check) = a.update.echo.take()
+        {
+            // RFC 8046 §5.3.2: the new locator answered; use it.
+            a.peer_locator = check.locator;
+            let ev = locator_changed(a);
+            self.events.push_back(ev);
+            self.counters.mobility.locators_verified += 1;
+        }
+        if let Some(id) = seq {
+            self.answer_update(now, li, key, pkt, id, src)?;
+        }
+        self.registration_answer(now, key.1, pkt);
+        Ok(())
+    }
+
+    /// Answer the peer's UPDATE `peer_id`: an address check to a new
+    /// locator (UPDATE with SEQ, ACK, ECHO_REQUEST_SIGNED, retransmitted),
+    /// else a plain ACK with any echo responses and registration answers.
+    fn answer_update(
+        &mut self,
+        now: Instant,
+        li: usize,
+        key: (Hit, Hit),
+        pkt: &HipPacket,
+        peer_id: u32,
+        src: IpAddr,
+    ) -> Result<(), DropReason> {
+        let reg = self.registrar_decide(now, key.1, pkt.get::<RegRequest>());
+        let mut params: Vec<Param> = reg.params.clone();
+        params
+            .extend(pkt.get_all::<EchoRequestSigned>().map(|e| EchoResponseSigned { opaque: e.opaque.clone() }.into()));
+        params.extend(
+            pkt.get_all::<EchoRequestUnsigned>().map(|e| EchoResponseUnsigned { opaque: e.opaque.clone() }.into()),
+        );
+        let mut nonce = vec![0u8; 16];
+        (self.rng)(&mut nonce);
+        let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
+        a.update.last_peer_id = Some(peer_id);
+        let new_locator =
+            pkt.get::<LocatorSet>().and_then(|l| preferred_address(l, a.peer_locator)).filter(|&l| l != a.peer_locator);
+        if let Some(locator) = new_locator {
+            let spi = a.session.as_ref().map_or(0, |s| s.inbound_spi);
+            a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator });
+            params.push(EchoRequestSigned { opaque: nonce }.into());
+            params.push(EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into());
+            self.counters.mobility.address_checks += 1;
+            self.send_update(now, key, params, Some(peer_id), Some(locator))?;
+        } else {
+            params.push(Ack { peer_update_ids: vec![peer_id] }.into());
+            let s = a.session.as_ref().ok_or(DropReason::Internal)?;
+            let mac = MacSpec { kind: MacKind::Mac, suite: s.suite, key: &s.hip_keys.outbound.integrity };
+            let bytes = seal(update_packet(key, params), Some(mac), Some((&self.locals[li].id, SigKind::Sig)))?;
+            let from = a.local_locator;
+            a.update.last_answer = Some((bytes.clone(), from, src));
+            self.send_update_bytes(from, src, bytes);
+        }
+        self.registrar_commit(reg);
+        Ok(())
+    }
+
+    /// Retransmit UPDATEs not ACKed in time; give up after
+    /// `max_retransmits` (a pending address check then fails: the locator
+    /// is not used).
+    pub(in crate::hip::assoc) fn update_timeouts(&mut self, now: Instant) {
+        let (max, initial) = (self.cfg.max_retransmits, self.cfg.retransmit_initial);
+        let mut resend = Vec::new();
+        let mut failed = 0;
+        for a in self.assocs.values_mut() {
+            let Some(f) = a.update.in_flight.as_mut() else { continue };
+            if f.deadline > now {
+                continue;
+            }
+            if f.retransmits >= max {
+                a.update.in_flight = None;
+                if a.update.echo.take().is_some() {
+                    failed += 1;
+                }
+                continue;
+            }
+            f.retransmits += 1;
+            f.deadline = now + initial.saturating_mul(1u32 << f.retransmits.min(16));
+            resend.push((f.src, f.dst, f.bytes.clone()));
+        }
+        self.counters.mobility.address_checks_failed += failed;
+        for (src, dst, bytes) in resend {
+            self.counters.mobility.update_retransmits += 1;
+            self.send_update_bytes(src, dst, bytes);
+        }
+    }
+}
+
+fn update_packet(key: (Hit, Hit), params: Vec<Param>) -> HipPacket {
+    HipPacket {
+        next_header: NEXT_HEADER_NONE,
+        packet_type: PacketType::Update,
+        controls: 0,
+        sender_hit: key.0.to_ipv6(),
+        receiver_hit: key.1.to_ipv6(),
+        params,
+    }
+}
+
+fn locator_changed(a: &Association) -> Event {
+    let s = a.session.as_ref();
+    Event::LocatorChanged {
+        local_hit: a.local_hit,
+        peer_hit: a.peer_hit,
+        local_locator: a.local_locator,
+        peer_locator: a.peer_locator,
+        inbound_spi: s.map_or(0, |s| s.inbound_spi),
+        outbound_spi: s.map_or(0, |s| s.outbound_spi),
+    }
+}
