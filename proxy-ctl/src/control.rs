@@ -36,6 +36,8 @@ pub enum Request {
     AssocList,
     /// HIP packet counters and drops by reason.
     HipStats,
+    /// Rendezvous registrations (granted by an `rvs`, held by a `host`).
+    RvsList,
     SaAdd {
         sa: crate::esp::SaSpec,
     },
@@ -90,6 +92,9 @@ pub enum Response {
         r1: Vec<R1Info>,
         counters: Vec<CounterInfo>,
     },
+    Registrations {
+        registrations: Vec<RegistrationEntry>,
+    },
     Sas {
         sas: Vec<crate::esp::SaInfo>,
         counters: Vec<CounterInfo>,
@@ -130,6 +135,21 @@ pub struct AssocEntry {
     pub esp_transform_name: Option<String>,
     pub age_secs: u64,
     pub state_secs: u64,
+}
+
+/// One registration (RFC 8003) as `rvs list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegistrationEntry {
+    /// The client's HIT (we are the registrar) or the registrar's.
+    pub hit: std::net::Ipv6Addr,
+    /// "registrar" (we granted it) or "client" (we hold it).
+    pub side: String,
+    /// The peer's current locator (where relayed I1s go, on a registrar).
+    pub locator: Option<IpAddr>,
+    /// Granted lifetime, seconds (0: not granted yet).
+    pub lifetime_secs: u64,
+    /// Seconds until it lapses unless refreshed.
+    pub remaining_secs: u64,
 }
 
 /// The current R1 generation of one local HIT.

@@ -7,6 +7,7 @@ mod identity;
 mod mapping;
 mod nat;
 mod run;
+mod rvs;
 mod sa;
 mod stats;
 mod table;
@@ -53,6 +54,10 @@ pub enum Command {
     /// HIP associations: connect, close, list, counters.
     #[command(subcommand)]
     Assoc(assoc::AssocCmd),
+    /// Rendezvous registrations (RFC 8003/8004): clients of an `rvs`, or a
+    /// host's own registration.
+    #[command(subcommand)]
+    Rvs(rvs::RvsCmd),
     /// ESP security associations: add, remove, move, list, export keys.
     #[command(subcommand)]
     Sa(sa::SaCmd),
@@ -71,6 +76,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Vpn(cmd) => vpn::run(&cli.socket, cli.json, cmd).await,
         Command::Identity(cmd) => identity::run(cli.json, cmd),
         Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
+        Command::Rvs(cmd) => rvs::run(&cli.socket, cli.json, cmd).await,
         Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }

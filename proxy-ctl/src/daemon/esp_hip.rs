@@ -34,6 +34,15 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
             info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
         }
         Event::Failed { peer_hit, .. } => table.give_up(IpAddr::V6(peer_hit.to_ipv6())),
+        Event::LocatorChanged { peer_hit, local_locator, peer_locator, inbound_spi, outbound_spi, .. } => {
+            // RFC 8046 §3.2: same SAs and keys, new outer addresses.
+            for (dir, spi) in [(Direction::Out, *outbound_spi), (Direction::In, *inbound_spi)] {
+                if let Err(e) = table.move_outer(dir, spi, *local_locator, *peer_locator) {
+                    warn!(peer = %peer_hit.to_ipv6(), spi, "SA not moved: {e}");
+                }
+            }
+            info!(peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, "SAs moved");
+        }
         _ => {}
     });
     if let Err(e) = hip.set_event_hook(hook) {

@@ -15,13 +15,14 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use proxy_proto::hip::assoc::{AssocInfo, Counters, Event, HipHost, State};
+use proxy_proto::hip::assoc::{AssocInfo, Counters, Event, HipHost, RegistrationInfo, State};
 use proxy_proto::hip::crypto::Hit;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::hip_socket::RawHip;
-use crate::hip::{HipSection, identity};
+use crate::hip::{HipRole, HipSection, identity};
+use proxy_proto::hip::assoc::registration::lifetime_value;
 
 enum Cmd {
     Initiate { peer: Hit, paths: Vec<(IpAddr, IpAddr)>, reply: oneshot::Sender<Result<State, String>> },
@@ -29,6 +30,9 @@ enum Cmd {
     List { reply: oneshot::Sender<Vec<AssocInfo>> },
     Stats { reply: oneshot::Sender<HipStats> },
     EspReceived { local: Hit, peer: Hit },
+    /// Our addresses now (the address watcher): move associations (RFC 8046).
+    Locators(Vec<IpAddr>),
+    Registrations { reply: oneshot::Sender<Vec<RegistrationInfo>> },
 }
 
 /// Counters of the core and of the driver.
@@ -132,6 +136,19 @@ impl HipHandle {
         self.cmd.send(Cmd::EspReceived { local, peer }).await.context("HIP driver stopped")
     }
 
+    /// Registrations granted (rvs role) and held (host role).
+    pub async fn registrations(&self) -> anyhow::Result<Vec<RegistrationInfo>> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Registrations { reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")
+    }
+
+    /// Our addresses changed: associations whose locator is gone move and
+    /// tell their peers (the address watcher calls this).
+    pub async fn set_locators(&self, addresses: Vec<IpAddr>) -> anyhow::Result<()> {
+        self.cmd.send(Cmd::Locators(addresses)).await.context("HIP driver stopped")
+    }
+
     /// Counters.
     pub async fn stats(&self) -> anyhow::Result<HipStats> {
         let (reply, rx) = oneshot::channel();
@@ -191,10 +208,23 @@ pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::Joi
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, _) = broadcast::channel(256);
     info!(role = ?section.role, "HIP ready (raw IP protocol 139)");
+    if let Some(r) = &section.rendezvous {
+        // RFC 8003: register at start; the core refreshes before expiry.
+        let local = local_locator(&section.locators, r.address)
+            .with_context(|| format!("[hip.rendezvous] no local address can reach {}", r.address))?;
+        let lifetime = lifetime_value(Duration::from_secs(r.lifetime_secs));
+        core.register(Instant::now(), Hit::from(r.hit), vec![(local, r.address)], lifetime)
+            .map_err(|e| anyhow::anyhow!("[hip.rendezvous] {e}"))?;
+        info!(rvs = %r.hit, address = %r.address, lifetime_secs = r.lifetime_secs, "registering with the rendezvous server");
+    }
+    let watch = section.role == HipRole::Host && section.mobility;
     let hook = std::sync::Arc::new(std::sync::OnceLock::new());
     let handle =
         HipHandle { cmd: cmd_tx, events: ev_tx.clone(), hook: hook.clone(), section: std::sync::Arc::new(section) };
     let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook));
+    if watch {
+        super::hip_mobility::spawn_watcher(handle.clone())?;
+    }
     Ok((handle, task))
 }
 
@@ -258,6 +288,15 @@ impl Driver {
                 let _ = reply.send(self.core.associations(now));
             }
             Cmd::EspReceived { local, peer } => self.core.esp_received(now, local, peer),
+            Cmd::Locators(addrs) => {
+                let moved = self.core.update_locators(now, &addrs);
+                if moved > 0 {
+                    info!(?addrs, moved, "addresses changed: UPDATE sent");
+                }
+            }
+            Cmd::Registrations { reply } => {
+                let _ = reply.send(self.core.registrations(now));
+            }
             Cmd::Stats { reply } => {
                 let _ = reply.send(HipStats {
                     core: self.core.counters().clone(),
@@ -283,6 +322,16 @@ fn log_event(ev: &Event) {
         Event::Closed { peer_hit, .. } => info!(peer = %peer_hit.to_ipv6(), "HIP association closed"),
         Event::Notified { peer_hit, message_type } => {
             warn!(peer = %peer_hit.to_ipv6(), ?message_type, "NOTIFY received")
+        }
+        Event::LocatorChanged { peer_hit, local_locator, peer_locator, .. } => info!(
+            peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator,
+            "HIP association moved (UPDATE)"
+        ),
+        Event::Registered { registrar_hit, lifetime } => {
+            info!(rvs = %registrar_hit.to_ipv6(), lifetime_secs = lifetime.as_secs(), "registered with the rendezvous server")
+        }
+        Event::RegistrationFailed { registrar_hit, failure_type } => {
+            warn!(rvs = %registrar_hit.to_ipv6(), ?failure_type, "registration refused")
         }
     }
 }

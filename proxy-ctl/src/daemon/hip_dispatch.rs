@@ -3,7 +3,8 @@
 use proxy_proto::hip::assoc::{AssocInfo, DropReason, counters::PACKET_NAMES};
 
 use super::hip::HipHandle;
-use crate::control::{AssocEntry, CounterInfo, R1Info, Request, Response};
+use crate::control::{AssocEntry, CounterInfo, R1Info, RegistrationEntry, Request, Response};
+use proxy_proto::hip::assoc::registration::lifetime_duration;
 
 fn transform_name(t: proxy_proto::esp::Transform) -> &'static str {
     use proxy_proto::esp::Transform::*;
@@ -57,6 +58,25 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
             add("failed".into(), c.failed);
             add("retransmits".into(), c.retransmits);
             add("r1_generations".into(), c.r1_generations);
+            let m = &c.mobility;
+            for (name, v) in [
+                ("rx_update", m.updates_received),
+                ("tx_update", m.updates_sent),
+                ("update_retransmits", m.update_retransmits),
+                ("locator_announcements", m.locator_announcements),
+                ("address_checks", m.address_checks),
+                ("locators_verified", m.locators_verified),
+                ("address_checks_failed", m.address_checks_failed),
+                ("i1_relayed", m.i1_relayed),
+                ("relayed_i1_answered", m.relayed_i1_answered),
+                ("r1_via_rvs", m.r1_via_rvs),
+                ("registrations_granted", m.registrations_granted),
+                ("registrations_refused", m.registrations_refused),
+                ("registered", m.registered),
+                ("registration_failures", m.registration_failures),
+            ] {
+                add(name.into(), v);
+            }
             add("send_errors".into(), s.send_errors);
             add("recv_errors".into(), s.recv_errors);
             for r in DropReason::ALL {
@@ -72,6 +92,20 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 counters,
             }
         }
+        Request::RvsList => Response::Registrations {
+            registrations: hip
+                .registrations()
+                .await?
+                .iter()
+                .map(|r| RegistrationEntry {
+                    hit: r.peer_hit.to_ipv6(),
+                    side: if r.registrar { "registrar" } else { "client" }.into(),
+                    locator: r.locator,
+                    lifetime_secs: lifetime_duration(r.lifetime).as_secs(),
+                    remaining_secs: r.remaining.as_secs(),
+                })
+                .collect(),
+        },
         other => anyhow::bail!("not a HIP request: {other:?}"),
     })
 }

@@ -11,6 +11,7 @@ mod esp_hip;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
+mod hip_mobility;
 mod hip_socket;
 mod server;
 mod state;

@@ -8,7 +8,8 @@ use std::{
 };
 
 use proxy_proto::esp::Transform;
-use proxy_proto::hip::assoc::HostConfig;
+use proxy_proto::hip::assoc::registration::lifetime_value;
+use proxy_proto::hip::assoc::{HostConfig, RegistrarConfig};
 use proxy_proto::hip::crypto::{DhGroupId, DhGroupPreference, HipCipher, Hit};
 use serde::Deserialize;
 
@@ -21,6 +22,9 @@ pub enum HipRole {
     Host,
     /// The proxy: Initiator on behalf of legacy hosts; does not answer I1s.
     Proxy,
+    /// A rendezvous server (RFC 8004): a host that also accepts
+    /// registrations (RFC 8003) and relays I1s to registered HITs.
+    Rvs,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +78,35 @@ pub struct HipSection {
     /// Static peer table.
     #[serde(default, rename = "peer")]
     pub peers: Vec<HipPeer>,
+    /// `rvs` role: HITs that may register (absent: any host that
+    /// completes a base exchange; list them in production).
+    #[serde(default)]
+    pub rvs_allowed: Option<Vec<Ipv6Addr>>,
+    /// `rvs` role: shortest and longest registration lifetime granted, seconds.
+    #[serde(default = "d_rvs_min")]
+    pub rvs_min_lifetime_secs: u64,
+    #[serde(default = "d_rvs_max")]
+    pub rvs_max_lifetime_secs: u64,
+    /// `host` role: register with this rendezvous server at start.
+    #[serde(default)]
+    pub rendezvous: Option<Rendezvous>,
+    /// `host` role: follow our address changes (rtnetlink) and tell peers
+    /// with UPDATE (RFC 8046).
+    #[serde(default = "d_true")]
+    pub mobility: bool,
+}
+
+/// `[hip.rendezvous]`: the rendezvous server a host registers with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rendezvous {
+    /// Its HIT.
+    pub hit: Ipv6Addr,
+    /// Its address.
+    pub address: IpAddr,
+    /// The registration lifetime to ask for, seconds (RFC 8003 §4.1).
+    #[serde(default = "d_reg_lifetime")]
+    pub lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +140,18 @@ fn d_max_rexmit() -> u32 {
 fn d_connect() -> u64 {
     10
 }
+fn d_rvs_min() -> u64 {
+    16
+}
+fn d_rvs_max() -> u64 {
+    3600
+}
+fn d_reg_lifetime() -> u64 {
+    600
+}
+fn d_true() -> bool {
+    true
+}
 
 impl HipSection {
     /// Check what serde cannot; errors name the key.
@@ -121,6 +166,28 @@ impl HipSection {
             return Err("[hip] retransmit_ms and r1_rotate_secs must be at least 1".into());
         }
         self.host_config()?;
+        if self.role == HipRole::Rvs && self.rvs_min_lifetime_secs > self.rvs_max_lifetime_secs {
+            return Err(format!(
+                "[hip] rvs_min_lifetime_secs {} exceeds rvs_max_lifetime_secs {}",
+                self.rvs_min_lifetime_secs, self.rvs_max_lifetime_secs
+            ));
+        }
+        if let Some(r) = &self.rendezvous {
+            if self.role != HipRole::Host {
+                return Err("[hip.rendezvous] is for role = \"host\"".into());
+            }
+            if !Hit::from(r.hit).is_orchid() {
+                return Err(format!("[hip.rendezvous] hit = {}: not an ORCHIDv2 HIT (2001:20::/28)", r.hit));
+            }
+            if r.lifetime_secs == 0 {
+                return Err("[hip.rendezvous] lifetime_secs must be at least 1".into());
+            }
+        }
+        for h in self.rvs_allowed.iter().flatten() {
+            if !Hit::from(*h).is_orchid() {
+                return Err(format!("[hip] rvs_allowed: {h} is not an ORCHIDv2 HIT (2001:20::/28)"));
+            }
+        }
         for p in &self.peers {
             if !Hit::from(p.hit).is_orchid() {
                 return Err(format!("[[hip.peer]] hit = {}: not an ORCHIDv2 HIT (2001:20::/28)", p.hit));
@@ -142,7 +209,12 @@ impl HipSection {
             r1_rotate: Duration::from_secs(self.r1_rotate_secs),
             retransmit_initial: Duration::from_millis(self.retransmit_ms),
             max_retransmits: self.max_retransmits,
-            responder: self.role == HipRole::Host,
+            responder: self.role != HipRole::Proxy,
+            registrar: (self.role == HipRole::Rvs).then(|| RegistrarConfig {
+                allowed: self.rvs_allowed.as_ref().map(|l| l.iter().map(|&h| Hit::from(h)).collect()),
+                min_lifetime: lifetime_value(Duration::from_secs(self.rvs_min_lifetime_secs)),
+                max_lifetime: lifetime_value(Duration::from_secs(self.rvs_max_lifetime_secs)),
+            }),
             ..HostConfig::default()
         };
         if let Some(g) = &self.dh_groups {
@@ -203,6 +275,15 @@ mod tests {
         assert!(parse("esp_transforms = [13, 2]").unwrap_err().contains("esp_transforms"));
         assert!(parse("puzzle_k = 30").unwrap_err().contains("puzzle_k"));
         assert!(parse("role = \"router\"").unwrap_err().contains("role"));
+        let rvs = parse("role = \"rvs\"\nrvs_allowed = [\"2001:20::1\"]\nrvs_min_lifetime_secs = 16").unwrap();
+        let c = rvs.host_config().unwrap();
+        assert!(c.responder && c.registrar.as_ref().unwrap().min_lifetime == 96);
+        assert!(parse("role = \"rvs\"\nrvs_allowed = [\"fd00::1\"]").unwrap_err().contains("rvs_allowed"));
+        assert!(parse("role = \"rvs\"\nrvs_min_lifetime_secs = 99\nrvs_max_lifetime_secs = 9").is_err());
+        let h = parse("[rendezvous]\nhit = \"2001:20::1\"\naddress = \"10.0.0.1\"").unwrap();
+        assert_eq!(h.rendezvous.unwrap().lifetime_secs, 600);
+        assert!(parse("role = \"proxy\"\n[rendezvous]\nhit = \"2001:20::1\"\naddress = \"10.0.0.1\"").is_err());
+        assert!(parse("[rendezvous]\nhit = \"fd00::1\"\naddress = \"10.0.0.1\"").unwrap_err().contains("rendezvous"));
         assert!(parse("[[peer]]\nhit = \"2001:db8::1\"\nlocators = [\"10.0.0.1\"]").unwrap_err().contains("ORCHID"));
         let s =
             parse("role = \"proxy\"\n[[peer]]\nhit = \"2001:20::1\"\nlocators = [\"10.0.0.1\", \"fd00::1\"]").unwrap();
