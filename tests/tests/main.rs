@@ -6,6 +6,7 @@ mod esp;
 mod hip;
 mod hipesp;
 mod nat;
+mod rvs;
 mod topo;
 mod vpn;
 mod xdp_fixtures;

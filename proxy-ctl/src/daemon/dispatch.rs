@@ -23,9 +23,11 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         req @ (Request::VpnBindings | Request::VpnBundles | Request::VpnHistory | Request::VpnStats) => {
             super::vpn::request(daemon, req)
         }
-        req @ (Request::AssocConnect { .. } | Request::AssocClose { .. } | Request::AssocList | Request::HipStats | Request::RvsList) => {
-            super::hip_dispatch::handle(daemon.hip(), req).await
-        }
+        req @ (Request::AssocConnect { .. }
+        | Request::AssocClose { .. }
+        | Request::AssocList
+        | Request::HipStats
+        | Request::RvsList) => super::hip_dispatch::handle(daemon.hip(), req).await,
         req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
             daemon.sa_table().and_then(|t| super::esp::handle(t, req))
         }

@@ -25,14 +25,30 @@ use crate::hip::{HipRole, HipSection, identity};
 use proxy_proto::hip::assoc::registration::lifetime_value;
 
 enum Cmd {
-    Initiate { peer: Hit, paths: Vec<(IpAddr, IpAddr)>, reply: oneshot::Sender<Result<State, String>> },
-    Close { peer: Hit, reply: oneshot::Sender<Result<(), String>> },
-    List { reply: oneshot::Sender<Vec<AssocInfo>> },
-    Stats { reply: oneshot::Sender<HipStats> },
-    EspReceived { local: Hit, peer: Hit },
+    Initiate {
+        peer: Hit,
+        paths: Vec<(IpAddr, IpAddr)>,
+        reply: oneshot::Sender<Result<State, String>>,
+    },
+    Close {
+        peer: Hit,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<AssocInfo>>,
+    },
+    Stats {
+        reply: oneshot::Sender<HipStats>,
+    },
+    EspReceived {
+        local: Hit,
+        peer: Hit,
+    },
     /// Our addresses now (the address watcher): move associations (RFC 8046).
     Locators(Vec<IpAddr>),
-    Registrations { reply: oneshot::Sender<Vec<RegistrationInfo>> },
+    Registrations {
+        reply: oneshot::Sender<Vec<RegistrationInfo>>,
+    },
 }
 
 /// Counters of the core and of the driver.

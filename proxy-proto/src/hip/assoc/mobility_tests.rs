@@ -11,7 +11,7 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use super::registration::{RegistrarConfig, lifetime_duration};
 use super::*;
-use crate::hip::crypto::{HostIdKind, HostIdentity, Hit};
+use crate::hip::crypto::{Hit, HostIdKind, HostIdentity};
 use crate::hip::wire::param::auth::{HipMac, HipSignature};
 use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, TrafficType};
 use crate::hip::wire::param::rvs::{RvsFrom, RvsHmac, ViaRvs};
@@ -128,7 +128,8 @@ fn registered() -> Net {
     let responder = host(HostConfig::default(), 3);
     let rvs = host(registrar_cfg(Some([hit(&responder)].into())), 2);
     let rvs_hit = hit(&rvs);
-    let mut net = Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (rvs, vec![RVS]), (responder, vec![RESP])]);
+    let mut net =
+        Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (rvs, vec![RVS]), (responder, vec![RESP])]);
     let now = net.now;
     net.h(2).register(now, rvs_hit, vec![(RESP, RVS)], 100).unwrap();
     net.drive_for(Duration::from_secs(2));
@@ -148,7 +149,11 @@ fn registration_in_the_base_exchange() {
     assert_eq!(i2.get::<crate::hip::wire::param::registration::RegRequest>().unwrap().lifetime, 100);
     let r2 = parse(&net.sent(1, PacketType::R2)[0]);
     assert_eq!(r2.get::<crate::hip::wire::param::registration::RegResponse>().unwrap().reg_types, vec![1]);
-    assert!(net.events[2].iter().any(|e| matches!(e, Event::Registered { lifetime, .. } if *lifetime == lifetime_duration(100))));
+    assert!(
+        net.events[2]
+            .iter()
+            .any(|e| matches!(e, Event::Registered { lifetime, .. } if *lifetime == lifetime_duration(100)))
+    );
     let regs = net.hosts[1].0.registrations(net.now);
     assert_eq!(regs.len(), 1);
     assert!(regs[0].registrar && regs[0].lifetime == 100 && regs[0].locator == Some(RESP));
@@ -160,7 +165,8 @@ fn not_allowed_registration_fails_and_is_not_relayed() {
     let stranger = host(HostConfig::default(), 9);
     let rvs = host(registrar_cfg(Some(HashSet::new())), 2);
     let (rvs_hit, stranger_hit) = (hit(&rvs), hit(&stranger));
-    let mut net = Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (rvs, vec![RVS]), (stranger, vec![RESP])]);
+    let mut net =
+        Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (rvs, vec![RVS]), (stranger, vec![RESP])]);
     let now = net.now;
     net.h(2).register(now, rvs_hit, vec![(RESP, RVS)], 100).unwrap();
     net.drive_for(Duration::from_secs(2));
@@ -259,9 +265,11 @@ fn registration_is_refreshed_with_update_and_expires_without() {
     let resp_hit = hit(&net.hosts[2].0);
     let life = lifetime_duration(100);
     net.drive_for(life.mul_f64(0.9));
-    assert!(net.sent(2, PacketType::Update).iter().any(|t| parse(t)
-        .get::<crate::hip::wire::param::registration::RegRequest>()
-        .is_some()));
+    assert!(
+        net.sent(2, PacketType::Update)
+            .iter()
+            .any(|t| parse(t).get::<crate::hip::wire::param::registration::RegRequest>().is_some())
+    );
     let regs = net.hosts[1].0.registrations(net.now);
     assert!(regs[0].remaining > life.mul_f64(0.5), "refreshed: {regs:?}");
     assert!(net.events[2].iter().filter(|e| matches!(e, Event::Registered { .. })).count() >= 2);

@@ -46,7 +46,8 @@ impl HipHost {
         paths: Vec<(IpAddr, IpAddr)>,
         lifetime: u8,
     ) -> Result<State, InitiateError> {
-        self.held.insert(registrar_hit, Held { wanted: lifetime, granted: None, refresh_at: None, paths: paths.clone() });
+        self.held
+            .insert(registrar_hit, Held { wanted: lifetime, granted: None, refresh_at: None, paths: paths.clone() });
         if let Some(key) = self.established_key(&registrar_hit) {
             let req = RegRequest { lifetime, reg_types: vec![REG_TYPE_RENDEZVOUS] };
             self.send_update(now, key, vec![req.into()], None, None).map_err(InitiateError::Internal)?;
@@ -125,7 +126,8 @@ impl HipHost {
             h.granted = None;
             h.refresh_at = None;
             self.counters.mobility.registration_failures += 1;
-            self.events.push_back(Event::RegistrationFailed { registrar_hit: peer, failure_type: Some(f.failure_type) });
+            self.events
+                .push_back(Event::RegistrationFailed { registrar_hit: peer, failure_type: Some(f.failure_type) });
         }
     }
 

@@ -18,7 +18,12 @@ use crate::hip::wire::{AuthParam, Packet, auth_input};
 impl HipHost {
     /// Registrar: relay `pkt`, an I1 from `src` for a HIT that is not ours,
     /// to the registered client (RFC 8004 §3.2, §4.2.1, §4.2.2).
-    pub(in crate::hip::assoc) fn relay_i1(&mut self, now: Instant, pkt: HipPacket, src: IpAddr) -> Result<(), DropReason> {
+    pub(in crate::hip::assoc) fn relay_i1(
+        &mut self,
+        now: Instant,
+        pkt: HipPacket,
+        src: IpAddr,
+    ) -> Result<(), DropReason> {
         let client = Hit::from(pkt.receiver_hit);
         if !self.granted.get(&client).is_some_and(|g| g.expires > now) {
             return Err(DropReason::NotRegistered);

@@ -5,8 +5,8 @@ use std::time::Instant;
 use core::net::IpAddr;
 
 use super::relay::append_via_rvs;
-use crate::hip::wire::param::registration::RegRequest;
 use super::*;
+use crate::hip::wire::param::registration::RegRequest;
 
 impl HipHost {
     /// I1 (§6.7): answer with a pre-computed R1, keep no state. In I1-SENT

@@ -1,0 +1,276 @@
+//! Issue 6: rendezvous server, registration and mobility with real
+//! daemons. A HIP host registers with an `rvs`; an Initiator that only
+//! knows the RVS's address reaches it (I1 relayed with FROM, R1 with
+//! VIA_RVS, then everything direct); the host moves to another network
+//! during a TCP transfer and UPDATE keeps the transfer alive.
+//!
+//! ```text
+//!  [i] e0 10.61.1.2 ─┐              ┌─ 10.61.3.2 e0 [h] (old network)
+//!                    ├── [r] router ┼─ 10.61.4.2 e1 [h] (new network)
+//!  [v] e0 10.61.2.2 ─┘ (rvs)        └─ (e5: 10.61.5.0/24 unrouted)
+//! ```
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use integration_tests::{Background, Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use serde_json::Value;
+
+const I4: &str = "10.61.1.2";
+const V4: &str = "10.61.2.2";
+const H4: &str = "10.61.3.2";
+const H4_NEW: &str = "10.61.4.2";
+
+pub struct Node {
+    // The daemon drops before its namespace.
+    pub p: Proxy,
+    pub ns: Netns,
+    pub hit: String,
+}
+
+pub struct Topo {
+    pub i: Node,
+    pub v: Node,
+    pub h: Node,
+    pub r: Netns,
+    pub dir: PathBuf,
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("RVS_LOGS").is_some() {
+            eprintln!("--- i ---\n{}\n--- v ---\n{}\n--- h ---\n{}", self.i.p.log(), self.v.p.log(), self.h.p.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    (key, shown["hit"].as_str().unwrap().to_owned())
+}
+
+fn esp(hit: &str) -> String {
+    format!("[esp]\ntun = \"hip0\"\ntun_addrs = [\"{hit}/28\"]\n")
+}
+
+/// The four namespaces, the RVS up, the host registered. `h_extra` and
+/// `i_extra` go into the host's and the Initiator's `[hip]` sections.
+pub fn topo(i_extra: &str, h_extra: &str) -> Topo {
+    let dir = PathBuf::from("/tmp").join(unique("rvs-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = Netns::new("r");
+    let ni = Netns::new("i");
+    let nv = Netns::new("v");
+    let nh = Netns::new("h");
+    r.forwarding();
+    for (n, ns, dev, net) in [(1, &ni, "e0", 1), (2, &nv, "e0", 2), (3, &nh, "e0", 3), (4, &nh, "e1", 4)] {
+        let rdev = format!("e{n}");
+        r.veth(&rdev, ns, dev);
+        r.addr(&rdev, &format!("10.61.{net}.1/24"));
+    }
+    ni.addr("e0", &format!("{I4}/24"));
+    nv.addr("e0", &format!("{V4}/24"));
+    nh.addr("e0", &format!("{H4}/24"));
+    for (ns, gw) in [(&ni, "10.61.1.1"), (&nv, "10.61.2.1"), (&nh, "10.61.3.1")] {
+        ns.route(&format!("default via {gw}"));
+    }
+    let (ki, hi) = identity(&dir, "i");
+    let (kv, hv) = identity(&dir, "v");
+    let (kh, hh) = identity(&dir, "h");
+    let pv = Proxy::start_config(
+        &nv,
+        &format!("[hip]\nrole = \"rvs\"\nidentities = [\"{}\"]\nrvs_allowed = [\"{hh}\"]\n", kv.display()),
+    );
+    let ph = Proxy::start_config(
+        &nh,
+        &format!(
+            "[hip]\nidentities = [\"{}\"]\n{h_extra}\n[hip.rendezvous]\nhit = \"{hv}\"\naddress = \"{V4}\"\n\n{}",
+            kh.display(),
+            esp(&hh)
+        ),
+    );
+    // The Initiator knows the host only by the RVS's address (as DNS
+    // would tell it: HIP RR with the RVS, RFC 8005).
+    let pi = Proxy::start_config(
+        &ni,
+        &format!(
+            "[hip]\nidentities = [\"{}\"]\n{i_extra}\n[[hip.peer]]\nhit = \"{hh}\"\nlocators = [\"{V4}\"]\n\n{}",
+            ki.display(),
+            esp(&hi)
+        ),
+    );
+    let t = Topo {
+        i: Node { p: pi, ns: ni, hit: hi },
+        v: Node { p: pv, ns: nv, hit: hv },
+        h: Node { p: ph, ns: nh, hit: hh },
+        r,
+        dir,
+    };
+    assert!(
+        wait_until(10, || registrations(&t.v.p)
+            .iter()
+            .any(|r| r["hit"] == t.h.hit.as_str() && r["locator"] == H4 && r["side"] == "registrar")),
+        "no registration at the RVS: {:?}",
+        registrations(&t.v.p)
+    );
+    t
+}
+
+pub fn registrations(p: &Proxy) -> Vec<Value> {
+    p.ctl_json("rvs list")["registrations"].as_array().unwrap().clone()
+}
+
+pub fn assocs(n: &Node) -> Vec<Value> {
+    n.p.ctl_json("assoc list")["assocs"].as_array().unwrap().clone()
+}
+
+pub fn hip_counter(n: &Node, name: &str) -> u64 {
+    let v = n.p.ctl_json("assoc stats");
+    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
+        ["value"]
+        .as_u64()
+        .unwrap()
+}
+
+pub fn esp_counter(n: &Node, name: &str) -> u64 {
+    let v = n.p.ctl_json("sa list");
+    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
+        ["value"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The association with `peer` as `n` lists it.
+pub fn assoc_with(n: &Node, peer: &Node) -> Value {
+    assocs(n).into_iter().find(|a| a["peer_hit"] == peer.hit.as_str()).unwrap_or_else(|| panic!("{:?}", assocs(n)))
+}
+
+/// An HTTP server in `ns` on [hit]:8080 serving `mb` MiB of random bytes;
+/// returns it and the file's sha256.
+pub fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Background, String) {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
+    let sum = sh(&format!("sha256sum {}/blob", www.display())).split_whitespace().next().unwrap().to_string();
+    let srv = Background::spawn(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
+    assert!(
+        wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://[{hit}]:8080/")).0),
+        "HTTP server did not come up"
+    );
+    (srv, sum)
+}
+
+/// Move the host to the new network: new address and route first, then
+/// the old address goes (what a handover looks like to the host).
+pub fn move_host(h: &Netns) {
+    h.sh(&format!(
+        "ip addr add {H4_NEW}/24 dev e1 && ip route replace default via 10.61.4.1 dev e1 && ip addr del {H4}/24 dev e0"
+    ));
+}
+
+#[test]
+fn rvs_relays_i1_r1_via_rvs_then_direct() {
+    let t = topo("", "");
+    let pcap = t.dir.join("r.pcapng");
+    let cap =
+        Background::capture(&t.r, &format!("dumpcap -q -i any -f 'ip proto 139 or ip proto 50' -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 2);
+    let got = t.i.ns.sh(&format!("curl -sf -g --max-time 30 http://[{}]:8080/blob | sha256sum", t.h.hit));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum);
+
+    // After the exchange the Initiator uses the host's real address.
+    let a = assoc_with(&t.i, &t.h);
+    assert_eq!((a["state"].as_str(), a["peer_locator"].as_str()), (Some("ESTABLISHED"), Some(H4)), "{a}");
+    assert_eq!(hip_counter(&t.v, "i1_relayed"), 1);
+    assert_eq!(hip_counter(&t.h, "relayed_i1_answered"), 1);
+    assert_eq!(hip_counter(&t.i, "r1_via_rvs"), 1);
+    let s = t.i.p.ctl_json("sa list");
+    assert!(s["sas"].as_array().unwrap().iter().all(|sa| sa["peer"] == H4), "{s}");
+
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cap);
+    // tshark: I1 i -> v, I1 v -> h with FROM = i, R1 h -> i with VIA_RVS = v;
+    // no ESP touches the RVS.
+    let out = sh(&format!(
+        "tshark -n -r {} -Y 'hip.packet_type == 1 or hip.packet_type == 2' -T fields -e ip.src -e ip.dst \
+         -e hip.packet_type -e hip.tlv_from_address -e hip.tlv_rvs_address 2>/dev/null | sort -u",
+        pcap.display()
+    ));
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let has = |want: &[&str]| rows.iter().any(|r| r.len() >= want.len() && r[..want.len()] == *want);
+    assert!(has(&[I4, V4, "1", "", ""]), "I1 to the RVS: {out}");
+    // FROM and VIA_RVS carry IPv4 as IPv4-mapped IPv6 (RFC 8004 §4.2).
+    assert!(has(&[V4, H4, "1", &format!("::ffff:{I4}")]), "relayed I1 with FROM: {out}");
+    assert!(has(&[H4, I4, "2", "", &format!("::ffff:{V4}")]), "R1 with VIA_RVS: {out}");
+    let esp_via_rvs = sh(&format!("tshark -n -r {} -Y 'esp and ip.addr == {V4}' 2>/dev/null | wc -l", pcap.display()));
+    assert_eq!(esp_via_rvs.trim(), "0");
+    let esp_direct = sh(&format!("tshark -n -r {} -Y 'esp and ip.addr == {H4}' 2>/dev/null | wc -l", pcap.display()));
+    assert!(esp_direct.trim().parse::<u64>().unwrap() > 100, "{esp_direct}");
+}
+
+/// Largest gap, in seconds, between consecutive TCP segments from `src`
+/// in a capture of the (decrypted) TUN, and the time of its end.
+pub fn largest_gap(pcap: &Path, src: &str) -> (f64, f64) {
+    let out = sh(&format!(
+        "tshark -n -r {} -Y 'tcp.srcport == 8080 and ipv6.src == {src} and tcp.len > 0' -T fields -e frame.time_epoch 2>/dev/null",
+        pcap.display()
+    ));
+    let ts: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert!(ts.len() > 100, "{} segments", ts.len());
+    ts.windows(2).map(|w| (w[1] - w[0], w[1])).fold((0.0, 0.0), |m, g| if g.0 > m.0 { g } else { m })
+}
+
+#[test]
+fn rvs_host_moves_during_tcp_transfer() {
+    let t = topo("", "");
+    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 24);
+    // Warm the association so the transfer starts at once.
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    let pcap = t.dir.join("tun.pcapng");
+    let cap = Background::capture(&t.i.ns, &format!("dumpcap -q -i hip0 -f tcp -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // 24 MiB at 6 MiB/s: about 4 s; the host moves after 1.5 s.
+    let cmd = format!(
+        "ip netns exec {} curl -sS -g --max-time 60 --limit-rate 6M http://[{}]:8080/blob -o {}/got",
+        t.i.ns.name,
+        t.h.hit,
+        t.dir.display()
+    );
+    let curl = std::thread::spawn(move || integration_tests::sh_try(&cmd));
+    std::thread::sleep(Duration::from_millis(1500));
+    let moved_at = Instant::now();
+    move_host(&t.h.ns);
+    let (ok, _, err) = curl.join().unwrap();
+    assert!(ok, "transfer failed across the move: {err}");
+    let got = sh(&format!("sha256sum {}/got", t.dir.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "checksum differs after the move");
+    eprintln!("transfer finished {:.1} s after the move", moved_at.elapsed().as_secs_f64());
+
+    // The peer checked the new address, moved its SAs, and so did the RVS.
+    let a = assoc_with(&t.i, &t.h);
+    assert_eq!(a["peer_locator"], H4_NEW, "{a}");
+    let s = t.i.p.ctl_json("sa list");
+    assert!(s["sas"].as_array().unwrap().iter().all(|sa| sa["peer"] == H4_NEW), "{s}");
+    assert_eq!(hip_counter(&t.i, "locators_verified"), 1);
+    assert_eq!(hip_counter(&t.i, "address_checks_failed"), 0);
+    assert!(hip_counter(&t.h, "locator_announcements") >= 2, "peer and RVS");
+    assert!(wait_until(5, || registrations(&t.v.p).iter().any(|r| r["locator"] == H4_NEW)));
+
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cap);
+    let resets = sh(&format!("tshark -n -r {} -Y 'tcp.flags.reset == 1' 2>/dev/null | wc -l", pcap.display()));
+    assert_eq!(resets.trim(), "0", "TCP reset during the move");
+    let (gap, _) = largest_gap(&pcap, &t.h.hit);
+    eprintln!("mobility: largest gap in the TCP stream across the move: {:.1} ms", gap * 1000.0);
+    assert!(gap < 3.0, "gap {gap:.3} s");
+}
