@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::hip_socket::RawHip;
-use crate::hip::{HipRole, HipSection, identity};
+use crate::hip::{HipRole, HipSection, Mobility, identity};
 use proxy_proto::hip::assoc::registration::lifetime_value;
 
 enum Cmd {
@@ -233,12 +233,12 @@ pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::Joi
             .map_err(|e| anyhow::anyhow!("[hip.rendezvous] {e}"))?;
         info!(rvs = %r.hit, address = %r.address, lifetime_secs = r.lifetime_secs, "registering with the rendezvous server");
     }
-    let watch = section.role == HipRole::Host && section.mobility;
+    let mobility = if section.role == HipRole::Host { section.mobility } else { Mobility::Off };
     let hook = std::sync::Arc::new(std::sync::OnceLock::new());
     let handle =
         HipHandle { cmd: cmd_tx, events: ev_tx.clone(), hook: hook.clone(), section: std::sync::Arc::new(section) };
-    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook));
-    if watch {
+    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook, mobility));
+    if mobility != Mobility::Off {
         super::hip_mobility::spawn_watcher(handle.clone())?;
     }
     Ok((handle, task))
@@ -259,6 +259,7 @@ struct Driver {
     events: broadcast::Sender<Event>,
     send_errors: u64,
     recv_errors: u64,
+    mobility: Mobility,
 }
 
 impl Driver {
@@ -305,9 +306,16 @@ impl Driver {
             }
             Cmd::EspReceived { local, peer } => self.core.esp_received(now, local, peer),
             Cmd::Locators(addrs) => {
-                let moved = self.core.update_locators(now, &addrs);
-                if moved > 0 {
-                    info!(?addrs, moved, "addresses changed: UPDATE sent");
+                if self.mobility == Mobility::Rebex {
+                    let n = self.core.restart_moved(now, &addrs);
+                    if n > 0 {
+                        info!(?addrs, restarted = n, "addresses changed: fresh base exchanges");
+                    }
+                } else {
+                    let moved = self.core.update_locators(now, &addrs);
+                    if moved > 0 {
+                        info!(?addrs, moved, "addresses changed: UPDATE sent");
+                    }
                 }
             }
             Cmd::Registrations { reply } => {
@@ -359,8 +367,9 @@ async fn drive(
     mut cmds: mpsc::Receiver<Cmd>,
     events: broadcast::Sender<Event>,
     hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
+    mobility: Mobility,
 ) {
-    let mut d = Driver { core, hook, v4, v6, events, send_errors: 0, recv_errors: 0 };
+    let mut d = Driver { core, hook, v4, v6, events, send_errors: 0, recv_errors: 0, mobility };
     let mut buf4 = vec![0u8; 65536];
     let mut buf6 = vec![0u8; 65536];
     loop {

@@ -90,10 +90,23 @@ pub struct HipSection {
     /// `host` role: register with this rendezvous server at start.
     #[serde(default)]
     pub rendezvous: Option<Rendezvous>,
-    /// `host` role: follow our address changes (rtnetlink) and tell peers
-    /// with UPDATE (RFC 8046).
-    #[serde(default = "d_true")]
-    pub mobility: bool,
+    /// `host` role: what to do when our addresses change (rtnetlink).
+    #[serde(default)]
+    pub mobility: Mobility,
+}
+
+/// How a `host` follows its own address changes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mobility {
+    /// UPDATE with LOCATOR_SET to every peer and the RVS (RFC 8046).
+    #[default]
+    Update,
+    /// A fresh base exchange from the new address (what a host without
+    /// mobility support does; the `move` benchmark's reference).
+    Rebex,
+    /// Do nothing.
+    Off,
 }
 
 /// `[hip.rendezvous]`: the rendezvous server a host registers with.
@@ -149,9 +162,7 @@ fn d_rvs_max() -> u64 {
 fn d_reg_lifetime() -> u64 {
     600
 }
-fn d_true() -> bool {
-    true
-}
+
 
 impl HipSection {
     /// Check what serde cannot; errors name the key.

@@ -4,4 +4,4 @@
 pub mod config;
 pub mod identity;
 
-pub use config::{HipPeer, HipRole, HipSection};
+pub use config::{HipPeer, HipRole, HipSection, Mobility};

@@ -79,6 +79,34 @@ impl HipHost {
         moved
     }
 
+    /// The alternative to [`HipHost::update_locators`] for hosts without
+    /// mobility support, and the benchmark's reference: drop every
+    /// association whose locator is gone (Closed events: its SAs go) and
+    /// run a fresh base exchange from a remaining address; the peer
+    /// answers the I1 from ESTABLISHED and replaces its state on our I2
+    /// (RFC 7401 §4.4.2). Returns how many associations restarted.
+    pub fn restart_moved(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
+        let keys: Vec<(Hit, Hit)> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
+            .filter(|(_, a)| !addresses.contains(&a.local_locator))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut restarted = 0;
+        for key in keys {
+            let Some(a) = self.assocs.get(&key) else { continue };
+            let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { continue };
+            let (peer_locator, spi) = (a.peer_locator, a.session.as_ref().map_or(0, |s| s.inbound_spi));
+            self.assocs.remove(&key);
+            self.events.push_back(Event::Closed { local_hit: key.0, peer_hit: key.1, inbound_spi: spi });
+            if self.initiate(now, Some(key.0), key.1, vec![(new, peer_locator)]).is_ok() {
+                restarted += 1;
+            }
+        }
+        restarted
+    }
+
     /// Send a new UPDATE with SEQ (and ACK of `ack`) plus `params` on the
     /// association `key`, to `dst` or the peer's locator; retransmitted
     /// until ACKed (§6.11).
