@@ -4,7 +4,7 @@
 //!   cargo xtask setup         install prerequisites only
 //!   cargo xtask demo          build, then run the demo topology
 //!   cargo xtask test          the whole test suite (unit, fuzz smoke, netns integration)
-//!   cargo xtask bench NAME    benchmarks against a reference (nat, dns, bex, handover, esp)
+//!   cargo xtask bench NAME    benchmarks against a reference (nat, dns, bex, handover, esp, move)
 //!   cargo xtask load ...      load the datapath onto real interfaces (proxy-ctl run)
 
 mod blast;
@@ -37,7 +37,7 @@ enum Cmd {
         /// Only integration tests whose name contains this.
         filter: Option<String>,
     },
-    /// Run a benchmark side by side with its reference (nat, dns, bex, handover, esp).
+    /// Run a benchmark side by side with its reference (nat, dns, bex, handover, esp, move).
     Bench { name: String },
     /// Benchmark helper: send UDP as fast as possible (run inside a namespace).
     #[command(hide = true)]
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
             sh::build_release()?;
             let script = format!("scripts/bench-{name}.sh");
             if !root.join(&script).exists() {
-                anyhow::bail!("no benchmark {name:?} (known: nat, dns, bex, handover, esp)");
+                anyhow::bail!("no benchmark {name:?} (known: nat, dns, bex, handover, esp, move)");
             }
             sh::run("bash", &[&script])
         }
