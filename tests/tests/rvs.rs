@@ -274,3 +274,100 @@ fn rvs_host_moves_during_tcp_transfer() {
     eprintln!("mobility: largest gap in the TCP stream across the move: {:.1} ms", gap * 1000.0);
     assert!(gap < 3.0, "gap {gap:.3} s");
 }
+
+/// Send `hip` (a HIP packet, checksum recomputed here) from `ns` to `dst`
+/// over a raw protocol-139 socket.
+fn inject(ns: &Netns, dst: &str, hip: &[u8]) {
+    let script = format!(
+        r#"
+import socket, struct
+dst = "{dst}"
+pkt = bytearray(bytes.fromhex("{hex}"))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 139)
+s.connect((dst, 0))
+src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); src.connect((dst, 9)); src = src.getsockname()[0]
+pkt[4:6] = b"\0\0"
+ph = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 139, len(pkt))
+data = ph + bytes(pkt)
+c = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+while c >> 16: c = (c & 0xffff) + (c >> 16)
+pkt[4:6] = struct.pack("!H", ~c & 0xffff)
+s.send(bytes(pkt))
+"#,
+        hex = hip.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let path = std::env::temp_dir().join(unique("inject-")).with_extension("py");
+    std::fs::write(&path, script).unwrap();
+    ns.sh(&format!("python3 {}", path.display()));
+    let _ = std::fs::remove_file(path);
+}
+
+/// The HIP payloads of UPDATEs from `src` to `dst` carrying a LOCATOR_SET.
+fn captured_updates(pcap: &Path, src: &str, dst: &str) -> Vec<Vec<u8>> {
+    let out = sh(&format!(
+        "tshark -n -r {} -Y 'hip.packet_type == 16 and ip.src == {src} and ip.dst == {dst} and hip.tlv.locator_address' \
+         -T json -x 2>/dev/null",
+        pcap.display()
+    ));
+    let json_start = out.find('[').expect("tshark json");
+    let v: Value = serde_json::from_str(&out[json_start..]).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let raw = p["_source"]["layers"]["hip_raw"][0].as_str().unwrap();
+            (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).unwrap()).collect()
+        })
+        .collect()
+}
+
+/// The host announces an address the Initiator cannot reach: the address
+/// check fails, nothing moves, it is counted. Then forged copies of the
+/// host's real UPDATE (signature or LOCATOR_SET altered) are counted and
+/// change nothing.
+#[test]
+fn rvs_unreachable_locator_and_forged_updates_change_nothing() {
+    let t = topo("retransmit_ms = 100\nmax_retransmits = 3", "");
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4);
+    let pcap = t.dir.join("r.pcapng");
+    let cap = Background::capture(&t.r, &format!("dumpcap -q -i e3 -f 'ip proto 139' -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // 10.61.5.2 leaves through the router but nothing routes back to it.
+    t.h.ns.sh(&format!(
+        "ip addr add 10.61.5.2/32 dev e0 && ip route replace default via 10.61.3.1 dev e0 onlink src 10.61.5.2 \
+         && ip addr del {H4}/24 dev e0"
+    ));
+    assert!(wait_until(10, || hip_counter(&t.i, "address_checks_failed") == 1), "{}", t.i.p.ctl_json("assoc stats"));
+    assert_eq!(hip_counter(&t.i, "locators_verified"), 0);
+    assert_eq!(hip_counter(&t.i, "address_checks"), 1);
+    let a = assoc_with(&t.i, &t.h);
+    assert_eq!(a["peer_locator"], H4, "{a}");
+    let s = t.i.p.ctl_json("sa list");
+    assert!(s["sas"].as_array().unwrap().iter().all(|sa| sa["peer"] == H4), "{s}");
+
+    std::thread::sleep(Duration::from_millis(200));
+    drop(cap);
+    let updates = captured_updates(&pcap, "10.61.5.2", I4);
+    assert!(!updates.is_empty(), "no UPDATE with LOCATOR_SET captured");
+    let genuine = &updates[0];
+    let (sig0, mac0) = (hip_counter(&t.i, "drop_bad_signature"), hip_counter(&t.i, "drop_bad_hip_mac"));
+    // HIP_SIGNATURE is the last parameter, after HIP_MAC: MAC intact,
+    // signature broken.
+    let mut bad_sig = genuine.clone();
+    let n = bad_sig.len();
+    bad_sig[n - 10] ^= 0x55;
+    inject(&t.r, I4, &bad_sig);
+    // LOCATOR_SET (covered by HIP_MAC) pointed elsewhere.
+    let at = genuine.windows(4).position(|w| w == [10, 61, 5, 2]).expect("locator in the UPDATE");
+    let mut bad_mac = genuine.clone();
+    bad_mac[at + 3] = 99;
+    inject(&t.r, I4, &bad_mac);
+    assert!(wait_until(5, || hip_counter(&t.i, "drop_bad_signature") == sig0 + 1), "{}", t.i.p.ctl_json("assoc stats"));
+    assert!(wait_until(5, || hip_counter(&t.i, "drop_bad_hip_mac") == mac0 + 1), "{}", t.i.p.ctl_json("assoc stats"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hip_counter(&t.i, "address_checks"), 1, "a forgery started an address check");
+    assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4);
+}

@@ -163,7 +163,6 @@ fn d_reg_lifetime() -> u64 {
     600
 }
 
-
 impl HipSection {
     /// Check what serde cannot; errors name the key.
     pub fn validate(&self) -> Result<(), String> {
