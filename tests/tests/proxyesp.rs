@@ -181,7 +181,9 @@ impl Env {
             ),
         )
         .unwrap();
-        Background::spawn(&self.hns, &format!("python3 {}", py.display()))
+        let srv = Background::spawn(&self.hns, &format!("python3 {}", py.display()));
+        assert!(wait_until(10, || self.hns.sh("ss -Hunl 'sport = :7'").contains(":7")), "UDP echo did not come up");
+        srv
     }
 
     fn flows(&self) -> Vec<Value> {
