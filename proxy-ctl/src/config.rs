@@ -61,6 +61,15 @@ pub struct EspSection {
     /// Debugging: keep this file up to date with Wireshark `esp_sa` lines
     /// for every SA (it holds the keys: mode 0600).
     pub esp_sa_export: Option<PathBuf>,
+    /// Proxy role (`[hip] role = "proxy"`): bound on the translator's
+    /// flows (legacy host 5-tuples toward HIP hosts); a full table drops
+    /// new flows (counted), existing ones go on.
+    #[serde(default = "default_proxy_max_flows")]
+    pub proxy_max_flows: usize,
+}
+
+fn default_proxy_max_flows() -> usize {
+    65536
 }
 
 fn default_tun_mtu() -> u32 {
@@ -379,6 +388,19 @@ impl Config {
         }
         if e.tun.is_none() && (!e.tun_addrs.is_empty() || !e.tun_routes.is_empty()) {
             return Err("[esp] tun_addrs / tun_routes need tun".into());
+        }
+        if self.hip.as_ref().is_some_and(|h| h.role == crate::hip::HipRole::Proxy) {
+            if e.tun.is_none() {
+                return Err("[esp] tun: the proxy role (`[hip] role = \"proxy\"`) needs a TUN device \
+                            for the substitute pools"
+                    .into());
+            }
+            if self.pool.v4.is_none() && self.pool.v6.is_none() {
+                return Err("[esp] with `[hip] role = \"proxy\"` needs a [pool] of substitute addresses".into());
+            }
+        }
+        if e.proxy_max_flows == 0 {
+            return Err("[esp] proxy_max_flows must be at least 1".into());
         }
         Ok(())
     }

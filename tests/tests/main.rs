@@ -6,6 +6,7 @@ mod esp;
 mod hip;
 mod hipesp;
 mod nat;
+mod proxyesp;
 mod rvs;
 mod topo;
 mod vpn;
