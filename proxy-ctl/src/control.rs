@@ -187,6 +187,11 @@ pub struct DnsMappingInfo {
     pub hit: String,
     /// Its locators: addresses, then "rvs NAME (ADDR, ...)".
     pub locators: Vec<String>,
+    /// The locator in use: the HIP association's peer locator once it is
+    /// up (the host's real address even when DNS named its rendezvous
+    /// server, RFC 8004), following the host's UPDATEs (RFC 8046).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<IpAddr>,
     /// Seconds until the substitute may be freed (0: expired, kept while
     /// flows use it).
     pub expires_in_secs: u64,

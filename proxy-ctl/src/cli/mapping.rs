@@ -43,7 +43,10 @@ pub async fn run(socket: &Path, json: bool, cmd: MappingCmd) -> anyhow::Result<(
                         d.name.clone(),
                         d.hit.clone(),
                         d.expires_in_secs.to_string(),
-                        d.locators.join(", "),
+                        match d.locator {
+                            Some(l) => format!("{l} (in use); {}", d.locators.join(", ")),
+                            None => d.locators.join(", "),
+                        },
                     ]),
                     None => row.extend(["-".into(), "-".into(), "-".into(), "-".into()]),
                 }

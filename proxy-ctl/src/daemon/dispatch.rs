@@ -52,6 +52,7 @@ fn with_dns(daemon: &Daemon, r: Response) -> Response {
                     name: d.name.clone(),
                     hit: super::dns_state::hit_text(&d.hit),
                     locators: d.locators.iter().map(super::dns_state::locator_text).collect(),
+                    locator: dns.active.get(&d.hit).copied(),
                     expires_in_secs: d.expiry.saturating_duration_since(now).as_secs(),
                 });
             }

@@ -87,6 +87,10 @@ impl DnsCounters {
 pub struct DnsState {
     pub mappings: BTreeMap<IpAddr, DnsMapping>,
     pub counters: DnsCounters,
+    /// HIT -> the locator the HIP association uses now (seed step H.1:
+    /// the host's real address, not its rendezvous server's; follows
+    /// UPDATEs). Fed by `hip_mapping`.
+    pub active: std::collections::HashMap<[u8; 16], IpAddr>,
 }
 
 impl DnsState {

@@ -12,6 +12,7 @@ mod esp_proxy;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
+mod hip_mapping;
 mod hip_mobility;
 mod hip_socket;
 mod server;
@@ -92,6 +93,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
     }
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
+    if let (Some(d), Some(h)) = (&dns_state, &hip) {
+        tasks.push(hip_mapping::spawn(h.events(), d.clone()));
+    }
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
         dp: dp.clone(),
