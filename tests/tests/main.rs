@@ -8,6 +8,7 @@ mod hipesp;
 mod nat;
 mod proxyesp;
 mod rvs;
+mod rvs_proxy;
 mod topo;
 mod vpn;
 mod xdp_fixtures;
