@@ -265,6 +265,12 @@ fn rvs_host_moves_during_tcp_transfer() {
     assert_eq!(hip_counter(&t.i, "address_checks_failed"), 0);
     assert!(hip_counter(&t.h, "locator_announcements") >= 2, "peer and RVS");
     assert!(wait_until(5, || registrations(&t.v.p).iter().any(|r| r["locator"] == H4_NEW)));
+    // Same SAs throughout: nothing arrived on an SPI the peer did not know.
+    assert_eq!(esp_counter(&t.i, "drop_unknown_spi"), 0);
+    eprintln!(
+        "ESP from the new address before its check (dropped, counted): {}",
+        esp_counter(&t.i, "drop_bad_source")
+    );
 
     std::thread::sleep(Duration::from_millis(300));
     drop(cap);

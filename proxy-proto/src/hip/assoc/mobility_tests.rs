@@ -448,3 +448,22 @@ fn wrong_echo_response_is_rejected() {
     assert_eq!(net.hosts[0].0.association(net.now, &resp_hit).unwrap().peer_locator, RESP);
     assert!(net.hosts[0].0.counters().dropped(DropReason::BadHipMac) >= 1);
 }
+
+#[test]
+fn rebex_after_a_move_replaces_the_association_from_the_new_address() {
+    let mut net = established_pair();
+    let (resp_hit, init_hit) = (hit(&net.hosts[2].0), hit(&net.hosts[0].0));
+    let old_spi = net.hosts[0].0.association(net.now, &resp_hit).unwrap().outbound_spi;
+    net.hosts[2].1 = vec![RESP_NEW];
+    let now = net.now;
+    assert_eq!(net.h(2).restart_moved(now, &[RESP_NEW]), 2, "the peer and the RVS");
+    net.drive_for(Duration::from_secs(2));
+    assert!(net.events[2].iter().any(|e| matches!(e, Event::Closed { peer_hit, .. } if *peer_hit == init_hit)));
+    let a = net.hosts[0].0.association(net.now, &resp_hit).unwrap();
+    // The peer is now the Responder: R2-SENT until the first ESP.
+    assert_eq!((a.state, a.peer_locator), (State::R2Sent, RESP_NEW));
+    assert_ne!(a.outbound_spi, old_spi, "new SAs");
+    assert!(net.sent(2, PacketType::Update).is_empty(), "no UPDATE in this mode");
+    // The RVS registration was renewed in the new base exchange.
+    assert_eq!(net.hosts[1].0.registrations(net.now)[0].locator, Some(RESP_NEW));
+}

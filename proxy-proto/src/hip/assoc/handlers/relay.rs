@@ -25,7 +25,7 @@ impl HipHost {
         src: IpAddr,
     ) -> Result<(), DropReason> {
         let client = Hit::from(pkt.receiver_hit);
-        if !self.granted.get(&client).is_some_and(|g| g.expires > now) {
+        if self.granted.get(&client).is_none_or(|g| g.expires <= now) {
             return Err(DropReason::NotRegistered);
         }
         let key = self.established_key(&client).ok_or(DropReason::NotRegistered)?;
