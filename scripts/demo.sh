@@ -347,4 +347,29 @@ demo_vpn() {
 }
 demo_vpn
 
+demo_rvs_mobility() {
+  say "rendezvous + mobility (issue 6): I knows H only by its RVS V; H registers, I1 relayed, R1 direct; H moves"
+  source "$ROOT/scripts/rvs-topo.sh"
+  rvs_topo
+  local D="$STATE/rvs"; mkdir -p "$D"
+  rvs_ids "$D"
+  rvs_configs "$D" update
+  rvs_start "$D" v h i
+  R() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  sleep 0.5
+  R v rvs list; echo "(V: H registered, its current locator)"
+  nsx "$I" ping -6 -c 2 -i 0.3 -q "$HIT_H" | tail -2
+  R i assoc list; echo "(I: peer locator 10.61.3.2, H's real address, though I only knew V's 10.61.2.2)"
+  R v assoc stats | grep -E 'i1_relayed'
+  say "H moves from network A (10.61.3.2) to B (10.61.4.2): UPDATE, address check, SAs moved (same SPIs)"
+  rvs_move_to b
+  sleep 0.3
+  nsx "$I" ping -6 -c 2 -i 0.3 -q "$HIT_H" | tail -2
+  R i assoc list
+  R i sa list
+  R i assoc stats | grep -E 'locators_verified|address_checks'
+  R v rvs list; echo "(V follows too: relayed I1s reach H at its new address)"
+}
+demo_rvs_mobility
+
 say "demo complete"
