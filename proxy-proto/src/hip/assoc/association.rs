@@ -66,6 +66,9 @@ pub(super) struct Session {
     pub outbound_spi: u32,
     pub inbound_key: Zeroizing<Vec<u8>>,
     pub outbound_key: Zeroizing<Vec<u8>>,
+    /// The rest of KEYMAT, for new ESP keys at a rekey without new DH
+    /// (RFC 7402 §6.9, §7: drawn from the ESP_INFO's Keymat Index on).
+    pub keymat: crate::hip::crypto::Keymat,
 }
 
 /// One association with one peer.

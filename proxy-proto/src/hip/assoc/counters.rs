@@ -195,6 +195,8 @@ pub struct MobilityCounters {
     pub registered: u64,
     /// Registrations refused to us (client).
     pub registration_failures: u64,
+    /// SA pairs replaced by an UPDATE rekey (RFC 7402 §6.9), either side.
+    pub rekeys: u64,
 }
 
 #[cfg(test)]

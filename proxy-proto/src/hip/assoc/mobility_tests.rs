@@ -467,3 +467,44 @@ fn rebex_after_a_move_replaces_the_association_from_the_new_address() {
     // The RVS registration was renewed in the new base exchange.
     assert_eq!(net.hosts[1].0.registrations(net.now)[0].locator, Some(RESP_NEW));
 }
+
+fn established_events(evs: &[Event]) -> Vec<Established> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Event::Established(x) => Some((**x).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rekey_by_update_gives_both_sides_new_matching_sas() {
+    let mut net = established_pair();
+    let resp_hit = hit(&net.hosts[2].0);
+    let before = net.hosts[0].0.association(net.now, &resp_hit).unwrap();
+    let now = net.now;
+    net.h(0).rekey(now, resp_hit).unwrap();
+    net.drive_for(Duration::from_secs(2));
+    let (ei, er) = (established_events(&net.events[0]), established_events(&net.events[2]));
+    assert_eq!((ei.len(), er.len()), (1, 1), "one new SA pair each");
+    let (ei, er) = (&ei[0], &er[0]);
+    assert_eq!((ei.inbound_spi, ei.outbound_spi), (er.outbound_spi, er.inbound_spi));
+    assert_ne!(ei.inbound_spi, before.inbound_spi);
+    assert_ne!(ei.outbound_spi, before.outbound_spi);
+    assert_eq!(*ei.inbound_key, *er.outbound_key);
+    assert_eq!(*ei.outbound_key, *er.inbound_key);
+    assert_ne!(*ei.inbound_key, *ei.outbound_key);
+    // Three UPDATEs: ESP_INFO+SEQ, ESP_INFO+SEQ+ACK, ACK; nothing retransmitted.
+    assert_eq!(net.sent(0, PacketType::Update).len() + net.sent(2, PacketType::Update).len(), 3);
+    assert_eq!(net.hosts[0].0.counters().mobility.rekeys, 1);
+    assert_eq!(net.hosts[2].0.counters().mobility.rekeys, 1);
+    let after = net.hosts[0].0.association(net.now, &resp_hit).unwrap();
+    assert_eq!((after.inbound_spi, after.outbound_spi), (ei.inbound_spi, ei.outbound_spi));
+    // A second rekey draws fresh keys again.
+    let (now, init_hit) = (net.now, hit(&net.hosts[0].0));
+    net.h(2).rekey(now, init_hit).unwrap();
+    net.drive_for(Duration::from_secs(2));
+    let again = established_events(&net.events[0]);
+    assert_eq!(again.len(), 2);
+    assert_ne!(*again[1].inbound_key, *ei.inbound_key);
+}

@@ -37,6 +37,8 @@ pub(super) struct UpdateState {
     pub last_peer_id: Option<u32>,
     pub last_answer: Option<(Vec<u8>, IpAddr, IpAddr)>,
     pub echo: Option<EchoCheck>,
+    /// Our rekey in flight (RFC 7402 §6.9): the inbound SPI we proposed.
+    pub rekey_spi: Option<u32>,
 }
 
 impl UpdateState {

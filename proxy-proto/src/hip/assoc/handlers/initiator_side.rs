@@ -146,6 +146,7 @@ impl HipHost {
             outbound_spi: 0,
             inbound_key: esp_key(&esp.inbound.encryption, &esp.inbound.authentication),
             outbound_key: esp_key(&esp.outbound.encryption, &esp.outbound.authentication),
+            keymat,
         });
         // Answer on the path the R1 came by.
         a.local_locator = dst;

@@ -57,6 +57,7 @@ pub(super) fn esp_key(enc: &[u8], auth: &[u8]) -> Zeroizing<Vec<u8>> {
 mod close;
 mod initiator_side;
 mod registration;
+mod rekey;
 mod relay;
 mod responder_side;
 mod update;

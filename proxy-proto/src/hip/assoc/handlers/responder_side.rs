@@ -183,6 +183,7 @@ impl HipHost {
             outbound_spi: esp_info.new_spi,
             inbound_key: esp_key(&esp.inbound.encryption, &esp.inbound.authentication),
             outbound_key: esp_key(&esp.outbound.encryption, &esp.outbound.authentication),
+            keymat,
         };
         let mut a = Association::new(local_hit, peer, vec![(dst, src)], now, State::R2Sent);
         a.initiator = false;

@@ -209,8 +209,12 @@ impl HipHost {
             self.events.push_back(ev);
             self.counters.mobility.locators_verified += 1;
         }
+        let rekey = match pkt.get::<EspInfo>() {
+            Some(info) => self.on_esp_info(key, info)?,
+            None => None,
+        };
         if let Some(id) = seq {
-            self.answer_update(now, li, key, pkt, id, src)?;
+            self.answer_update(now, li, key, pkt, id, src, rekey)?;
         }
         self.registration_answer(now, key.1, pkt);
         Ok(())
@@ -227,6 +231,7 @@ impl HipHost {
         pkt: &HipPacket,
         peer_id: u32,
         src: IpAddr,
+        rekey: Option<Param>,
     ) -> Result<(), DropReason> {
         let reg = self.registrar_decide(now, key.1, pkt.get::<RegRequest>());
         let mut params: Vec<Param> = reg.params.clone();
@@ -245,9 +250,13 @@ impl HipHost {
             let spi = a.session.as_ref().map_or(0, |s| s.inbound_spi);
             a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator });
             params.push(EchoRequestSigned { opaque: nonce }.into());
-            params.push(EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into());
+            params.push(rekey.unwrap_or_else(|| EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()));
             self.counters.mobility.address_checks += 1;
             self.send_update(now, key, params, Some(peer_id), Some(locator))?;
+        } else if let Some(esp_info) = rekey {
+            // Our half of the rekey needs the peer's ACK: with SEQ.
+            params.push(esp_info);
+            self.send_update(now, key, params, Some(peer_id), Some(src))?;
         } else {
             params.push(Ack { peer_update_ids: vec![peer_id] }.into());
             let s = a.session.as_ref().ok_or(DropReason::Internal)?;
