@@ -34,6 +34,10 @@ pub enum Request {
         hit: std::net::Ipv6Addr,
     },
     AssocList,
+    /// Rekey a HIP association by UPDATE (new SPIs and ESP keys).
+    AssocRekey {
+        hit: std::net::Ipv6Addr,
+    },
     /// HIP packet counters and drops by reason.
     HipStats,
     /// Rendezvous registrations (granted by an `rvs`, held by a `host`).

@@ -267,10 +267,7 @@ fn rvs_host_moves_during_tcp_transfer() {
     assert!(wait_until(5, || registrations(&t.v.p).iter().any(|r| r["locator"] == H4_NEW)));
     // Same SAs throughout: nothing arrived on an SPI the peer did not know.
     assert_eq!(esp_counter(&t.i, "drop_unknown_spi"), 0);
-    eprintln!(
-        "ESP from the new address before its check (dropped, counted): {}",
-        esp_counter(&t.i, "drop_bad_source")
-    );
+    eprintln!("ESP from the new address before its check (dropped, counted): {}", esp_counter(&t.i, "drop_bad_source"));
 
     std::thread::sleep(Duration::from_millis(300));
     drop(cap);
@@ -376,4 +373,46 @@ fn rvs_unreachable_locator_and_forged_updates_change_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(hip_counter(&t.i, "address_checks"), 1, "a forgery started an address check");
     assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4);
+}
+
+/// `assoc rekey` during a transfer: both ends switch to new SPIs and keys
+/// (UPDATE with ESP_INFO, RFC 7402 §6.9); the transfer completes intact.
+#[test]
+fn rvs_rekey_by_update_during_transfer() {
+    let t = topo("", "");
+    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 12);
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    let before = assoc_with(&t.i, &t.h);
+    let cmd = format!(
+        "ip netns exec {} curl -sS -g --max-time 60 --limit-rate 6M http://[{}]:8080/blob -o {}/got",
+        t.i.ns.name,
+        t.h.hit,
+        t.dir.display()
+    );
+    let curl = std::thread::spawn(move || integration_tests::sh_try(&cmd));
+    std::thread::sleep(Duration::from_millis(800));
+    let (ok, _, err) = t.i.p.ctl(&format!("assoc rekey {}", t.h.hit));
+    assert!(ok, "{err}");
+    let (ok, _, err) = curl.join().unwrap();
+    assert!(ok, "transfer failed across the rekey: {err}");
+    let got = sh(&format!("sha256sum {}/got", t.dir.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "checksum differs after the rekey");
+    let (ai, ah) = (assoc_with(&t.i, &t.h), assoc_with(&t.h, &t.i));
+    assert_ne!(ai["spi_in"], before["spi_in"]);
+    assert_ne!(ai["spi_out"], before["spi_out"]);
+    assert_eq!((ai["spi_in"].clone(), ai["spi_out"].clone()), (ah["spi_out"].clone(), ah["spi_in"].clone()));
+    assert_eq!(hip_counter(&t.i, "rekeys"), 1);
+    assert_eq!(hip_counter(&t.h, "rekeys"), 1);
+    // The SA table holds exactly the new pair.
+    let s = t.i.p.ctl_json("sa list");
+    let spis: Vec<u64> = s["sas"].as_array().unwrap().iter().map(|sa| sa["spi"].as_u64().unwrap()).collect();
+    let mut want = vec![ai["spi_in"].as_u64().unwrap(), ai["spi_out"].as_u64().unwrap()];
+    let mut have = spis.clone();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want, "{s}");
+    eprintln!(
+        "rekey: ESP on a retired SPI during the switch (dropped, counted): {}",
+        esp_counter(&t.i, "drop_unknown_spi") + esp_counter(&t.h, "drop_unknown_spi")
+    );
 }

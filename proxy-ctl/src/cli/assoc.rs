@@ -22,6 +22,8 @@ pub enum AssocCmd {
     },
     /// Close an association (CLOSE / CLOSE_ACK).
     Close { hit: Ipv6Addr },
+    /// New SPIs and ESP keys for an association, by UPDATE (RFC 7402 §6.9).
+    Rekey { hit: Ipv6Addr },
     /// List associations: peer, locators, state, SPIs, ESP transform, age.
     List,
     /// HIP packet counters and rejected packets by reason.
@@ -47,6 +49,7 @@ pub async fn run(socket: &Path, json: bool, cmd: AssocCmd) -> anyhow::Result<()>
     let req = match cmd {
         AssocCmd::Connect { hit, locators } => Request::AssocConnect { hit, locators },
         AssocCmd::Close { hit } => Request::AssocClose { hit },
+        AssocCmd::Rekey { hit } => Request::AssocRekey { hit },
         AssocCmd::List => Request::AssocList,
         AssocCmd::Stats => Request::HipStats,
     };

@@ -27,7 +27,8 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         | Request::AssocClose { .. }
         | Request::AssocList
         | Request::HipStats
-        | Request::RvsList) => super::hip_dispatch::handle(daemon.hip(), req).await,
+        | Request::RvsList
+        | Request::AssocRekey { .. }) => super::hip_dispatch::handle(daemon.hip(), req).await,
         req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
             daemon.sa_table().and_then(|t| super::esp::handle(t, req))
         }

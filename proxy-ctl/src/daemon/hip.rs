@@ -34,6 +34,10 @@ enum Cmd {
         peer: Hit,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    Rekey {
+        peer: Hit,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     List {
         reply: oneshot::Sender<Vec<AssocInfo>>,
     },
@@ -136,6 +140,13 @@ impl HipHandle {
     pub async fn close(&self, peer: Ipv6Addr) -> anyhow::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::Close { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
+    }
+
+    /// Rekey the association with `peer` by UPDATE (new SPIs and ESP keys).
+    pub async fn rekey(&self, peer: Ipv6Addr) -> anyhow::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Rekey { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
         rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
     }
 
@@ -295,6 +306,13 @@ impl Driver {
                 let r = self.core.initiate(now, None, peer, paths).map_err(|e| e.to_string());
                 if r.is_ok() {
                     info!(peer = %peer.to_ipv6(), "base exchange started");
+                }
+                let _ = reply.send(r);
+            }
+            Cmd::Rekey { peer, reply } => {
+                let r = self.core.rekey(now, peer).map_err(|e| e.to_string());
+                if r.is_ok() {
+                    info!(peer = %peer.to_ipv6(), "rekey started (UPDATE with ESP_INFO)");
                 }
                 let _ = reply.send(r);
             }

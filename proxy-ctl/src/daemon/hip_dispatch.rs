@@ -44,6 +44,10 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
             hip.close(hit).await?;
             Response::Ok
         }
+        Request::AssocRekey { hit } => {
+            hip.rekey(hit).await?;
+            Response::Ok
+        }
         Request::AssocList => Response::Assocs { assocs: hip.list().await?.iter().map(entry).collect() },
         Request::HipStats => {
             let s = hip.stats().await?;
@@ -74,6 +78,7 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 ("registrations_refused", m.registrations_refused),
                 ("registered", m.registered),
                 ("registration_failures", m.registration_failures),
+                ("rekeys", m.rekeys),
             ] {
                 add(name.into(), v);
             }

@@ -58,8 +58,8 @@ impl HipHost {
         let event = established(a, a.initiator);
         self.events.push_back(event);
         self.counters.mobility.rekeys += 1;
-        Ok(ours.is_none().then(|| {
-            EspInfo { keymat_index: info.keymat_index, old_spi: old_inbound, new_spi: new_inbound }.into()
-        }))
+        Ok(ours
+            .is_none()
+            .then(|| EspInfo { keymat_index: info.keymat_index, old_spi: old_inbound, new_spi: new_inbound }.into()))
     }
 }
