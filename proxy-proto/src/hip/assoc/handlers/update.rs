@@ -214,7 +214,7 @@ impl HipHost {
             None => None,
         };
         if let Some(id) = seq {
-            self.answer_update(now, li, key, pkt, id, src, rekey)?;
+            self.answer_update(now, key, pkt, id, src, rekey)?;
         }
         self.registration_answer(now, key.1, pkt);
         Ok(())
@@ -226,13 +226,13 @@ impl HipHost {
     fn answer_update(
         &mut self,
         now: Instant,
-        li: usize,
         key: (Hit, Hit),
         pkt: &HipPacket,
         peer_id: u32,
         src: IpAddr,
         rekey: Option<Param>,
     ) -> Result<(), DropReason> {
+        let li = self.local_index(&key.0).ok_or(DropReason::Internal)?;
         let reg = self.registrar_decide(now, key.1, pkt.get::<RegRequest>());
         let mut params: Vec<Param> = reg.params.clone();
         params
