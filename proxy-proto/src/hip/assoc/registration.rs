@@ -28,7 +28,7 @@ pub fn lifetime_duration(value: u8) -> Duration {
 }
 
 /// The smallest 8-bit lifetime value covering at least `d`, saturating
-/// at 255 (about 4.2 days); the inverse of [`lifetime_duration`].
+/// at 255 (about 178 days); the inverse of [`lifetime_duration`].
 pub fn lifetime_value(d: Duration) -> u8 {
     (1..=255u8).find(|&v| lifetime_duration(v) >= d).unwrap_or(255)
 }
@@ -115,7 +115,8 @@ mod tests {
         assert_eq!(lifetime_duration(0), Duration::ZERO);
         assert_eq!(lifetime_value(Duration::from_secs(16)), 96);
         assert_eq!(lifetime_value(Duration::from_secs(17)), 97);
-        assert_eq!(lifetime_value(Duration::from_secs(10_000_000)), 255);
+        assert_eq!(lifetime_value(Duration::from_secs(10_000_000)), 251);
+        assert_eq!(lifetime_value(Duration::from_secs(20_000_000)), 255);
     }
 
     #[test]
