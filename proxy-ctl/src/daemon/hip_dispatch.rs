@@ -79,6 +79,7 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 ("registered", m.registered),
                 ("registration_failures", m.registration_failures),
                 ("rekeys", m.rekeys),
+                ("rvs_recoveries", m.rvs_recoveries),
             ] {
                 add(name.into(), v);
             }

@@ -197,6 +197,8 @@ pub struct MobilityCounters {
     pub registration_failures: u64,
     /// SA pairs replaced by an UPDATE rekey (RFC 7402 §6.9), either side.
     pub rekeys: u64,
+    /// Double jumps recovered by a base exchange through the peer's RVS.
+    pub rvs_recoveries: u64,
 }
 
 #[cfg(test)]

@@ -508,3 +508,29 @@ fn rekey_by_update_gives_both_sides_new_matching_sas() {
     assert_eq!(again.len(), 2);
     assert_ne!(*again[1].inbound_key, *ei.inbound_key);
 }
+
+#[test]
+fn double_jump_recovers_through_the_rvs() {
+    const INIT_NEW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 6, 1));
+    let mut net = registered();
+    let resp_hit = hit(&net.hosts[2].0);
+    let now = net.now;
+    // The Initiator knows the Responder only by its RVS.
+    net.h(0).initiate(now, None, resp_hit, vec![(INIT, RVS)]).unwrap();
+    net.drive_for(Duration::from_secs(2));
+    assert_eq!(net.hosts[0].0.association(net.now, &resp_hit).unwrap().peer_locator, RESP);
+    // Both move at once: each one's UPDATE goes to the other's old address.
+    net.hosts[0].1 = vec![INIT_NEW];
+    net.hosts[2].1 = vec![RESP_NEW];
+    let now = net.now;
+    net.h(0).update_locators(now, &[INIT_NEW]);
+    net.h(2).update_locators(now, &[RESP_NEW]);
+    net.drive_for(Duration::from_secs(5));
+    let a = net.hosts[0].0.association(net.now, &resp_hit).unwrap();
+    assert_eq!((a.state, a.local_locator, a.peer_locator), (State::Established, INIT_NEW, RESP_NEW));
+    assert_eq!(net.hosts[0].0.counters().mobility.rvs_recoveries, 1);
+    // The new exchange went through the RVS (its second relayed I1).
+    assert_eq!(net.hosts[1].0.counters().mobility.i1_relayed, 2);
+    let b = net.hosts[2].0.association(net.now, &hit(&net.hosts[0].0)).unwrap();
+    assert_eq!(b.peer_locator, INIT_NEW);
+}

@@ -17,6 +17,9 @@ pub(super) struct InFlight {
     pub dst: IpAddr,
     pub retransmits: u32,
     pub deadline: Instant,
+    /// It announces our new locator (LOCATOR_SET): if it goes unanswered
+    /// the peer may have moved too (double jump).
+    pub announce: bool,
 }
 
 /// The address check of a new peer locator (RFC 8046 §5.3.2): our

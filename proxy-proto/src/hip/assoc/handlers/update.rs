@@ -19,6 +19,10 @@ use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, Traffi
 use crate::hip::wire::param::registration::RegRequest;
 use crate::hip::wire::param::update::{Ack, Seq};
 
+/// Retransmissions of a locator announcement before a double jump is
+/// assumed and the RVS tried (with 500 ms initial: after 1.5 s).
+const ANNOUNCE_TRIES_BEFORE_RVS: u32 = 2;
+
 /// Locator Lifetime we announce, seconds (RFC 8046 §4: how long the peer
 /// may use it without hearing from us again).
 const LOCATOR_LIFETIME: u32 = 120;
@@ -70,6 +74,9 @@ impl HipHost {
             let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
             match self.send_update(now, key, params, None, None) {
                 Ok(()) => {
+                    if let Some(f) = self.assocs.get_mut(&key).and_then(|a| a.update.in_flight.as_mut()) {
+                        f.announce = true;
+                    }
                     self.counters.mobility.locator_announcements += 1;
                     moved += 1;
                 }
@@ -131,7 +138,8 @@ impl HipHost {
         let bytes = seal(pkt, Some(mac), Some((&self.locals[li].id, SigKind::Sig)))?;
         let (src, dst) = (a.local_locator, dst.unwrap_or(a.peer_locator));
         let deadline = now + self.cfg.retransmit_initial;
-        a.update.in_flight = Some(InFlight { update_id, bytes: bytes.clone(), src, dst, retransmits: 0, deadline });
+        a.update.in_flight =
+            Some(InFlight { update_id, bytes: bytes.clone(), src, dst, retransmits: 0, deadline, announce: false });
         if ack.is_some() {
             a.update.last_answer = Some((bytes.clone(), src, dst));
         }
@@ -277,9 +285,21 @@ impl HipHost {
         let (max, initial) = (self.cfg.max_retransmits, self.cfg.retransmit_initial);
         let mut resend = Vec::new();
         let mut failed = 0;
-        for a in self.assocs.values_mut() {
+        let mut via_rvs = Vec::new();
+        for (key, a) in self.assocs.iter_mut() {
             let Some(f) = a.update.in_flight.as_mut() else { continue };
             if f.deadline > now {
+                continue;
+            }
+            // Double jump (RFC 8046 §3.2.3 leaves recovery to the RVS): our
+            // announcement is unanswered, so the peer may have moved too;
+            // if we reached it through a rendezvous server, start over
+            // there: the RVS knows its current locator.
+            if f.announce
+                && f.retransmits >= ANNOUNCE_TRIES_BEFORE_RVS
+                && let Some(&(_, rvs)) = a.paths.iter().find(|(_, p)| *p != a.peer_locator)
+            {
+                via_rvs.push((*key, a.local_locator, rvs));
                 continue;
             }
             if f.retransmits >= max {
@@ -294,6 +314,16 @@ impl HipHost {
             resend.push((f.src, f.dst, f.bytes.clone()));
         }
         self.counters.mobility.address_checks_failed += failed;
+        for (key, local, rvs) in via_rvs {
+            if local.is_ipv4() != rvs.is_ipv4() {
+                continue;
+            }
+            let spi = self.assocs.remove(&key).and_then(|a| a.session.map(|s| s.inbound_spi)).unwrap_or(0);
+            self.events.push_back(Event::Closed { local_hit: key.0, peer_hit: key.1, inbound_spi: spi });
+            if self.initiate(now, Some(key.0), key.1, vec![(local, rvs)]).is_ok() {
+                self.counters.mobility.rvs_recoveries += 1;
+            }
+        }
         for (src, dst, bytes) in resend {
             self.counters.mobility.update_retransmits += 1;
             self.send_update_bytes(src, dst, bytes);
