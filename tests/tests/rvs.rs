@@ -7,7 +7,8 @@
 //! ```text
 //!  [i] e0 10.61.1.2 ─┐              ┌─ 10.61.3.2 e0 [h] (old network)
 //!                    ├── [r] router ┼─ 10.61.4.2 e1 [h] (new network)
-//!  [v] e0 10.61.2.2 ─┘ (rvs)        └─ (e5: 10.61.5.0/24 unrouted)
+//!  [v] e0 10.61.2.2 ─┘ (rvs)        └─ (10.61.5.0/24 unrouted)
+//!  [i] e1 10.61.6.2 (the Initiator's second network, double jump)
 //! ```
 
 use std::{
@@ -68,7 +69,10 @@ pub fn topo(i_extra: &str, h_extra: &str) -> Topo {
     let nv = Netns::new("v");
     let nh = Netns::new("h");
     r.forwarding();
-    for (n, ns, dev, net) in [(1, &ni, "e0", 1), (2, &nv, "e0", 2), (3, &nh, "e0", 3), (4, &nh, "e1", 4)] {
+    // Net 6: the Initiator's second network (double jump); 10.61.5.0/24
+    // stays unrouted on purpose.
+    let links = [(1, &ni, "e0", 1), (2, &nv, "e0", 2), (3, &nh, "e0", 3), (4, &nh, "e1", 4), (5, &ni, "e1", 6)];
+    for (n, ns, dev, net) in links {
         let rdev = format!("e{n}");
         r.veth(&rdev, ns, dev);
         r.addr(&rdev, &format!("10.61.{net}.1/24"));
@@ -415,4 +419,56 @@ fn rvs_rekey_by_update_during_transfer() {
         "rekey: ESP on a retired SPI during the switch (dropped, counted): {}",
         esp_counter(&t.i, "drop_unknown_spi") + esp_counter(&t.h, "drop_unknown_spi")
     );
+}
+
+/// Both ends move at once during a transfer: each one's UPDATE goes to the
+/// other's old address; the Initiator, which reached the host through its
+/// RVS, starts over there (the RVS has the host's new locator) and the
+/// transfer completes.
+#[test]
+fn rvs_double_jump_recovers_through_the_rvs() {
+    let t = topo("", "");
+    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 32);
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    let cmd = format!(
+        "ip netns exec {} curl -sS -g --max-time 60 --limit-rate 3M http://[{}]:8080/blob -o {}/got",
+        t.i.ns.name,
+        t.h.hit,
+        t.dir.display()
+    );
+    let curl = std::thread::spawn(move || integration_tests::sh_try(&cmd));
+    std::thread::sleep(Duration::from_millis(1000));
+    // On veth the two moves cannot be made simultaneous (RTT 0.2 ms): the
+    // router drops HIP UPDATEs (type 16) between the two ends, as if each
+    // had gone to the other's old address. UPDATEs to and from the RVS,
+    // and the base exchange, pass.
+    t.r.sh("nft add table ip dj && nft add chain ip dj hold '{ type filter hook forward priority 0; }' \
+         && nft add rule ip dj hold ip protocol 139 ip saddr { 10.61.1.0/24, 10.61.6.0/24 } \
+            ip daddr { 10.61.3.0/24, 10.61.4.0/24 } @th,16,8 16 counter drop \
+         && nft add rule ip dj hold ip protocol 139 ip saddr { 10.61.3.0/24, 10.61.4.0/24 } \
+            ip daddr { 10.61.1.0/24, 10.61.6.0/24 } @th,16,8 16 counter drop");
+    let moved_at = Instant::now();
+    t.i.ns.sh(
+        "ip addr add 10.61.6.2/24 dev e1 && ip route replace default via 10.61.6.1 dev e1 && ip addr del 10.61.1.2/24 dev e0",
+    );
+    move_host(&t.h.ns);
+    // Recovered: a new association from the new address to the new one.
+    assert!(
+        wait_until(15, || {
+            let a = assoc_with(&t.i, &t.h);
+            a["local_locator"] == "10.61.6.2" && a["peer_locator"] == H4_NEW && a["state"] == "ESTABLISHED"
+        }),
+        "{:?}",
+        assocs(&t.i)
+    );
+    eprintln!("double jump: association recovered {:.1} s after the moves", moved_at.elapsed().as_secs_f64());
+    let (ok, _, err) = curl.join().unwrap();
+    assert!(ok, "transfer failed across the double jump: {err}");
+    let got = sh(&format!("sha256sum {}/got", t.dir.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "checksum differs after the double jump");
+    eprintln!("double jump: transfer finished {:.1} s after the moves", moved_at.elapsed().as_secs_f64());
+    assert_eq!(hip_counter(&t.i, "rvs_recoveries"), 1);
+    assert_eq!(hip_counter(&t.v, "i1_relayed"), 2);
+    let dropped = t.r.sh("nft list table ip dj");
+    assert!(!dropped.contains("packets 0 "), "no UPDATE was dropped: {dropped}");
 }

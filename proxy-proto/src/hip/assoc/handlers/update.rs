@@ -21,7 +21,7 @@ use crate::hip::wire::param::update::{Ack, Seq};
 
 /// Retransmissions of a locator announcement before a double jump is
 /// assumed and the RVS tried (with 500 ms initial: after 1.5 s).
-const ANNOUNCE_TRIES_BEFORE_RVS: u32 = 2;
+const ANNOUNCE_TRIES_BEFORE_RVS: u32 = 1;
 
 /// Locator Lifetime we announce, seconds (RFC 8046 §4: how long the peer
 /// may use it without hearing from us again).
