@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
-use proxy_proto::hip::assoc::{HipHost, HostConfig, LocalIdentity};
+use proxy_proto::hip::assoc::{HipHost, HostConfig, LocalIdentity, RegistrarConfig};
 use proxy_proto::hip::crypto::{Hit, HostIdKind, HostIdentity};
 use proxy_proto::hip::wire::Packet;
 
@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
             *x = n;
         }
     });
-    let mut host = HipHost::new(HostConfig { puzzle_k: 0, ..HostConfig::default() }, vec![id], rng);
+    // Every other pair of lengths: a rendezvous server (REG_INFO in R1,
+    // REG_REQUEST in I2, I1 relay for HITs not ours, RFC 8003/8004).
+    let registrar = (data.len() % 4 >= 2).then(RegistrarConfig::default);
+    let mut host = HipHost::new(HostConfig { puzzle_k: 0, registrar, ..HostConfig::default() }, vec![id], rng);
     let now = Instant::now();
     let mut bytes = data.to_vec();
     let Ok(mut view) = Packet::new_checked(&mut bytes[..]) else {
@@ -53,9 +56,15 @@ fuzz_target!(|data: &[u8]| {
         let _ = host.initiate(now, None, peer, vec![(DST, SRC)]);
     }
     let before = host.associations(now).len();
-    view.set_receiver_hit(ours.to_ipv6());
+    // One input in eight keeps its receiver HIT: the relay path (not
+    // ours, not registered) must drop it.
+    if data.len() % 8 != 7 {
+        view.set_receiver_hit(ours.to_ipv6());
+    }
     let _ = view.fill_checksum(SRC, DST);
     host.handle_packet(now, SRC, DST, &bytes);
+    // Our address changes (RFC 8046): only established associations move.
+    host.update_locators(now, &[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3))]);
     host.handle_timeout(now + std::time::Duration::from_secs(100));
     while host.poll_transmit().is_some() {}
     while host.poll_event().is_some() {}
