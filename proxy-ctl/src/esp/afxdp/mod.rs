@@ -1,0 +1,255 @@
+//! The proxy's ESP fast path over AF_XDP (issue 5; docs/DATAPATH.md).
+//!
+//! `xdp_proxy` steers established flows to AF_XDP sockets (LAN: packets
+//! to a substitute whose peer has an SA pair; WAN: ESP with one of our
+//! inbound SPIs); one worker thread per queue seals and opens them with
+//! the SA table's SAs and transmits through AF_XDP. The control plane
+//! ([`AfXdpPath::sync`]) decides what is steered: a substitute only once
+//! its peer's SA pair is installed and the WAN next hop's MAC is known.
+//! Everything else, first packets included, takes the slow path (the TUN
+//! engine), which triggers the base exchange.
+//!
+//! - [`socket`]: one AF_XDP socket with its UMEM (xdpilone).
+//! - [`worker`]: the per-queue loop.
+//! - [`frame`]: Ethernet and outer IP headers.
+//! - [`neigh`]: MACs from the kernel (control plane only).
+//! - [`translate`]: what the workers need of the port NAT.
+//! - [`counters`]: per-worker counters.
+
+pub mod counters;
+pub mod frame;
+pub mod neigh;
+pub mod socket;
+pub mod translate;
+pub mod worker;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv6Addr},
+    os::fd::BorrowedFd,
+    sync::{Arc, Mutex, RwLock, atomic::AtomicBool, atomic::Ordering},
+    thread::JoinHandle,
+    time::Instant,
+};
+
+use anyhow::Context;
+use proxy_common::maps::XSKS_MAX;
+use tracing::{info, warn};
+
+pub use socket::BindMode;
+
+use self::{
+    counters::WorkerCounters,
+    socket::Xsk,
+    translate::Translate,
+    worker::{Shared, Worker},
+};
+use crate::{
+    datapath::Datapath,
+    esp::{Direction, ModeName, SaTable},
+};
+
+/// XSKMAP slots: LAN queue `q` at `q`, WAN queue `q` at `WAN_SLOT + q`
+/// (one map serves the program on both interfaces).
+pub const WAN_SLOT: u32 = XSKS_MAX / 2;
+
+pub struct Options {
+    pub lan: String,
+    pub wan: String,
+    /// Worker count; `None`: one per receive queue of the LAN interface.
+    pub queues: Option<u32>,
+    pub bind: BindMode,
+}
+
+struct Thread {
+    handle: Option<JoinHandle<()>>,
+    counters: Arc<WorkerCounters>,
+    lan_fd: i32,
+    wan_fd: i32,
+}
+
+/// What [`AfXdpPath::sync`] last wrote to the steering maps.
+#[derive(Default)]
+struct Applied {
+    substitutes: HashSet<IpAddr>,
+    spis: HashSet<u32>,
+}
+
+pub struct AfXdpPath {
+    shared: Arc<Shared>,
+    threads: Vec<Thread>,
+    opts: Options,
+    /// Substitute -> peer HIT, as the proxy role maps them.
+    substitutes: Mutex<HashMap<IpAddr, Ipv6Addr>>,
+    applied: Mutex<Applied>,
+    pub zero_copy: bool,
+}
+
+impl AfXdpPath {
+    /// Open one LAN and one WAN socket per queue and start the workers.
+    pub fn start(table: Arc<SaTable>, translator: Arc<dyn Translate>, opts: Options) -> anyhow::Result<AfXdpPath> {
+        anyhow::ensure!(opts.lan != opts.wan, "the AF_XDP path needs distinct LAN and WAN interfaces");
+        let queues = match opts.queues {
+            Some(q) => q,
+            None => socket::rx_queues(&opts.lan).min(socket::rx_queues(&opts.wan)),
+        }
+        .clamp(1, WAN_SLOT);
+        let shared = Arc::new(Shared {
+            table,
+            translator,
+            next_hops: RwLock::new(HashMap::new()),
+            legacy_macs: RwLock::new(HashMap::new()),
+            lan_mac: neigh::interface_mac(&opts.lan).with_context(|| format!("MAC of {}", opts.lan))?,
+            wan_mac: neigh::interface_mac(&opts.wan).with_context(|| format!("MAC of {}", opts.wan))?,
+            stop: AtomicBool::new(false),
+            epoch: Instant::now(),
+        });
+        let mut threads = Vec::new();
+        let mut zero_copy = true;
+        for q in 0..queues {
+            let lan = Xsk::open(&opts.lan, q, opts.bind)?;
+            let wan = Xsk::open(&opts.wan, q, opts.bind)?;
+            zero_copy &= lan.zero_copy && wan.zero_copy;
+            let counters = Arc::new(WorkerCounters::default());
+            let (lan_fd, wan_fd) = (lan.raw_fd(), wan.raw_fd());
+            let w = Worker { lan, wan, shared: shared.clone(), counters: counters.clone() };
+            let handle = std::thread::Builder::new().name(format!("afxdp-q{q}")).spawn(move || w.run())?;
+            threads.push(Thread { handle: Some(handle), counters, lan_fd, wan_fd });
+        }
+        info!(lan = %opts.lan, wan = %opts.wan, queues, zero_copy, "AF_XDP ESP workers started");
+        Ok(AfXdpPath {
+            shared,
+            threads,
+            opts,
+            substitutes: Mutex::new(HashMap::new()),
+            applied: Mutex::new(Applied::default()),
+            zero_copy,
+        })
+    }
+
+    /// Put every worker's sockets into the datapath's XSKMAP.
+    pub fn bind(&self, dp: &mut Datapath) -> anyhow::Result<()> {
+        for (q, t) in self.threads.iter().enumerate() {
+            // SAFETY: the sockets live as long as the workers (joined in Drop).
+            let (lan, wan) = unsafe { (BorrowedFd::borrow_raw(t.lan_fd), BorrowedFd::borrow_raw(t.wan_fd)) };
+            dp.xsk_bind(q as u32, lan).context("XSKMAP (LAN)")?;
+            dp.xsk_bind(WAN_SLOT + q as u32, wan).context("XSKMAP (WAN)")?;
+        }
+        Ok(())
+    }
+
+    /// The proxy role maps `substitute` to the HIP peer `peer_hit`.
+    pub fn map_substitute(&self, substitute: IpAddr, peer_hit: Ipv6Addr) {
+        self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).insert(substitute, peer_hit);
+    }
+
+    pub fn unmap_substitute(&self, substitute: IpAddr) {
+        self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).remove(&substitute);
+    }
+
+    /// Bring the steering maps and the workers' next hops in line with the
+    /// SA table: steer a substitute once its peer has a BEET SA pair and
+    /// the WAN next hop's MAC is known; steer the inbound SPIs of those
+    /// peers; stop steering what went away. Map writes only on change.
+    pub fn sync(&self, dp: &mut Datapath) {
+        let sas = self.shared.table.list(false);
+        let subs = self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut want_subs = HashSet::new();
+        let mut ready_peers = HashSet::new();
+        for (sub, hit) in &subs {
+            let out = sas.iter().find(|s| {
+                s.direction == Direction::Out && s.mode == ModeName::Beet && s.inner_peer == Some(IpAddr::V6(*hit))
+            });
+            let has_in = sas.iter().any(|s| s.direction == Direction::In && s.inner_peer == Some(IpAddr::V6(*hit)));
+            let Some(out) = out.filter(|_| has_in) else { continue };
+            if !self.next_hop_ready(out.peer) {
+                continue;
+            }
+            want_subs.insert(*sub);
+            ready_peers.insert(*hit);
+        }
+        let want_spis: HashSet<u32> = sas
+            .iter()
+            .filter(|s| {
+                s.direction == Direction::In && matches!(s.inner_peer, Some(IpAddr::V6(h)) if ready_peers.contains(&h))
+            })
+            .map(|s| s.spi)
+            .collect();
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        for s in want_subs.difference(&applied.substitutes.clone()) {
+            match dp.xsk_steer_substitute(*s, true) {
+                Ok(()) => {
+                    info!(substitute = %s, "AF_XDP: steering the substitute's traffic to the ESP workers");
+                    applied.substitutes.insert(*s);
+                }
+                Err(e) => warn!(substitute = %s, "AF_XDP steering not set: {e}"),
+            }
+        }
+        for s in applied.substitutes.clone().difference(&want_subs) {
+            if dp.xsk_steer_substitute(*s, false).is_ok() {
+                info!(substitute = %s, "AF_XDP: substitute back on the slow path");
+                applied.substitutes.remove(s);
+            }
+        }
+        for spi in want_spis.difference(&applied.spis.clone()) {
+            match dp.xsk_steer_spi(*spi, true) {
+                Ok(()) => {
+                    applied.spis.insert(*spi);
+                }
+                Err(e) => warn!(spi = format_args!("{spi:#010x}"), "AF_XDP SPI steering not set: {e}"),
+            }
+        }
+        for spi in applied.spis.clone().difference(&want_spis) {
+            if dp.xsk_steer_spi(*spi, false).is_ok() {
+                applied.spis.remove(spi);
+            }
+        }
+    }
+
+    /// The WAN next hop toward `peer` is known to the workers (resolved now
+    /// if it was not).
+    fn next_hop_ready(&self, peer: IpAddr) -> bool {
+        if self.shared.next_hops.read().unwrap_or_else(|e| e.into_inner()).contains_key(&peer) {
+            return true;
+        }
+        match neigh::next_hop_mac(peer, &self.opts.wan) {
+            Ok(Some(mac)) => {
+                info!(%peer, mac = %fmt_mac(mac), "AF_XDP: WAN next hop resolved");
+                self.shared.next_hops.write().unwrap_or_else(|e| e.into_inner()).insert(peer, mac);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                warn!(%peer, "AF_XDP: next hop not resolved: {e}");
+                false
+            }
+        }
+    }
+
+    /// `afxdp_*` counters summed over the workers, plus the worker count.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let mut sums: Vec<(String, u64)> = counters::NAMES.iter().map(|n| (format!("afxdp_{n}"), 0)).collect();
+        for t in &self.threads {
+            for (i, (_, v)) in t.counters.list().enumerate() {
+                sums[i].1 += v;
+            }
+        }
+        sums.push(("afxdp_workers".into(), self.threads.len() as u64));
+        sums
+    }
+}
+
+pub fn fmt_mac(m: frame::Mac) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+impl Drop for AfXdpPath {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for t in &mut self.threads {
+            if let Some(h) = t.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
