@@ -61,6 +61,37 @@ pub struct EspSection {
     /// Debugging: keep this file up to date with Wireshark `esp_sa` lines
     /// for every SA (it holds the keys: mode 0600).
     pub esp_sa_export: Option<PathBuf>,
+    /// Proxy role: the engine for established flows. "auto" (default):
+    /// the AF_XDP workers when `[datapath]` is there and its interfaces
+    /// take AF_XDP sockets, else the TUN path alone; "af_xdp": the same,
+    /// but failing to start them is an error; "tun": the TUN path only.
+    #[serde(default)]
+    pub datapath: EspDatapath,
+    /// AF_XDP bind mode: "auto" (zero-copy where the driver can), "copy",
+    /// "zerocopy".
+    #[serde(default)]
+    pub xdp_bind: XdpBind,
+    /// AF_XDP workers (one per receive queue); default: the LAN/WAN
+    /// interfaces' receive queue count.
+    pub xdp_queues: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EspDatapath {
+    #[default]
+    Auto,
+    AfXdp,
+    Tun,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpBind {
+    #[default]
+    Auto,
+    Copy,
+    Zerocopy,
 }
 
 fn default_tun_mtu() -> u32 {
@@ -380,6 +411,20 @@ impl Config {
         if e.tun.is_none() && (!e.tun_addrs.is_empty() || !e.tun_routes.is_empty()) {
             return Err("[esp] tun_addrs / tun_routes need tun".into());
         }
+        if let Some(q) = e.xdp_queues
+            && !(1..=crate::esp::afxdp::WAN_SLOT).contains(&q)
+        {
+            return Err(format!("[esp] xdp_queues = {q}: expected 1..={}", crate::esp::afxdp::WAN_SLOT));
+        }
+        if e.datapath == EspDatapath::AfXdp {
+            match &self.datapath {
+                None => return Err("[esp] datapath = \"af_xdp\" needs a [datapath] section (lan, wan)".into()),
+                Some(d) if d.lan == d.wan => {
+                    return Err("[esp] datapath = \"af_xdp\" needs distinct [datapath] lan and wan interfaces".into());
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 }
@@ -494,6 +539,14 @@ mod tests {
         assert!(e.to_string().contains("[[sa]] #1: spi 7"), "{e}");
         let e = Config::parse(&esp.replace("/28", ""), Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("tun_addrs"), "{e}");
+        let e = Config::parse("[esp]\nxdp_queues = 0\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("xdp_queues"), "{e}");
+        let e = Config::parse("[esp]\ndatapath = \"af_xdp\"\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("[datapath]"), "{e}");
+        let e = Config::parse("[esp]\ndatapath = \"fast\"\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("datapath"), "{e}");
+        let c = Config::parse("[esp]\ndatapath = \"tun\"\nxdp_bind = \"copy\"\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| (e.datapath, e.xdp_bind)), Some((EspDatapath::Tun, XdpBind::Copy)));
         let e = Config::parse("[esp]\ntun_mtu = 100\n", Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("tun_mtu"), "{e}");
     }

@@ -1,6 +1,7 @@
 //! Integration tests: real daemons, real sockets, network namespaces.
 //! Root only; run through `cargo xtask test`.
 
+mod afxdp;
 mod dns;
 mod esp;
 mod hip;

@@ -30,7 +30,7 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
             daemon.sa_table().and_then(|t| super::esp::handle(t, req))
         }
     };
-    match result.map(|r| with_dns(daemon, r)) {
+    match result.map(|r| with_afxdp(daemon, with_dns(daemon, r))) {
         Ok(r) => r,
         Err(e) => Response::Error { message: e.to_string() },
     }
@@ -58,6 +58,17 @@ fn with_dns(daemon: &Daemon, r: Response) -> Response {
             Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns: dns.counters.list() }
         }
         r => r,
+    }
+}
+
+/// Adds the AF_XDP workers' counters (`afxdp_*`) to `stats`.
+fn with_afxdp(daemon: &Daemon, r: Response) -> Response {
+    match (r, &daemon.afxdp) {
+        (Response::Stats { mut counters, mappings, mappings_max, flows, flows_max, dns }, Some(x)) => {
+            counters.extend(x.counters().into_iter().map(|(name, value)| CounterInfo { name, value }));
+            Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns }
+        }
+        (r, _) => r,
     }
 }
 

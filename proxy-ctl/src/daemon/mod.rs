@@ -7,6 +7,7 @@ mod dispatch;
 mod dns;
 mod dns_state;
 mod esp;
+mod esp_afxdp;
 mod esp_hip;
 mod gc;
 pub mod hip;
@@ -89,6 +90,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         hip,
         dns: dns_state.clone(),
         vpn: vpn_view.clone(),
+        afxdp: None,
     });
 
     let listener = server::bind(&cfg.control.socket)?;

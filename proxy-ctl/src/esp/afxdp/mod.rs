@@ -79,8 +79,6 @@ pub struct AfXdpPath {
     shared: Arc<Shared>,
     threads: Vec<Thread>,
     opts: Options,
-    /// Substitute -> peer HIT, as the proxy role maps them.
-    substitutes: Mutex<HashMap<IpAddr, Ipv6Addr>>,
     applied: Mutex<Applied>,
     pub zero_copy: bool,
 }
@@ -117,14 +115,7 @@ impl AfXdpPath {
             threads.push(Thread { handle: Some(handle), counters, lan_fd, wan_fd });
         }
         info!(lan = %opts.lan, wan = %opts.wan, queues, zero_copy, "AF_XDP ESP workers started");
-        Ok(AfXdpPath {
-            shared,
-            threads,
-            opts,
-            substitutes: Mutex::new(HashMap::new()),
-            applied: Mutex::new(Applied::default()),
-            zero_copy,
-        })
+        Ok(AfXdpPath { shared, threads, opts, applied: Mutex::new(Applied::default()), zero_copy })
     }
 
     /// Put every worker's sockets into the datapath's XSKMAP.
@@ -138,25 +129,16 @@ impl AfXdpPath {
         Ok(())
     }
 
-    /// The proxy role maps `substitute` to the HIP peer `peer_hit`.
-    pub fn map_substitute(&self, substitute: IpAddr, peer_hit: Ipv6Addr) {
-        self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).insert(substitute, peer_hit);
-    }
-
-    pub fn unmap_substitute(&self, substitute: IpAddr) {
-        self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).remove(&substitute);
-    }
-
     /// Bring the steering maps and the workers' next hops in line with the
     /// SA table: steer a substitute once its peer has a BEET SA pair and
     /// the WAN next hop's MAC is known; steer the inbound SPIs of those
     /// peers; stop steering what went away. Map writes only on change.
-    pub fn sync(&self, dp: &mut Datapath) {
+    /// `subs`: substitute -> peer HIT, as the proxy role maps them.
+    pub fn sync(&self, dp: &mut Datapath, subs: &[(IpAddr, Ipv6Addr)]) {
         let sas = self.shared.table.list(false);
-        let subs = self.substitutes.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut want_subs = HashSet::new();
         let mut ready_peers = HashSet::new();
-        for (sub, hit) in &subs {
+        for (sub, hit) in subs {
             let out = sas.iter().find(|s| {
                 s.direction == Direction::Out && s.mode == ModeName::Beet && s.inner_peer == Some(IpAddr::V6(*hit))
             });
