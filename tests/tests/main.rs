@@ -10,3 +10,4 @@ mod nat;
 mod topo;
 mod vpn;
 mod xdp_fixtures;
+mod xsk_fixtures;
