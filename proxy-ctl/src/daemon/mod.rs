@@ -7,7 +7,7 @@ mod dispatch;
 mod dns;
 mod dns_state;
 mod esp;
-mod esp_afxdp;
+pub mod esp_afxdp;
 mod esp_hip;
 mod gc;
 pub mod hip;
