@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# bench esp: two hosts in namespaces, side by side in one run:
+# bench esp: the proxy <-> HIP host ESP path, side by side in one run on
+# the same namespace topology:
 #
-#   [A] ── veth 10.9.0.1 ═══ 10.9.0.2 ── [B]
+#   [L] legacy 10.1.0.11 ── lan0 [P] proxy wan0 192.0.2.1 ═══ 192.0.2.10 [H] HIP host
 #
-#  ours:      host-role daemons, static ESP SAs (AES-128-GCM, BEET), traffic
-#             HIT to HIT (2001:20::a -> 2001:20::b) through the TUN devices
-#  boringtun: userspace WireGuard (boringtun-cli --threads 1, MTU 1420),
-#             traffic fd77::1 -> fd77::2 through wg interfaces
-#  plain:     no tunnel, fd09::1 -> fd09::2 on the veth (the ceiling)
+#  ours:      L resolves hip-host.example at the proxy's DNS role, gets a
+#             substitute; the proxy port-NATs onto HIT -> HIT and seals BEET
+#             ESP (AES-128-GCM, keyed by a HIP base exchange); H is our
+#             `host` role daemon, the servers listen on its HIT (TUN)
+#  boringtun: userspace WireGuard (boringtun-cli --threads 1, MTU 1420)
+#             between P and H; L's traffic routed through it
+#  plain:     no tunnel, kernel forwarding L -> P -> H (the ceiling)
 #
-# Figures: TCP throughput (iperf3, one stream, MSS from the path MTU: about
-# 1400-byte segments) and UDP packets/s with 64-byte datagrams offered by a
-# sendmmsg blaster (cargo xtask blast, 16 flows), counted at B's IPv6 layer.
-# Both ends share the machine's CPUs: the figure is what the box moves.
+# Plus, as an extra line: ours host <-> host (two host daemons, static SAs,
+# HIT to HIT), the figure this benchmark reported before the proxy path.
+#
+# Figures: TCP throughput (iperf3, one stream, ~1400-byte packets: MSS from
+# the path MTU / the proxy's clamp) and UDP packets/s with 64-byte datagrams
+# offered by a sendmmsg blaster (cargo xtask blast, 16 flows), counted on
+# H's receiving interface. All namespaces share the machine's CPUs: the
+# figure is what the box moves.
 source "$(dirname "$0")/lib.sh"
 SECS=${BENCH_SECS:-5}
 XTASK=$ROOT/target/release/xtask
@@ -30,25 +37,44 @@ topo() { # $1 = tag; sets A B
 }
 
 tcp() { # $1 = dst -> Mbit/s received
-  nsx "$B" iperf3 -s -1 -D -B "$1" >/dev/null; sleep 0.3
-  nsx "$A" iperf3 -c "$1" -t "$SECS" -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))'
+  tcp_ns "$A" "$B" "$1"
 }
 
-pps() { # $1 = dst -> "offered received" packets/s of 64-byte UDP
-  local before after sent sink
+tcp_ns() { # client_ns server_ns dst [server_bind] -> Mbit/s received
+  nsx "$2" iperf3 -s -1 -D -B "${4:-$3}" >/dev/null; sleep 0.3
+  nsx "$1" iperf3 -c "$3" -t "$SECS" -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))'
+}
+
+pps_ns() { # client_ns server_ns dst bind dev -> "offered received" packets/s of 64-byte UDP
+  # dst: where L sends; bind: where H's sink listens; dev: H's interface
+  # whose rx_packets count the arrivals.
+  local before after sent sink spec
+  case "$4" in *:*) spec="UDP6-RECV:9000,bind=[$4],reuseaddr" ;; *) spec="UDP4-RECV:9000,bind=$4,reuseaddr" ;; esac
   # ip netns exec execs socat, so $! is socat itself (a function in the
   # background would leave it running and holding our stdout).
-  ip netns exec "$B" socat -u "UDP6-RECV:9000,bind=[$1],reuseaddr" /dev/null </dev/null >/dev/null 2>&1 & sink=$!
+  ip netns exec "$2" socat -u "$spec" /dev/null </dev/null >/dev/null 2>&1 & sink=$!
   sleep 0.3
-  before=$(nsx "$B" nstat -az Ip6InReceives | awk '/Ip6InReceives/{print $2}')
-  sent=$(nsx "$A" "$XTASK" blast --dst "[$1]:9000" --secs "$SECS" --size 64 --flows 16)
+  before=$(nsx "$2" cat "/sys/class/net/$5/statistics/rx_packets")
+  local d="$3"; case "$d" in *:*) d="[$d]" ;; esac
+  sent=$(nsx "$1" "$XTASK" blast --dst "$d:9000" --secs "$SECS" --size 64 --flows 16)
   sleep 0.3
-  after=$(nsx "$B" nstat -az Ip6InReceives | awk '/Ip6InReceives/{print $2}')
+  after=$(nsx "$2" cat "/sys/class/net/$5/statistics/rx_packets")
   kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true
   echo "$((sent / SECS)) $(((after - before) / SECS))"
 }
 
-say "ours: ESP (BEET, AES-128-GCM) between two host daemons"
+ptopo() { # $1 = tag; sets L P H: legacy -- proxy -- HIP host
+  mkns L "pl$1"; mkns P "pp$1"; mkns H "ph$1"
+  veth "$L" eth0 "$P" lan0
+  veth "$P" wan0 "$H" srv0
+  nsx "$L" ip addr add 10.1.0.11/24 dev eth0; nsx "$L" ip route add default via 10.1.0.1
+  nsx "$P" ip addr add 10.1.0.1/24 dev lan0; nsx "$P" ip addr add 192.0.2.1/24 dev wan0
+  nsx "$H" ip addr add 192.0.2.10/24 dev srv0
+  nsx "$P" sysctl -qw net.ipv4.ip_forward=1
+  nsx "$L" ping -c1 -W1 10.1.0.1 >/dev/null; nsx "$P" ping -c1 -W1 192.0.2.10 >/dev/null
+}
+
+say "extra: ours host <-> host (ESP BEET, AES-128-GCM, static SAs, HIT to HIT)"
 topo o
 K1=000102030405060708090a0b0c0d0e0f10111213
 K2=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3
@@ -83,35 +109,102 @@ ip netns exec "$A" "$CTL" run --config "$STATE/a.toml" > "$STATE/a.log" 2>&1 & P
 ip netns exec "$B" "$CTL" run --config "$STATE/b.toml" > "$STATE/b.log" 2>&1 & PIDS+=($!)
 wait_sock "$STATE/a.sock"; wait_sock "$STATE/b.sock"
 nsx "$A" ping -6 -c1 -W2 2001:20::b >/dev/null
-OURS=$(tcp 2001:20::b); echo "TCP: $OURS Mbit/s"
-read -r OURS_OFF OURS_PPS <<<"$(pps 2001:20::b)"; echo "64-byte UDP: offered $OURS_OFF pps, received $OURS_PPS pps"
-"$CTL" --socket "$STATE/b.sock" sa list | grep -E "drop|local_tx|esp_rx" || true
+HOSTHOST=$(tcp 2001:20::b); echo "TCP: $HOSTHOST Mbit/s"
 
-say "reference: boringtun (userspace WireGuard)"
-topo w
-for s in A B; do nsx "${!s}" wg genkey > "$STATE/$s.key"; wg pubkey < "$STATE/$s.key" > "$STATE/$s.pub"; done
-wgup() { # ns ifname key peerpub peer_endpoint my_addr peer_addr
+say "ours: legacy host -> proxy (DNS, HIP proxy, ESP) -> HIP host"
+ptopo o
+mkbpffs BPF
+for who in proxy host; do "$CTL" --json identity new --algo p256 --out "$STATE/$who.pem" > "$STATE/$who.id"; done
+HHIT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hit"])' "$STATE/host.id")
+RDATA=$(python3 -c '
+import base64, json, sys
+alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
+h, k = bytes.fromhex(hit), base64.b64decode(pk)
+print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/host.id")
+ip netns exec "$H" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
+  --listen-address=192.0.2.10 --local=/example/ --host-record=hip-host.example,192.0.2.10 \
+  --dns-rr=hip-host.example,55,"$RDATA" >/dev/null 2>&1 & PIDS+=($!)
+cat > "$STATE/h.toml" <<T
+[control]
+socket = "$STATE/h.sock"
+[hip]
+identities = ["$STATE/host.pem"]
+[esp]
+tun = "hip0"
+tun_addrs = ["$HHIT/28"]
+T
+cat > "$STATE/p.toml" <<T
+[control]
+socket = "$STATE/p.sock"
+[datapath]
+lan = "lan0"
+wan = "wan0"
+pin_dir = "$BPF/proxy"
+[nat]
+wan_v4 = "192.0.2.1"
+[pool]
+v4 = "100.64.0.0/24"
+[dns]
+listen = "10.1.0.1:53"
+upstream = "192.0.2.10:53"
+[hip]
+role = "proxy"
+identities = ["$STATE/proxy.pem"]
+[esp]
+tun = "hipp0"
+T
+ip netns exec "$H" "$CTL" run --config "$STATE/h.toml" > "$STATE/h.log" 2>&1 & PIDS+=($!)
+ip netns exec "$P" "$CTL" run --config "$STATE/p.toml" > "$STATE/p.log" 2>&1 & PIDS+=($!)
+wait_sock "$STATE/h.sock"; wait_sock "$STATE/p.sock"
+SUB=""
+for _ in $(seq 50); do SUB=$(nsx "$L" kdig @10.1.0.1 hip-host.example A +short +timeout=1 2>/dev/null | head -1) && [ -n "$SUB" ] && break; sleep 0.2; done
+[ -n "$SUB" ] || { echo "no substitute for hip-host.example" >&2; cat "$STATE/p.log" >&2; exit 1; }
+echo "hip-host.example -> $SUB (HIT $HHIT)"
+CONNECT=$(nsx "$L" python3 -c "
+import socket, time
+s = socket.socket(); s.settimeout(5); t = time.monotonic()
+try:
+    s.connect(('$SUB', 9))
+except OSError:
+    pass
+print(round((time.monotonic() - t) * 1000, 1))")
+echo "first packet to the substitute (base exchange included), until the host's RST: $CONNECT ms"
+# iperf3's server binds the HIT; the client talks to the substitute.
+OURS=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $OURS Mbit/s"
+read -r OURS_OFF OURS_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $OURS_OFF pps, received $OURS_PPS pps"
+"$CTL" --socket "$STATE/p.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
+"$CTL" --socket "$STATE/p.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
+
+say "reference: boringtun (userspace WireGuard) proxy <-> host, same topology"
+ptopo w
+for s in P H; do nsx "${!s}" wg genkey > "$STATE/$s.key"; wg pubkey < "$STATE/$s.key" > "$STATE/$s.pub"; done
+wgup() { # ns ifname key peerpub peer_endpoint my_cidr allowed_ips
   rm -f "/var/run/wireguard/$2.sock"
   ip netns exec "$1" env WG_SUDO=1 "$BT" -f --disable-drop-privileges --threads 1 "$2" > "$STATE/$2.log" 2>&1 & PIDS+=($!)
   for _ in $(seq 50); do [ -S "/var/run/wireguard/$2.sock" ] && break; sleep 0.1; done
-  nsx "$1" wg set "$2" private-key "$3" listen-port 51820 peer "$(cat "$4")" endpoint "$5:51820" allowed-ips "$7/128"
-  nsx "$1" ip addr add "$6/64" dev "$2" nodad
+  nsx "$1" wg set "$2" private-key "$3" listen-port 51820 peer "$(cat "$4")" endpoint "$5:51820" allowed-ips "$7"
+  nsx "$1" ip addr add "$6" dev "$2"
   nsx "$1" ip link set "$2" mtu 1420 up
 }
-wgup "$A" "wga$TAG" "$STATE/A.key" "$STATE/B.pub" 10.9.0.2 fd77::1 fd77::2
-wgup "$B" "wgb$TAG" "$STATE/B.key" "$STATE/A.pub" 10.9.0.1 fd77::2 fd77::1
-nsx "$A" ping -6 -c1 -W2 fd77::2 >/dev/null
-BTUN=$(tcp fd77::2); echo "TCP: $BTUN Mbit/s"
-read -r BT_OFF BT_PPS <<<"$(pps fd77::2)"; echo "64-byte UDP: offered $BT_OFF pps, received $BT_PPS pps"
+wgup "$P" "wgp$TAG" "$STATE/P.key" "$STATE/H.pub" 192.0.2.10 10.77.0.1/24 10.77.0.2/32
+wgup "$H" "wgh$TAG" "$STATE/H.key" "$STATE/P.pub" 192.0.2.1 10.77.0.2/24 10.77.0.1/32,10.1.0.0/24
+nsx "$H" ip route add 10.1.0.0/24 dev "wgh$TAG"
+nsx "$L" ping -c1 -W2 10.77.0.2 >/dev/null
+BTUN=$(tcp_ns "$L" "$H" 10.77.0.2); echo "TCP: $BTUN Mbit/s"
+read -r BT_OFF BT_PPS <<<"$(pps_ns "$L" "$H" 10.77.0.2 10.77.0.2 "wgh$TAG")"; echo "64-byte UDP: offered $BT_OFF pps, received $BT_PPS pps"
 
-say "ceiling: plain veth, no tunnel"
-topo p
-PLAIN=$(tcp fd09::2); echo "TCP: $PLAIN Mbit/s"
-read -r PL_OFF PL_PPS <<<"$(pps fd09::2)"; echo "64-byte UDP: offered $PL_OFF pps, received $PL_PPS pps"
+say "ceiling: plain forwarding legacy -> proxy -> host, no tunnel"
+ptopo p
+nsx "$H" ip route add 10.1.0.0/24 via 192.0.2.1
+PLAIN=$(tcp_ns "$L" "$H" 192.0.2.10); echo "TCP: $PLAIN Mbit/s"
+read -r PL_OFF PL_PPS <<<"$(pps_ns "$L" "$H" 192.0.2.10 192.0.2.10 srv0)"; echo "64-byte UDP: offered $PL_OFF pps, received $PL_PPS pps"
 
 say "summary ($(nproc) CPUs, $(uname -r), ${SECS}s per case)"
-echo "TCP Mbit/s:      ours $OURS, boringtun $BTUN, plain $PLAIN"
-echo "64-byte UDP pps: ours $OURS_PPS, boringtun $BT_PPS, plain $PL_PPS (offered $OURS_OFF / $BT_OFF / $PL_OFF)"
+gbit() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
+echo "proxy path, TCP Gbit/s:      ours $(gbit "$OURS"), boringtun $(gbit "$BTUN"), plain $(gbit "$PLAIN")"
+echo "proxy path, 64-byte UDP pps: ours $OURS_PPS, boringtun $BT_PPS, plain $PL_PPS (offered $OURS_OFF / $BT_OFF / $PL_OFF)"
 echo "ours / plain (TCP): $(awk -v a="$OURS" -v b="$PLAIN" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+echo "ours / boringtun (64-byte pps): $(awk -v a="$OURS_PPS" -v b="$BT_PPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+echo "host <-> host, TCP: ours $(gbit "$HOSTHOST") Gbit/s"
 RATIO=$(awk -v a="$OURS" -v b="$BTUN" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "bench esp: ours $OURS Mbit/s, boringtun $BTUN Mbit/s, ratio $RATIO"
+echo "bench esp: ours $(gbit "$OURS") Gbit/s, boringtun $(gbit "$BTUN") Gbit/s, ratio $RATIO"

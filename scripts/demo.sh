@@ -242,6 +242,79 @@ TOML
 }
 demo_esp
 
+demo_proxy_esp() {
+  say "the main loop: a legacy host curls a HIP host's name through the proxy, ESP (BEET) between proxy and host"
+  # legacy 10.5.0.11 -- lan0 [proxy: dns, hip proxy, esp] wan0 192.0.2.1 == 192.0.2.10 [HIP host: role host, TUN]
+  local XL XP XH XBPF
+  mkns XL xleg; mkns XP xprx; mkns XH xhip
+  veth "$XL" eth0 "$XP" lan0; veth "$XP" wan0 "$XH" srv0
+  nsx "$XL" ip addr add 10.5.0.11/24 dev eth0; nsx "$XL" ip route add default via 10.5.0.1
+  nsx "$XP" ip addr add 10.5.0.1/24 dev lan0; nsx "$XP" ip addr add 192.0.2.1/24 dev wan0
+  nsx "$XH" ip addr add 192.0.2.10/24 dev srv0
+  nsx "$XP" sysctl -qw net.ipv4.ip_forward=1
+  local hit rdata
+  "$CTL" --json identity new --algo p256 --out "$STATE/xh.pem" > "$STATE/xh.id"
+  "$CTL" identity new --algo p256 --out "$STATE/xp.pem" >/dev/null
+  hit=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hit"])' "$STATE/xh.id")
+  rdata=$(python3 -c '
+import base64, json, sys
+alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
+h, k = bytes.fromhex(hit), base64.b64decode(pk)
+print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/xh.id")
+  nsx "$XH" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
+    --listen-address=192.0.2.10 --local=/example/ --host-record=hip-host.example,192.0.2.10 \
+    --dns-rr=hip-host.example,55,"$rdata" 2>/dev/null & PIDS+=($!)
+  printf '[control]\nsocket = "%s"\n[hip]\nidentities = ["%s"]\n[esp]\ntun = "hip0"\ntun_addrs = ["%s/28"]\n' \
+    "$STATE/xh.sock" "$STATE/xh.pem" "$hit" > "$STATE/xh.toml"
+  mkdir -p "$STATE/xbpf"; mount -t bpf bpf "$STATE/xbpf"; MOUNTS+=("$STATE/xbpf")
+  cat > "$STATE/xp.toml" <<TOML
+[control]
+socket = "$STATE/xp.sock"
+[datapath]
+lan = "lan0"
+wan = "wan0"
+pin_dir = "$STATE/xbpf/proxy"
+[nat]
+wan_v4 = "192.0.2.1"
+[pool]
+v4 = "100.64.0.0/24"
+[dns]
+listen = "10.5.0.1:53"
+upstream = "192.0.2.10:53"
+[hip]
+role = "proxy"
+identities = ["$STATE/xp.pem"]
+[esp]
+tun = "hipp0"
+esp_sa_export = "$STATE/xp.esp_sa"
+TOML
+  nsx "$XH" "$CTL" run --config "$STATE/xh.toml" 2> "$STATE/xh.log" & PIDS+=($!)
+  nsx "$XP" "$CTL" run --config "$STATE/xp.toml" 2> "$STATE/xp.log" & PIDS+=($!)
+  wait_sock "$STATE/xh.sock"; wait_sock "$STATE/xp.sock"
+  mkdir -p "$STATE/xwww"; head -c 4M /dev/urandom > "$STATE/xwww/blob"
+  local sum got
+  sum=$(sha256sum < "$STATE/xwww/blob" | cut -c1-16)
+  ip netns exec "$XH" python3 -m http.server --bind "$hit" --directory "$STATE/xwww" 8080 >/dev/null 2>&1 & PIDS+=($!)
+  for _ in $(seq 50); do nsx "$XH" ss -ltn | grep -q :8080 && break; sleep 0.1; done
+  for _ in $(seq 50); do nsx "$XH" kdig @192.0.2.10 hip-host.example HIP +short +timeout=1 2>/dev/null | grep -q . && break; sleep 0.1; done
+  resolver "$XL" 10.5.0.1
+  echo "HIP host: HIT $hit, HTTP server on [$hit]:8080 (its TUN), no address of the LAN's family"
+  echo "legacy: kdig hip-host.example A -> $(nsx "$XL" kdig @10.5.0.1 hip-host.example A +short)   (a substitute)"
+  echo "legacy: curl http://hip-host.example:8080/blob   (no association yet: the SYN starts the base exchange)"
+  got=$(nsx "$XL" curl -s -w '%{stderr}  connect %{time_connect}s (base exchange included)\n' \
+    "http://hip-host.example:8080/blob" | sha256sum | cut -c1-16)
+  echo "sha256 $got $([ "$got" = "$sum" ] && echo OK || echo MISMATCH)"
+  [ "$got" = "$sum" ]
+  X() { "$CTL" --socket "$STATE/xp.sock" "$@"; }
+  echo "proxy: proxy-ctl sa list   (one SA pair with the HIP host, keyed by the base exchange)"
+  X sa list | awk 'NR <= 4 || ($2 != "0" && NF == 2)'
+  echo "proxy: proxy-ctl esp flows   (legacy host -> substitute -> HIT, port-NATed)"
+  X esp flows | awk 'NF != 2 || $2 != "0"'
+  echo "proxy: proxy-ctl mapping list   (the substitute stands for the HIT: XDP passes it to the ESP path)"
+  X mapping list
+}
+demo_proxy_esp
+
 say "daemon restart keeps mappings and flows (pinned maps)"
 # PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.
 pkill -TERM -P "${PIDS[0]}" 2>/dev/null || true; kill "${PIDS[0]}" 2>/dev/null || true; wait "${PIDS[0]}" 2>/dev/null || true

@@ -8,6 +8,10 @@ use crate::Addr16;
 
 /// The mapping is usable by the datapath.
 pub const MAPPING_F_ACTIVE: u32 = 1 << 0;
+/// The substitute stands for a HIP host (`peer` is its HIT): the proxy's
+/// ESP path carries its packets, so XDP passes them to the kernel, which
+/// routes the substitute pools into the proxy's ESP TUN device.
+pub const MAPPING_F_HIP: u32 = 1 << 1;
 
 /// Value of `SUBSTITUTES` (key: the substitute address as [`Addr16`]).
 #[repr(C)]

@@ -74,6 +74,15 @@ pub struct EspSection {
     /// AF_XDP workers (one per receive queue); default: the LAN/WAN
     /// interfaces' receive queue count.
     pub xdp_queues: Option<u32>,
+    /// Proxy role (`[hip] role = "proxy"`): bound on the translator's
+    /// flows (legacy host 5-tuples toward HIP hosts); a full table drops
+    /// new flows (counted), existing ones go on.
+    #[serde(default = "default_proxy_max_flows")]
+    pub proxy_max_flows: usize,
+}
+
+fn default_proxy_max_flows() -> usize {
+    65536
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -424,6 +433,19 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if self.hip.as_ref().is_some_and(|h| h.role == crate::hip::HipRole::Proxy) {
+            if e.tun.is_none() {
+                return Err("[esp] tun: the proxy role (`[hip] role = \"proxy\"`) needs a TUN device \
+                            for the substitute pools"
+                    .into());
+            }
+            if self.pool.v4.is_none() && self.pool.v6.is_none() {
+                return Err("[esp] with `[hip] role = \"proxy\"` needs a [pool] of substitute addresses".into());
+            }
+        }
+        if e.proxy_max_flows == 0 {
+            return Err("[esp] proxy_max_flows must be at least 1".into());
         }
         Ok(())
     }

@@ -54,6 +54,8 @@ pub enum Request {
     SaList {
         keys: bool,
     },
+    /// The proxy's translator: flows legacy host <-> HIT and counters.
+    EspFlows,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,6 +94,10 @@ pub enum Response {
     },
     Sas {
         sas: Vec<crate::esp::SaInfo>,
+        counters: Vec<CounterInfo>,
+    },
+    EspFlows {
+        flows: Vec<EspFlowInfo>,
         counters: Vec<CounterInfo>,
     },
     VpnBindings {
@@ -177,6 +183,29 @@ pub struct FlowInfo {
     pub peer: IpAddr,
     /// The proxy's port (or ICMP identifier) toward the peer.
     pub nat_port: u16,
+    pub state: String,
+    pub idle_secs: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+}
+
+/// One proxy ESP flow as `esp flows` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EspFlowInfo {
+    /// "tcp", "udp" or "icmp" (echo).
+    pub protocol: String,
+    pub legacy: IpAddr,
+    pub legacy_port: u16,
+    pub substitute: IpAddr,
+    /// The HIP host's port (0 for echo).
+    pub remote_port: u16,
+    pub local_hit: std::net::Ipv6Addr,
+    pub peer_hit: std::net::Ipv6Addr,
+    /// Our port (echo identifier) on the HIT side.
+    pub nat_port: u16,
+    /// TCP state ("-" for others).
     pub state: String,
     pub idle_secs: u64,
     pub packets_out: u64,

@@ -13,7 +13,7 @@ use proxy_common::{
     config::DatapathConfig,
     counters::Counter,
     ipproto,
-    nat::{FlowKey, ReplyKey, tcp_state},
+    nat::{FlowKey, MAPPING_F_HIP, ReplyKey, tcp_state},
     v4_mapped,
 };
 use proxy_ebpf::{load_addr16, load16, load32, ptr_at, store_addr16, store16, store32};
@@ -101,6 +101,12 @@ pub fn handle(ctx: &XdpContext) -> Result<u32, Counter> {
     let ip = &scratch.ip;
 
     if let Some(mapping) = unsafe { SUBSTITUTES.get(&ip.dst) } {
+        // A HIP mapping: the proxy's ESP path translates and seals it
+        // (its translator counts the packet), so XDP leaves it untouched.
+        if mapping.flags & MAPPING_F_HIP != 0 {
+            count(Counter::NotOurs);
+            return Ok(xdp_action::XDP_PASS);
+        }
         return Ok(forward(ctx.ctx, cfg, ip, &mapping.peer));
     }
     let wan = if ip.v6 { &cfg.wan_v6 } else { &cfg.wan_v4 };

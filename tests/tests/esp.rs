@@ -157,7 +157,7 @@ fn udp_round_trip(client_ns: &Netns, server_ns: &Netns, server: SocketAddr, n: u
 }
 
 /// tshark on `dev` in `ns` writing ESP to a pcap until dropped.
-fn capture(ns: &Netns, dev: &str, pcap: &Path) -> Background {
+pub(crate) fn capture(ns: &Netns, dev: &str, pcap: &Path) -> Background {
     let c = Background::capture(
         ns,
         &format!("dumpcap -q -i {dev} -f \"ip proto 50 or ip6 proto 50\" -w {}", pcap.display()),
@@ -167,7 +167,7 @@ fn capture(ns: &Netns, dev: &str, pcap: &Path) -> Background {
     c
 }
 
-fn tshark_decrypt(pcap: &Path, keys: &str, fields: &str) -> String {
+pub(crate) fn tshark_decrypt(pcap: &Path, keys: &str, fields: &str) -> String {
     let mut cmd = Command::new("tshark");
     cmd.arg("-n").arg("-r").arg(pcap);
     cmd.args(["-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE"]);
@@ -232,7 +232,7 @@ fn esp_host_to_host_beet_ping_http_udp_and_tshark() {
 
 /// Python that sends ESP packets from a file of hex lines (one packet each)
 /// to `dst` on a raw protocol 50 socket.
-const INJECT_PY: &str = r#"
+pub(crate) const INJECT_PY: &str = r#"
 import socket, sys
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_RAW, 50)
@@ -243,7 +243,7 @@ for line in open(sys.argv[2]):
 /// Python that captures one ESP packet for `spi` on a raw socket (a copy:
 /// every raw socket of the protocol gets one) and writes replayed,
 /// truncated, tampered and unknown-SPI variants as hex lines.
-const CAPTURE_PY: &str = r#"
+pub(crate) const CAPTURE_PY: &str = r#"
 import socket, struct, sys
 fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_RAW, 50)

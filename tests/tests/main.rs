@@ -7,6 +7,7 @@ mod esp;
 mod hip;
 mod hipesp;
 mod nat;
+mod proxyesp;
 mod topo;
 mod vpn;
 mod xdp_fixtures;

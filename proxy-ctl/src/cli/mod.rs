@@ -3,6 +3,7 @@
 
 mod assoc;
 mod client;
+mod esp;
 mod identity;
 mod mapping;
 mod nat;
@@ -56,6 +57,9 @@ pub enum Command {
     /// ESP security associations: add, remove, move, list, export keys.
     #[command(subcommand)]
     Sa(sa::SaCmd),
+    /// The proxy's ESP path: translator flows (legacy host <-> HIT) and counters.
+    #[command(subcommand)]
+    Esp(esp::EspCmd),
     /// Attach a pass-only XDP program to an interface and pin its link
     /// (for veth peers that receive XDP-redirected frames).
     #[command(hide = true)]
@@ -72,6 +76,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Identity(cmd) => identity::run(cli.json, cmd),
         Command::Assoc(cmd) => assoc::run(&cli.socket, cli.json, cmd).await,
         Command::Sa(cmd) => sa::run(&cli.socket, cli.json, cmd).await,
+        Command::Esp(cmd) => esp::run(&cli.socket, cli.json, cmd).await,
         Command::XdpPass(args) => xdp_pass::run(args),
     }
 }

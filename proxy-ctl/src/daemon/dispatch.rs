@@ -29,6 +29,7 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         req @ (Request::SaAdd { .. } | Request::SaDel { .. } | Request::SaMove { .. } | Request::SaList { .. }) => {
             daemon.sa_table().and_then(|t| super::esp::handle(t, req))
         }
+        Request::EspFlows => daemon.proxy_esp().map(|p| p.list()),
     };
     match result.map(|r| with_afxdp(daemon, with_dns(daemon, r))) {
         Ok(r) => r,

@@ -4,9 +4,14 @@
 //! is installed in the datapath as a mapping to the HIP host's address
 //! (pass-through mode until the HIP/ESP datapath lands); when the pool
 //! expires a substitute, its mapping goes too.
+//!
+//! With the proxy's ESP path (`esp_proxy.rs`) a substitute maps to the HIP
+//! host's HIT instead: the XDP mapping is flagged HIP (XDP passes its
+//! packets to the kernel, which routes them into the ESP TUN device) and
+//! the translator learns substitute -> (our HIT, peer HIT).
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -23,6 +28,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::dns_state::{DnsCounters, DnsState};
+use super::esp_proxy::ProxyEsp;
 use crate::{
     config::{Config, DnsSection},
     datapath::{Datapath, TableError},
@@ -134,8 +140,12 @@ pub async fn run(
     d: DnsSection,
     dp: Arc<Mutex<Datapath>>,
     state: Arc<std::sync::Mutex<DnsState>>,
+    esp: Option<Arc<ProxyEsp>>,
 ) -> anyhow::Result<()> {
     let mut pool = SubstitutePool::new(v4(cfg.pool.v4), v6(cfg.pool.v6)).context("[pool] for DNS")?;
+    if esp.is_some() {
+        forget_hip_mappings(&dp).await?;
+    }
     // Substitutes already mapped (static mappings, or DNS mappings the
     // pinned maps kept across a restart) must never be handed out again
     // for another host. Kept ones stay until deleted with the CLI.
@@ -232,7 +242,7 @@ pub async fn run(
                 core.handle_timeout(Instant::now());
             }
             _ = refresh.tick() => {
-                refresh_mappings(&dp, &mut core, &state, &mut counters).await;
+                refresh_mappings(&dp, &mut core, &state, &mut counters, esp.as_deref()).await;
             }
         }
         while let Some(t) = core.poll_transmit() {
@@ -301,7 +311,7 @@ pub async fn run(
             st.counters = counters;
         }
         for m in new {
-            if install(&dp, &m).await {
+            if install(&dp, &m, esp.as_deref()).await {
                 counters.mappings_installed += 1;
             }
         }
@@ -365,6 +375,7 @@ async fn refresh_mappings(
     core: &mut Interceptor,
     state: &Arc<std::sync::Mutex<DnsState>>,
     counters: &mut DnsCounters,
+    esp: Option<&ProxyEsp>,
 ) {
     let subs: Vec<IpAddr> = state.lock().unwrap_or_else(|e| e.into_inner()).mappings.keys().copied().collect();
     if subs.is_empty() {
@@ -382,6 +393,11 @@ async fn refresh_mappings(
     for f in &flows {
         *per_sub.entry(f.key.dst).or_default() += 1;
     }
+    if let Some(esp) = esp {
+        for (sub, n) in esp.flows_per_substitute() {
+            *per_sub.entry(crate::net::to_addr16(sub)).or_default() += n;
+        }
+    }
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     for sub in &subs {
         let n = per_sub.get(&crate::net::to_addr16(*sub)).copied().unwrap_or(0);
@@ -393,6 +409,9 @@ async fn refresh_mappings(
     for freed in core.pool_mut().expire(Instant::now()) {
         st.mappings.remove(&freed.substitute);
         counters.mappings_expired += 1;
+        if let Some(esp) = esp {
+            esp.unmapped(freed.substitute);
+        }
         match dp.mapping_del(freed.substitute) {
             Ok(_) | Err(TableError::Mapping(MappingError::NotFound(_))) => {
                 info!(substitute = %freed.substitute, "substitute expired, mapping removed")
@@ -472,7 +491,10 @@ async fn tcp_exchange(to: SocketAddr, query: &[u8]) -> anyhow::Result<Vec<u8>> {
 /// Pass-through mode: the substitute maps to the HIP host's own address
 /// of the same family (a rendezvous-only host needs the HIP datapath).
 /// Whether a mapping was written.
-async fn install(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent) -> bool {
+async fn install(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent, esp: Option<&ProxyEsp>) -> bool {
+    if let Some(esp) = esp {
+        return install_hip(dp, m, esp).await;
+    }
     let peer = m.locators.iter().find_map(|l| match l {
         Locator::Address(a) if a.is_ipv4() == m.substitute.is_ipv4() => Some(*a),
         _ => None,
@@ -495,4 +517,33 @@ async fn install(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent) -> bool {
             false
         }
     }
+}
+
+/// The proxy's ESP path: the substitute stands for the HIT; XDP leaves its
+/// packets to the kernel (flagged mapping), the translator maps it.
+async fn install_hip(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent, esp: &ProxyEsp) -> bool {
+    let hit = Ipv6Addr::from(m.hit);
+    let written = match dp.lock().await.mapping_add_hip(m.substitute, hit) {
+        Ok(()) => true,
+        Err(TableError::Mapping(MappingError::Duplicate(_))) => false,
+        Err(e) => {
+            warn!(name = %m.name, substitute = %m.substitute, "HIP mapping not installed: {e}");
+            return false;
+        }
+    };
+    esp.mapped(m);
+    written
+}
+
+/// HIP mappings pinned by an earlier run: their translator state and
+/// locators are gone with that process, so free them.
+async fn forget_hip_mappings(dp: &Arc<Mutex<Datapath>>) -> anyhow::Result<()> {
+    let mut dp = dp.lock().await;
+    for (sub, m) in dp.mappings()? {
+        if m.flags & proxy_common::nat::MAPPING_F_HIP != 0 {
+            dp.mapping_del(sub)?;
+            info!(substitute = %sub, "HIP mapping of an earlier run removed");
+        }
+    }
+    Ok(())
 }

@@ -18,8 +18,12 @@ fn is_hit(a: IpAddr) -> bool {
     matches!(a, IpAddr::V6(v6) if Hit::from(v6).is_orchid())
 }
 
+/// Where to reach a peer HIT whose SA is missing (the proxy: the locators
+/// of the HIP RR its substitute came from); empty: the `[[hip.peer]]` table.
+pub type LocatorLookup = Arc<dyn Fn(std::net::Ipv6Addr) -> Vec<IpAddr> + Send + Sync>;
+
 /// Start the two glue tasks: HIP events -> SA table, SA misses -> HIP.
-pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
+pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>) -> Vec<JoinHandle<()>> {
     let (tx, mut misses) = tokio::sync::mpsc::unbounded_channel();
     table.set_miss_sender(tx, is_hit);
     let (first_tx, mut first_esp) = tokio::sync::mpsc::unbounded_channel();
@@ -53,9 +57,10 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle) -> Vec<JoinHandle<()>> {
         while let Some(dst) = misses.recv().await {
             let IpAddr::V6(hit) = dst else { continue };
             let hip = hip.clone();
+            let locators = locate.as_ref().map(|l| l(hit)).unwrap_or_default();
             tokio::spawn(async move {
-                info!(peer = %hit, "no SA: starting the base exchange");
-                if let Err(e) = hip.initiate(hit, Vec::new()).await {
+                info!(peer = %hit, ?locators, "no SA: starting the base exchange");
+                if let Err(e) = hip.initiate(hit, locators).await {
                     warn!(peer = %hit, "base exchange for held packets failed: {e:#}");
                 }
             });

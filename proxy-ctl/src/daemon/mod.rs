@@ -9,6 +9,7 @@ mod dns_state;
 mod esp;
 pub mod esp_afxdp;
 mod esp_hip;
+mod esp_proxy;
 mod gc;
 pub mod hip;
 mod hip_dispatch;
@@ -48,12 +49,19 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             None
         }
     };
-    let (sa_table, host_path) = match &cfg.esp {
+    let (sa_table, host_path, proxy_esp) = match &cfg.esp {
+        // The proxy role: its TUN path translates (daemon/esp_proxy.rs).
+        Some(e) if esp_proxy::wanted(&cfg) => {
+            let (t, _) =
+                esp::start(&cfg, &crate::config::EspSection { tun: None, ..e.clone() }).context("starting ESP")?;
+            let (p, h) = esp_proxy::start(&cfg, e, t.clone()).context("starting the proxy's ESP path")?;
+            (Some(t), Some(h), Some(p))
+        }
         Some(e) => {
             let (t, h) = esp::start(&cfg, e).context("starting ESP")?;
-            (Some(t), h)
+            (Some(t), h, None)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     // The VPN's node and gateway keep their SAs in the SA table too (an
     // empty one when there is no [esp]), so `sa list` shows them.
@@ -80,8 +88,19 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         None => None,
     };
     if let (Some(t), Some(h)) = (&sa_table, &hip) {
-        tasks.extend(esp_hip::spawn(t.clone(), h.clone()));
+        let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
+        tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
     }
+    // The proxy's AF_XDP fast path for established flows (issue 5).
+    let afxdp = match (&cfg.esp, &proxy_esp, &sa_table) {
+        (Some(e), Some(p), Some(t)) => {
+            esp_afxdp::start(&cfg, e, dp.as_ref(), t.clone(), p.translator().clone()).await?.map(|(x, task)| {
+                tasks.push(task);
+                x
+            })
+        }
+        _ => None,
+    };
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
@@ -90,7 +109,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         hip,
         dns: dns_state.clone(),
         vpn: vpn_view.clone(),
-        afxdp: None,
+        afxdp: afxdp.clone(),
+        proxy_esp: proxy_esp.clone(),
     });
 
     let listener = server::bind(&cfg.control.socket)?;
@@ -99,10 +119,13 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     if let Some(dp) = &dp {
         tasks.push(tokio::spawn(gc::run(dp.clone(), cfg.clone(), Duration::from_secs(cfg.nat.gc_interval_secs))));
     }
+    if let Some(p) = &proxy_esp {
+        tasks.push(tokio::spawn(esp_proxy::expire(p.clone())));
+    }
     if let (Some(d), Some(dp), Some(st)) = (cfg.dns.clone(), &dp, &dns_state) {
-        let (cfg, dp, st) = (cfg.clone(), dp.clone(), st.clone());
+        let (cfg, dp, st, pe) = (cfg.clone(), dp.clone(), st.clone(), proxy_esp.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = dns::run(cfg, d, dp, st).await {
+            if let Err(e) = dns::run(cfg, d, dp, st, pe).await {
                 tracing::error!("DNS resolver stopped: {e:#}");
             }
         }));
@@ -124,6 +147,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     drop(tasks);
     drop(daemon);
     drop(dp);
+    // The workers stop (joined) before the TUN path.
+    drop(afxdp);
     drop(host_path);
     info!("stopped; mappings and NAT flows stay pinned");
     Ok(())

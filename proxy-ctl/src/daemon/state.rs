@@ -22,6 +22,8 @@ pub struct Daemon {
     pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
     /// The proxy's AF_XDP ESP workers (`[esp] datapath`, issue 5).
     pub afxdp: Option<Arc<crate::esp::afxdp::AfXdpPath>>,
+    /// The proxy's ESP path (`[hip] role = "proxy"` with `[esp]`).
+    pub proxy_esp: Option<Arc<super::esp_proxy::ProxyEsp>>,
 }
 
 impl Daemon {
@@ -35,6 +37,13 @@ impl Daemon {
         self.dp
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this daemon runs no XDP datapath (no [datapath] in its config)"))
+    }
+
+    /// The proxy's translator, or the error a CLI user sees without it.
+    pub fn proxy_esp(&self) -> anyhow::Result<&Arc<super::esp_proxy::ProxyEsp>> {
+        self.proxy_esp.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("this daemon runs no proxy ESP path (needs [hip] role = \"proxy\" and [esp])")
+        })
     }
 
     /// The HIP role, or the error a CLI user sees when this daemon has none.

@@ -7,7 +7,7 @@ use proxy_common::{
     counters::Counter,
     ipproto,
     maps::{NAT_FLOWS_MAX, SUBSTITUTES_MAX},
-    nat::{FlowEntry, FlowKey, MAPPING_F_ACTIVE, Mapping, ReplyKey},
+    nat::{FlowEntry, FlowKey, MAPPING_F_ACTIVE, MAPPING_F_HIP, Mapping, ReplyKey},
 };
 
 use super::Datapath;
@@ -39,7 +39,17 @@ fn is_errno(e: &MapError, errno: i32) -> bool {
 
 impl Datapath {
     pub fn mapping_add(&mut self, substitute: IpAddr, peer: IpAddr) -> Result<(), TableError> {
-        let value = Mapping { peer: to_addr16(peer), flags: MAPPING_F_ACTIVE, _pad: 0 };
+        self.mapping_insert(substitute, Mapping { peer: to_addr16(peer), flags: MAPPING_F_ACTIVE, _pad: 0 })
+    }
+
+    /// A substitute that stands for the HIP host `peer_hit`: XDP passes its
+    /// packets to the kernel, which routes them into the proxy's ESP path.
+    pub fn mapping_add_hip(&mut self, substitute: IpAddr, peer_hit: std::net::Ipv6Addr) -> Result<(), TableError> {
+        let value = Mapping { peer: to_addr16(IpAddr::V6(peer_hit)), flags: MAPPING_F_ACTIVE | MAPPING_F_HIP, _pad: 0 };
+        self.mapping_insert(substitute, value)
+    }
+
+    fn mapping_insert(&mut self, substitute: IpAddr, value: Mapping) -> Result<(), TableError> {
         match self.substitutes.insert(to_addr16(substitute), value, BPF_NOEXIST) {
             Ok(()) => Ok(()),
             Err(e) if is_errno(&e, libc::EEXIST) => Err(MappingError::Duplicate(substitute).into()),

@@ -40,9 +40,12 @@ pub enum Counter {
     Held,
     /// Held packets sent once their SA appeared.
     Released,
+    /// Packets the proxy's translator refused (its own counters say why:
+    /// `proxy-ctl esp flows`).
+    DropTranslate,
 }
 
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -58,6 +61,7 @@ const NAMES: [&str; 15] = [
     "sa_events",
     "held",
     "released",
+    "drop_translate",
 ];
 
 #[derive(Debug, Default)]

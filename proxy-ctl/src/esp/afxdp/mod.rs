@@ -29,7 +29,6 @@ use std::{
     os::fd::BorrowedFd,
     sync::{Arc, Mutex, RwLock, atomic::AtomicBool, atomic::Ordering},
     thread::JoinHandle,
-    time::Instant,
 };
 
 use anyhow::Context;
@@ -100,7 +99,6 @@ impl AfXdpPath {
             lan_mac: neigh::interface_mac(&opts.lan).with_context(|| format!("MAC of {}", opts.lan))?,
             wan_mac: neigh::interface_mac(&opts.wan).with_context(|| format!("MAC of {}", opts.wan))?,
             stop: AtomicBool::new(false),
-            epoch: Instant::now(),
         });
         let mut threads = Vec::new();
         let mut zero_copy = true;

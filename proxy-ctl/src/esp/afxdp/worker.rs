@@ -16,7 +16,6 @@ use std::{
     net::IpAddr,
     ops::Range,
     sync::{Arc, RwLock, atomic::AtomicBool, atomic::Ordering},
-    time::Instant,
 };
 
 use proxy_proto::esp::{
@@ -57,7 +56,6 @@ pub struct Shared {
     pub lan_mac: Mac,
     pub wan_mac: Mac,
     pub stop: AtomicBool,
-    pub epoch: Instant,
 }
 
 pub struct Worker {
@@ -82,7 +80,8 @@ impl Worker {
         while !self.shared.stop.load(Ordering::Relaxed) {
             self.lan.reap_completions();
             self.wan.reap_completions();
-            let now = self.shared.epoch.elapsed().as_secs();
+            // The translator's clock, shared with the TUN path.
+            let now = crate::esp::host::monotonic_secs();
             let n = self.outbound(now, &mut descs, &mut out, &mut learned) + self.inbound(now, &mut descs, &mut out);
             self.lan.kick_pending();
             self.wan.kick_pending();

@@ -10,6 +10,11 @@
 //! per `recvmmsg`, opens it, joins in-order TCP segments back into
 //! super-packets (`proxy_proto::esp::gro`) and writes each run to the TUN
 //! device once, so the local stack sees few large packets either way.
+//!
+//! The proxy role runs the same threads with a [`Translator`]: what the
+//! TUN device hands over are legacy hosts' packets to substitutes (the
+//! pools are routed into it), port-NATed onto HIT -> HIT before sealing;
+//! opened packets are translated back before they go to the TUN device.
 
 mod control;
 mod rawsock;
@@ -26,6 +31,7 @@ use std::{
 };
 
 use anyhow::Context;
+use proxy_proto::esp::proxy::Translator;
 
 pub use control::ControlSendError;
 pub use tun::Tun;
@@ -66,6 +72,26 @@ impl HostPath {
         opts: &HostOptions,
         hook: Option<Arc<dyn TunnelHook>>,
     ) -> anyhow::Result<HostPath> {
+        Self::start_with(table, opts, hook, None)
+    }
+
+    /// [`HostPath::start`] for the proxy role: every packet read from the
+    /// TUN device goes through `translator` before sealing, every opened
+    /// BEET packet through it before the TUN device.
+    pub fn start_translating(
+        table: Arc<SaTable>,
+        opts: &HostOptions,
+        translator: Arc<Translator>,
+    ) -> anyhow::Result<HostPath> {
+        Self::start_with(table, opts, None, Some(translator))
+    }
+
+    fn start_with(
+        table: Arc<SaTable>,
+        opts: &HostOptions,
+        hook: Option<Arc<dyn TunnelHook>>,
+        translator: Option<Arc<Translator>>,
+    ) -> anyhow::Result<HostPath> {
         let tun = Arc::new(Tun::create(&opts.tun).with_context(|| format!("creating TUN device {}", opts.tun))?);
         tun.configure(opts.mtu, &opts.addrs, &opts.routes)?;
         let v4 = Arc::new(rawsock::RawEsp::open(false).context("raw IPv4 ESP socket")?);
@@ -74,10 +100,11 @@ impl HostPath {
         let mut threads = Vec::new();
         {
             let (table, tun, v4, v6, stop) = (table.clone(), tun.clone(), v4.clone(), v6.clone(), stop.clone());
+            let xl = translator.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name("esp-tx".into())
-                    .spawn(move || tx::run(&table, &tun, &v4, &v6, &stop))?,
+                    .spawn(move || tx::run(&table, &tun, &v4, &v6, &stop, xl.as_deref()))?,
             );
         }
         {
@@ -85,7 +112,7 @@ impl HostPath {
             threads.push(
                 std::thread::Builder::new()
                     .name("esp-rx".into())
-                    .spawn(move || rx::run(&table, &tun, &v4, &v6, &stop, hook.as_deref()))?,
+                    .spawn(move || rx::run(&table, &tun, &v4, &v6, &stop, hook.as_deref(), translator.as_deref()))?,
             );
         }
         tracing::info!(tun = %opts.tun, mtu = opts.mtu, "ESP host data path running");
@@ -100,6 +127,15 @@ impl Drop for HostPath {
             let _ = t.join();
         }
     }
+}
+
+/// CLOCK_MONOTONIC in whole seconds: the translator's clock (flow
+/// timestamps and expiry), the same one the daemon's expiry task reads.
+pub fn monotonic_secs() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64
 }
 
 /// poll(2) for input on `fds`; returns which are readable.

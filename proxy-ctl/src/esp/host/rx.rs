@@ -1,6 +1,8 @@
 //! Peer -> local: take a batch of ESP packets per socket, find the SA by
 //! SPI, check the outer source, open (BEET: rebuild the inner header;
-//! tunnel: the inner packet as is) and deliver to the TUN device.
+//! tunnel: the inner packet as is) and deliver to the TUN device. In the
+//! proxy role an opened BEET packet (HIT -> HIT) is translated back to the
+//! legacy host's packet (substitute -> legacy host) first.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -8,12 +10,12 @@ use std::{
 };
 
 use proxy_proto::esp::{
-    Mode, beet::BeetError, beet::open_to_inner_packet, gro::Coalescer, gso::VIRTIO_NET_HDR_LEN,
+    Mode, beet::BeetError, beet::open_to_inner_packet, gro::Coalescer, gso::VIRTIO_NET_HDR_LEN, proxy::Translator,
     tunnel::open_tunnel_packet,
 };
 
-use super::rawsock::{BATCH, Batch, RawEsp};
-use super::{Tun, poll_in};
+use super::rawsock::{BATCH, Batch, FRAME, RawEsp};
+use super::{Tun, monotonic_secs, poll_in};
 use crate::esp::{
     SaTable,
     counters::Counter,
@@ -26,11 +28,31 @@ use crate::esp::{
 /// this host anyway.
 const DEFAULT_HOP_LIMIT: u8 = 64;
 
-pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool, hook: Option<&dyn TunnelHook>) {
+/// The proxy role's translator and its output buffer (a virtio-net
+/// header's room, then the translated packet).
+struct Xlate<'a> {
+    translator: &'a Translator,
+    buf: Vec<u8>,
+    now: u64,
+}
+
+pub fn run(
+    table: &SaTable,
+    tun: &Tun,
+    v4: &RawEsp,
+    v6: &RawEsp,
+    stop: &AtomicBool,
+    hook: Option<&dyn TunnelHook>,
+    translator: Option<&Translator>,
+) {
     let mut batch = Batch::default();
     let mut gro = Coalescer::default();
+    let mut xlate = translator.map(|translator| Xlate { translator, buf: vec![0u8; FRAME], now: 0 });
     while !stop.load(Ordering::Relaxed) {
         let ready = poll_in([v4.raw_fd(), v6.raw_fd()]);
+        if let Some(x) = &mut xlate {
+            x.now = monotonic_secs();
+        }
         for (sock, r) in [(v4, ready[0]), (v6, ready[1])] {
             if !r {
                 continue;
@@ -51,7 +73,7 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
                 table.counters.add(Counter::EspRx, n as u64);
                 let t = table.read();
                 for i in 0..n {
-                    open_one(&t, &mut batch, i, sock.v6, table, tun, &mut gro, hook);
+                    open_one(&t, &mut batch, i, sock.v6, table, tun, &mut gro, hook, xlate.as_mut());
                 }
                 drop(t);
                 deliver_run(&mut gro, tun, table);
@@ -117,6 +139,7 @@ fn open_one(
     tun: &Tun,
     gro: &mut Coalescer,
     hook: Option<&dyn TunnelHook>,
+    xlate: Option<&mut Xlate>,
 ) {
     let c = &table.counters;
     let Some((esp_start, esp_end, src, hops)) = locate(batch, i, v6) else {
@@ -175,6 +198,21 @@ fn open_one(
             _ => return,
         },
         (o, _) => o,
+    };
+    // The proxy: HIT -> HIT back to substitute -> legacy host, into the
+    // translator's buffer behind room for the virtio-net header.
+    let (frame, opened) = match (xlate, opened) {
+        (Some(x), Ok(inner)) if entry.mode == Mode::Beet => {
+            match x.translator.inbound(&frame[inner], x.now, &mut x.buf[VIRTIO_NET_HDR_LEN..]) {
+                Ok(n) => (&mut x.buf[..], Ok(VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + n)),
+                Err(e) => {
+                    c.inc(Counter::DropTranslate);
+                    tracing::trace!(spi, %src, "opened packet not translated: {e}");
+                    return;
+                }
+            }
+        }
+        (_, o) => (frame, o),
     };
     match opened {
         // Join the pending run of TCP segments, or end it and start anew;

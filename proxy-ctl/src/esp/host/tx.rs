@@ -1,6 +1,9 @@
 //! Local -> peer: read from the TUN device (TCP super-packets are cut into
 //! segments, partial checksums finished), seal each packet on its outbound
 //! SA (BEET or tunnel), send the batch with one `sendmmsg` per outer family.
+//! In the proxy role each packet (each segment of a super-packet) is first
+//! port-NATed by the [`Translator`] from legacy host -> substitute to
+//! HIT -> HIT.
 
 use std::{
     io,
@@ -13,11 +16,12 @@ use proxy_proto::esp::{
     Mode,
     beet::seal_inner_packet,
     gso::{self, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, TcpGso, VIRTIO_NET_HDR_LEN, VirtioNetHdr},
+    proxy::Translator,
     tunnel::seal_tunnel_packet,
 };
 
 use super::rawsock::{BATCH, Batch, FRAME, HEADROOM, RawEsp};
-use super::{Tun, poll_in};
+use super::{Tun, monotonic_secs, poll_in};
 use crate::esp::{SaTable, counters::Counter, table::Tables};
 
 /// Room left behind a packet in its frame for padding and ICV.
@@ -49,10 +53,18 @@ struct Tx<'a> {
     out4: Vec<(usize, IpAddr, IpAddr)>,
     out6: Vec<(usize, IpAddr, IpAddr)>,
     held: Vec<Held>,
+    /// The proxy role's translator, with a segment buffer for it and the
+    /// time of the current poll round.
+    xlate: Option<&'a Translator>,
+    seg: Vec<u8>,
+    now: u64,
 }
 
-pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool) {
+pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBool, xlate: Option<&Translator>) {
     let mut tx = Tx {
+        xlate,
+        seg: if xlate.is_some() { vec![0u8; FRAME] } else { Vec::new() },
+        now: monotonic_secs(),
         table,
         v4,
         v6,
@@ -66,6 +78,9 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
         let [readable, changed] = poll_in([tun.raw_fd(), table.changed_fd()]);
+        if tx.xlate.is_some() {
+            tx.now = monotonic_secs();
+        }
         if changed {
             table.ack_changed();
             tx.release_held();
@@ -116,8 +131,23 @@ impl Tx<'_> {
                     return;
                 }
                 let i = self.slot();
-                self.batch.frame_mut(i)[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
-                self.batch.len[i] = pkt.len();
+                let room = &mut self.batch.frame_mut(i)[HEADROOM..HEADROOM + MAX_PACKET];
+                let len = match self.xlate {
+                    None => {
+                        room[..pkt.len()].copy_from_slice(pkt);
+                        pkt.len()
+                    }
+                    Some(x) => match x.outbound(pkt, self.now, room) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            self.n -= 1;
+                            c.inc(Counter::DropTranslate);
+                            tracing::trace!("not translated: {e}");
+                            return;
+                        }
+                    },
+                };
+                self.batch.len[i] = len;
                 c.inc(Counter::LocalRx);
             }
             GSO_TCPV4 | GSO_TCPV6 => {
@@ -127,14 +157,24 @@ impl Tx<'_> {
                 };
                 for k in 0..g.count() {
                     let i = self.slot();
-                    match g.write(k, &mut self.batch.frame_mut(i)[HEADROOM..HEADROOM + MAX_PACKET]) {
+                    let room = &mut self.batch.frame_mut(i)[HEADROOM..HEADROOM + MAX_PACKET];
+                    let written = match self.xlate {
+                        None => g.write(k, room).map_err(|_| Counter::DropMalformed),
+                        // Segments carry full checksums, which the translator
+                        // rebases; the super-packet's is only partial.
+                        Some(x) => match g.write(k, &mut self.seg) {
+                            Ok(n) => x.outbound(&self.seg[..n], self.now, room).map_err(|_| Counter::DropTranslate),
+                            Err(_) => Err(Counter::DropMalformed),
+                        },
+                    };
+                    match written {
                         Ok(len) => {
                             self.batch.len[i] = len;
                             c.inc(Counter::LocalRx);
                         }
-                        Err(_) => {
+                        Err(drop) => {
                             self.n -= 1;
-                            c.inc(Counter::DropMalformed);
+                            c.inc(drop);
                             return;
                         }
                     }
