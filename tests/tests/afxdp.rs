@@ -274,3 +274,73 @@ s.sendto(esp({SPI_IN}, 1000, b"")[:6], ("10.61.0.1", 0))          # truncated
     let echo = t.legacy.sh(&format!("echo two | socat -T3 - UDP4:{SUBSTITUTE}:7008"));
     assert_eq!(echo.trim(), "two", "traffic carries on");
 }
+
+/// The real proxy daemon with `[esp] datapath = "af_xdp"` on the proxyesp
+/// topology (two legacy hosts, DNS, HIP base exchange, a HIP host): the
+/// first packets take the slow path and trigger the base exchange, then
+/// the workers carry the flows. Asserts the bytes went through them.
+#[test]
+fn afxdp_proxy_daemon_takes_over_established_flows() {
+    use crate::proxyesp::{connect_secs, env_with, udp_round_trips};
+    let e = env_with("af_xdp");
+    let stats = |name: &str| e.proxy.counter(name);
+    assert!(stats("afxdp_workers") >= 1, "workers running");
+    let sub = e.resolve(0, "A");
+    let (_http, sum) = e.http_server(8);
+    let _echo = e.udp_echo();
+
+    let secs = connect_secs(&e.legacy[0], &sub, 8080);
+    eprintln!("first TCP connect (slow path + base exchange): {:.1} ms", secs * 1000.0);
+    assert!(secs < 0.9, "connect took {secs:.3} s");
+    // The steering follows the SA install within a sync tick.
+    assert!(wait_until(3, || stats("xsk_steered_esp") + stats("xsk_steered_lan") > 0 || {
+        // Traffic is needed to see steering: a datagram or two.
+        udp_round_trips(&e.legacy[0].name, 40100, &sub, 1);
+        false
+    }));
+    let before_lan = stats("afxdp_lan_tx_bytes");
+    let got = e.legacy[0].sh(&format!("curl -sf --max-time 60 http://{sub}:8080/blob | sha256sum"));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "body through the AF_XDP path");
+    let delivered = stats("afxdp_lan_tx_bytes") - before_lan;
+    assert!(delivered > 8 << 20, "the 8 MiB body went through the workers ({delivered} bytes)");
+    assert!(stats("afxdp_lan_rx_packets") > 100 && stats("afxdp_wan_tx_packets") > 100, "ACKs sealed by the workers");
+    assert!(stats("xsk_steered_esp") > 5000 && stats("xsk_steered_lan") > 100);
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &sub, 20), 20, "UDP through the workers");
+
+    // Both legacy hosts at once, same source port: the same SA pair.
+    let curls: Vec<_> = [e.legacy[0].name.clone(), e.legacy[1].name.clone()]
+        .into_iter()
+        .map(|ns| {
+            let url = format!("http://{sub}:8080/blob");
+            std::thread::spawn(move || {
+                sh(&format!("ip netns exec {ns} curl -sf --max-time 60 --local-port 45000 {url} | sha256sum"))
+            })
+        })
+        .collect();
+    for c in curls {
+        assert_eq!(c.join().unwrap().split_whitespace().next().unwrap(), sum, "concurrent body differs");
+    }
+    let sas = e.proxy.ctl_json("sa list")["sas"].as_array().unwrap().clone();
+    assert_eq!(sas.len(), 2, "one SA pair");
+    let inbound = sas.iter().find(|s| s["direction"] == "in").unwrap();
+    assert!(inbound["packets"].as_u64().unwrap() > 15_000, "sa list keeps counting: {inbound}");
+
+    // Forged ESP with our inbound SPI reaches the workers: an old sequence
+    // number (replay window) and a random payload (ICV) are dropped and
+    // counted on the SA; traffic carries on.
+    let spi = inbound["spi"].as_u64().unwrap();
+    let (replay0, icv0) = (inbound["drop_replay"].as_u64().unwrap(), inbound["drop_icv"].as_u64().unwrap());
+    let steered0 = stats("xsk_steered_esp");
+    e.hns.sh(&format!(
+        "python3 -c \"import socket,struct,os; s=socket.socket(socket.AF_INET,socket.SOCK_RAW,50); \
+         s.sendto(struct.pack('!II',{spi},1)+os.urandom(64),('192.0.2.1',0)); \
+         s.sendto(struct.pack('!II',{spi},4000000000)+os.urandom(64),('192.0.2.1',0))\""
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let v = e.proxy_sa("in");
+    assert_eq!(v["drop_replay"].as_u64().unwrap() - replay0, 1, "old sequence number dropped");
+    assert_eq!(v["drop_icv"].as_u64().unwrap() - icv0, 1, "forged payload dropped");
+    assert!(stats("xsk_steered_esp") >= steered0 + 2, "the forgeries went to the workers");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &sub, 3), 3, "traffic carries on");
+    assert_eq!(stats("xsk_missing"), 0);
+}

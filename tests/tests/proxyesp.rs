@@ -30,17 +30,17 @@ const HOST4: &str = "192.0.2.10";
 const HOST6: &str = "2001:db8::10";
 const NAME: &str = "hip-host.example";
 
-struct Env {
+pub(crate) struct Env {
     // Field order is drop order: daemons and servers, then namespaces.
-    proxy: Proxy,
-    host: Proxy,
+    pub(crate) proxy: Proxy,
+    pub(crate) host: Proxy,
     _dnsmasq: Background,
-    legacy: [Netns; 2],
-    hns: Netns,
-    pns: Netns,
+    pub(crate) legacy: [Netns; 2],
+    pub(crate) hns: Netns,
+    pub(crate) pns: Netns,
     _sw: Netns,
-    dir: PathBuf,
-    host_hit: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) host_hit: String,
 }
 
 impl Drop for Env {
@@ -59,6 +59,12 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, Value) {
 }
 
 fn env() -> Env {
+    env_with("tun")
+}
+
+/// The topology with the proxy's `[esp] datapath` set to `datapath`
+/// ("tun": this file's tests; "af_xdp": tests/afxdp.rs).
+pub(crate) fn env_with(datapath: &str) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let sw = Netns::new("ps");
@@ -120,7 +126,7 @@ fn env() -> Env {
     let extra = format!(
         "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n\n\
          [hip]\nrole = \"proxy\"\nidentities = [\"{}\"]\n\n\
-         [esp]\ntun = \"hipp0\"\nesp_sa_export = \"{}\"\n",
+         [esp]\ntun = \"hipp0\"\ndatapath = \"{datapath}\"\nesp_sa_export = \"{}\"\n",
         proxy_key.display(),
         export.display()
     );
@@ -143,7 +149,7 @@ fn env() -> Env {
 
 impl Env {
     /// Resolve the HIP host's name from legacy host `i` (A or AAAA).
-    fn resolve(&self, i: usize, rtype: &str) -> String {
+    pub(crate) fn resolve(&self, i: usize, rtype: &str) -> String {
         let server = if rtype == "A" { PROXY_LAN4 } else { "fd01::1" };
         let out = self.legacy[i].sh(&format!("kdig @{server} {NAME} {rtype} +short +timeout=3 +retry=1"));
         let lines: Vec<&str> = out.lines().collect();
@@ -152,7 +158,7 @@ impl Env {
     }
 
     /// An HTTP server on the host's HIT serving `mb` MiB; returns it and the sha256.
-    fn http_server(&self, mb: usize) -> (Background, String) {
+    pub(crate) fn http_server(&self, mb: usize) -> (Background, String) {
         let www = self.dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
         sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
@@ -170,7 +176,7 @@ impl Env {
     }
 
     /// A UDP echo server on the host's HIT, port 7.
-    fn udp_echo(&self) -> Background {
+    pub(crate) fn udp_echo(&self) -> Background {
         let py = self.dir.join("udp_echo.py");
         std::fs::write(
             &py,
@@ -186,7 +192,7 @@ impl Env {
         srv
     }
 
-    fn flows(&self) -> Vec<Value> {
+    pub(crate) fn flows(&self) -> Vec<Value> {
         self.proxy.ctl_json("esp flows")["flows"].as_array().unwrap().clone()
     }
 
@@ -198,7 +204,7 @@ impl Env {
             .unwrap()
     }
 
-    fn engine_counter(&self, p: &Proxy, name: &str) -> u64 {
+    pub(crate) fn engine_counter(&self, p: &Proxy, name: &str) -> u64 {
         let v = p.ctl_json("sa list");
         v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
             ["value"]
@@ -207,7 +213,7 @@ impl Env {
     }
 
     /// The proxy's HIP SA in `dir` ("in"/"out").
-    fn proxy_sa(&self, dir: &str) -> Value {
+    pub(crate) fn proxy_sa(&self, dir: &str) -> Value {
         let v = self.proxy.ctl_json("sa list");
         let sas: Vec<Value> = v["sas"].as_array().unwrap().iter().filter(|s| s["direction"] == dir).cloned().collect();
         assert_eq!(sas.len(), 1, "one {dir} SA: {v}");
@@ -216,7 +222,7 @@ impl Env {
 }
 
 /// Seconds a TCP connect from `ns` to `addr`:`port` takes.
-fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
+pub(crate) fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
     let out = ns.sh(&format!(
         "python3 -c \"import socket,time; t=time.monotonic(); s=socket.create_connection(('{addr}',{port}),timeout=10); \
          print(time.monotonic()-t)\""
@@ -226,7 +232,7 @@ fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
 
 /// `n` UDP datagrams from `ns`, source port `sport`, to `dst`:7, each
 /// echoed back intact; returns how many came back.
-fn udp_round_trips(ns: &str, sport: u16, dst: &str, n: usize) -> usize {
+pub(crate) fn udp_round_trips(ns: &str, sport: u16, dst: &str, n: usize) -> usize {
     let fam = if dst.contains(':') { "AF_INET6" } else { "AF_INET" };
     let out = sh(&format!(
         "ip netns exec {ns} python3 -c \"

@@ -72,6 +72,8 @@ struct Thread {
 struct Applied {
     substitutes: HashSet<IpAddr>,
     spis: HashSet<u32>,
+    /// `drop_no_neighbour` at the last LAN neighbour refresh.
+    no_neighbour: u64,
 }
 
 pub struct AfXdpPath {
@@ -156,6 +158,15 @@ impl AfXdpPath {
             .map(|s| s.spi)
             .collect();
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        // A download's first steered packets come from the WAN, before the
+        // legacy host sent a frame the workers could learn its MAC from:
+        // take the kernel's LAN neighbours (it delivered the slow path's
+        // packets) when steering starts, and again after such drops.
+        let no_neighbour = self.sum(counters::WCounter::DropNoNeighbour);
+        if !want_subs.is_subset(&applied.substitutes) || no_neighbour != applied.no_neighbour {
+            applied.no_neighbour = no_neighbour;
+            self.refresh_lan_neighbours();
+        }
         for s in want_subs.difference(&applied.substitutes.clone()) {
             match dp.xsk_steer_substitute(*s, true) {
                 Ok(()) => {
@@ -204,6 +215,22 @@ impl AfXdpPath {
                 false
             }
         }
+    }
+
+    fn refresh_lan_neighbours(&self) {
+        match neigh::neighbours(&self.opts.lan) {
+            Ok(v) => {
+                let mut macs = self.shared.legacy_macs.write().unwrap_or_else(|e| e.into_inner());
+                for (ip, mac) in v {
+                    macs.insert(ip, mac);
+                }
+            }
+            Err(e) => warn!(lan = %self.opts.lan, "AF_XDP: LAN neighbours not read: {e}"),
+        }
+    }
+
+    fn sum(&self, c: counters::WCounter) -> u64 {
+        self.threads.iter().map(|t| t.counters.get(c)).sum()
     }
 
     /// `afxdp_*` counters summed over the workers, plus the worker count.

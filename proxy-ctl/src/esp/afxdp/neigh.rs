@@ -65,6 +65,32 @@ pub fn next_hop_mac(peer: IpAddr, iface: &str) -> io::Result<Option<Mac>> {
     Ok(if usable { n.get("lladdr").and_then(|l| l.as_str()).and_then(parse_mac) } else { None })
 }
 
+/// Every usable neighbour entry of `iface` (IPv4 and IPv6): the legacy
+/// hosts the kernel has talked to, e.g. while their first packets took
+/// the slow path.
+pub fn neighbours(iface: &str) -> io::Result<Vec<(IpAddr, Mac)>> {
+    let v = ip_json(&["neigh", "show", "dev", iface])?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| usable(n))
+                .filter_map(|n| {
+                    let ip = n.get("dst")?.as_str()?.parse().ok()?;
+                    Some((ip, parse_mac(n.get("lladdr")?.as_str()?)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn usable(n: &serde_json::Value) -> bool {
+    n.get("state").and_then(|s| s.as_array()).is_some_and(|s| {
+        s.iter()
+            .filter_map(|x| x.as_str())
+            .any(|x| matches!(x, "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "PERMANENT"))
+    })
+}
+
 pub fn parse_mac(s: &str) -> Option<Mac> {
     let mut mac = [0u8; 6];
     let mut parts = s.split(':');
