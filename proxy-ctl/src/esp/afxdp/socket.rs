@@ -15,6 +15,8 @@ pub const FRAME_SIZE: u32 = 4096;
 pub const FRAMES: u32 = 4096;
 /// Fill, completion, RX and TX ring sizes (powers of two).
 const RING: u32 = 2048;
+/// sendto() kicks per transmit call at most: a 64-frame batch needs two.
+const KICKS: usize = 4;
 
 /// How the socket binds (`[esp] xdp_bind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,10 +186,7 @@ impl Xsk {
         let n = w.insert(descs.iter().copied());
         w.commit();
         drop(w);
-        // Copy mode sends only from sendto(); one kick per batch.
-        if self.tx.needs_wakeup() {
-            self.tx.wake();
-        }
+        self.kick_pending();
         n as usize
     }
 
@@ -215,10 +214,15 @@ impl Xsk {
         }
     }
 
-    /// Copy mode sends at most a few dozen frames per sendto(): kick again
-    /// while some wait (once per loop, not per packet).
+    /// Copy mode sends only from sendto(), at most 32 frames per call
+    /// (the kernel's TX batch): kick while frames wait and the ring asks
+    /// for it, a bounded number of times (a syscall per 32 frames, never
+    /// per frame).
     pub fn kick_pending(&mut self) {
-        if self.tx.pending() > 0 && self.tx.needs_wakeup() {
+        for _ in 0..KICKS {
+            if self.tx.pending() == 0 || !self.tx.needs_wakeup() {
+                break;
+            }
             self.tx.wake();
         }
     }
