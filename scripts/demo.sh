@@ -314,6 +314,12 @@ TOML
   X mapping list
 }
 demo_proxy_esp
+demo_proxy_afxdp() {
+  say "the proxy's AF_XDP fast path: once the SA pair is in, XDP steers the flow to the ESP workers (AF_XDP)"
+  echo "proxy: proxy-ctl stats   (steered by XDP, carried by the workers: the curl above, after its first packets)"
+  "$CTL" --socket "$STATE/xp.sock" stats | grep -E "^(xsk_|afxdp_)" | awk '$2 != "0"'
+}
+demo_proxy_afxdp
 
 say "daemon restart keeps mappings and flows (pinned maps)"
 # PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.

@@ -11,13 +11,12 @@
 //!
 //! - [`socket`]: one AF_XDP socket with its UMEM (xdpilone).
 //! - [`worker`]: the per-queue loop.
-//! - [`frame`]: Ethernet and outer IP headers.
+//! - `proxy_proto::esp::outer`: Ethernet and outer IP headers.
 //! - [`neigh`]: MACs from the kernel (control plane only).
 //! - [`translate`]: what the workers need of the port NAT.
 //! - [`counters`]: per-worker counters.
 
 pub mod counters;
-pub mod frame;
 pub mod neigh;
 pub mod socket;
 pub mod translate;
@@ -246,7 +245,7 @@ impl AfXdpPath {
     }
 }
 
-pub fn fmt_mac(m: frame::Mac) -> String {
+pub fn fmt_mac(m: proxy_proto::esp::outer::Mac) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 

@@ -6,7 +6,7 @@
 
 use std::{io, net::IpAddr, process::Command};
 
-use super::frame::Mac;
+use proxy_proto::esp::outer::Mac;
 
 /// The MAC address of interface `iface`.
 pub fn interface_mac(iface: &str) -> io::Result<Mac> {

@@ -21,14 +21,14 @@ use std::{
 use proxy_proto::esp::{
     Mode,
     beet::{BeetError, open_to_inner_packet, seal_inner_packet},
+    outer::{
+        ETH_HLEN, ETH_P_IP, ETH_P_IPV6, Mac, ip_addrs, outer_len, parse_outer_esp, split_eth, write_eth, write_outer,
+    },
 };
 use xdpilone::xdp::XdpDesc;
 
 use super::{
     counters::{WCounter, WorkerCounters},
-    frame::{
-        ETH_HLEN, ETH_P_IP, ETH_P_IPV6, Mac, ip_addrs, outer_len, parse_outer_esp, split_eth, write_eth, write_outer,
-    },
     socket::{FRAME_SIZE, Xsk},
     translate::Translate,
 };

@@ -1,11 +1,12 @@
-//! The link and outer network headers the workers write and read around
-//! ESP and the legacy hosts' packets: Ethernet II (no VLAN), the outer
-//! IPv4 (RFC 791) / IPv6 (RFC 8200) header of an ESP packet (protocol 50,
-//! RFC 4303 §2).
+//! The link and outer network headers the proxy's AF_XDP workers write
+//! and read around ESP and the legacy hosts' packets: Ethernet II (no
+//! VLAN), the outer IPv4 (RFC 791) / IPv6 (RFC 8200) header of an ESP
+//! packet (protocol 50, RFC 4303 §2). Kernel-bypass frames carry these
+//! headers; the kernel builds them on the raw-socket path.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use proxy_proto::checksum;
+use crate::checksum;
 
 pub const ETH_HLEN: usize = 14;
 pub const ETH_P_IP: u16 = 0x0800;
