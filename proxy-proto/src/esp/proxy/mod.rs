@@ -27,6 +27,8 @@
 //!   port); flows time out as RFC 5382/4787/5508 say ([`flows`]); the
 //!   table is bounded and a full table is a counted [`Drop`];
 //! - TCP SYNs get their MSS lowered to what fits the SA (optional);
+//! - ICMPv6 errors from the HIP side about a flow go back to the legacy
+//!   host as ICMP errors about its own packet ([`icmp_error`]);
 //! - a TCP super-packet (GSO, up to 64 KiB) translates like any packet:
 //!   the checksum fix is incremental, so it must carry a full checksum.
 //!
@@ -34,6 +36,7 @@
 
 mod drop;
 pub mod flows;
+mod icmp_error;
 pub mod ip;
 pub mod l4;
 
@@ -312,6 +315,9 @@ impl Translator {
             return Err(Drop::NotTranslatable);
         }
         let l4 = &pkt[h.l4.clone()];
+        if h.proto == l4::PROTO_ICMPV6 && l4.first().is_some_and(|&t| icmp_error::is_error(t)) {
+            return self.inbound_error(&h, l4, out);
+        }
         let seg = l4::parse(h.proto, l4, false)?;
         let hip_key = match seg.kind {
             Kind::Echo => HipKey { kind: seg.kind, peer_hit, remote_port: 0, nat_port: seg.src_port },
@@ -349,6 +355,24 @@ impl Translator {
         }
         Counters::inc(&self.counters.inbound);
         Ok(len)
+    }
+
+    /// An ICMPv6 error about one of our flows -> the legacy host's error.
+    fn inbound_error(&self, h: &ip::Header, l4: &[u8], out: &mut [u8]) -> Result<usize, Drop> {
+        let hip_key = icmp_error::inner_key(h, l4)?;
+        let key = {
+            let shard = self.shard(hip_key.peer_hit);
+            let key = *shard.by_hip.get(&hip_key).ok_or(Drop::NoFlow)?;
+            let f = shard.by_legacy.get(&key).ok_or(Drop::NoFlow)?;
+            if IpAddr::V6(f.local_hit) != h.dst {
+                return Err(Drop::NoFlow);
+            }
+            key
+        };
+        let ident = self.ident.fetch_add(1, Ordering::Relaxed);
+        let n = icmp_error::translate(h, l4, &key, ident, out)?;
+        Counters::inc(&self.counters.icmp_errors);
+        Ok(n)
     }
 
     fn shard(&self, peer_hit: Ipv6Addr) -> MutexGuard<'_, Shard> {
