@@ -314,6 +314,9 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_ne!(f[0]["nat_port"], f[1]["nat_port"], "one HIT, so the NAT ports must differ");
         assert!(f.iter().all(|f| f["peer_hit"] == e.host_hit.as_str() && f["substitute"] == sub.as_str()));
     }
+    // The two UDP flows (5 min timeout) at least: TCP ones may expire any time.
+    let m = e.proxy.ctl_json("mapping list");
+    assert!(m["mappings"][0]["flows"].as_u64().unwrap() >= 2, "mapping list counts the translator's flows: {m}");
     let sas = e.proxy.ctl_json("sa list")["sas"].as_array().unwrap().len();
     assert_eq!(sas, 2, "one SA pair for every legacy host");
 
