@@ -8,7 +8,7 @@
 //! Sans-IO and shared: no clock (`now_secs` comes in), no sockets, no
 //! allocation per packet; the TUN slow path and the AF_XDP workers call
 //! the same [`Translator`] from any thread (it is `Send + Sync`, the flow
-//! table is sharded by peer HIT).
+//! table is sharded by peer HIT and port).
 //!
 //! ```text
 //!  legacy host                 Translator::outbound              BEET SA
@@ -233,7 +233,7 @@ impl Translator {
             remote_port: seg.dst_port,
         };
         let nat_port = {
-            let mut shard = self.shard(m.peer_hit);
+            let mut shard = self.shard(m.peer_hit, key.remote_port);
             let stale =
                 shard.by_legacy.get(&key).is_some_and(|f| f.peer_hit != m.peer_hit || f.local_hit != m.local_hit);
             if stale {
@@ -324,7 +324,7 @@ impl Translator {
             _ => HipKey { kind: seg.kind, peer_hit, remote_port: seg.src_port, nat_port: seg.dst_port },
         };
         let key = {
-            let mut shard = self.shard(peer_hit);
+            let mut shard = self.shard(peer_hit, hip_key.remote_port);
             let key = *shard.by_hip.get(&hip_key).ok_or(Drop::NoFlow)?;
             let f = shard.by_legacy.get_mut(&key).ok_or(Drop::NoFlow)?;
             if f.local_hit != local_hit {
@@ -361,7 +361,7 @@ impl Translator {
     fn inbound_error(&self, h: &ip::Header, l4: &[u8], out: &mut [u8]) -> Result<usize, Drop> {
         let hip_key = icmp_error::inner_key(h, l4)?;
         let key = {
-            let shard = self.shard(hip_key.peer_hit);
+            let shard = self.shard(hip_key.peer_hit, hip_key.remote_port);
             let key = *shard.by_hip.get(&hip_key).ok_or(Drop::NoFlow)?;
             let f = shard.by_legacy.get(&key).ok_or(Drop::NoFlow)?;
             if IpAddr::V6(f.local_hit) != h.dst {
@@ -375,8 +375,9 @@ impl Translator {
         Ok(n)
     }
 
-    fn shard(&self, peer_hit: Ipv6Addr) -> MutexGuard<'_, Shard> {
-        let x = u128::from(peer_hit);
+    /// The shard of the flows between `peer_hit`:`remote_port` and us.
+    fn shard(&self, peer_hit: Ipv6Addr, remote_port: u16) -> MutexGuard<'_, Shard> {
+        let x = u128::from(peer_hit) ^ u128::from(remote_port);
         let h = (x ^ (x >> 64) ^ (x >> 32) ^ (x >> 16) ^ (x >> 8)) as usize;
         lock(&self.shards[h & (SHARDS - 1)])
     }
