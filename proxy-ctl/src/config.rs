@@ -575,6 +575,25 @@ mod tests {
     }
 
     #[test]
+    fn proxy_role_esp_needs_tun_and_pool() {
+        let hip = "[hip]\nrole = \"proxy\"\nidentities = [\"/x.pem\"]\n";
+        let e = Config::parse(&format!("{hip}[esp]\n"), Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[esp] tun") && e.contains("proxy"), "{e}");
+        let e = Config::parse(&format!("{hip}[esp]\ntun = \"hipp0\"\n"), Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[pool]"), "{e}");
+        let ok =
+            format!("{hip}[esp]\ntun = \"hipp0\"\n[pool]\nv6 = \"fd00:64::/96\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n");
+        let c = Config::parse(&ok, Path::new("t")).unwrap();
+        assert_eq!(c.esp.as_ref().unwrap().proxy_max_flows, 65536);
+        let zero = ok.replace("tun = \"hipp0\"", "tun = \"hipp0\"\nproxy_max_flows = 0");
+        let e = Config::parse(&zero, Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("proxy_max_flows"), "{e}");
+        // The host role needs no pool.
+        let host = "[hip]\nidentities = [\"/x.pem\"]\n[esp]\ntun = \"hip0\"\n";
+        assert!(Config::parse(host, Path::new("t")).is_ok());
+    }
+
+    #[test]
     fn minimal_config_takes_defaults() {
         let c =
             Config::parse("[datapath]\nlan = \"a\"\nwan = \"a\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n", Path::new("t"))

@@ -320,6 +320,9 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_ne!(f[0]["nat_port"], f[1]["nat_port"], "one HIT, so the NAT ports must differ");
         assert!(f.iter().all(|f| f["peer_hit"] == e.host_hit.as_str() && f["substitute"] == sub.as_str()));
     }
+    // The two UDP flows (5 min timeout) at least: TCP ones may expire any time.
+    let m = e.proxy.ctl_json("mapping list");
+    assert!(m["mappings"][0]["flows"].as_u64().unwrap() >= 2, "mapping list counts the translator's flows: {m}");
     let sas = e.proxy.ctl_json("sa list")["sas"].as_array().unwrap().len();
     assert_eq!(sas, 2, "one SA pair for every legacy host");
 
@@ -396,9 +399,9 @@ fn proxyesp_forged_esp_dropped_and_counted_transfer_goes_on() {
 
 /// Bad translator input is dropped and counted, never crashes the daemon:
 /// a substitute of the pool nobody was given, and a TCP segment that opens
-/// no flow.
+/// no flow. And an ICMPv6 error from the HIP host reaches the legacy host.
 #[test]
-fn proxyesp_unmapped_substitute_and_stray_segments_are_counted() {
+fn proxyesp_unmapped_substitute_stray_segments_and_icmp_errors() {
     let e = env();
     let sub = e.resolve(0, "A");
     let _echo = e.udp_echo();
@@ -413,6 +416,26 @@ fn proxyesp_unmapped_substitute_and_stray_segments_are_counted() {
     ));
     assert!(wait_until(3, || e.xlate_counter("drop_no_flow") >= 1), "{}", e.proxy.ctl_json("esp flows"));
     assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &sub, 2), 2, "the daemon carries on");
+    // UDP to a closed port of the HIP host: its ICMPv6 port unreachable
+    // comes back as the legacy host's ICMP error, so the send fails at once.
+    let out = e.legacy[0].sh(&format!(
+        "python3 -c \"
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(('{sub}',9))
+s.send(b'anyone?')
+try:
+    s.recv(100)
+    print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+\""
+    ));
+    assert_eq!(out.trim(), "refused", "{}", e.proxy.ctl_json("esp flows"));
+    assert!(e.xlate_counter("icmp_errors") >= 1);
     let (ok, out, _) = e.proxy.ctl("esp flows");
     assert!(ok && out.contains("PEER-HIT") && out.contains(&e.host_hit), "{out}");
 }

@@ -31,7 +31,7 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         }
         Request::EspFlows => daemon.proxy_esp().map(|p| p.list()),
     };
-    match result.map(|r| with_afxdp(daemon, with_dns(daemon, r))) {
+    match result.map(|r| with_afxdp(daemon, with_proxy_esp(daemon, with_dns(daemon, r)))) {
         Ok(r) => r,
         Err(e) => Response::Error { message: e.to_string() },
     }
@@ -70,6 +70,22 @@ fn with_afxdp(daemon: &Daemon, r: Response) -> Response {
             Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns }
         }
         (r, _) => r,
+    }
+}
+
+/// HIP mappings' flows live in the proxy's translator, not in the XDP
+/// NAT: count them in `mapping list`.
+fn with_proxy_esp(daemon: &Daemon, r: Response) -> Response {
+    let Some(p) = &daemon.proxy_esp else { return r };
+    match r {
+        Response::Mappings { mut mappings } => {
+            let per_sub = p.flows_per_substitute();
+            for m in &mut mappings {
+                m.flows += u64::from(per_sub.get(&m.substitute).copied().unwrap_or(0));
+            }
+            Response::Mappings { mappings }
+        }
+        r => r,
     }
 }
 
