@@ -101,16 +101,30 @@ impl AfXdpPath {
             wan_mac: neigh::interface_mac(&opts.wan).with_context(|| format!("MAC of {}", opts.wan))?,
             stop: AtomicBool::new(false),
         });
-        let mut threads = Vec::new();
-        let mut zero_copy = true;
+        // Every socket first: a failure leaves no worker running.
+        let mut sockets = Vec::new();
         for q in 0..queues {
-            let lan = Xsk::open(&opts.lan, q, opts.bind)?;
-            let wan = Xsk::open(&opts.wan, q, opts.bind)?;
+            sockets.push((Xsk::open(&opts.lan, q, opts.bind)?, Xsk::open(&opts.wan, q, opts.bind)?));
+        }
+        let mut threads: Vec<Thread> = Vec::new();
+        let mut zero_copy = true;
+        for (q, (lan, wan)) in sockets.into_iter().enumerate() {
             zero_copy &= lan.zero_copy && wan.zero_copy;
             let counters = Arc::new(WorkerCounters::default());
             let (lan_fd, wan_fd) = (lan.raw_fd(), wan.raw_fd());
             let w = Worker { lan, wan, shared: shared.clone(), counters: counters.clone() };
-            let handle = std::thread::Builder::new().name(format!("afxdp-q{q}")).spawn(move || w.run())?;
+            let handle = match std::thread::Builder::new().name(format!("afxdp-q{q}")).spawn(move || w.run()) {
+                Ok(h) => h,
+                Err(e) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    for t in &mut threads {
+                        if let Some(h) = t.handle.take() {
+                            let _ = h.join();
+                        }
+                    }
+                    return Err(e.into());
+                }
+            };
             threads.push(Thread { handle: Some(handle), counters, lan_fd, wan_fd });
         }
         info!(lan = %opts.lan, wan = %opts.wan, queues, zero_copy, "AF_XDP ESP workers started");
