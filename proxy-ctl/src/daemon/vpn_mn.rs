@@ -5,6 +5,12 @@
 //! Request goes through the tunnel, retransmissions back off, and as a
 //! last resort the VPN is re-established with fresh SAs.
 //!
+//! The SAs come from a HIP base exchange with the gateway's HIT (the MN is
+//! the Initiator, from its current care-of address to the gateway's public
+//! locator; SPIs and KEYMAT from the `Established` event, RFC 7402 §7),
+//! installed as tunnel-mode SAs; re-establishment is a fresh base exchange.
+//! Without `gateway_hit` they are static.
+//!
 //! The SAs live in the daemon's ESP `SaTable` and packets go through the
 //! ESP engine's host data path (vpn_esp.rs); a handover is
 //! `SaTable::move_outer`. What this role decides per received packet is
@@ -17,7 +23,7 @@
 
 use std::{
     collections::HashMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -25,19 +31,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use proxy_proto::vpn::{
-    ipip, ipv4,
-    mobile_node::{MnAction, MobileNode, MobileNodeConfig},
-    reestablish::{Initiator, NONCE_LEN},
-    request::MIP_PORT,
-    udp,
+use anyhow::Context;
+use proxy_proto::{
+    hip::{
+        assoc::{Established, Event},
+        crypto::Hit,
+    },
+    vpn::{
+        ipip, ipv4,
+        mobile_node::{MnAction, MobileNode, MobileNodeConfig},
+        request::MIP_PORT,
+        udp,
+    },
 };
-use tokio::{net::UdpSocket, sync::mpsc};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
+    hip::HipHandle,
     vpn_esp::{self, Count, TunnelSa},
-    vpn_io::{self, fill_random, now_ntp, unix_ms},
+    vpn_io::{self, now_ntp, unix_ms},
     vpn_netlink::{self, NetEvent, Watcher},
 };
 use crate::{
@@ -47,7 +60,7 @@ use crate::{
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
-        config::{MnSection, hex_key, mn_ha_key},
+        config::{MnSection, StaticPair, TRANSFORM, mn_ha_key},
         view::{BundleInfo, HandoverInfo, VpnView},
     },
 };
@@ -55,8 +68,9 @@ use crate::{
 const MIP_REGISTRATION_REPLY: u8 = 3;
 const MIP_EXPERIMENTAL: u8 = 255;
 const SUBTYPE_RR_CHALLENGE: u8 = 2;
-/// Re-establishment Init retransmission interval.
-const REESTABLISH_RETRY: Duration = Duration::from_millis(500);
+/// Pause before a failed base exchange with the gateway is tried again
+/// (the HIP core has already retransmitted I1/I2 with back-off).
+const REESTABLISH_RETRY: Duration = Duration::from_secs(1);
 
 /// A Mobile IP message (UDP to port 434, RFC 5944 §3) in an inner IPv4
 /// packet; the protocol and port are looked at before any checksum is.
@@ -148,6 +162,15 @@ impl TunnelHook for MnHook {
     }
 }
 
+/// What the HIP event hook hands this driver.
+enum FromHip {
+    Established(Box<Established>),
+    /// The gateway closed the association (CLOSE, RFC 7401 §5.3.6).
+    Closed,
+    /// A base exchange this driver started failed (`attempt` numbers it).
+    Failed { attempt: u64, error: String },
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     sent: u64,
@@ -158,16 +181,27 @@ struct Counters {
     denials: u64,
     bad_replies: u64,
     reestablishments: u64,
-    reestablish_bad_responses: u64,
+    base_exchanges: u64,
+    base_exchange_failures: u64,
 }
 
-struct Reestablishing {
-    init: Initiator,
-    bytes: Vec<u8>,
+/// The base exchange with the gateway, in progress (first establishment or
+/// re-establishment).
+struct Establishing {
     care_of: Ipv4Addr,
-    next_retry: Instant,
-    /// The last Init found no route: send again on the next route event.
-    unsent: bool,
+    attempt: u64,
+    /// No route to the gateway from `care_of` yet: start on the next route
+    /// event (a new address comes up before its default route).
+    waiting_route: bool,
+    /// After a failure: try again at.
+    next_retry: Option<Instant>,
+}
+
+/// The HIP side of the MN: the gateway's identity and the driver handle.
+struct MnHip {
+    handle: HipHandle,
+    gateway_hit: Ipv6Addr,
+    tx: mpsc::UnboundedSender<FromHip>,
 }
 
 struct Mn {
@@ -176,14 +210,18 @@ struct Mn {
     table: Arc<SaTable>,
     path: HostPath,
     hook: Arc<MnHook>,
+    /// The current pair's SPIs; 0 (reserved, RFC 4303 §2.1) while there is
+    /// none yet.
     spi_in: u32,
     spi_out: u32,
     generation: u32,
     /// The SAs' outer address (inbound destination, outbound source).
     care_of: Option<Ipv4Addr>,
     candidates: HashMap<Ipv4Addr, u32>,
-    re_sock: UdpSocket,
-    reestablishing: Option<Reestablishing>,
+    /// None: static SAs.
+    hip: Option<MnHip>,
+    establishing: Option<Establishing>,
+    attempts: u64,
     /// An inner packet that failed for want of a route; sealed and sent
     /// again on the next route event (a new address comes up before its
     /// default route).
@@ -193,7 +231,12 @@ struct Mn {
     view: Arc<Mutex<VpnView>>,
 }
 
-pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
+pub async fn run(
+    sec: MnSection,
+    table: Arc<SaTable>,
+    view: Arc<Mutex<VpnView>>,
+    hip: Option<HipHandle>,
+) -> anyhow::Result<()> {
     let key = mn_ha_key("[vpn.mn] mn_ha_key", sec.mn_ha_spi, sec.mn_ha_algorithm, &sec.mn_ha_key)
         .map_err(anyhow::Error::msg)?;
     let mut mc = MobileNodeConfig::new(sec.home, sec.home_agent, key);
@@ -207,29 +250,22 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         .map(|(_, idx, addr)| (addr, idx))
         .collect();
     let first = candidates.keys().min().copied();
-    // Until there is a care-of address the SAs' local address is unset.
-    let coa = first.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    vpn_esp::install_pair(
-        &table,
-        &TunnelSa {
-            spi: sec.spi_out,
-            direction: Direction::Out,
-            key: &sec.key_out,
-            local: coa,
-            peer: sec.gateway,
-            inner_peer: None,
-            wildcard_source: false,
-        },
-        &TunnelSa {
-            spi: sec.spi_in,
-            direction: Direction::In,
-            key: &sec.key_in,
-            local: coa,
-            peer: sec.gateway,
-            inner_peer: None,
-            wildcard_source: false,
-        },
-    )?;
+    let (htx, mut hrx) = mpsc::unbounded_channel();
+    let static_pair = sec.static_pair().map_err(anyhow::Error::msg)?;
+    let hip = match (sec.gateway_hit, hip) {
+        (Some(gateway_hit), Some(handle)) => {
+            handle.set_event_hook(hip_hook(Hit::from(gateway_hit), htx.clone()))?;
+            Some(MnHip { handle, gateway_hit, tx: htx })
+        }
+        (Some(_), None) => anyhow::bail!("[vpn.mn] gateway_hit needs a [hip] section"),
+        (None, _) => None,
+    };
+    let (mut spi_in, mut spi_out) = (0, 0);
+    if let Some(p) = &static_pair {
+        // Until there is a care-of address the SAs' local address is unset.
+        install_static(&table, p, first.unwrap_or(Ipv4Addr::UNSPECIFIED), sec.gateway)?;
+        (spi_in, spi_out) = (p.spi_in, p.spi_out);
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let hook = Arc::new(MnHook {
         home_agent: sec.home_agent,
@@ -247,13 +283,14 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         table,
         path,
         hook,
-        spi_in: sec.spi_in,
-        spi_out: sec.spi_out,
+        spi_in,
+        spi_out,
         generation: 0,
         care_of: None,
         candidates,
-        re_sock: UdpSocket::bind("0.0.0.0:0").await?,
-        reestablishing: None,
+        hip,
+        establishing: None,
+        attempts: 0,
         unsent: None,
         current: None,
         c: Counters::default(),
@@ -263,19 +300,25 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
     if let Some(first) = first {
         info!(care_of = %first, "initial care-of address");
         mn.care_of = Some(first);
-        mn.core.register(Instant::now(), now_ntp(), first);
-        mn.drain();
+        if mn.hip.is_some() {
+            mn.establish(first);
+        } else {
+            mn.core.register(Instant::now(), now_ntp(), first);
+            mn.drain();
+        }
     } else {
         warn!("no care-of address yet: waiting for one");
     }
-    info!(home = %mn.sec.home, gateway = %mn.sec.gateway, "mobile node ready");
+    info!(home = %mn.sec.home, gateway = %mn.sec.gateway, hip = mn.hip.is_some(), "mobile node ready");
     mn.refresh();
 
-    let (mut nbuf, mut ubuf) = (vec![0u8; 16384], vec![0u8; 256]);
+    let mut nbuf = vec![0u8; 16384];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let timer =
-            [mn.core.poll_timeout(), mn.reestablishing.as_ref().map(|r| r.next_retry)].into_iter().flatten().min();
+        let timer = [mn.core.poll_timeout(), mn.establishing.as_ref().and_then(|r| r.next_retry)]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = async {
             match timer {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -290,9 +333,8 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
                 mn.refresh();
             }
             Some(m) = rx.recv() => mn.on_tunnel(m),
-            r = mn.re_sock.recv_from(&mut ubuf) => {
-                let (n, _) = r?;
-                mn.on_reestablish_response(&ubuf[..n]);
+            Some(m) = hrx.recv() => {
+                mn.on_hip(m);
                 mn.refresh();
             }
             _ = tick.tick() => mn.refresh(),
@@ -300,11 +342,52 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
                 let now = Instant::now();
                 mn.core.handle_timeout(now, now_ntp());
                 mn.drain();
-                mn.retry_reestablish(now);
+                mn.retry_base_exchange(now);
                 mn.refresh();
             }
         }
     }
+}
+
+/// Called by the HIP driver for every event: the gateway's come here (the
+/// SAs are installed by this driver before it registers, so no ESP can
+/// arrive first).
+fn hip_hook(gateway: Hit, tx: mpsc::UnboundedSender<FromHip>) -> super::hip::EventHook {
+    Arc::new(move |ev: &Event| {
+        let m = match ev {
+            Event::Established(e) if e.peer_hit == gateway => FromHip::Established(e.clone()),
+            Event::Closed { peer_hit, .. } if *peer_hit == gateway => FromHip::Closed,
+            _ => return,
+        };
+        let _ = tx.send(m);
+    })
+}
+
+fn install_static(table: &SaTable, p: &StaticPair, care_of: Ipv4Addr, gateway: Ipv4Addr) -> anyhow::Result<()> {
+    install(table, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), care_of, gateway, false)
+}
+
+/// The MN's pair: outbound = the table's default tunnel SA, inbound at the
+/// care-of address; `(SPI, KEYMAT)` per direction.
+fn install(
+    table: &SaTable,
+    out: (u32, &[u8]),
+    inb: (u32, &[u8]),
+    care_of: Ipv4Addr,
+    gateway: Ipv4Addr,
+    from_hip: bool,
+) -> anyhow::Result<()> {
+    let sa = |(spi, key): (u32, &[u8]), direction| {
+        TunnelSa { spi, direction, key, local: care_of, peer: gateway, inner_peer: None, wildcard_source: false, from_hip }
+            .valid()
+    };
+    table.install_pair(sa(out, Direction::Out)?, sa(inb, Direction::In)?).context("installing the VPN SA pair")
+}
+
+/// Whether `local` has a route to `dst` now (a connected UDP socket sends
+/// nothing).
+fn has_route(local: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    UdpSocket::bind((local, 0)).and_then(|s| s.connect((dst, 9))).is_ok()
 }
 
 fn allowed(sec: &MnSection, ifname: &str, addr: Ipv4Addr) -> bool {
@@ -342,12 +425,8 @@ impl Mn {
                     self.c.resent_on_route += 1;
                     self.seal_send(&pkt);
                 }
-                if let Some(r) = &mut self.reestablishing
-                    && r.unsent
-                {
-                    self.c.resent_on_route += 1;
-                    r.next_retry = Instant::now();
-                    self.retry_reestablish(Instant::now());
+                if self.establishing.as_ref().is_some_and(|e| e.waiting_route) {
+                    self.base_exchange();
                 }
             }
         }
@@ -356,7 +435,8 @@ impl Mn {
     fn handover(&mut self, new: Ipv4Addr) {
         let t0 = Instant::now();
         self.c.handovers += 1;
-        let fast = self.sec.fast_handover && self.reestablishing.is_none();
+        // No SAs yet, or a base exchange running: (re)start it from here.
+        let fast = self.sec.fast_handover && self.establishing.is_none() && self.spi_out != 0;
         info!(from = ?self.care_of, to = %new, fast, "care-of address changed");
         let h = HandoverInfo {
             home_address: self.sec.home,
@@ -374,8 +454,10 @@ impl Mn {
         if fast {
             self.core.handle_care_of_address_change(t0, now_ntp(), new);
             self.drain();
+        } else if self.spi_out == 0 {
+            self.establish(new);
         } else {
-            self.start_reestablish(new);
+            self.reestablish(new);
         }
     }
 
@@ -449,83 +531,122 @@ impl Mn {
                 MnAction::ReestablishVpn { care_of_address } => {
                     warn!(care_of = %care_of_address, "no Registration Reply after all retries: re-establishing the VPN from scratch");
                     self.mark(|h, _| h.kind = "reestablished".into());
-                    self.start_reestablish(care_of_address);
+                    self.reestablish(care_of_address);
                 }
             }
         }
     }
 
-    fn start_reestablish(&mut self, care_of: Ipv4Addr) {
-        self.c.reestablishments += 1;
+    /// Seed 004 step 6: the VPN from scratch, with new SAs.
+    fn reestablish(&mut self, care_of: Ipv4Addr) {
         self.care_of = Some(care_of);
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
-        let psk = hex_key("psk", &self.sec.psk).unwrap_or_default();
-        let (init, bytes) = Initiator::start(&psk, self.sec.home, now_ntp(), vpn_io::random_spi(), nonce);
-        self.reestablishing = Some(Reestablishing { init, bytes, care_of, next_retry: Instant::now(), unsent: false });
-        self.retry_reestablish(Instant::now());
-    }
-
-    fn retry_reestablish(&mut self, now: Instant) {
-        let Some(r) = &mut self.reestablishing else { return };
-        if r.next_retry > now {
+        if self.hip.is_none() {
+            // Static SAs have nothing to renegotiate: register again (the
+            // SAs already follow the care-of address).
+            warn!(%care_of, "static SAs: nothing to re-establish, registering again");
+            self.move_sas(care_of);
+            self.core.register(Instant::now(), now_ntp(), care_of);
+            self.drain();
             return;
         }
-        r.next_retry = now + REESTABLISH_RETRY;
-        let dst = SocketAddrV4::new(self.sec.gateway, self.sec.reestablish_port);
-        r.unsent = false;
-        if let Err(e) = self.re_sock.try_send_to(&r.bytes, dst.into()) {
-            r.unsent = matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH));
-            debug!("re-establishment Init: {e}");
-        }
+        self.c.reestablishments += 1;
+        self.establish(care_of);
     }
 
-    fn on_reestablish_response(&mut self, b: &[u8]) {
-        let Some(r) = &self.reestablishing else { return };
-        let sas = match r.init.handle_response(b) {
-            Ok(s) => s,
-            Err(e) => {
-                self.c.reestablish_bad_responses += 1;
-                warn!("re-establishment response: {e}");
-                return;
+    /// A base exchange with the gateway from `care_of` (replacing any
+    /// running one).
+    fn establish(&mut self, care_of: Ipv4Addr) {
+        self.attempts += 1;
+        self.establishing =
+            Some(Establishing { care_of, attempt: self.attempts, waiting_route: false, next_retry: None });
+        self.base_exchange();
+    }
+
+    fn base_exchange(&mut self) {
+        let (Some(e), Some(h)) = (&mut self.establishing, &self.hip) else { return };
+        e.next_retry = None;
+        if !has_route(e.care_of, self.sec.gateway) {
+            debug!(care_of = %e.care_of, "no route to the gateway yet: base exchange on the next route event");
+            e.waiting_route = true;
+            return;
+        }
+        e.waiting_route = false;
+        self.c.base_exchanges += 1;
+        let (handle, hit, tx, attempt) = (h.handle.clone(), h.gateway_hit, h.tx.clone(), e.attempt);
+        let (local, gw) = (IpAddr::V4(e.care_of), IpAddr::V4(self.sec.gateway));
+        info!(care_of = %e.care_of, gateway = %hit, "HIP base exchange with the gateway");
+        tokio::spawn(async move {
+            // The old association's path is gone: no CLOSE, start over
+            // (the gateway accepts a new I2 in ESTABLISHED, RFC 7401 §4.4.2).
+            if let Err(e) = handle.forget(hit).await {
+                debug!("forgetting the old association: {e:#}");
             }
+            if let Err(e) = handle.initiate_from(hit, local, gw).await {
+                let _ = tx.send(FromHip::Failed { attempt, error: format!("{e:#}") });
+            }
+        });
+    }
+
+    fn retry_base_exchange(&mut self, now: Instant) {
+        if self.establishing.as_ref().and_then(|e| e.next_retry).is_some_and(|t| t <= now) {
+            self.base_exchange();
+        }
+    }
+
+    fn on_hip(&mut self, m: FromHip) {
+        match m {
+            FromHip::Established(e) => self.established(&e),
+            FromHip::Closed => {
+                warn!("the gateway closed the HIP association: re-establishing");
+                vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
+                (self.spi_out, self.spi_in) = (0, 0);
+                if let Some(c) = self.care_of {
+                    self.reestablish(c);
+                }
+            }
+            FromHip::Failed { attempt, error } => {
+                let Some(e) = &mut self.establishing else { return };
+                if e.attempt != attempt {
+                    return;
+                }
+                self.c.base_exchange_failures += 1;
+                warn!(care_of = %e.care_of, "base exchange with the gateway failed: {error}; again in {REESTABLISH_RETRY:?}");
+                e.next_retry = Some(Instant::now() + REESTABLISH_RETRY);
+            }
+        }
+    }
+
+    /// ESTABLISHED with the gateway: the new tunnel-mode pair replaces the
+    /// old one, then the MN registers through it.
+    fn established(&mut self, e: &Established) {
+        let care_of = self.establishing.take().map(|r| r.care_of).or(self.care_of);
+        let (Some(care_of), IpAddr::V4(gw)) = (care_of, e.peer_locator) else {
+            warn!(peer = %e.peer_locator, "association with the gateway on an unusable path: SAs not installed");
+            return;
         };
-        let care_of = r.care_of;
-        self.reestablishing = None;
-        // The new pair replaces the old one in the SA table.
-        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-        let (key_out, key_in) = (hex::encode(sas.keymat_mn_to_gw), hex::encode(sas.keymat_gw_to_mn));
-        let installed = vpn_esp::install_pair(
-            &self.table,
-            &TunnelSa {
-                spi: sas.spi_mn_to_gw,
-                direction: Direction::Out,
-                key: &key_out,
-                local: care_of,
-                peer: self.sec.gateway,
-                inner_peer: None,
-                wildcard_source: false,
-            },
-            &TunnelSa {
-                spi: sas.spi_gw_to_mn,
-                direction: Direction::In,
-                key: &key_in,
-                local: care_of,
-                peer: self.sec.gateway,
-                inner_peer: None,
-                wildcard_source: false,
-            },
-        );
-        if let Err(e) = installed {
-            warn!("re-established SAs not installed: {e:#}");
+        if e.transform != TRANSFORM {
+            warn!(transform = ?e.transform, "the gateway chose another ESP transform: SAs not installed");
             return;
         }
-        (self.spi_out, self.spi_in) = (sas.spi_mn_to_gw, sas.spi_gw_to_mn);
-        self.generation += 1;
-        info!(care_of = %care_of, spi_in = sas.spi_gw_to_mn, spi_out = sas.spi_mn_to_gw, "VPN re-established with new SAs");
-        self.mark(|h, _| {
-            h.inbound_spi = sas.spi_gw_to_mn;
-            h.outbound_spi = sas.spi_mn_to_gw;
+        let first = self.spi_out == 0;
+        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
+        if let Err(err) =
+            install(&self.table, (e.outbound_spi, &e.outbound_key), (e.inbound_spi, &e.inbound_key), care_of, gw, true)
+        {
+            warn!("SAs from the base exchange not installed: {err:#}");
+            (self.spi_out, self.spi_in) = (0, 0);
+            return;
+        }
+        (self.spi_out, self.spi_in) = (e.outbound_spi, e.inbound_spi);
+        if !first {
+            self.generation += 1;
+        }
+        info!(%care_of, spi_in = format_args!("{:#010x}", e.inbound_spi),
+            spi_out = format_args!("{:#010x}", e.outbound_spi), "VPN SAs from the HIP base exchange installed");
+        self.mark(|h, ms| {
+            h.inbound_spi = e.inbound_spi;
+            h.outbound_spi = e.outbound_spi;
+            h.sas_updated_ms = Some(ms);
         });
         self.care_of = Some(care_of);
         self.core.register(Instant::now(), now_ntp(), care_of);
@@ -577,7 +698,7 @@ impl Mn {
         let c = &self.c;
         let h = &self.hook.c;
         let mut counters = crate::vpn_counters!(c; sent, send_errors, resent_on_route, handovers, registrations,
-            denials, bad_replies, reestablishments, reestablish_bad_responses);
+            denials, bad_replies, reestablishments, base_exchanges, base_exchange_failures);
         for (name, v) in [
             ("esp_wrong_destination", &h.esp_wrong_destination),
             ("ipip_decapsulated", &h.ipip_decapsulated),
