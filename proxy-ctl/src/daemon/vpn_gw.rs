@@ -275,6 +275,9 @@ struct GwBundle {
     spi_in: u32,
     spi_out: u32,
     generation: u32,
+    /// Its association was closed and the SAs removed; kept for the
+    /// generation count (a new base exchange closes the old one first).
+    closed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -466,9 +469,7 @@ pub async fn run(
     for n in &sec.nodes {
         let what = || format!("[[vpn.gw.node]] {}", n.home);
         let Some((care_of, p)) = n.static_pair().map_err(anyhow::Error::msg)? else { continue };
-        gw.inst
-            .install(n.home, care_of, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), None)
-            .with_context(what)?;
+        gw.inst.install(n.home, care_of, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), None).with_context(what)?;
         gw.bundle_installed(n.home, care_of, p.spi_in, p.spi_out);
     }
     let siu_sock =
@@ -531,7 +532,7 @@ impl Gw {
             care_of_address: care_of,
         });
         self.by_spi_out.insert(spi_out, home);
-        self.bundles.insert(home, GwBundle { spi_in, spi_out, generation });
+        self.bundles.insert(home, GwBundle { spi_in, spi_out, generation, closed: false });
         generation
     }
 
@@ -573,7 +574,8 @@ impl Gw {
             }
             FromTunnel::Closed { home } => {
                 info!(%home, "the mobile node closed its HIP association: SAs removed");
-                if let Some(b) = self.bundles.remove(&home) {
+                if let Some(b) = self.bundles.get_mut(&home) {
+                    b.closed = true;
                     self.by_spi_out.remove(&b.spi_out);
                 }
             }
@@ -669,6 +671,7 @@ impl Gw {
         let mut bundles: Vec<BundleInfo> = self
             .bundles
             .iter()
+            .filter(|(_, b)| !b.closed)
             .map(|(home, b)| {
                 let (packets_in, packets_out) = vpn_esp::packets(&self.table, b.spi_out, b.spi_in);
                 BundleInfo {

@@ -168,7 +168,10 @@ enum FromHip {
     /// The gateway closed the association (CLOSE, RFC 7401 §5.3.6).
     Closed,
     /// A base exchange this driver started failed (`attempt` numbers it).
-    Failed { attempt: u64, error: String },
+    Failed {
+        attempt: u64,
+        error: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -315,10 +318,8 @@ pub async fn run(
     let mut nbuf = vec![0u8; 16384];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let timer = [mn.core.poll_timeout(), mn.establishing.as_ref().and_then(|r| r.next_retry)]
-            .into_iter()
-            .flatten()
-            .min();
+        let timer =
+            [mn.core.poll_timeout(), mn.establishing.as_ref().and_then(|r| r.next_retry)].into_iter().flatten().min();
         let sleep = async {
             match timer {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -378,8 +379,17 @@ fn install(
     from_hip: bool,
 ) -> anyhow::Result<()> {
     let sa = |(spi, key): (u32, &[u8]), direction| {
-        TunnelSa { spi, direction, key, local: care_of, peer: gateway, inner_peer: None, wildcard_source: false, from_hip }
-            .valid()
+        TunnelSa {
+            spi,
+            direction,
+            key,
+            local: care_of,
+            peer: gateway,
+            inner_peer: None,
+            wildcard_source: false,
+            from_hip,
+        }
+        .valid()
     };
     table.install_pair(sa(out, Direction::Out)?, sa(inb, Direction::In)?).context("installing the VPN SA pair")
 }

@@ -159,7 +159,9 @@ fn static_pair(
             return Err(format!("{what} hit = {h}: not an ORCHIDv2 HIT (2001:20::/28)"));
         }
         if given.iter().any(|g| *g) {
-            return Err(format!("{what}: give a hit (SAs from a HIP base exchange) or static spi_in/spi_out/key_in/key_out, not both"));
+            return Err(format!(
+                "{what}: give a hit (SAs from a HIP base exchange) or static spi_in/spi_out/key_in/key_out, not both"
+            ));
         }
         return Ok(None);
     }
@@ -180,12 +182,8 @@ impl GwNode {
     /// The static pair (None: admitted by HIT). Checked by `validate`.
     pub fn static_pair(&self) -> Result<Option<(Ipv4Addr, StaticPair)>, String> {
         let what = format!("[[vpn.gw.node]] {}", self.home);
-        let p = static_pair(
-            &what,
-            self.hit,
-            (self.spi_in, self.spi_out),
-            (self.key_in.as_ref(), self.key_out.as_ref()),
-        )?;
+        let p =
+            static_pair(&what, self.hit, (self.spi_in, self.spi_out), (self.key_in.as_ref(), self.key_out.as_ref()))?;
         match (p, self.care_of) {
             (Some(p), Some(c)) => Ok(Some((c, p))),
             (Some(_), None) => Err(format!("{what}: a static bundle needs care_of")),
@@ -385,14 +383,18 @@ impl VpnSection {
         };
         let ours = TRANSFORM.suite_id().unwrap_or_default();
         if h.esp_transforms.as_ref().is_some_and(|t| t != &[ours]) {
-            return Err(format!("[hip] esp_transforms: the VPN tunnel runs AES-128-GCM only; set [{ours}] or leave it out"));
+            return Err(format!(
+                "[hip] esp_transforms: the VPN tunnel runs AES-128-GCM only; set [{ours}] or leave it out"
+            ));
         }
         if self.gw.is_some() {
             if h.role != crate::hip::HipRole::Host {
                 return Err("[hip] role: the VPN gateway answers base exchanges, so role = \"host\"".into());
             }
             if h.allowed_peers.is_some() {
-                return Err("[hip] allowed_peers: the VPN gateway admits the HITs of [[vpn.gw.node]]; leave it out".into());
+                return Err(
+                    "[hip] allowed_peers: the VPN gateway admits the HITs of [[vpn.gw.node]]; leave it out".into()
+                );
             }
         }
         Ok(())
@@ -484,7 +486,9 @@ mod tests {
         assert!(v.validate_hip(Some(&h)).unwrap_err().contains("role"));
         assert!(gw(&format!("hit = \"{HIT}\"\ncare_of = \"198.51.100.23\"")).unwrap_err().contains("care_of"));
         assert!(gw("").unwrap_err().contains("needs a hit"));
-        let st = format!("care_of = \"198.51.100.23\"\nspi_in = 4096\nspi_out = 8192\nkey_in = \"{KEY20}\"\nkey_out = \"{KEY20}\"");
+        let st = format!(
+            "care_of = \"198.51.100.23\"\nspi_in = 4096\nspi_out = 8192\nkey_in = \"{KEY20}\"\nkey_out = \"{KEY20}\""
+        );
         let v = gw(&st).unwrap();
         assert!(!v.uses_hip());
         assert!(gw(&st.replace("care_of = \"198.51.100.23\"\n", "")).unwrap_err().contains("care_of"));
