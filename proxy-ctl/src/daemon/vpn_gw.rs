@@ -781,4 +781,66 @@ mod tests {
         let ok = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
         assert_eq!(h.opened(&arrival(4096, COA_A), &ok), Verdict::Deliver(0..ok.len()));
     }
+
+    fn established(peer: Hit, spi_in: u32, spi_out: u32) -> Event {
+        Event::Established(Box::new(proxy_proto::hip::assoc::Established {
+            local_hit: Hit::from("2001:2a::1".parse::<std::net::Ipv6Addr>().unwrap()),
+            peer_hit: peer,
+            local_locator: PUBLIC.into(),
+            peer_locator: COA_A.into(),
+            initiator: false,
+            transform: TRANSFORM,
+            inbound_spi: spi_in,
+            outbound_spi: spi_out,
+            inbound_key: vec![1u8; 20].into(),
+            outbound_key: vec![2u8; 20].into(),
+        }))
+    }
+
+    #[test]
+    fn an_admitted_base_exchange_installs_a_tunnel_pair_before_r2_and_replaces_the_old_one() {
+        let (h, mut rx) = hook();
+        h.policy.write().unwrap().clear();
+        let h = Arc::new(h);
+        let table = Arc::new(SaTable::new(None));
+        let inst =
+            Arc::new(Installer { table: table.clone(), hook: h.clone(), public: PUBLIC, pairs: Mutex::default() });
+        let mn = Hit::from("2001:2a::5".parse::<std::net::Ipv6Addr>().unwrap());
+        let stranger = Hit::from("2001:2a::6".parse::<std::net::Ipv6Addr>().unwrap());
+        let hook = hip_hook(inst, HashMap::from([(mn, HOME)]));
+        hook(&established(stranger, 0x1000, 0x2000));
+        assert!(table.list(false).is_empty(), "not admitted: nothing installed");
+        hook(&established(mn, 0x1000, 0x2000));
+        let sas = table.list(false);
+        assert_eq!(sas.len(), 2);
+        for sa in &sas {
+            assert_eq!((sa.origin.as_str(), sa.inner_peer, sa.peer), ("hip", Some(HOME.into()), COA_A.into()));
+            assert_eq!(sa.wildcard_source, sa.direction == Direction::In, "{sa:?}");
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(FromTunnel::Established { home: HOME, spi_in: 0x1000, spi_out: 0x2000, .. })
+        ));
+        // The first authentic ESP is reported once (R2-SENT -> ESTABLISHED).
+        let data = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
+        assert_eq!(h.opened(&arrival(0x1000, COA_A), &data), Verdict::Deliver(0..data.len()));
+        h.opened(&arrival(0x1000, COA_A), &data);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstEsp { peer, .. }) if peer == mn));
+        assert!(rx.try_recv().is_err());
+        // A new base exchange from the same HIT: the old association closes,
+        // the new pair replaces the old one.
+        let closed = Event::Closed { local_hit: mn, peer_hit: mn, inbound_spi: 0x1000 };
+        hook(&closed);
+        assert!(table.list(false).is_empty());
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Closed { home: HOME })));
+        hook(&established(mn, 0x3000, 0x4000));
+        hook(&established(mn, 0x5000, 0x6000));
+        let mut spis: Vec<u32> = table.list(false).iter().map(|s| s.spi).collect();
+        spis.sort();
+        assert_eq!(spis, vec![0x5000, 0x6000]);
+        assert!(h.policy(0x3000).is_none() && h.policy(0x5000).is_some());
+        // A Closed for SAs that are already gone changes nothing.
+        hook(&closed);
+        assert_eq!(table.list(false).len(), 2);
+    }
 }
