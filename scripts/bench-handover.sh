@@ -3,8 +3,9 @@
 # event at the MN daemon) to the first data packet received at the new
 # care-of address, and UDP packets lost, median over several moves between
 # two visited networks; side by side, in the same run and topology, the
-# fallback: the VPN re-established from scratch (new SAs) on every move
-# (MN restarted with fast_handover = false).
+# fallback: the VPN re-established from scratch on every move (MN restarted
+# with fast_handover = false): a fresh HIP base exchange MN -> GW from the
+# new address (new SPIs and keys), then the registration through it.
 #
 # Traffic: the correspondent node streams UDP to the MN's home address at
 # 1000 packets/s (sequence numbers); the MN counts what arrives.
@@ -75,6 +76,9 @@ if len(t) < moves:
     print(f"{label}: only {len(t)} of {moves} moves saw data resume", file=sys.stderr)
 print(f"# {label}: first data after move (ms): {' '.join(f'{x:.2f}' for x in t)}; kinds {kinds}")
 print(f"# {label}: registered (ms): {' '.join(str(round(e['registered_ms'] or -1, 2)) for e in h)}")
+if label != "fast":
+    print(f"# {label}: new SAs installed, base exchange done (ms): {' '.join(str(round(e['sas_updated_ms'] or -1, 2)) for e in h)}")
+print(f"# {label}: distinct inbound SPIs over the moves: {len({e['inbound_spi'] for e in h})}")
 print(f"# {label}: UDP sent {sent}, received {got}, lost {sent-got} in {moves} moves")
 print(f"{label} {statistics.median(t):.3f} {(sent-got)/moves:.1f}")
 PY
