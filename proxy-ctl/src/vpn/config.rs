@@ -397,11 +397,18 @@ impl VpnSection {
                 );
             }
         }
+        if let (Some(m), Some(peers)) = (&self.mn, &h.allowed_peers)
+            && let Some(gw) = m.gateway_hit
+            && !peers.contains(&gw)
+        {
+            return Err(format!("[hip] allowed_peers: must include the gateway's HIT {gw} ([vpn.mn] gateway_hit)"));
+        }
         Ok(())
     }
 
-    /// The `[hip]` settings the role implies: only the tunnel's transform,
-    /// and at the GW only the admitted MN HITs as peers.
+    /// The `[hip]` settings the role implies: only the tunnel's transform;
+    /// at the GW only the admitted MN HITs as peers; at the MN only its
+    /// gateway, unless `allowed_peers` says more.
     pub fn adjust_hip(&self, h: &mut crate::hip::HipSection) {
         if !self.uses_hip() {
             return;
@@ -409,6 +416,11 @@ impl VpnSection {
         h.esp_transforms = TRANSFORM.suite_id().map(|id| vec![id]);
         if self.gw.is_some() {
             h.allowed_peers = Some(self.admitted_hits());
+        }
+        if let Some(gw) = self.mn.as_ref().and_then(|m| m.gateway_hit)
+            && h.allowed_peers.is_none()
+        {
+            h.allowed_peers = Some(vec![gw]);
         }
     }
 }
@@ -465,6 +477,11 @@ mod tests {
         let v = mn(&format!("gateway_hit = \"{HIT}\"")).unwrap();
         assert!(v.uses_hip());
         assert!(v.validate_hip(None).unwrap_err().contains("[hip]"));
+        let mut h: crate::hip::HipSection = toml::from_str("identities = [\"/k.pem\"]").unwrap();
+        v.adjust_hip(&mut h);
+        assert_eq!(h.allowed_peers, Some(vec![HIT.parse::<Ipv6Addr>().unwrap()]), "the MN talks HIP to its GW only");
+        h.allowed_peers = Some(vec!["2001:2a::9".parse().unwrap()]);
+        assert!(v.validate_hip(Some(&h)).unwrap_err().contains("gateway's HIT"));
         assert!(mn(&format!("gateway_hit = \"{HIT}\"\nspi_in = 4096")).unwrap_err().contains("not both"));
         assert!(mn("gateway_hit = \"2001:db8::1\"").unwrap_err().contains("ORCHID"));
         assert!(mn("spi_in = 4096").unwrap_err().contains("spi_out"));
