@@ -21,9 +21,12 @@
 //! nothing, whereas an eBPF program on the TUN device would see only what
 //! we write into it anyway).
 
+mod keying;
+
+use keying::{Establishing, MnHip, hip_hook, install_static};
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket},
+    net::{Ipv4Addr, SocketAddrV4},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -31,12 +34,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use proxy_proto::{
-    hip::{
-        assoc::{Established, Event},
-        crypto::Hit,
-    },
+    hip::crypto::Hit,
     vpn::{
         ipip, ipv4,
         mobile_node::{MnAction, MobileNode, MobileNodeConfig},
@@ -49,18 +48,18 @@ use tracing::{debug, info, warn};
 
 use super::{
     hip::HipHandle,
-    vpn_esp::{self, Count, TunnelSa},
+    vpn_esp::{self, Count},
     vpn_io::{self, now_ntp, unix_ms},
     vpn_netlink::{self, NetEvent, Watcher},
 };
 use crate::{
     esp::{
-        Direction, SaTable,
+        SaTable,
         host::{ControlSendError, HostPath},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
-        config::{MnSection, StaticPair, TRANSFORM, mn_ha_key},
+        config::{MnSection, mn_ha_key},
         view::{BundleInfo, HandoverInfo, VpnView},
     },
 };
@@ -162,18 +161,6 @@ impl TunnelHook for MnHook {
     }
 }
 
-/// What the HIP event hook hands this driver.
-enum FromHip {
-    Established(Box<Established>),
-    /// The gateway closed the association (CLOSE, RFC 7401 §5.3.6).
-    Closed,
-    /// A base exchange this driver started failed (`attempt` numbers it).
-    Failed {
-        attempt: u64,
-        error: String,
-    },
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     sent: u64,
@@ -186,25 +173,6 @@ struct Counters {
     reestablishments: u64,
     base_exchanges: u64,
     base_exchange_failures: u64,
-}
-
-/// The base exchange with the gateway, in progress (first establishment or
-/// re-establishment).
-struct Establishing {
-    care_of: Ipv4Addr,
-    attempt: u64,
-    /// No route to the gateway from `care_of` yet: start on the next route
-    /// event (a new address comes up before its default route).
-    waiting_route: bool,
-    /// After a failure: try again at.
-    next_retry: Option<Instant>,
-}
-
-/// The HIP side of the MN: the gateway's identity and the driver handle.
-struct MnHip {
-    handle: HipHandle,
-    gateway_hit: Ipv6Addr,
-    tx: mpsc::UnboundedSender<FromHip>,
 }
 
 struct Mn {
@@ -348,56 +316,6 @@ pub async fn run(
             }
         }
     }
-}
-
-/// Called by the HIP driver for every event: the gateway's come here (the
-/// SAs are installed by this driver before it registers, so no ESP can
-/// arrive first).
-fn hip_hook(gateway: Hit, tx: mpsc::UnboundedSender<FromHip>) -> super::hip::EventHook {
-    Arc::new(move |ev: &Event| {
-        let m = match ev {
-            Event::Established(e) if e.peer_hit == gateway => FromHip::Established(e.clone()),
-            Event::Closed { peer_hit, .. } if *peer_hit == gateway => FromHip::Closed,
-            _ => return,
-        };
-        let _ = tx.send(m);
-    })
-}
-
-fn install_static(table: &SaTable, p: &StaticPair, care_of: Ipv4Addr, gateway: Ipv4Addr) -> anyhow::Result<()> {
-    install(table, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), care_of, gateway, false)
-}
-
-/// The MN's pair: outbound = the table's default tunnel SA, inbound at the
-/// care-of address; `(SPI, KEYMAT)` per direction.
-fn install(
-    table: &SaTable,
-    out: (u32, &[u8]),
-    inb: (u32, &[u8]),
-    care_of: Ipv4Addr,
-    gateway: Ipv4Addr,
-    from_hip: bool,
-) -> anyhow::Result<()> {
-    let sa = |(spi, key): (u32, &[u8]), direction| {
-        TunnelSa {
-            spi,
-            direction,
-            key,
-            local: care_of,
-            peer: gateway,
-            inner_peer: None,
-            wildcard_source: false,
-            from_hip,
-        }
-        .valid()
-    };
-    table.install_pair(sa(out, Direction::Out)?, sa(inb, Direction::In)?).context("installing the VPN SA pair")
-}
-
-/// Whether `local` has a route to `dst` now (a connected UDP socket sends
-/// nothing).
-fn has_route(local: Ipv4Addr, dst: Ipv4Addr) -> bool {
-    UdpSocket::bind((local, 0)).and_then(|s| s.connect((dst, 9))).is_ok()
 }
 
 fn allowed(sec: &MnSection, ifname: &str, addr: Ipv4Addr) -> bool {
@@ -545,122 +463,6 @@ impl Mn {
                 }
             }
         }
-    }
-
-    /// Seed 004 step 6: the VPN from scratch, with new SAs.
-    fn reestablish(&mut self, care_of: Ipv4Addr) {
-        self.care_of = Some(care_of);
-        if self.hip.is_none() {
-            // Static SAs have nothing to renegotiate: register again (the
-            // SAs already follow the care-of address).
-            warn!(%care_of, "static SAs: nothing to re-establish, registering again");
-            self.move_sas(care_of);
-            self.core.register(Instant::now(), now_ntp(), care_of);
-            self.drain();
-            return;
-        }
-        self.c.reestablishments += 1;
-        self.establish(care_of);
-    }
-
-    /// A base exchange with the gateway from `care_of` (replacing any
-    /// running one).
-    fn establish(&mut self, care_of: Ipv4Addr) {
-        self.attempts += 1;
-        self.establishing =
-            Some(Establishing { care_of, attempt: self.attempts, waiting_route: false, next_retry: None });
-        self.base_exchange();
-    }
-
-    fn base_exchange(&mut self) {
-        let (Some(e), Some(h)) = (&mut self.establishing, &self.hip) else { return };
-        e.next_retry = None;
-        if !has_route(e.care_of, self.sec.gateway) {
-            debug!(care_of = %e.care_of, "no route to the gateway yet: base exchange on the next route event");
-            e.waiting_route = true;
-            return;
-        }
-        e.waiting_route = false;
-        self.c.base_exchanges += 1;
-        let (handle, hit, tx, attempt) = (h.handle.clone(), h.gateway_hit, h.tx.clone(), e.attempt);
-        let (local, gw) = (IpAddr::V4(e.care_of), IpAddr::V4(self.sec.gateway));
-        info!(care_of = %e.care_of, gateway = %hit, "HIP base exchange with the gateway");
-        tokio::spawn(async move {
-            // The old association's path is gone: no CLOSE, start over
-            // (the gateway accepts a new I2 in ESTABLISHED, RFC 7401 §4.4.2).
-            if let Err(e) = handle.forget(hit).await {
-                debug!("forgetting the old association: {e:#}");
-            }
-            if let Err(e) = handle.initiate_from(hit, local, gw).await {
-                let _ = tx.send(FromHip::Failed { attempt, error: format!("{e:#}") });
-            }
-        });
-    }
-
-    fn retry_base_exchange(&mut self, now: Instant) {
-        if self.establishing.as_ref().and_then(|e| e.next_retry).is_some_and(|t| t <= now) {
-            self.base_exchange();
-        }
-    }
-
-    fn on_hip(&mut self, m: FromHip) {
-        match m {
-            FromHip::Established(e) => self.established(&e),
-            FromHip::Closed => {
-                warn!("the gateway closed the HIP association: re-establishing");
-                vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-                (self.spi_out, self.spi_in) = (0, 0);
-                if let Some(c) = self.care_of {
-                    self.reestablish(c);
-                }
-            }
-            FromHip::Failed { attempt, error } => {
-                let Some(e) = &mut self.establishing else { return };
-                if e.attempt != attempt {
-                    return;
-                }
-                self.c.base_exchange_failures += 1;
-                warn!(care_of = %e.care_of, "base exchange with the gateway failed: {error}; again in {REESTABLISH_RETRY:?}");
-                e.next_retry = Some(Instant::now() + REESTABLISH_RETRY);
-            }
-        }
-    }
-
-    /// ESTABLISHED with the gateway: the new tunnel-mode pair replaces the
-    /// old one, then the MN registers through it.
-    fn established(&mut self, e: &Established) {
-        let care_of = self.establishing.take().map(|r| r.care_of).or(self.care_of);
-        let (Some(care_of), IpAddr::V4(gw)) = (care_of, e.peer_locator) else {
-            warn!(peer = %e.peer_locator, "association with the gateway on an unusable path: SAs not installed");
-            return;
-        };
-        if e.transform != TRANSFORM {
-            warn!(transform = ?e.transform, "the gateway chose another ESP transform: SAs not installed");
-            return;
-        }
-        let first = self.spi_out == 0;
-        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-        if let Err(err) =
-            install(&self.table, (e.outbound_spi, &e.outbound_key), (e.inbound_spi, &e.inbound_key), care_of, gw, true)
-        {
-            warn!("SAs from the base exchange not installed: {err:#}");
-            (self.spi_out, self.spi_in) = (0, 0);
-            return;
-        }
-        (self.spi_out, self.spi_in) = (e.outbound_spi, e.inbound_spi);
-        if !first {
-            self.generation += 1;
-        }
-        info!(%care_of, spi_in = format_args!("{:#010x}", e.inbound_spi),
-            spi_out = format_args!("{:#010x}", e.outbound_spi), "VPN SAs from the HIP base exchange installed");
-        self.mark(|h, ms| {
-            h.inbound_spi = e.inbound_spi;
-            h.outbound_spi = e.outbound_spi;
-            h.sas_updated_ms = Some(ms);
-        });
-        self.care_of = Some(care_of);
-        self.core.register(Instant::now(), now_ntp(), care_of);
-        self.drain();
     }
 
     fn on_tunnel(&mut self, m: FromTunnel) {
