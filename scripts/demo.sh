@@ -340,6 +340,9 @@ demo_vpn() {
   vpn_start "$D"
   V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
   sleep 0.5
+  say "MN <-> GW SAs from a HIP base exchange (MN Initiator toward the GW's HIT; the GW admits the MN's HIT)"
+  V gw assoc list
+  V mn vpn bundles; echo "(the association's SPIs)"
   V ha vpn bindings
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
   say "MN: address on eth_a removed, 203.0.113.23 added on eth_b (rtnetlink -> SAs moved -> Registration through the tunnel)"
@@ -351,6 +354,30 @@ demo_vpn() {
   V mn vpn history
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
 }
+
+demo_vpn_reestablish() {
+  say "mobile VPN fallback: the HA stops answering, the MN moves back to net A, retries, then re-establishes with a new base exchange"
+  local D="$STATE/vpn"
+  V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  nsx "$HA" nft add table ip demo
+  nsx "$HA" nft add chain ip demo in '{ type filter hook input priority 0; }'
+  nsx "$HA" nft add rule ip demo in udp dport 434 drop
+  vpn_move "$MN" eth_b eth_a 198.51.100.23 198.51.100.1
+  local i
+  for i in $(seq 40); do   # the Registration Request's back-off, then the base exchange
+    V mn --json vpn stats | python3 -c 'import json, sys
+c = {x["name"]: x["value"] for x in json.load(sys.stdin)["counters"]}
+sys.exit(0 if c["reestablishments"] else 1)' && break
+    sleep 0.5
+  done
+  nsx "$HA" nft delete table ip demo
+  sleep 1
+  V gw assoc list
+  V gw vpn bundles; echo "(new SPIs, generation 1)"
+  V mn vpn history
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+}
 demo_vpn
+demo_vpn_reestablish
 
 say "demo complete"

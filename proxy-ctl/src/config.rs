@@ -393,6 +393,7 @@ impl Config {
         }
         if let Some(v) = &self.vpn {
             v.validate()?;
+            v.validate_hip(self.hip.as_ref())?;
         }
         self.validate_esp()
     }

@@ -341,6 +341,9 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_eq!(e.engine_counter(&e.host, c), 0, "{c} at the host");
     }
     assert_eq!(e.xlate_counter("drop_malformed"), 0);
+    // The legacy hosts' SYNs announced 1460 (or 1440): lowered to what fits
+    // the proxy's TUN MTU in IPv6 (1400 - 60).
+    assert!(e.xlate_counter("mss_clamped") >= 4, "{}", e.proxy.ctl_json("esp flows"));
 
     // tshark decrypts the WAN capture with the proxy's exported keys and
     // sees the inner TCP (HTTP) and UDP.

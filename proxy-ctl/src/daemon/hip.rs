@@ -26,6 +26,7 @@ use crate::hip::{HipSection, identity};
 enum Cmd {
     Initiate { peer: Hit, paths: Vec<(IpAddr, IpAddr)>, reply: oneshot::Sender<Result<State, String>> },
     Close { peer: Hit, reply: oneshot::Sender<Result<(), String>> },
+    Forget { peer: Hit, reply: oneshot::Sender<usize> },
     List { reply: oneshot::Sender<Vec<AssocInfo>> },
     Stats { reply: oneshot::Sender<HipStats> },
     EspReceived { local: Hit, peer: Hit },
@@ -85,6 +86,20 @@ impl HipHandle {
         if paths.is_empty() {
             bail!("no local address can reach {locators:?}");
         }
+        self.initiate_paths(peer, paths).await
+    }
+
+    /// As [`HipHandle::initiate`], from our locator `local` to the peer's
+    /// `remote` (a mobile node starting over from its new care-of address).
+    pub async fn initiate_from(&self, peer: Ipv6Addr, local: IpAddr, remote: IpAddr) -> anyhow::Result<AssocInfo> {
+        if !Hit::from(peer).is_orchid() {
+            bail!("{peer} is not a HIT (ORCHIDv2, 2001:20::/28)");
+        }
+        self.initiate_paths(peer, vec![(local, remote)]).await
+    }
+
+    async fn initiate_paths(&self, peer: Ipv6Addr, paths: Vec<(IpAddr, IpAddr)>) -> anyhow::Result<AssocInfo> {
+        let hit = Hit::from(peer);
         let mut events = self.events.subscribe();
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::Initiate { peer: hit, paths, reply }).await.context("HIP driver stopped")?;
@@ -117,6 +132,15 @@ impl HipHandle {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::Close { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
         rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
+    }
+
+    /// Drop the association with `peer` without telling it (the path is
+    /// gone; a new base exchange follows, which the peer accepts in
+    /// ESTABLISHED, RFC 7401 §4.4.2). Returns how many went.
+    pub async fn forget(&self, peer: Ipv6Addr) -> anyhow::Result<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Forget { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")
     }
 
     /// Every association.
@@ -253,6 +277,9 @@ impl Driver {
             }
             Cmd::Close { peer, reply } => {
                 let _ = reply.send(self.core.close(now, None, peer).map_err(|e| e.to_string()));
+            }
+            Cmd::Forget { peer, reply } => {
+                let _ = reply.send(self.core.forget(&peer));
             }
             Cmd::List { reply } => {
                 let _ = reply.send(self.core.associations(now));

@@ -80,14 +80,20 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         .map(|v| Arc::new(std::sync::Mutex::new(crate::vpn::view::VpnView { role: v.role(), ..Default::default() })));
     let mut tasks = Vec::new();
     let hip = match cfg.hip.clone() {
-        Some(h) => {
+        Some(mut h) => {
+            if let Some(v) = &cfg.vpn {
+                v.adjust_hip(&mut h);
+            }
             let (handle, task) = hip::spawn(h).context("starting HIP")?;
             tasks.push(task);
             Some(handle)
         }
         None => None,
     };
-    if let (Some(t), Some(h)) = (&sa_table, &hip) {
+    // The VPN's node and gateway install their own (tunnel-mode) SAs from
+    // the HIP events; BEET glue is for the other roles. The proxy's misses
+    // start a base exchange with the locators its DNS mappings learnt.
+    if let (Some(t), Some(h), false) = (&sa_table, &hip, vpn::needs_sa_table(cfg.vpn.as_ref())) {
         let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
         tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
     }
@@ -131,7 +137,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }));
     }
     if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
-        tasks.push(tokio::spawn(vpn::run(v, sa_table, view)));
+        tasks.push(tokio::spawn(vpn::run(v, sa_table, view, daemon.hip.clone())));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
