@@ -316,7 +316,11 @@ TOML
 demo_proxy_esp
 demo_proxy_afxdp() {
   say "the proxy's AF_XDP fast path: once the SA pair is in, XDP steers the flow to the ESP workers (AF_XDP)"
-  echo "proxy: proxy-ctl stats   (steered by XDP, carried by the workers: the curl above, after its first packets)"
+  local xl="hpxleg$TAG" got
+  echo "legacy: curl http://hip-host.example:8080/blob again   (the association is up: the workers carry it)"
+  got=$(nsx "$xl" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c1-16)
+  echo "sha256 $got $([ "$got" = "$(sha256sum < "$STATE/xwww/blob" | cut -c1-16)" ] && echo OK || echo MISMATCH)"
+  echo "proxy: proxy-ctl stats   (packets steered by XDP, carried by the AF_XDP workers)"
   "$CTL" --socket "$STATE/xp.sock" stats | grep -E "^(xsk_|afxdp_)" | awk '$2 != "0"'
 }
 demo_proxy_afxdp
