@@ -314,6 +314,14 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_ne!(f[0]["nat_port"], f[1]["nat_port"], "one HIT, so the NAT ports must differ");
         assert!(f.iter().all(|f| f["peer_hit"] == e.host_hit.as_str() && f["substitute"] == sub.as_str()));
     }
+    let x = e.proxy.ctl_json("esp flows");
+    let xm = x["mappings"].as_array().unwrap();
+    assert_eq!(xm.len(), 1, "{x}");
+    assert_eq!(
+        (xm[0]["substitute"].as_str(), xm[0]["peer_hit"].as_str()),
+        (Some(sub.as_str()), Some(e.host_hit.as_str()))
+    );
+    assert!(xm[0]["locators"].as_array().unwrap().iter().any(|l| l == HOST4), "{x}");
     // The two UDP flows (5 min timeout) at least: TCP ones may expire any time.
     let m = e.proxy.ctl_json("mapping list");
     assert!(m["mappings"][0]["flows"].as_u64().unwrap() >= 2, "mapping list counts the translator's flows: {m}");

@@ -33,7 +33,7 @@ use tracing::{debug, info};
 
 use crate::{
     config::{Config, EspSection},
-    control::{EspFlowInfo, Response},
+    control::{EspFlowInfo, EspMappingInfo, Response},
     esp::{
         SaTable,
         host::{HostOptions, HostPath, monotonic_secs},
@@ -133,7 +133,18 @@ impl ProxyEsp {
             .into_iter()
             .map(|(name, value)| crate::control::CounterInfo { name, value })
             .collect();
-        Response::EspFlows { flows, counters }
+        let mappings = self
+            .translator
+            .mappings()
+            .into_iter()
+            .map(|(substitute, m)| EspMappingInfo {
+                substitute,
+                local_hit: m.local_hit,
+                peer_hit: m.peer_hit,
+                locators: self.locators(m.peer_hit),
+            })
+            .collect();
+        Response::EspFlows { flows, counters, mappings }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv6Addr, Vec<IpAddr>>> {
