@@ -59,6 +59,11 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, Value) {
 }
 
 fn env() -> Env {
+    env_with("")
+}
+
+/// As [`env`], with more `[dns]` keys.
+fn env_with(dns_extra: &str) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let sw = Netns::new("ps");
@@ -118,7 +123,7 @@ fn env() -> Env {
     );
     let export = dir.join("proxy.esp_sa");
     let extra = format!(
-        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n\n\
+        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n{dns_extra}\n\
          [hip]\nrole = \"proxy\"\nidentities = [\"{}\"]\n\n\
          [esp]\ntun = \"hipp0\"\nesp_sa_export = \"{}\"\n",
         proxy_key.display(),
@@ -443,4 +448,29 @@ except socket.timeout:
     assert!(e.xlate_counter("icmp_errors") >= 1);
     let (ok, out, _) = e.proxy.ctl("esp flows");
     assert!(ok && out.contains("PEER-HIT") && out.contains(&e.host_hit), "{out}");
+}
+
+/// DNS expiry: a substitute no flow uses is unmapped from the translator
+/// (and XDP); one a translator flow uses is kept; a new query maps afresh
+/// and carries traffic.
+#[test]
+fn proxyesp_substitute_expiry_unmaps_idle_keeps_busy() {
+    let e = env_with("max_ttl = 1\nmin_mapping_secs = 1\n");
+    let _echo = e.udp_echo();
+    let busy = e.resolve(0, "A");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2);
+    let idle = e.resolve(1, "AAAA");
+    let mapped = |sub: &str| {
+        let x = e.proxy.ctl_json("esp flows");
+        x["mappings"].as_array().unwrap().iter().any(|m| m["substitute"] == sub)
+    };
+    assert!(mapped(&busy) && mapped(&idle));
+    assert!(wait_until(15, || !mapped(&idle)), "the idle substitute was not unmapped");
+    assert!(mapped(&busy), "a substitute with a translator flow must stay");
+    let listed = e.proxy.ctl_json("mapping list");
+    assert!(!listed.to_string().contains(&format!("\"{idle}\"")), "XDP mapping left: {listed}");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2, "the busy one still works");
+    let again = e.resolve(1, "AAAA");
+    assert!(mapped(&again));
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40002, &again, 2), 2, "a new substitute carries traffic");
 }
