@@ -64,6 +64,11 @@ fn env() -> Env {
 
 /// As [`env`], with more `[dns]` keys.
 fn env_with(dns_extra: &str) -> Env {
+    env_full(dns_extra, |_| String::new())
+}
+
+/// As [`env_with`], with more proxy config made from the host's HIT.
+fn env_full(dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let sw = Netns::new("ps");
@@ -128,7 +133,7 @@ fn env_with(dns_extra: &str) -> Env {
          [esp]\ntun = \"hipp0\"\nesp_sa_export = \"{}\"\n",
         proxy_key.display(),
         export.display()
-    );
+    ) + &proxy_extra(&host_hit);
     let proxy = Proxy::start(
         &pns,
         &ProxyConfig {
@@ -473,4 +478,31 @@ fn proxyesp_substitute_expiry_unmaps_idle_keeps_busy() {
     let again = e.resolve(1, "AAAA");
     assert!(mapped(&again));
     assert_eq!(udp_round_trips(&e.legacy[1].name, 40002, &again, 2), 2, "a new substitute carries traffic");
+}
+
+/// A static mapping substitute -> HIT (config and `mapping add`), no DNS:
+/// the base exchange goes to the `[[hip.peer]]` locators; `mapping del`
+/// unmaps it from the translator too.
+#[test]
+fn proxyesp_static_mapping_to_a_hit() {
+    let e = env_full("", |hit| {
+        format!(
+            "\n[[hip.peer]]\nhit = \"{hit}\"\nlocators = [\"{HOST4}\"]\n\n\
+             [[mapping]]\nsubstitute = \"100.64.0.200\"\npeer = \"{hit}\"\n"
+        )
+    });
+    let _echo = e.udp_echo();
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 3), 3, "{}", e.proxy.log());
+    let (ok, _, err) = e.proxy.ctl(&format!("mapping add 100.64.0.201 {}", e.host_hit));
+    assert!(ok, "{err}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40000, "100.64.0.201", 3), 3);
+    let m = e.proxy.ctl_json("mapping list");
+    let peers: Vec<&str> = m["mappings"].as_array().unwrap().iter().map(|m| m["peer"].as_str().unwrap()).collect();
+    assert_eq!(peers, [e.host_hit.as_str(), e.host_hit.as_str()], "{m}");
+    let (ok, _, err) = e.proxy.ctl("mapping del 100.64.0.201");
+    assert!(ok, "{err}");
+    let x = e.proxy.ctl_json("esp flows");
+    assert!(!x.to_string().contains("100.64.0.201"), "unmapped with its flows: {x}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40001, "100.64.0.201", 1), 0, "no longer mapped");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 1), 1, "the other one still works");
 }
