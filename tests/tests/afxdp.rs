@@ -281,8 +281,8 @@ s.sendto(esp({SPI_IN}, 1000, b"")[:6], ("10.61.0.1", 0))          # truncated
 /// the workers carry the flows. Asserts the bytes went through them.
 #[test]
 fn afxdp_proxy_daemon_takes_over_established_flows() {
-    use crate::proxyesp::{connect_secs, env_with, udp_round_trips};
-    let e = env_with("af_xdp");
+    use crate::proxyesp::{connect_secs, env_engine, udp_round_trips};
+    let e = env_engine("af_xdp", "", |_| String::new());
     let stats = |name: &str| e.proxy.counter(name);
     assert!(stats("afxdp_workers") >= 1, "workers running");
     let sub = e.resolve(0, "A");

@@ -59,12 +59,22 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, Value) {
 }
 
 fn env() -> Env {
-    env_with("tun")
+    env_with("")
 }
 
-/// The topology with the proxy's `[esp] datapath` set to `datapath`
+/// As [`env`], with more `[dns]` keys.
+fn env_with(dns_extra: &str) -> Env {
+    env_full(dns_extra, |_| String::new())
+}
+
+/// As [`env_with`], with more proxy config made from the host's HIT.
+fn env_full(dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
+    env_engine("tun", dns_extra, proxy_extra)
+}
+
+/// As [`env_full`], with the proxy's `[esp] datapath` set to `datapath`
 /// ("tun": this file's tests; "af_xdp": tests/afxdp.rs).
-pub(crate) fn env_with(datapath: &str) -> Env {
+pub(crate) fn env_engine(datapath: &str, dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let sw = Netns::new("ps");
@@ -124,12 +134,12 @@ pub(crate) fn env_with(datapath: &str) -> Env {
     );
     let export = dir.join("proxy.esp_sa");
     let extra = format!(
-        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n\n\
+        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n{dns_extra}\n\
          [hip]\nrole = \"proxy\"\nidentities = [\"{}\"]\n\n\
          [esp]\ntun = \"hipp0\"\ndatapath = \"{datapath}\"\nesp_sa_export = \"{}\"\n",
         proxy_key.display(),
         export.display()
-    );
+    ) + &proxy_extra(&host_hit);
     let proxy = Proxy::start(
         &pns,
         &ProxyConfig {
@@ -320,6 +330,14 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_ne!(f[0]["nat_port"], f[1]["nat_port"], "one HIT, so the NAT ports must differ");
         assert!(f.iter().all(|f| f["peer_hit"] == e.host_hit.as_str() && f["substitute"] == sub.as_str()));
     }
+    let x = e.proxy.ctl_json("esp flows");
+    let xm = x["mappings"].as_array().unwrap();
+    assert_eq!(xm.len(), 1, "{x}");
+    assert_eq!(
+        (xm[0]["substitute"].as_str(), xm[0]["peer_hit"].as_str()),
+        (Some(sub.as_str()), Some(e.host_hit.as_str()))
+    );
+    assert!(xm[0]["locators"].as_array().unwrap().iter().any(|l| l == HOST4), "{x}");
     // The two UDP flows (5 min timeout) at least: TCP ones may expire any time.
     let m = e.proxy.ctl_json("mapping list");
     assert!(m["mappings"][0]["flows"].as_u64().unwrap() >= 2, "mapping list counts the translator's flows: {m}");
@@ -441,4 +459,56 @@ except socket.timeout:
     assert!(e.xlate_counter("icmp_errors") >= 1);
     let (ok, out, _) = e.proxy.ctl("esp flows");
     assert!(ok && out.contains("PEER-HIT") && out.contains(&e.host_hit), "{out}");
+}
+
+/// DNS expiry: a substitute no flow uses is unmapped from the translator
+/// (and XDP); one a translator flow uses is kept; a new query maps afresh
+/// and carries traffic.
+#[test]
+fn proxyesp_substitute_expiry_unmaps_idle_keeps_busy() {
+    let e = env_with("max_ttl = 1\nmin_mapping_secs = 1\n");
+    let _echo = e.udp_echo();
+    let busy = e.resolve(0, "A");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2);
+    let idle = e.resolve(1, "AAAA");
+    let mapped = |sub: &str| {
+        let x = e.proxy.ctl_json("esp flows");
+        x["mappings"].as_array().unwrap().iter().any(|m| m["substitute"] == sub)
+    };
+    assert!(mapped(&busy) && mapped(&idle));
+    assert!(wait_until(15, || !mapped(&idle)), "the idle substitute was not unmapped");
+    assert!(mapped(&busy), "a substitute with a translator flow must stay");
+    let listed = e.proxy.ctl_json("mapping list");
+    assert!(!listed.to_string().contains(&format!("\"{idle}\"")), "XDP mapping left: {listed}");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2, "the busy one still works");
+    let again = e.resolve(1, "AAAA");
+    assert!(mapped(&again));
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40002, &again, 2), 2, "a new substitute carries traffic");
+}
+
+/// A static mapping substitute -> HIT (config and `mapping add`), no DNS:
+/// the base exchange goes to the `[[hip.peer]]` locators; `mapping del`
+/// unmaps it from the translator too.
+#[test]
+fn proxyesp_static_mapping_to_a_hit() {
+    let e = env_full("", |hit| {
+        format!(
+            "\n[[hip.peer]]\nhit = \"{hit}\"\nlocators = [\"{HOST4}\"]\n\n\
+             [[mapping]]\nsubstitute = \"100.64.0.200\"\npeer = \"{hit}\"\n"
+        )
+    });
+    let _echo = e.udp_echo();
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 3), 3, "{}", e.proxy.log());
+    let (ok, _, err) = e.proxy.ctl(&format!("mapping add 100.64.0.201 {}", e.host_hit));
+    assert!(ok, "{err}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40000, "100.64.0.201", 3), 3);
+    let m = e.proxy.ctl_json("mapping list");
+    let peers: Vec<&str> = m["mappings"].as_array().unwrap().iter().map(|m| m["peer"].as_str().unwrap()).collect();
+    assert_eq!(peers, [e.host_hit.as_str(), e.host_hit.as_str()], "{m}");
+    let (ok, _, err) = e.proxy.ctl("mapping del 100.64.0.201");
+    assert!(ok, "{err}");
+    let x = e.proxy.ctl_json("esp flows");
+    assert!(!x.to_string().contains("100.64.0.201"), "unmapped with its flows: {x}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40001, "100.64.0.201", 1), 0, "no longer mapped");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 1), 1, "the other one still works");
 }

@@ -15,6 +15,16 @@ use crate::{
 /// run get an error response naming what is missing.
 pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
     let result = match req {
+        Request::MappingAdd { substitute, peer } if mapping_rules::is_hip_mapping(&daemon.cfg, peer) => {
+            hip_mapping_add(daemon, substitute, peer).await
+        }
+        Request::MappingDel { substitute } if daemon.proxy_esp.is_some() => {
+            let r = datapath_request(daemon, Request::MappingDel { substitute }).await;
+            if let Some(p) = &daemon.proxy_esp {
+                p.unmapped(substitute);
+            }
+            r
+        }
         req @ (Request::MappingAdd { .. }
         | Request::MappingDel { .. }
         | Request::MappingList
@@ -87,6 +97,21 @@ fn with_proxy_esp(daemon: &Daemon, r: Response) -> Response {
         }
         r => r,
     }
+}
+
+/// `mapping add SUBSTITUTE HIT` on the proxy: XDP passes the substitute
+/// to the ESP path, the translator maps it onto the HIT.
+async fn hip_mapping_add(
+    daemon: &Daemon,
+    substitute: std::net::IpAddr,
+    peer: std::net::IpAddr,
+) -> anyhow::Result<Response> {
+    let std::net::IpAddr::V6(hit) = peer else { anyhow::bail!("{peer} is not a HIT") };
+    mapping_rules::check_new(&daemon.cfg, substitute, peer)?;
+    let p = daemon.proxy_esp()?;
+    daemon.datapath()?.lock().await.mapping_add_hip(substitute, hit)?;
+    p.map_static(substitute, hit);
+    Ok(Response::Ok)
 }
 
 async fn datapath_request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {

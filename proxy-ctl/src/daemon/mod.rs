@@ -55,6 +55,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             let (t, _) =
                 esp::start(&cfg, &crate::config::EspSection { tun: None, ..e.clone() }).context("starting ESP")?;
             let (p, h) = esp_proxy::start(&cfg, e, t.clone()).context("starting the proxy's ESP path")?;
+            esp_proxy::map_static(&p, &cfg);
             (Some(t), Some(h), Some(p))
         }
         Some(e) => {
@@ -170,7 +171,13 @@ fn load_datapath(cfg: &Config, dsec: &crate::config::DatapathSection, reset_stat
     let flows = dp.flows()?.len();
     info!(restored_mappings = restored, restored_flows = flows, "pinned state");
     for m in &cfg.mappings {
-        match dp.mapping_add(m.substitute, m.peer) {
+        let added = match m.peer {
+            std::net::IpAddr::V6(hit) if crate::mapping_rules::is_hip_mapping(cfg, m.peer) => {
+                dp.mapping_add_hip(m.substitute, hit)
+            }
+            _ => dp.mapping_add(m.substitute, m.peer),
+        };
+        match added {
             Ok(()) => info!(substitute = %m.substitute, peer = %m.peer, "static mapping installed"),
             Err(crate::datapath::TableError::Mapping(crate::mapping_rules::MappingError::Duplicate(_))) => {}
             Err(e) => warn!(substitute = %m.substitute, "static mapping not installed: {e}"),
