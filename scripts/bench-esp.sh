@@ -7,7 +7,10 @@
 #  ours:      L resolves hip-host.example at the proxy's DNS role, gets a
 #             substitute; the proxy port-NATs onto HIT -> HIT and seals BEET
 #             ESP (AES-128-GCM, keyed by a HIP base exchange); H is our
-#             `host` role daemon, the servers listen on its HIT (TUN)
+#             `host` role daemon, the servers listen on its HIT (TUN).
+#             The proxy's established flows run on its AF_XDP workers
+#             (`[esp] datapath = "af_xdp"`); the same with the TUN engine
+#             alone (`"tun"`) is an extra line.
 #  boringtun: userspace WireGuard (boringtun-cli --threads 1, MTU 1420)
 #             between P and H; L's traffic routed through it
 #  plain:     no tunnel, kernel forwarding L -> P -> H (the ceiling)
@@ -111,35 +114,29 @@ wait_sock "$STATE/a.sock"; wait_sock "$STATE/b.sock"
 nsx "$A" ping -6 -c1 -W2 2001:20::b >/dev/null
 HOSTHOST=$(tcp 2001:20::b); echo "TCP: $HOSTHOST Mbit/s"
 
-say "ours: legacy host -> proxy (DNS, HIP proxy, ESP) -> HIP host"
-ptopo o
-mkbpffs BPF
-for who in proxy host; do "$CTL" --json identity new --algo p256 --out "$STATE/$who.pem" > "$STATE/$who.id"; done
-HHIT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hit"])' "$STATE/host.id")
-RDATA=$(python3 -c '
-import base64, json, sys
-alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
-h, k = bytes.fromhex(hit), base64.b64decode(pk)
-print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/host.id")
+# The proxy case, with the proxy's ESP engine $2 ("af_xdp": the AF_XDP
+# workers carry established flows; "tun": the TUN path alone).
+proxy_case() { # tag datapath -> R_TCP R_OFF R_PPS
+ptopo "$1"
 ip netns exec "$H" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
   --listen-address=192.0.2.10 --local=/example/ --host-record=hip-host.example,192.0.2.10 \
   --dns-rr=hip-host.example,55,"$RDATA" >/dev/null 2>&1 & PIDS+=($!)
-cat > "$STATE/h.toml" <<T
+cat > "$STATE/h$1.toml" <<T
 [control]
-socket = "$STATE/h.sock"
+socket = "$STATE/h$1.sock"
 [hip]
 identities = ["$STATE/host.pem"]
 [esp]
 tun = "hip0"
 tun_addrs = ["$HHIT/28"]
 T
-cat > "$STATE/p.toml" <<T
+cat > "$STATE/p$1.toml" <<T
 [control]
-socket = "$STATE/p.sock"
+socket = "$STATE/p$1.sock"
 [datapath]
 lan = "lan0"
 wan = "wan0"
-pin_dir = "$BPF/proxy"
+pin_dir = "$BPF/proxy$1"
 [nat]
 wan_v4 = "192.0.2.1"
 [pool]
@@ -152,13 +149,14 @@ role = "proxy"
 identities = ["$STATE/proxy.pem"]
 [esp]
 tun = "hipp0"
+datapath = "$2"
 T
-ip netns exec "$H" "$CTL" run --config "$STATE/h.toml" > "$STATE/h.log" 2>&1 & PIDS+=($!)
-ip netns exec "$P" "$CTL" run --config "$STATE/p.toml" > "$STATE/p.log" 2>&1 & PIDS+=($!)
-wait_sock "$STATE/h.sock"; wait_sock "$STATE/p.sock"
+ip netns exec "$H" "$CTL" run --config "$STATE/h$1.toml" > "$STATE/h$1.log" 2>&1 & PIDS+=($!)
+ip netns exec "$P" "$CTL" run --config "$STATE/p$1.toml" > "$STATE/p$1.log" 2>&1 & PIDS+=($!)
+wait_sock "$STATE/h$1.sock"; wait_sock "$STATE/p$1.sock"
 SUB=""
 for _ in $(seq 50); do SUB=$(nsx "$L" kdig @10.1.0.1 hip-host.example A +short +timeout=1 2>/dev/null | head -1) && [ -n "$SUB" ] && break; sleep 0.2; done
-[ -n "$SUB" ] || { echo "no substitute for hip-host.example" >&2; cat "$STATE/p.log" >&2; exit 1; }
+[ -n "$SUB" ] || { echo "no substitute for hip-host.example" >&2; cat "$STATE/p$1.log" >&2; exit 1; }
 echo "hip-host.example -> $SUB (HIT $HHIT)"
 CONNECT=$(nsx "$L" python3 -c "
 import socket, time
@@ -170,10 +168,26 @@ except OSError:
 print(round((time.monotonic() - t) * 1000, 1))")
 echo "first packet to the substitute (base exchange included), until the host's RST: $CONNECT ms"
 # iperf3's server binds the HIT; the client talks to the substitute.
-OURS=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $OURS Mbit/s"
-read -r OURS_OFF OURS_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $OURS_OFF pps, received $OURS_PPS pps"
-"$CTL" --socket "$STATE/p.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
-"$CTL" --socket "$STATE/p.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
+R_TCP=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $R_TCP Mbit/s"
+read -r R_OFF R_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $R_OFF pps, received $R_PPS pps"
+"$CTL" --socket "$STATE/p$1.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
+"$CTL" --socket "$STATE/p$1.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
+"$CTL" --socket "$STATE/p$1.sock" stats | grep -E "^(xsk_|afxdp_)" | grep -v " 0$" || true
+}
+
+mkbpffs BPF
+for who in proxy host; do "$CTL" --json identity new --algo p256 --out "$STATE/$who.pem" > "$STATE/$who.id"; done
+HHIT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hit"])' "$STATE/host.id")
+RDATA=$(python3 -c '
+import base64, json, sys
+alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
+h, k = bytes.fromhex(hit), base64.b64decode(pk)
+print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/host.id")
+say "extra: ours, TUN path only: legacy host -> proxy (DNS, HIP proxy, ESP) -> HIP host"
+proxy_case t tun; TUN_TCP=$R_TCP; TUN_PPS=$R_PPS
+
+say "ours: legacy host -> proxy (DNS, HIP proxy, ESP on AF_XDP workers) -> HIP host"
+proxy_case o af_xdp; OURS=$R_TCP; OURS_OFF=$R_OFF; OURS_PPS=$R_PPS
 
 say "reference: boringtun (userspace WireGuard) proxy <-> host, same topology"
 ptopo w
@@ -205,6 +219,7 @@ echo "proxy path, TCP Gbit/s:      ours $(gbit "$OURS"), boringtun $(gbit "$BTUN
 echo "proxy path, 64-byte UDP pps: ours $OURS_PPS, boringtun $BT_PPS, plain $PL_PPS (offered $OURS_OFF / $BT_OFF / $PL_OFF)"
 echo "ours / plain (TCP): $(awk -v a="$OURS" -v b="$PLAIN" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 echo "ours / boringtun (64-byte pps): $(awk -v a="$OURS_PPS" -v b="$BT_PPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+echo "proxy path, TUN engine only: TCP $(gbit "$TUN_TCP") Gbit/s, 64-byte UDP $TUN_PPS pps"
 echo "host <-> host, TCP: ours $(gbit "$HOSTHOST") Gbit/s"
 RATIO=$(awk -v a="$OURS" -v b="$BTUN" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "bench esp: ours $(gbit "$OURS") Gbit/s, boringtun $(gbit "$BTUN") Gbit/s, ratio $RATIO"

@@ -3,15 +3,20 @@
 # event at the MN daemon) to the first data packet received at the new
 # care-of address, and UDP packets lost, median over several moves between
 # two visited networks; side by side, in the same run and topology, the
-# fallback: the VPN re-established from scratch (new SAs) on every move
-# (MN restarted with fast_handover = false).
+# fallback: the VPN re-established from scratch on every move (MN restarted
+# with fast_handover = false): a fresh HIP base exchange MN -> GW from the
+# new address (new SPIs and keys), then the registration through it.
 #
 # Traffic: the correspondent node streams UDP to the MN's home address at
-# 1000 packets/s (sequence numbers); the MN counts what arrives.
+# BENCH_PPS packets/s (default 5000, sequence numbers); the MN counts what
+# arrives. "First data" cannot be seen before the next packet of the stream
+# leaves, so the stream's period (0.2 ms at 5000/s; 1 ms at 1000/s, the
+# rate of the first measurements) is the resolution of both figures.
 # Topology and configs: scripts/vpn-topo.sh.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vpn-topo.sh"
 MOVES=${BENCH_MOVES:-7}
+PPS=${BENCH_PPS:-5000}
 [ -x "$CTL" ] || cargo build --release -p proxy-ctl
 
 vpn_topo
@@ -37,11 +42,12 @@ while True:
     got += 1; hi = max(hi, int.from_bytes(d[:8], "big"))
 PY
 cat > "$D/tx.py" <<'PY'
-import socket, time
+import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); i = 0; t = time.monotonic()
+period = 1.0 / int(sys.argv[1])
 while True:
     s.sendto(i.to_bytes(8, "big"), ("10.2.0.5", 5000)); i += 1
-    t += 0.001; d = t - time.monotonic()
+    t += period; d = t - time.monotonic()
     if d > 0: time.sleep(d)
 PY
 
@@ -51,7 +57,7 @@ run_moves() {
   local label=$1 rxp txp out got sent i
   ip netns exec "$MN" python3 "$D/rx.py" > "$D/rx.out" & rxp=$!
   sleep 0.3
-  ip netns exec "$CN" python3 "$D/tx.py" & txp=$!
+  ip netns exec "$CN" python3 "$D/tx.py" "$PPS" & txp=$!
   sleep 1
   local at=a
   for i in $(seq "$MOVES"); do
@@ -64,10 +70,10 @@ run_moves() {
   kill $rxp; wait $rxp 2>/dev/null || true
   read -r got sent < "$D/rx.out"
   mctl vpn history > "$D/hist-$label.json"
-  python3 - "$D/hist-$label.json" "$label" "$got" "$sent" "$MOVES" <<'PY'
+  python3 - "$D/hist-$label.json" "$label" "$got" "$sent" "$MOVES" "$PPS" <<'PY'
 import json, sys, statistics
 h = json.load(open(sys.argv[1]))["handovers"]
-label, got, sent, moves = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+label, got, sent, moves, pps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 h = h[-moves:]
 t = [e["first_data_ms"] for e in h if e.get("first_data_ms") is not None]
 kinds = sorted({e["kind"] for e in h})
@@ -75,7 +81,10 @@ if len(t) < moves:
     print(f"{label}: only {len(t)} of {moves} moves saw data resume", file=sys.stderr)
 print(f"# {label}: first data after move (ms): {' '.join(f'{x:.2f}' for x in t)}; kinds {kinds}")
 print(f"# {label}: registered (ms): {' '.join(str(round(e['registered_ms'] or -1, 2)) for e in h)}")
-print(f"# {label}: UDP sent {sent}, received {got}, lost {sent-got} in {moves} moves")
+if label != "fast":
+    print(f"# {label}: new SAs installed, base exchange done (ms): {' '.join(str(round(e['sas_updated_ms'] or -1, 2)) for e in h)}")
+print(f"# {label}: distinct inbound SPIs over the moves: {len({e['inbound_spi'] for e in h})}")
+print(f"# {label}: UDP sent {sent}, received {got}, lost {sent-got} in {moves} moves ({pps}/s)")
 print(f"{label} {statistics.median(t):.3f} {(sent-got)/moves:.1f}")
 PY
 }

@@ -314,6 +314,16 @@ TOML
   X mapping list
 }
 demo_proxy_esp
+demo_proxy_afxdp() {
+  say "the proxy's AF_XDP fast path: once the SA pair is in, XDP steers the flow to the ESP workers (AF_XDP)"
+  local xl="hpxleg$TAG" got
+  echo "legacy: curl http://hip-host.example:8080/blob again   (the association is up: the workers carry it)"
+  got=$(nsx "$xl" curl -s "http://hip-host.example:8080/blob" | sha256sum | cut -c1-16)
+  echo "sha256 $got $([ "$got" = "$(sha256sum < "$STATE/xwww/blob" | cut -c1-16)" ] && echo OK || echo MISMATCH)"
+  echo "proxy: proxy-ctl stats   (packets steered by XDP, carried by the AF_XDP workers)"
+  "$CTL" --socket "$STATE/xp.sock" stats | grep -E "^(xsk_|afxdp_)" | awk '$2 != "0"'
+}
+demo_proxy_afxdp
 
 say "daemon restart keeps mappings and flows (pinned maps)"
 # PIDS[0] is the subshell of `nsx ... &`; the daemon is its child.
@@ -334,6 +344,9 @@ demo_vpn() {
   vpn_start "$D"
   V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
   sleep 0.5
+  say "MN <-> GW SAs from a HIP base exchange (MN Initiator toward the GW's HIT; the GW admits the MN's HIT)"
+  V gw assoc list
+  V mn vpn bundles; echo "(the association's SPIs)"
   V ha vpn bindings
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
   say "MN: address on eth_a removed, 203.0.113.23 added on eth_b (rtnetlink -> SAs moved -> Registration through the tunnel)"
@@ -345,7 +358,31 @@ demo_vpn() {
   V mn vpn history
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
 }
+
+demo_vpn_reestablish() {
+  say "mobile VPN fallback: the HA stops answering, the MN moves back to net A, retries, then re-establishes with a new base exchange"
+  local D="$STATE/vpn"
+  V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  nsx "$HA" nft add table ip demo
+  nsx "$HA" nft add chain ip demo in '{ type filter hook input priority 0; }'
+  nsx "$HA" nft add rule ip demo in udp dport 434 drop
+  vpn_move "$MN" eth_b eth_a 198.51.100.23 198.51.100.1
+  local i
+  for i in $(seq 40); do   # the Registration Request's back-off, then the base exchange
+    V mn --json vpn stats | python3 -c 'import json, sys
+c = {x["name"]: x["value"] for x in json.load(sys.stdin)["counters"]}
+sys.exit(0 if c["reestablishments"] else 1)' && break
+    sleep 0.5
+  done
+  nsx "$HA" nft delete table ip demo
+  sleep 1
+  V gw assoc list
+  V gw vpn bundles; echo "(new SPIs, generation 1)"
+  V mn vpn history
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+}
 demo_vpn
+demo_vpn_reestablish
 
 demo_rvs_mobility() {
   say "rendezvous + mobility (issue 6): I knows H only by its RVS V; H registers, I1 relayed, R1 direct; H moves"

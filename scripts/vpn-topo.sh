@@ -5,11 +5,10 @@
 #                   (home 10.2.0.0/24)                                      └─ 203.0.113.0/24  (net B) ── mn eth_b
 #
 # MN home address 10.2.0.5; care-of addresses 198.51.100.23 (A), 203.0.113.23 (B).
-KEY_MG=000102030405060708090a0b0c0d0e0f10111213
-KEY_GM=202122232425262728292a2b2c2d2e2f30313233
+# The MN <-> GW SAs come from a HIP base exchange (identities made by
+# vpn_configs with `proxy-ctl identity new`, algorithm VPN_HIP_ALGO).
 SIU_KEY=$(printf '5a%.0s' $(seq 32))
 MNHA_KEY=6d6e2d68612d736563726574
-PSK=707368707368707368707368
 
 vpn_topo() { # sets CN HA GW INET MN
   mkns CN vcn; mkns HA vha; mkns GW vgw; mkns INET vin; mkns MN vmn
@@ -27,9 +26,17 @@ vpn_topo() { # sets CN HA GW INET MN
   nsx "$MN" ip addr add 198.51.100.23/24 dev eth_a; nsx "$MN" ip route add default via 198.51.100.1
 }
 
+# vpn_hit KEYFILE: a new host identity, prints its HIT.
+vpn_hit() {
+  "$CTL" --json identity new --algo "${VPN_HIP_ALGO:-p256}" --out "$1" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["hit"])'
+}
+
 vpn_configs() { # $1 = dir, $2 = fast_handover (true/false), $3 = retransmit_ms, $4 = max_retransmissions
   local encap='encap_dev = "lan0"'   # IP-in-IP in eBPF (TC egress); VPN_HA_ENCAP=tun: userspace
   [ "${VPN_HA_ENCAP:-ebpf}" = tun ] && encap=''
+  [ -f "$1/gw.pem" ] || GW_HIT=$(vpn_hit "$1/gw.pem")
+  [ -f "$1/mn.pem" ] || MN_HIT=$(vpn_hit "$1/mn.pem")
   cat > "$1/ha.toml" <<EOT
 [control]
 socket = "$1/ha.sock"
@@ -50,6 +57,8 @@ EOT
   cat > "$1/gw.toml" <<EOT
 [control]
 socket = "$1/gw.sock"
+[hip]
+identities = ["$1/gw.pem"]
 [vpn.gw]
 inner = "10.1.0.254"
 public = "192.0.2.1"
@@ -60,27 +69,20 @@ siu_key_id = 1
 siu_key = "$SIU_KEY"
 [[vpn.gw.node]]
 home = "10.2.0.5"
-care_of = "198.51.100.23"
-spi_in = 4096
-spi_out = 8192
-key_in = "$KEY_MG"
-key_out = "$KEY_GM"
-psk = "$PSK"
+hit = "$MN_HIT"
 EOT
   cat > "$1/mn.toml" <<EOT
 [control]
 socket = "$1/mn.sock"
+[hip]
+identities = ["$1/mn.pem"]
 [vpn.mn]
 home = "10.2.0.5"
 home_agent = "10.1.0.1"
 gateway = "192.0.2.1"
+gateway_hit = "$GW_HIT"
 routes = ["10.1.0.0/16"]
 interfaces = ["eth_a", "eth_b"]
-spi_in = 8192
-spi_out = 4096
-key_in = "$KEY_GM"
-key_out = "$KEY_MG"
-psk = "$PSK"
 mn_ha_spi = 2147483664
 mn_ha_key = "$MNHA_KEY"
 fast_handover = ${2:-true}

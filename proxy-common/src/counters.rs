@@ -45,11 +45,20 @@ pub enum Counter {
     /// A DNS answer of the proxy's resolver given back the source address
     /// the legacy host asked (TC egress on the LAN interface).
     DnsAnswerRestored = 17,
+    /// A LAN packet to a substitute with an established SA pair, handed
+    /// to the AF_XDP ESP worker of its queue.
+    XskSteeredLan = 18,
+    /// An ESP packet with one of our inbound SPIs, handed to the AF_XDP
+    /// ESP worker of its queue.
+    XskSteeredEsp = 19,
+    /// Would have been steered, but no AF_XDP socket is bound on its
+    /// queue: it went the slow path instead.
+    XskMissing = 20,
 }
 
 impl Counter {
     /// Size of the COUNTERS array: one past the highest number.
-    pub const COUNT: u32 = 18;
+    pub const COUNT: u32 = 21;
 
     pub const ALL: [Counter; Self::COUNT as usize] = [
         Counter::RxPackets,
@@ -70,6 +79,9 @@ impl Counter {
         Counter::TtlExpired,
         Counter::DnsSteered,
         Counter::DnsAnswerRestored,
+        Counter::XskSteeredLan,
+        Counter::XskSteeredEsp,
+        Counter::XskMissing,
     ];
 
     /// The name operators see in `proxy-ctl stats`.
@@ -93,6 +105,9 @@ impl Counter {
             Counter::TtlExpired => "ttl_expired",
             Counter::DnsSteered => "dns_steered",
             Counter::DnsAnswerRestored => "dns_answer_restored",
+            Counter::XskSteeredLan => "xsk_steered_lan",
+            Counter::XskSteeredEsp => "xsk_steered_esp",
+            Counter::XskMissing => "xsk_missing",
         }
     }
 }

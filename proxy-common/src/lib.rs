@@ -11,6 +11,7 @@ pub mod dns;
 pub mod maps;
 pub mod nat;
 pub mod vpn;
+pub mod xsk;
 
 #[cfg(feature = "user")]
 mod user;
@@ -46,3 +47,4 @@ const _: () = assert!(core::mem::size_of::<config::DatapathConfig>() == 80);
 const _: () = assert!(core::mem::size_of::<dns::DnsSteerConfig>() == 56);
 const _: () = assert!(core::mem::size_of::<dns::SteerKey>() == 20);
 const _: () = assert!(core::mem::size_of::<dns::SteerEntry>() == 24);
+const _: () = assert!(core::mem::size_of::<xsk::SteerFlags>() == 8);

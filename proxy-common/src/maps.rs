@@ -32,3 +32,17 @@ pub const DNS_STEER_CONFIG: &str = "DNS_STEER_CONFIG";
 /// there. Written per steered query by the TC ingress program.
 pub const DNS_STEERED: &str = "DNS_STEERED";
 pub const DNS_STEERED_MAX: u32 = 16_384;
+
+/// XSKMAP: receive queue -> the AF_XDP socket of that queue's ESP worker
+/// (written by the daemon when its workers start; not pinned: the sockets
+/// die with the daemon).
+pub const XSKS: &str = "XSKS";
+pub const XSKS_MAX: u32 = 64;
+
+/// Substitute -> [`crate::xsk::SteerFlags`]: substitutes whose traffic the
+/// AF_XDP workers carry (their peer's SA pair is installed).
+pub const XSK_SUBSTITUTES: &str = "XSK_SUBSTITUTES";
+/// SPI (packet bytes) -> [`crate::xsk::SteerFlags`]: inbound SAs whose ESP
+/// the AF_XDP workers open.
+pub const XSK_SPIS: &str = "XSK_SPIS";
+pub const XSK_STEER_MAX: u32 = 16_384;

@@ -14,3 +14,4 @@ unsafe impl aya::Pod for crate::dns::DnsSteerConfig {}
 unsafe impl aya::Pod for crate::dns::SteerKey {}
 unsafe impl aya::Pod for crate::dns::SteerEntry {}
 unsafe impl aya::Pod for vpn::IpipBinding {}
+unsafe impl aya::Pod for crate::xsk::SteerFlags {}

@@ -61,6 +61,19 @@ pub struct EspSection {
     /// Debugging: keep this file up to date with Wireshark `esp_sa` lines
     /// for every SA (it holds the keys: mode 0600).
     pub esp_sa_export: Option<PathBuf>,
+    /// Proxy role: the engine for established flows. "auto" (default):
+    /// the AF_XDP workers when `[datapath]` is there and its interfaces
+    /// take AF_XDP sockets, else the TUN path alone; "af_xdp": the same,
+    /// but failing to start them is an error; "tun": the TUN path only.
+    #[serde(default)]
+    pub datapath: EspDatapath,
+    /// AF_XDP bind mode: "auto" (zero-copy where the driver can), "copy",
+    /// "zerocopy".
+    #[serde(default)]
+    pub xdp_bind: XdpBind,
+    /// AF_XDP workers (one per receive queue); default: the LAN/WAN
+    /// interfaces' receive queue count.
+    pub xdp_queues: Option<u32>,
     /// Proxy role (`[hip] role = "proxy"`): bound on the translator's
     /// flows (legacy host 5-tuples toward HIP hosts); a full table drops
     /// new flows (counted), existing ones go on.
@@ -70,6 +83,24 @@ pub struct EspSection {
 
 fn default_proxy_max_flows() -> usize {
     65536
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EspDatapath {
+    #[default]
+    Auto,
+    AfXdp,
+    Tun,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpBind {
+    #[default]
+    Auto,
+    Copy,
+    Zerocopy,
 }
 
 fn default_tun_mtu() -> u32 {
@@ -362,6 +393,7 @@ impl Config {
         }
         if let Some(v) = &self.vpn {
             v.validate()?;
+            v.validate_hip(self.hip.as_ref())?;
         }
         self.validate_esp()
     }
@@ -388,6 +420,20 @@ impl Config {
         }
         if e.tun.is_none() && (!e.tun_addrs.is_empty() || !e.tun_routes.is_empty()) {
             return Err("[esp] tun_addrs / tun_routes need tun".into());
+        }
+        if let Some(q) = e.xdp_queues
+            && !(1..=crate::esp::afxdp::WAN_SLOT).contains(&q)
+        {
+            return Err(format!("[esp] xdp_queues = {q}: expected 1..={}", crate::esp::afxdp::WAN_SLOT));
+        }
+        if e.datapath == EspDatapath::AfXdp {
+            match &self.datapath {
+                None => return Err("[esp] datapath = \"af_xdp\" needs a [datapath] section (lan, wan)".into()),
+                Some(d) if d.lan == d.wan => {
+                    return Err("[esp] datapath = \"af_xdp\" needs distinct [datapath] lan and wan interfaces".into());
+                }
+                _ => {}
+            }
         }
         if self.hip.as_ref().is_some_and(|h| h.role == crate::hip::HipRole::Proxy) {
             if e.tun.is_none() {
@@ -516,8 +562,36 @@ mod tests {
         assert!(e.to_string().contains("[[sa]] #1: spi 7"), "{e}");
         let e = Config::parse(&esp.replace("/28", ""), Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("tun_addrs"), "{e}");
+        let e = Config::parse("[esp]\nxdp_queues = 0\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("xdp_queues"), "{e}");
+        let e = Config::parse("[esp]\ndatapath = \"af_xdp\"\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("[datapath]"), "{e}");
+        let e = Config::parse("[esp]\ndatapath = \"fast\"\n", Path::new("t")).unwrap_err();
+        let e = format!("{:#}", anyhow::Error::from(e));
+        assert!(e.contains("af_xdp"), "{e}");
+        let c = Config::parse("[esp]\ndatapath = \"tun\"\nxdp_bind = \"copy\"\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| (e.datapath, e.xdp_bind)), Some((EspDatapath::Tun, XdpBind::Copy)));
         let e = Config::parse("[esp]\ntun_mtu = 100\n", Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("tun_mtu"), "{e}");
+    }
+
+    #[test]
+    fn proxy_role_esp_needs_tun_and_pool() {
+        let hip = "[hip]\nrole = \"proxy\"\nidentities = [\"/x.pem\"]\n";
+        let e = Config::parse(&format!("{hip}[esp]\n"), Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[esp] tun") && e.contains("proxy"), "{e}");
+        let e = Config::parse(&format!("{hip}[esp]\ntun = \"hipp0\"\n"), Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("[pool]"), "{e}");
+        let ok =
+            format!("{hip}[esp]\ntun = \"hipp0\"\n[pool]\nv6 = \"fd00:64::/96\"\n[nat]\nwan_v6 = \"2001:db8::1\"\n");
+        let c = Config::parse(&ok, Path::new("t")).unwrap();
+        assert_eq!(c.esp.as_ref().unwrap().proxy_max_flows, 65536);
+        let zero = ok.replace("tun = \"hipp0\"", "tun = \"hipp0\"\nproxy_max_flows = 0");
+        let e = Config::parse(&zero, Path::new("t")).unwrap_err().to_string();
+        assert!(e.contains("proxy_max_flows"), "{e}");
+        // The host role needs no pool.
+        let host = "[hip]\nidentities = [\"/x.pem\"]\n[esp]\ntun = \"hip0\"\n";
+        assert!(Config::parse(host, Path::new("t")).is_ok());
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub enum Response {
     EspFlows {
         flows: Vec<EspFlowInfo>,
         counters: Vec<CounterInfo>,
+        /// What the translator maps: substitute -> (our HIT, peer HIT).
+        #[serde(default)]
+        mappings: Vec<EspMappingInfo>,
     },
     VpnBindings {
         bindings: Vec<crate::vpn::view::BindingInfo>,
@@ -218,6 +221,16 @@ pub struct FlowInfo {
     pub bytes_out: u64,
     pub packets_in: u64,
     pub bytes_in: u64,
+}
+
+/// One substitute the proxy's translator maps to a HIP host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EspMappingInfo {
+    pub substitute: IpAddr,
+    pub local_hit: std::net::Ipv6Addr,
+    pub peer_hit: std::net::Ipv6Addr,
+    /// Where the base exchange goes (from the HIP RR).
+    pub locators: Vec<IpAddr>,
 }
 
 /// One proxy ESP flow as `esp flows` shows it.

@@ -23,12 +23,23 @@ pub enum MappingError {
     NoWanAddress(&'static str),
 }
 
+/// Whether a mapping to `peer` is a HIP mapping: the peer is a HIT
+/// (ORCHIDv2, RFC 7343) and the proxy's ESP path runs (`[hip] role =
+/// "proxy"` with `[esp]`), which translates any substitute family onto it.
+pub fn is_hip_mapping(cfg: &Config, peer: IpAddr) -> bool {
+    let proxy_esp = cfg.esp.is_some() && cfg.hip.as_ref().is_some_and(|h| h.role == crate::hip::HipRole::Proxy);
+    proxy_esp && matches!(peer, IpAddr::V6(h) if proxy_proto::hip::crypto::Hit::from(h).is_orchid())
+}
+
 pub fn check_new(cfg: &Config, substitute: IpAddr, peer: IpAddr) -> Result<(), MappingError> {
     let pool = if substitute.is_ipv4() { cfg.pool.v4 } else { cfg.pool.v6 };
     if !pool.is_some_and(|p| p.contains(substitute)) {
         let configured: Vec<String> = [cfg.pool.v4, cfg.pool.v6].iter().flatten().map(|p| p.to_string()).collect();
         let configured = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
         return Err(MappingError::OutsidePool(substitute, configured));
+    }
+    if is_hip_mapping(cfg, peer) {
+        return Ok(());
     }
     if substitute.is_ipv4() != peer.is_ipv4() {
         return Err(MappingError::FamilyMismatch { substitute, peer });
@@ -76,5 +87,23 @@ mod tests {
         assert_eq!(check_new(&c, ip("100.64.0.9"), ip("224.0.0.1")), Err(MappingError::BadPeer(ip("224.0.0.1"))));
         let msg = check_new(&c, ip("10.0.0.1"), ip("198.51.100.1")).unwrap_err().to_string();
         assert!(msg.contains("100.64.0.0/24") && msg.contains("fd00:64::/96"), "{msg}");
+    }
+
+    /// A HIT as peer: a HIP mapping (any substitute family) only when the
+    /// proxy's ESP path runs; otherwise the usual family rule.
+    #[test]
+    fn hit_peer_is_a_hip_mapping_with_the_proxy_esp_path() {
+        let hit = ip("2001:22:ac91:592b:269b:501e:c50d:88f2");
+        assert!(!is_hip_mapping(&cfg(), hit));
+        assert!(matches!(check_new(&cfg(), ip("100.64.0.9"), hit), Err(MappingError::FamilyMismatch { .. })));
+        let text = format!(
+            "{}\n[hip]\nrole = \"proxy\"\nidentities = [\"/x.pem\"]\n[esp]\ntun = \"hipp0\"\n",
+            crate::config::test_support::SAMPLE
+        );
+        let c = Config::parse(&text, Path::new("t")).unwrap();
+        assert!(is_hip_mapping(&c, hit));
+        assert!(!is_hip_mapping(&c, ip("2001:db8::5")), "not an ORCHID");
+        assert_eq!(check_new(&c, ip("100.64.0.9"), hit), Ok(()));
+        assert!(matches!(check_new(&c, ip("10.0.0.1"), hit), Err(MappingError::OutsidePool(..))));
     }
 }

@@ -9,6 +9,10 @@
 //!   sport), forward; ICMP errors about a translated flow are translated
 //!   too, inner header included, so path-MTU discovery keeps working;
 //! - anything else passes untouched to the kernel.
+//!
+//! Before all that, packets of established ESP associations (to a
+//! substitute with an SA pair, or ESP with a known SPI) are steered to
+//! the AF_XDP ESP workers (xsk_steer.rs).
 #![no_std]
 #![no_main]
 // Map keys are passed by reference on purpose: by value (what this lint
@@ -22,6 +26,7 @@ mod flow;
 mod icmp_error;
 mod maps;
 mod packet;
+mod xsk_steer;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use proxy_common::counters::Counter;
@@ -31,6 +36,10 @@ use crate::maps::{count, verdict};
 #[xdp]
 pub fn xdp_proxy(ctx: XdpContext) -> u32 {
     count(Counter::RxPackets);
+    let steered = xsk_steer::steer(&ctx);
+    if steered != xsk_steer::NOT_STEERED {
+        return steered;
+    }
     verdict(packet::handle(&ctx))
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: real daemons, real sockets, network namespaces.
 //! Root only; run through `cargo xtask test`.
 
+mod afxdp;
 mod dns;
 mod esp;
 mod hip;
@@ -12,3 +13,4 @@ mod rvs_proxy;
 mod topo;
 mod vpn;
 mod xdp_fixtures;
+mod xsk_fixtures;

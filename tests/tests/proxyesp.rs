@@ -30,17 +30,17 @@ const HOST4: &str = "192.0.2.10";
 const HOST6: &str = "2001:db8::10";
 const NAME: &str = "hip-host.example";
 
-struct Env {
+pub(crate) struct Env {
     // Field order is drop order: daemons and servers, then namespaces.
-    proxy: Proxy,
-    host: Proxy,
+    pub(crate) proxy: Proxy,
+    pub(crate) host: Proxy,
     _dnsmasq: Background,
-    legacy: [Netns; 2],
-    hns: Netns,
-    pns: Netns,
+    pub(crate) legacy: [Netns; 2],
+    pub(crate) hns: Netns,
+    pub(crate) pns: Netns,
     _sw: Netns,
-    dir: PathBuf,
-    host_hit: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) host_hit: String,
 }
 
 impl Drop for Env {
@@ -59,6 +59,22 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, Value) {
 }
 
 fn env() -> Env {
+    env_with("")
+}
+
+/// As [`env`], with more `[dns]` keys.
+fn env_with(dns_extra: &str) -> Env {
+    env_full(dns_extra, |_| String::new())
+}
+
+/// As [`env_with`], with more proxy config made from the host's HIT.
+fn env_full(dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
+    env_engine("tun", dns_extra, proxy_extra)
+}
+
+/// As [`env_full`], with the proxy's `[esp] datapath` set to `datapath`
+/// ("tun": this file's tests; "af_xdp": tests/afxdp.rs).
+pub(crate) fn env_engine(datapath: &str, dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let sw = Netns::new("ps");
@@ -118,12 +134,12 @@ fn env() -> Env {
     );
     let export = dir.join("proxy.esp_sa");
     let extra = format!(
-        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n\n\
+        "[dns]\nlisten = \"{PROXY_LAN4}:53\"\nlisten_v6 = \"[fd01::1]:53\"\nupstream = \"{HOST4}:53\"\n{dns_extra}\n\
          [hip]\nrole = \"proxy\"\nidentities = [\"{}\"]\n\n\
-         [esp]\ntun = \"hipp0\"\nesp_sa_export = \"{}\"\n",
+         [esp]\ntun = \"hipp0\"\ndatapath = \"{datapath}\"\nesp_sa_export = \"{}\"\n",
         proxy_key.display(),
         export.display()
-    );
+    ) + &proxy_extra(&host_hit);
     let proxy = Proxy::start(
         &pns,
         &ProxyConfig {
@@ -143,7 +159,7 @@ fn env() -> Env {
 
 impl Env {
     /// Resolve the HIP host's name from legacy host `i` (A or AAAA).
-    fn resolve(&self, i: usize, rtype: &str) -> String {
+    pub(crate) fn resolve(&self, i: usize, rtype: &str) -> String {
         let server = if rtype == "A" { PROXY_LAN4 } else { "fd01::1" };
         let out = self.legacy[i].sh(&format!("kdig @{server} {NAME} {rtype} +short +timeout=3 +retry=1"));
         let lines: Vec<&str> = out.lines().collect();
@@ -152,7 +168,7 @@ impl Env {
     }
 
     /// An HTTP server on the host's HIT serving `mb` MiB; returns it and the sha256.
-    fn http_server(&self, mb: usize) -> (Background, String) {
+    pub(crate) fn http_server(&self, mb: usize) -> (Background, String) {
         let www = self.dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
         sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
@@ -170,7 +186,7 @@ impl Env {
     }
 
     /// A UDP echo server on the host's HIT, port 7.
-    fn udp_echo(&self) -> Background {
+    pub(crate) fn udp_echo(&self) -> Background {
         let py = self.dir.join("udp_echo.py");
         std::fs::write(
             &py,
@@ -186,7 +202,7 @@ impl Env {
         srv
     }
 
-    fn flows(&self) -> Vec<Value> {
+    pub(crate) fn flows(&self) -> Vec<Value> {
         self.proxy.ctl_json("esp flows")["flows"].as_array().unwrap().clone()
     }
 
@@ -198,7 +214,7 @@ impl Env {
             .unwrap()
     }
 
-    fn engine_counter(&self, p: &Proxy, name: &str) -> u64 {
+    pub(crate) fn engine_counter(&self, p: &Proxy, name: &str) -> u64 {
         let v = p.ctl_json("sa list");
         v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
             ["value"]
@@ -207,7 +223,7 @@ impl Env {
     }
 
     /// The proxy's HIP SA in `dir` ("in"/"out").
-    fn proxy_sa(&self, dir: &str) -> Value {
+    pub(crate) fn proxy_sa(&self, dir: &str) -> Value {
         let v = self.proxy.ctl_json("sa list");
         let sas: Vec<Value> = v["sas"].as_array().unwrap().iter().filter(|s| s["direction"] == dir).cloned().collect();
         assert_eq!(sas.len(), 1, "one {dir} SA: {v}");
@@ -216,7 +232,7 @@ impl Env {
 }
 
 /// Seconds a TCP connect from `ns` to `addr`:`port` takes.
-fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
+pub(crate) fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
     let out = ns.sh(&format!(
         "python3 -c \"import socket,time; t=time.monotonic(); s=socket.create_connection(('{addr}',{port}),timeout=10); \
          print(time.monotonic()-t)\""
@@ -226,7 +242,7 @@ fn connect_secs(ns: &Netns, addr: &str, port: u16) -> f64 {
 
 /// `n` UDP datagrams from `ns`, source port `sport`, to `dst`:7, each
 /// echoed back intact; returns how many came back.
-fn udp_round_trips(ns: &str, sport: u16, dst: &str, n: usize) -> usize {
+pub(crate) fn udp_round_trips(ns: &str, sport: u16, dst: &str, n: usize) -> usize {
     let fam = if dst.contains(':') { "AF_INET6" } else { "AF_INET" };
     let out = sh(&format!(
         "ip netns exec {ns} python3 -c \"
@@ -314,6 +330,17 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_ne!(f[0]["nat_port"], f[1]["nat_port"], "one HIT, so the NAT ports must differ");
         assert!(f.iter().all(|f| f["peer_hit"] == e.host_hit.as_str() && f["substitute"] == sub.as_str()));
     }
+    let x = e.proxy.ctl_json("esp flows");
+    let xm = x["mappings"].as_array().unwrap();
+    assert_eq!(xm.len(), 1, "{x}");
+    assert_eq!(
+        (xm[0]["substitute"].as_str(), xm[0]["peer_hit"].as_str()),
+        (Some(sub.as_str()), Some(e.host_hit.as_str()))
+    );
+    assert!(xm[0]["locators"].as_array().unwrap().iter().any(|l| l == HOST4), "{x}");
+    // The two UDP flows (5 min timeout) at least: TCP ones may expire any time.
+    let m = e.proxy.ctl_json("mapping list");
+    assert!(m["mappings"][0]["flows"].as_u64().unwrap() >= 2, "mapping list counts the translator's flows: {m}");
     let sas = e.proxy.ctl_json("sa list")["sas"].as_array().unwrap().len();
     assert_eq!(sas, 2, "one SA pair for every legacy host");
 
@@ -332,6 +359,9 @@ fn proxyesp_legacy_hosts_reach_a_hip_host_encrypted() {
         assert_eq!(e.engine_counter(&e.host, c), 0, "{c} at the host");
     }
     assert_eq!(e.xlate_counter("drop_malformed"), 0);
+    // The legacy hosts' SYNs announced 1460 (or 1440): lowered to what fits
+    // the proxy's TUN MTU in IPv6 (1400 - 60).
+    assert!(e.xlate_counter("mss_clamped") >= 4, "{}", e.proxy.ctl_json("esp flows"));
 
     // tshark decrypts the WAN capture with the proxy's exported keys and
     // sees the inner TCP (HTTP) and UDP.
@@ -390,9 +420,9 @@ fn proxyesp_forged_esp_dropped_and_counted_transfer_goes_on() {
 
 /// Bad translator input is dropped and counted, never crashes the daemon:
 /// a substitute of the pool nobody was given, and a TCP segment that opens
-/// no flow.
+/// no flow. And an ICMPv6 error from the HIP host reaches the legacy host.
 #[test]
-fn proxyesp_unmapped_substitute_and_stray_segments_are_counted() {
+fn proxyesp_unmapped_substitute_stray_segments_and_icmp_errors() {
     let e = env();
     let sub = e.resolve(0, "A");
     let _echo = e.udp_echo();
@@ -407,6 +437,78 @@ fn proxyesp_unmapped_substitute_and_stray_segments_are_counted() {
     ));
     assert!(wait_until(3, || e.xlate_counter("drop_no_flow") >= 1), "{}", e.proxy.ctl_json("esp flows"));
     assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &sub, 2), 2, "the daemon carries on");
+    // UDP to a closed port of the HIP host: its ICMPv6 port unreachable
+    // comes back as the legacy host's ICMP error, so the send fails at once.
+    let out = e.legacy[0].sh(&format!(
+        "python3 -c \"
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(('{sub}',9))
+s.send(b'anyone?')
+try:
+    s.recv(100)
+    print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+\""
+    ));
+    assert_eq!(out.trim(), "refused", "{}", e.proxy.ctl_json("esp flows"));
+    assert!(e.xlate_counter("icmp_errors") >= 1);
     let (ok, out, _) = e.proxy.ctl("esp flows");
     assert!(ok && out.contains("PEER-HIT") && out.contains(&e.host_hit), "{out}");
+}
+
+/// DNS expiry: a substitute no flow uses is unmapped from the translator
+/// (and XDP); one a translator flow uses is kept; a new query maps afresh
+/// and carries traffic.
+#[test]
+fn proxyesp_substitute_expiry_unmaps_idle_keeps_busy() {
+    let e = env_with("max_ttl = 1\nmin_mapping_secs = 1\n");
+    let _echo = e.udp_echo();
+    let busy = e.resolve(0, "A");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2);
+    let idle = e.resolve(1, "AAAA");
+    let mapped = |sub: &str| {
+        let x = e.proxy.ctl_json("esp flows");
+        x["mappings"].as_array().unwrap().iter().any(|m| m["substitute"] == sub)
+    };
+    assert!(mapped(&busy) && mapped(&idle));
+    assert!(wait_until(15, || !mapped(&idle)), "the idle substitute was not unmapped");
+    assert!(mapped(&busy), "a substitute with a translator flow must stay");
+    let listed = e.proxy.ctl_json("mapping list");
+    assert!(!listed.to_string().contains(&format!("\"{idle}\"")), "XDP mapping left: {listed}");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, &busy, 2), 2, "the busy one still works");
+    let again = e.resolve(1, "AAAA");
+    assert!(mapped(&again));
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40002, &again, 2), 2, "a new substitute carries traffic");
+}
+
+/// A static mapping substitute -> HIT (config and `mapping add`), no DNS:
+/// the base exchange goes to the `[[hip.peer]]` locators; `mapping del`
+/// unmaps it from the translator too.
+#[test]
+fn proxyesp_static_mapping_to_a_hit() {
+    let e = env_full("", |hit| {
+        format!(
+            "\n[[hip.peer]]\nhit = \"{hit}\"\nlocators = [\"{HOST4}\"]\n\n\
+             [[mapping]]\nsubstitute = \"100.64.0.200\"\npeer = \"{hit}\"\n"
+        )
+    });
+    let _echo = e.udp_echo();
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 3), 3, "{}", e.proxy.log());
+    let (ok, _, err) = e.proxy.ctl(&format!("mapping add 100.64.0.201 {}", e.host_hit));
+    assert!(ok, "{err}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40000, "100.64.0.201", 3), 3);
+    let m = e.proxy.ctl_json("mapping list");
+    let peers: Vec<&str> = m["mappings"].as_array().unwrap().iter().map(|m| m["peer"].as_str().unwrap()).collect();
+    assert_eq!(peers, [e.host_hit.as_str(), e.host_hit.as_str()], "{m}");
+    let (ok, _, err) = e.proxy.ctl("mapping del 100.64.0.201");
+    assert!(ok, "{err}");
+    let x = e.proxy.ctl_json("esp flows");
+    assert!(!x.to_string().contains("100.64.0.201"), "unmapped with its flows: {x}");
+    assert_eq!(udp_round_trips(&e.legacy[1].name, 40001, "100.64.0.201", 1), 0, "no longer mapped");
+    assert_eq!(udp_round_trips(&e.legacy[0].name, 40000, "100.64.0.200", 1), 1, "the other one still works");
 }

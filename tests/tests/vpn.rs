@@ -5,14 +5,14 @@
 //!                 (home 10.2.0.0/24)                                      └─ net B 203.0.113.0/24  ── mn eth_b
 //! ```
 //!
-//! Real daemons (`proxy-ctl run` with `[vpn.ha]`, `[vpn.gw]`, `[vpn.mn]`),
-//! real sockets, tshark on the wire.
+//! Real daemons (`proxy-ctl run` with `[vpn.ha]`, `[vpn.gw]`, `[vpn.mn]`,
+//! the MN and GW with `[hip]` identities: their SAs come from a HIP base
+//! exchange), real sockets, tshark on the wire.
 
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -20,19 +20,19 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Netns, in_netns, proxy_ctl_bin, sh, sh_try, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, in_netns, proxy_ctl_bin, sh, unique, wait_until};
 use proxy_proto::vpn::{
     auth::{AuthAlgorithm, MnHaKey},
     identification::Identification,
     request::{RegistrationRequestRepr, RequestFlags},
     siu::{SiuKey, SiuRepr},
 };
+use serde_json::Value;
 
 const KEY_MG: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_GM: &str = "202122232425262728292a2b2c2d2e2f30313233";
 const MNHA_KEY: &str = "6d6e2d68612d736563726574";
 const MNHA_SPI: u32 = 0x8000_0010;
-const PSK: &str = "707368707368707368707368";
 const HOME: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 5);
 const COA_A: &str = "198.51.100.23";
 const COA_B: &str = "203.0.113.23";
@@ -41,53 +41,19 @@ fn siu_key_hex() -> String {
     "5a".repeat(32)
 }
 
-/// One daemon in a namespace, killed on drop.
-struct Daemon {
-    dir: PathBuf,
-    name: &'static str,
-    child: Option<Child>,
+/// What the VPN tests ask a daemon (`proxy-ctl --json ...`).
+trait VpnCtl {
+    fn vpn_counter(&self, name: &str) -> u64;
+    fn bundle(&self) -> (String, u64, u64);
+    fn sas(&self) -> Vec<(String, u64, String, String)>;
+    fn binding(&self) -> Option<String>;
+    fn history(&self) -> Vec<Value>;
+    fn assocs(&self) -> Vec<Value>;
 }
 
-impl Daemon {
-    fn start(ns: &Netns, dir: &std::path::Path, name: &'static str, config: &str) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, format!("[control]\nsocket = \"{}/{name}.sock\"\n{config}", dir.display())).unwrap();
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, &proxy_ctl_bin(), "run", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn proxy-ctl run");
-        let d = Daemon { dir: dir.into(), name, child: Some(child) };
-        let sock = d.socket();
-        assert!(
-            wait_until(20, || std::os::unix::net::UnixStream::connect(&sock).is_ok()),
-            "{name} did not start:\n{}",
-            d.log()
-        );
-        d
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join(format!("{}.sock", self.name))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
-    }
-
-    fn json(&self, args: &str) -> serde_json::Value {
-        let (ok, out, err) = sh_try(&format!("{} --socket {} --json {args}", proxy_ctl_bin(), self.socket().display()));
-        assert!(ok, "{} {args}: {err}\n{}", self.name, self.log());
-        serde_json::from_str(&out).unwrap()
-    }
-
-    fn counter(&self, name: &str) -> u64 {
-        let v = self.json("vpn stats");
+impl VpnCtl for Proxy {
+    fn vpn_counter(&self, name: &str) -> u64 {
+        let v = self.ctl_json("vpn stats");
         v["counters"]
             .as_array()
             .unwrap()
@@ -100,19 +66,19 @@ impl Daemon {
 
     /// (care-of address, inbound SPI, outbound SPI) of the first bundle.
     fn bundle(&self) -> (String, u64, u64) {
-        let v = self.json("vpn bundles");
+        let v = self.ctl_json("vpn bundles");
         let b = &v["bundles"][0];
         (
             b["care_of_address"].as_str().unwrap_or("-").into(),
-            b["inbound_spi"].as_u64().unwrap(),
-            b["outbound_spi"].as_u64().unwrap(),
+            b["inbound_spi"].as_u64().unwrap_or(0),
+            b["outbound_spi"].as_u64().unwrap_or(0),
         )
     }
 
     /// `sa list`: the bundle's SAs in the ESP engine's table, as
     /// (direction, SPI, local, peer), sorted.
     fn sas(&self) -> Vec<(String, u64, String, String)> {
-        let v = self.json("sa list");
+        let v = self.ctl_json("sa list");
         let mut r: Vec<_> = v["sas"]
             .as_array()
             .unwrap()
@@ -128,26 +94,25 @@ impl Daemon {
     }
 
     fn binding(&self) -> Option<String> {
-        let v = self.json("vpn bindings");
+        let v = self.ctl_json("vpn bindings");
         v["bindings"].as_array().unwrap().first().map(|b| b["care_of_address"].as_str().unwrap().to_string())
     }
 
-    fn history(&self) -> Vec<serde_json::Value> {
-        self.json("vpn history")["handovers"].as_array().unwrap().clone()
+    fn history(&self) -> Vec<Value> {
+        self.ctl_json("vpn history")["handovers"].as_array().unwrap().clone()
+    }
+
+    fn assocs(&self) -> Vec<Value> {
+        self.ctl_json("assoc list")["assocs"].as_array().unwrap().clone()
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- {} log ---\n{}", self.name, self.log());
-        }
-    }
+/// A new host identity in `dir`: (key file, HIT).
+fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    (key, shown["hit"].as_str().unwrap().to_owned())
 }
 
 struct Topo {
@@ -209,39 +174,87 @@ fn ha_config(ebpf: bool) -> String {
     )
 }
 
-fn gw_config(rr: bool) -> String {
+/// How the MN <-> GW SAs come about.
+#[derive(Clone)]
+enum Keying {
+    /// A HIP base exchange: the GW admits `admitted`, the MN uses `mn_key`.
+    Hip { gw_key: PathBuf, gw_hit: String, mn_key: PathBuf, admitted: String },
+    /// `[[vpn.gw.node]]` / `[vpn.mn]` SPIs and keys.
+    Static,
+}
+
+impl Keying {
+    /// Fresh identities for GW and MN, the MN's HIT admitted.
+    fn hip(dir: &Path) -> Keying {
+        let (gw_key, gw_hit) = identity(dir, "gw");
+        let (mn_key, mn_hit) = identity(dir, "mn");
+        Keying::Hip { gw_key, gw_hit, mn_key, admitted: mn_hit }
+    }
+}
+
+fn gw_config(keying: &Keying) -> String {
+    let (hip, node) = match keying {
+        Keying::Hip { gw_key, admitted, .. } => (
+            format!("[hip]\nidentities = [\"{}\"]\nretransmit_ms = 200\n", gw_key.display()),
+            format!("hit = \"{admitted}\"\n"),
+        ),
+        Keying::Static => (
+            String::new(),
+            format!(
+                "care_of = \"{COA_A}\"\nspi_in = 4096\nspi_out = 8192\nkey_in = \"{KEY_MG}\"\nkey_out = \"{KEY_GM}\"\n"
+            ),
+        ),
+    };
     format!(
-        "[vpn.gw]\ninner = \"10.1.0.254\"\npublic = \"192.0.2.1\"\ninner_dev = \"in0\"\nreturn_routability = {rr}\n\
+        "{hip}[vpn.gw]\ninner = \"10.1.0.254\"\npublic = \"192.0.2.1\"\ninner_dev = \"in0\"\n\
          [[vpn.gw.home_agent]]\naddress = \"10.1.0.1\"\nsiu_key_id = 1\nsiu_key = \"{}\"\n\
-         [[vpn.gw.node]]\nhome = \"10.2.0.5\"\ncare_of = \"{COA_A}\"\nspi_in = 4096\nspi_out = 8192\n\
-         key_in = \"{KEY_MG}\"\nkey_out = \"{KEY_GM}\"\npsk = \"{PSK}\"\n",
+         [[vpn.gw.node]]\nhome = \"10.2.0.5\"\n{node}",
         siu_key_hex()
     )
 }
 
-fn mn_config(retransmit_ms: u64, max_retx: u32) -> String {
+fn mn_config(keying: &Keying, retransmit_ms: u64, max_retx: u32) -> String {
+    let (hip, sas) = match keying {
+        Keying::Hip { gw_hit, mn_key, .. } => (
+            format!("[hip]\nidentities = [\"{}\"]\nretransmit_ms = 200\nmax_retransmits = 2\n", mn_key.display()),
+            format!("gateway_hit = \"{gw_hit}\"\n"),
+        ),
+        Keying::Static => {
+            (String::new(), format!("spi_in = 8192\nspi_out = 4096\nkey_in = \"{KEY_GM}\"\nkey_out = \"{KEY_MG}\"\n"))
+        }
+    };
     format!(
-        "[vpn.mn]\nhome = \"10.2.0.5\"\nhome_agent = \"10.1.0.1\"\ngateway = \"192.0.2.1\"\nroutes = [\"10.1.0.0/16\"]\n\
-         interfaces = [\"eth_a\", \"eth_b\"]\nspi_in = 8192\nspi_out = 4096\nkey_in = \"{KEY_GM}\"\nkey_out = \"{KEY_MG}\"\n\
-         psk = \"{PSK}\"\nmn_ha_spi = {MNHA_SPI}\nmn_ha_key = \"{MNHA_KEY}\"\nretransmit_ms = {retransmit_ms}\n\
-         max_retransmissions = {max_retx}\n"
+        "{hip}[vpn.mn]\nhome = \"10.2.0.5\"\nhome_agent = \"10.1.0.1\"\ngateway = \"192.0.2.1\"\nroutes = [\"10.1.0.0/16\"]\n\
+         interfaces = [\"eth_a\", \"eth_b\"]\n{sas}mn_ha_spi = {MNHA_SPI}\nmn_ha_key = \"{MNHA_KEY}\"\n\
+         retransmit_ms = {retransmit_ms}\nmax_retransmissions = {max_retx}\n"
     )
 }
 
 struct Vpn {
     t: Topo,
-    ha: Daemon,
-    gw: Daemon,
-    mn: Daemon,
+    ha: Proxy,
+    gw: Proxy,
+    mn: Proxy,
 }
 
-fn vpn(ebpf: bool, retransmit_ms: u64, max_retx: u32) -> Vpn {
+fn vpn(keying: impl FnOnce(&Path) -> Keying, ebpf: bool, retransmit_ms: u64, max_retx: u32) -> Vpn {
     let t = topo();
-    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config(ebpf));
-    let gw = Daemon::start(&t.gw_ns, &t.dir, "gw", &gw_config(true));
-    let mn = Daemon::start(&t.mn_ns, &t.dir, "mn", &mn_config(retransmit_ms, max_retx));
+    let k = keying(&t.dir);
+    let ha = Proxy::start_config(&t.ha_ns, &ha_config(ebpf));
+    let gw = Proxy::start_config(&t.gw_ns, &gw_config(&k));
+    let mn = Proxy::start_config(&t.mn_ns, &mn_config(&k, retransmit_ms, max_retx));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
     Vpn { t, ha, gw, mn }
+}
+
+/// The SPIs of the MN's HIP association with the GW, as (inbound, outbound),
+/// checked against the GW's side of it.
+fn hip_spis(v: &Vpn) -> (u64, u64) {
+    let (m, g) = (v.mn.assocs(), v.gw.assocs());
+    assert_eq!((m.len(), g.len()), (1, 1), "{m:?} {g:?}");
+    assert_eq!(m[0]["state"], "ESTABLISHED", "{m:?}");
+    assert_eq!((&m[0]["spi_in"], &m[0]["spi_out"]), (&g[0]["spi_out"], &g[0]["spi_in"]), "{m:?} {g:?}");
+    (m[0]["spi_in"].as_u64().unwrap(), m[0]["spi_out"].as_u64().unwrap())
 }
 
 /// The MN leaves one visited network for the other.
@@ -290,13 +303,16 @@ fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Atomic
 
 #[test]
 fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
-    // IP-in-IP at the HA in eBPF (TC egress).
-    let v = vpn(true, 1000, 3);
+    // SAs from a HIP base exchange; IP-in-IP at the HA in eBPF (TC egress).
+    let v = vpn(Keying::hip, true, 1000, 3);
     assert!(ping_ok(&v.t.cn, "10.2.0.5"), "CN -> MN before any move");
-    let mn_spis = v.mn.bundle();
-    let gw_spis = v.gw.bundle();
-    assert_eq!(mn_spis, (COA_A.into(), 8192, 4096));
-    assert_eq!(gw_spis, (COA_A.into(), 4096, 8192));
+    // The VPN's SPIs are the HIP association's, on both sides.
+    let (spi_in, spi_out) = hip_spis(&v);
+    assert_eq!(v.mn.bundle(), (COA_A.into(), spi_in, spi_out));
+    assert_eq!(v.gw.bundle(), (COA_A.into(), spi_out, spi_in));
+    assert_eq!(v.gw.vpn_counter("hip_established"), 1);
+    let origin = v.mn.ctl_json("sa list")["sas"][0]["origin"].clone();
+    assert_eq!(origin, "hip");
 
     // A TCP transfer MN <- CN across both moves: 4 MB at a paced rate.
     const TOTAL: usize = 4 << 20;
@@ -339,13 +355,15 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         std::thread::sleep(Duration::from_millis(700));
         let (s1, r1) = (sent.load(Ordering::Relaxed), recv.load(Ordering::Relaxed));
         assert!(r1 > r0 + 100, "UDP did not resume at {addr}: {r0} -> {r1}");
-        // Same SPIs on both sides: nothing was re-keyed.
-        assert_eq!(v.mn.bundle(), (addr.to_string(), 8192, 4096));
-        assert_eq!(v.gw.bundle(), (addr.to_string(), 4096, 8192));
+        // Same SPIs on both sides, still the association's: nothing was re-keyed.
+        assert_eq!(v.mn.bundle(), (addr.to_string(), spi_in, spi_out));
+        assert_eq!(v.gw.bundle(), (addr.to_string(), spi_out, spi_in));
+        assert_eq!(hip_spis(&v), (spi_in, spi_out));
         // The same SAs in the ESP engine's table, moved to the new care-of address.
         let s = |d: &str, spi, l: &str, p: &str| (d.to_string(), spi, l.to_string(), p.to_string());
-        assert_eq!(v.mn.sas(), vec![s("in", 8192, addr, "192.0.2.1"), s("out", 4096, addr, "192.0.2.1")]);
-        assert_eq!(v.gw.sas(), vec![s("in", 4096, "192.0.2.1", addr), s("out", 8192, "192.0.2.1", addr)]);
+        let (i, o) = (spi_in, spi_out);
+        assert_eq!(v.mn.sas(), vec![s("in", i, addr, "192.0.2.1"), s("out", o, addr, "192.0.2.1")]);
+        assert_eq!(v.gw.sas(), vec![s("in", o, "192.0.2.1", addr), s("out", i, "192.0.2.1", addr)]);
         losses.push(((s1 - s0) as i64 - (r1 - r0) as i64, s1 - s0));
     }
     stop.store(true, Ordering::Relaxed);
@@ -368,38 +386,72 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         );
     }
     assert_eq!(v.gw.history().len(), 2);
-    assert_eq!(v.gw.counter("rr_verified"), 2);
-    assert!(v.gw.counter("wildcard_source_accepted") >= 2);
-    assert_eq!(v.mn.counter("reestablishments"), 0);
-    assert!(v.ha.counter("ebpf_ipip_encapsulated") > 1000, "the HA's traffic went through tc_ipip_encap");
-    assert_eq!(v.ha.counter("ipip_encapsulated"), 0, "no userspace IP-in-IP with encap_dev");
+    assert_eq!(v.gw.vpn_counter("rr_verified"), 2);
+    assert!(v.gw.vpn_counter("wildcard_source_accepted") >= 2);
+    assert_eq!(v.mn.vpn_counter("reestablishments"), 0);
+    assert_eq!((v.mn.vpn_counter("base_exchanges"), v.gw.vpn_counter("hip_established")), (1, 1));
+    assert!(v.ha.vpn_counter("ebpf_ipip_encapsulated") > 1000, "the HA's traffic went through tc_ipip_encap");
+    assert_eq!(v.ha.vpn_counter("ipip_encapsulated"), 0, "no userspace IP-in-IP with encap_dev");
 }
 
 #[test]
-fn vpn_fallback_reestablishes_when_the_home_agent_is_silent() {
+fn vpn_fallback_reestablishes_with_a_new_base_exchange_when_the_home_agent_is_silent() {
     // IP-in-IP at the HA in userspace (TUN device).
-    let v = vpn(false, 150, 2);
-    let before = v.mn.bundle();
+    let v = vpn(Keying::hip, false, 150, 2);
+    let before = hip_spis(&v);
+    assert_eq!(v.mn.bundle(), (COA_A.into(), before.0, before.1));
     // The HA stops answering.
     v.t.ha_ns.sh("nft add table ip t && nft add chain ip t in '{ type filter hook input priority 0; }' && nft add rule ip t in udp dport 434 drop");
     move_to(&v.t.mn_ns, "eth_a", "eth_b", COA_B, "203.0.113.1");
-    assert!(wait_until(10, || v.mn.counter("reestablishments") >= 1), "MN never re-established:\n{}", v.mn.log());
+    assert!(wait_until(10, || v.mn.vpn_counter("reestablishments") >= 1), "MN never re-established:\n{}", v.mn.log());
     v.t.ha_ns.sh("nft delete table ip t");
     assert!(
         wait_until(10, || v.ha.binding().as_deref() == Some(COA_B)),
         "no registration after re-establishment:\n{}",
         v.mn.log()
     );
-    let after = v.mn.bundle();
-    assert_eq!(after.0, COA_B);
-    assert_ne!((after.1, after.2), (before.1, before.2), "re-establishment must bring new SPIs");
-    assert_eq!(v.gw.bundle().1, after.2, "GW inbound SPI = MN outbound SPI");
+    // A new base exchange: new SPIs, the association's, on both sides.
+    let after = hip_spis(&v);
+    assert_ne!(after, before, "re-establishment must bring new SPIs");
+    assert_eq!(v.mn.bundle(), (COA_B.into(), after.0, after.1));
+    assert_eq!(v.gw.bundle(), (COA_B.into(), after.1, after.0));
+    let assoc = &v.gw.assocs()[0];
+    assert_eq!(assoc["peer_locator"], COA_B, "{assoc}");
     assert!(wait_until(5, || ping_ok(&v.t.cn, "10.2.0.5")), "traffic did not resume after re-establishment");
     let h = v.mn.history();
-    assert_eq!(h.last().unwrap()["kind"], "reestablished", "{h:?}");
-    assert!(h.last().unwrap()["retransmissions"].as_u64().unwrap() >= 2);
+    let last = h.last().unwrap();
+    assert_eq!(last["kind"], "reestablished", "{h:?}");
+    assert!(last["retransmissions"].as_u64().unwrap() >= 2, "{last}");
+    assert_eq!((last["inbound_spi"].as_u64(), last["outbound_spi"].as_u64()), (Some(after.0), Some(after.1)));
     assert!(v.mn.log().contains("re-establishing the VPN from scratch"));
-    assert_eq!(v.gw.counter("reestablished"), 1);
+    assert_eq!((v.gw.vpn_counter("hip_established"), v.gw.vpn_counter("reestablished")), (2, 1));
+    assert_eq!(v.mn.vpn_counter("base_exchanges"), 2);
+    // The GW's bundle generation counts it.
+    assert_eq!(v.gw.ctl_json("vpn bundles")["bundles"][0]["generation"], 1);
+}
+
+#[test]
+fn vpn_gateway_refuses_a_mobile_node_hit_it_does_not_admit() {
+    let t = topo();
+    let k = Keying::hip(&t.dir);
+    // The GW admits another HIT than the MN's.
+    let (_, stranger) = identity(&t.dir, "other");
+    let Keying::Hip { gw_key, gw_hit, mn_key, .. } = k else { unreachable!() };
+    let k = Keying::Hip { gw_key, gw_hit, mn_key, admitted: stranger };
+    let _ha = Proxy::start_config(&t.ha_ns, &ha_config(false));
+    let gw = Proxy::start_config(&t.gw_ns, &gw_config(&k));
+    let mn = Proxy::start_config(&t.mn_ns, &mn_config(&k, 1000, 3));
+    assert!(wait_until(5, || gw.vpn_counter("hip_not_admitted") >= 1), "refusal not counted:\n{}", gw.log());
+    // No R1 went back: the MN retransmits its I1 and gives up.
+    assert!(wait_until(10, || mn.vpn_counter("base_exchange_failures") >= 1), "{}", mn.log());
+    assert!(gw.assocs().is_empty(), "{:?}", gw.assocs());
+    assert!(gw.ctl_json("vpn bundles")["bundles"].as_array().unwrap().is_empty());
+    assert!(gw.ctl_json("sa list")["sas"].as_array().unwrap().is_empty());
+    assert_eq!(mn.bundle(), (COA_A.into(), 0, 0), "no SAs at the MN");
+    assert_eq!(gw.vpn_counter("hip_established"), 0);
+    let hip = gw.ctl_json("assoc stats");
+    let dropped = hip.to_string();
+    assert!(dropped.contains("peer_not_allowed"), "{dropped}");
 }
 
 fn send_udp(ns: &Netns, src: &str, dst: &str, payload: Vec<u8>) {
@@ -414,7 +466,10 @@ fn send_udp(ns: &Netns, src: &str, dst: &str, payload: Vec<u8>) {
 
 #[test]
 fn vpn_rejects_forged_and_replayed_siu_bad_authenticator_and_old_identification() {
-    let v = vpn(true, 1000, 3);
+    // Static SAs (`[[vpn.gw.node]]` SPIs and keys): the other way to key the VPN.
+    let v = vpn(|_| Keying::Static, true, 1000, 3);
+    assert_eq!(v.mn.bundle(), (COA_A.into(), 8192, 4096));
+    assert_eq!(v.mn.ctl_json("sa list")["sas"][0]["origin"], "manual");
     let (gw0, ha0) = (v.gw.bundle(), v.ha.binding());
     let bogus = SiuRepr {
         flags: 0,
@@ -432,7 +487,7 @@ fn vpn_rejects_forged_and_replayed_siu_bad_authenticator_and_old_identification(
     let key = SiuKey::new(1, &[0x5a; 32]);
     let replayed = SiuRepr { sequence: 1, ..bogus.clone() }.to_bytes(&key).unwrap();
     send_udp(&v.t.ha_ns, "10.1.0.1:4341", "10.1.0.254:434", replayed);
-    assert!(wait_until(3, || v.gw.counter("siu_bad_icv") == 1 && v.gw.counter("siu_replayed") == 1));
+    assert!(wait_until(3, || v.gw.vpn_counter("siu_bad_icv") == 1 && v.gw.vpn_counter("siu_replayed") == 1));
     assert_eq!(v.gw.bundle(), gw0, "a rejected SIU changed the SA bundle");
 
     // Registration Requests straight to the HA (the CN is in the private network).
@@ -458,13 +513,12 @@ fn vpn_rejects_forged_and_replayed_siu_bad_authenticator_and_old_identification(
     // Right key, but an Identification from an hour ago (RFC 5944 §5.7).
     let old = Identification(ntp - (3600u64 << 32));
     send_udp(&v.t.cn, "10.1.1.10:4343", "10.1.0.1:434", req(old, "10.1.1.10").to_signed_bytes(&good_key).unwrap());
-    assert!(
-        wait_until(3, || v.ha.counter("authentication_failed") == 1 && v.ha.counter("identification_mismatch") == 1)
-    );
+    assert!(wait_until(3, || v.ha.vpn_counter("authentication_failed") == 1
+        && v.ha.vpn_counter("identification_mismatch") == 1));
     assert_eq!(v.ha.binding(), ha0, "a rejected request changed the binding");
     assert!(ping_ok(&v.t.cn, "10.2.0.5"), "traffic still flows to the unchanged care-of address");
     // The CLI shows the rejections by name.
-    let (ok, out, _) = sh_try(&format!("{} --socket {} vpn stats", proxy_ctl_bin(), v.gw.socket().display()));
+    let (ok, out, _) = v.gw.ctl("vpn stats");
     assert!(ok && out.contains("siu_bad_icv") && out.contains("siu_replayed"), "{out}");
 }
 
@@ -473,38 +527,51 @@ fn hex_decode(s: &str) -> Vec<u8> {
 }
 
 #[test]
-fn vpn_tshark_dissects_registration_as_mobile_ip() {
+fn vpn_tshark_dissects_hip_base_exchange_and_registration_as_mobile_ip() {
     let t = topo();
+    let k = Keying::hip(&t.dir);
     let pcap = t.dir.join("mn.pcap");
-    let mut cap = Command::new("ip")
-        .args(["netns", "exec", &t.mn_ns.name, "dumpcap", "-q", "-i", "eth_a", "-w"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    let ha = Daemon::start(&t.ha_ns, &t.dir, "ha", &ha_config(true));
-    let _gw = Daemon::start(&t.gw_ns, &t.dir, "gw", &gw_config(true));
-    let _mn = Daemon::start(&t.mn_ns, &t.dir, "mn", &mn_config(1000, 3));
+    let cap = Background::capture(&t.mn_ns, &format!("dumpcap -q -i eth_a -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    let ha = Proxy::start_config(&t.ha_ns, &ha_config(true));
+    let gw = Proxy::start_config(&t.gw_ns, &gw_config(&k));
+    let mn = Proxy::start_config(&t.mn_ns, &mn_config(&k, 1000, 3));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)));
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(cap.id() as i32, libc::SIGINT) };
-    let _ = cap.wait();
-    let sa = |src: &str, dst: &str, spi: u32, key: &str| {
-        proxy_proto::esp::wireshark_esp_sa_line(
-            src.parse().unwrap(),
-            dst.parse().unwrap(),
-            spi,
-            proxy_proto::esp::Transform::Aes128Gcm16,
-            &hex_decode(key),
-        )
-        .unwrap()
-    };
-    let (up, down) = (sa(COA_A, "192.0.2.1", 4096, KEY_MG), sa("192.0.2.1", COA_A, 8192, KEY_GM));
+    drop(cap);
+    // The keys of the SAs the base exchange made, as the MN exports them.
+    let keys = t.dir.join("esp_sa");
+    let (ok, _, err) = mn.ctl(&format!("sa list --export-keys {}", keys.display()));
+    assert!(ok, "{err}");
+    let keys = std::fs::read_to_string(keys).unwrap();
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+    let uat: String = keys.lines().map(|l| format!(" -o 'uat:esp_sa:{l}'")).collect();
+    let (Keying::Hip { gw_hit, admitted: mn_hit, .. }, _) = (&k, &gw) else { unreachable!() };
+    // HIP I1, R1, I2, R2 between the MN's care-of address and the GW.
+    let hip = sh(&format!(
+        "tshark -n -r {} -Y hip -T fields -e ip.src -e ip.dst -e hip.packet_type -e hip.hit_sndr -e hip.hit_rcvr",
+        pcap.display()
+    ));
+    let want = [
+        (COA_A, "192.0.2.1", "1", mn_hit, gw_hit),
+        ("192.0.2.1", COA_A, "2", gw_hit, mn_hit),
+        (COA_A, "192.0.2.1", "3", mn_hit, gw_hit),
+        ("192.0.2.1", COA_A, "4", gw_hit, mn_hit),
+    ];
+    let seen: Vec<Vec<String>> = hip.lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect::<Vec<_>>();
+    for (src, dst, ty, snd, rcv) in want {
+        assert!(
+            seen.iter().any(|f| f.len() == 5
+                && (f[0].as_str(), f[1].as_str(), f[2].as_str()) == (src, dst, ty)
+                && tshark_hit(&f[3]) == snd.parse().ok()
+                && tshark_hit(&f[4]) == rcv.parse().ok()),
+            "no HIP packet type {ty} {src} -> {dst} in:\n{hip}"
+        );
+    }
+    // Then the registration, ESP with the base exchange's keys, as Mobile IP.
     let out = sh(&format!(
-        "tshark -n -r {} -o esp.enable_encryption_decode:TRUE -o 'uat:esp_sa:{up}' -o 'uat:esp_sa:{down}' -Y mip \
+        "tshark -n -r {} -o esp.enable_encryption_decode:TRUE{uat} -Y mip \
          -T fields -e mip.type -e mip.homeaddr -e mip.coa -e mip.code",
         pcap.display()
     ));
@@ -517,4 +584,9 @@ fn vpn_tshark_dissects_registration_as_mobile_ip() {
         lines.iter().any(|l| l.starts_with("3\t10.2.0.5") && l.ends_with("\t0")),
         "no accepted Registration Reply dissected:\n{out}"
     );
+}
+
+/// tshark prints a HIT as 32 hex digits.
+fn tshark_hit(s: &str) -> Option<std::net::Ipv6Addr> {
+    u128::from_str_radix(s.trim(), 16).ok().map(std::net::Ipv6Addr::from)
 }

@@ -10,8 +10,9 @@ use crate::control::{Request, Response};
 
 #[derive(Debug, Subcommand)]
 pub enum EspCmd {
-    /// Flows legacy host -> substitute -> HIT (with the NAT port), then the
-    /// translator's counters and drops by reason.
+    /// The translator's mappings (substitute -> HITs, locators), its flows
+    /// legacy host -> substitute -> HIT (with the NAT port), then its
+    /// counters and drops by reason.
     Flows,
 }
 
@@ -21,7 +22,16 @@ pub async fn run(socket: &Path, json: bool, cmd: EspCmd) -> anyhow::Result<()> {
     if json {
         return client::print_json(&resp);
     }
-    if let Response::EspFlows { flows, counters } = resp {
+    if let Response::EspFlows { flows, counters, mappings } = resp {
+        let rows: Vec<Vec<String>> = mappings
+            .iter()
+            .map(|m| {
+                let locs: Vec<String> = m.locators.iter().map(|l| l.to_string()).collect();
+                vec![m.substitute.to_string(), m.peer_hit.to_string(), m.local_hit.to_string(), locs.join(",")]
+            })
+            .collect();
+        table::print(&["SUBSTITUTE", "PEER-HIT", "LOCAL-HIT", "LOCATORS"], &rows);
+        println!();
         let rows: Vec<Vec<String>> = flows
             .iter()
             .map(|f| {

@@ -15,6 +15,16 @@ use crate::{
 /// run get an error response naming what is missing.
 pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
     let result = match req {
+        Request::MappingAdd { substitute, peer } if mapping_rules::is_hip_mapping(&daemon.cfg, peer) => {
+            hip_mapping_add(daemon, substitute, peer).await
+        }
+        Request::MappingDel { substitute } if daemon.proxy_esp.is_some() => {
+            let r = datapath_request(daemon, Request::MappingDel { substitute }).await;
+            if let Some(p) = &daemon.proxy_esp {
+                p.unmapped(substitute);
+            }
+            r
+        }
         req @ (Request::MappingAdd { .. }
         | Request::MappingDel { .. }
         | Request::MappingList
@@ -34,7 +44,7 @@ pub async fn dispatch(daemon: &Daemon, req: Request) -> Response {
         }
         Request::EspFlows => daemon.proxy_esp().map(|p| p.list()),
     };
-    match result.map(|r| with_dns(daemon, r)) {
+    match result.map(|r| with_afxdp(daemon, with_proxy_esp(daemon, with_dns(daemon, r)))) {
         Ok(r) => r,
         Err(e) => Response::Error { message: e.to_string() },
     }
@@ -64,6 +74,48 @@ fn with_dns(daemon: &Daemon, r: Response) -> Response {
         }
         r => r,
     }
+}
+
+/// Adds the AF_XDP workers' counters (`afxdp_*`) to `stats`.
+fn with_afxdp(daemon: &Daemon, r: Response) -> Response {
+    match (r, &daemon.afxdp) {
+        (Response::Stats { mut counters, mappings, mappings_max, flows, flows_max, dns }, Some(x)) => {
+            counters.extend(x.counters().into_iter().map(|(name, value)| CounterInfo { name, value }));
+            Response::Stats { counters, mappings, mappings_max, flows, flows_max, dns }
+        }
+        (r, _) => r,
+    }
+}
+
+/// HIP mappings' flows live in the proxy's translator, not in the XDP
+/// NAT: count them in `mapping list`.
+fn with_proxy_esp(daemon: &Daemon, r: Response) -> Response {
+    let Some(p) = &daemon.proxy_esp else { return r };
+    match r {
+        Response::Mappings { mut mappings } => {
+            let per_sub = p.flows_per_substitute();
+            for m in &mut mappings {
+                m.flows += u64::from(per_sub.get(&m.substitute).copied().unwrap_or(0));
+            }
+            Response::Mappings { mappings }
+        }
+        r => r,
+    }
+}
+
+/// `mapping add SUBSTITUTE HIT` on the proxy: XDP passes the substitute
+/// to the ESP path, the translator maps it onto the HIT.
+async fn hip_mapping_add(
+    daemon: &Daemon,
+    substitute: std::net::IpAddr,
+    peer: std::net::IpAddr,
+) -> anyhow::Result<Response> {
+    let std::net::IpAddr::V6(hit) = peer else { anyhow::bail!("{peer} is not a HIT") };
+    mapping_rules::check_new(&daemon.cfg, substitute, peer)?;
+    let p = daemon.proxy_esp()?;
+    daemon.datapath()?.lock().await.mapping_add_hip(substitute, hit)?;
+    p.map_static(substitute, hit);
+    Ok(Response::Ok)
 }
 
 async fn datapath_request(daemon: &Daemon, req: Request) -> anyhow::Result<Response> {

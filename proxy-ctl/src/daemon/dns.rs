@@ -144,7 +144,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut pool = SubstitutePool::new(v4(cfg.pool.v4), v6(cfg.pool.v6)).context("[pool] for DNS")?;
     if esp.is_some() {
-        forget_hip_mappings(&dp).await?;
+        forget_hip_mappings(&dp, &cfg).await?;
     }
     // Substitutes already mapped (static mappings, or DNS mappings the
     // pinned maps kept across a restart) must never be handed out again
@@ -535,12 +535,13 @@ async fn install_hip(dp: &Arc<Mutex<Datapath>>, m: &MappingEvent, esp: &ProxyEsp
     written
 }
 
-/// HIP mappings pinned by an earlier run: their translator state and
-/// locators are gone with that process, so free them.
-async fn forget_hip_mappings(dp: &Arc<Mutex<Datapath>>) -> anyhow::Result<()> {
+/// HIP mappings from DNS pinned by an earlier run: their translator state
+/// and locators are gone with that process, so free them (static ones stay).
+async fn forget_hip_mappings(dp: &Arc<Mutex<Datapath>>, cfg: &Config) -> anyhow::Result<()> {
     let mut dp = dp.lock().await;
     for (sub, m) in dp.mappings()? {
-        if m.flags & proxy_common::nat::MAPPING_F_HIP != 0 {
+        let fixed = cfg.mappings.iter().any(|s| s.substitute == sub);
+        if m.flags & proxy_common::nat::MAPPING_F_HIP != 0 && !fixed {
             dp.mapping_del(sub)?;
             info!(substitute = %sub, "HIP mapping of an earlier run removed");
         }

@@ -33,7 +33,7 @@ use tracing::{debug, info};
 
 use crate::{
     config::{Config, EspSection},
-    control::{EspFlowInfo, Response},
+    control::{EspFlowInfo, EspMappingInfo, Response},
     esp::{
         SaTable,
         host::{HostOptions, HostPath, monotonic_secs},
@@ -76,6 +76,13 @@ impl ProxyEsp {
         self.lock().insert(peer_hit, locs);
         self.translator.map_substitute(m.substitute, self.local_hit, peer_hit);
         info!(name = %m.name, substitute = %m.substitute, peer_hit = %peer_hit, "substitute mapped to a HIP host (ESP)");
+    }
+
+    /// A static mapping (`[[mapping]]` or `mapping add` with a HIT as
+    /// peer): the base exchange goes to the `[[hip.peer]]` locators.
+    pub fn map_static(&self, substitute: IpAddr, peer_hit: Ipv6Addr) {
+        self.translator.map_substitute(substitute, self.local_hit, peer_hit);
+        info!(%substitute, peer_hit = %peer_hit, "static substitute mapped to a HIP host (ESP)");
     }
 
     /// The substitute expired.
@@ -133,7 +140,18 @@ impl ProxyEsp {
             .into_iter()
             .map(|(name, value)| crate::control::CounterInfo { name, value })
             .collect();
-        Response::EspFlows { flows, counters }
+        let mappings = self
+            .translator
+            .mappings()
+            .into_iter()
+            .map(|(substitute, m)| EspMappingInfo {
+                substitute,
+                local_hit: m.local_hit,
+                peer_hit: m.peer_hit,
+                locators: self.locators(m.peer_hit),
+            })
+            .collect();
+        Response::EspFlows { flows, counters, mappings }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv6Addr, Vec<IpAddr>>> {
@@ -165,6 +183,18 @@ pub fn start(cfg: &Config, e: &EspSection, table: Arc<SaTable>) -> anyhow::Resul
     let path = HostPath::start_translating(table, &opts, translator.clone())?;
     info!(%tun, local_hit = %local_hit, max_flows = e.proxy_max_flows, "proxy ESP path running (substitute pools -> TUN)");
     Ok((Arc::new(ProxyEsp { translator, local_hit, locators: Mutex::new(HashMap::new()) }), path))
+}
+
+/// The static HIP mappings of the config into the translator (XDP has
+/// them already: `load_datapath`).
+pub fn map_static(p: &ProxyEsp, cfg: &Config) {
+    for m in &cfg.mappings {
+        if let IpAddr::V6(hit) = m.peer
+            && crate::mapping_rules::is_hip_mapping(cfg, m.peer)
+        {
+            p.map_static(m.substitute, hit);
+        }
+    }
 }
 
 /// Expire idle flows now and then.

@@ -34,6 +34,10 @@ enum Cmd {
         peer: Hit,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    Forget {
+        peer: Hit,
+        reply: oneshot::Sender<usize>,
+    },
     Rekey {
         peer: Hit,
         reply: oneshot::Sender<Result<(), String>>,
@@ -109,6 +113,20 @@ impl HipHandle {
         if paths.is_empty() {
             bail!("no local address can reach {locators:?}");
         }
+        self.initiate_paths(peer, paths).await
+    }
+
+    /// As [`HipHandle::initiate`], from our locator `local` to the peer's
+    /// `remote` (a mobile node starting over from its new care-of address).
+    pub async fn initiate_from(&self, peer: Ipv6Addr, local: IpAddr, remote: IpAddr) -> anyhow::Result<AssocInfo> {
+        if !Hit::from(peer).is_orchid() {
+            bail!("{peer} is not a HIT (ORCHIDv2, 2001:20::/28)");
+        }
+        self.initiate_paths(peer, vec![(local, remote)]).await
+    }
+
+    async fn initiate_paths(&self, peer: Ipv6Addr, paths: Vec<(IpAddr, IpAddr)>) -> anyhow::Result<AssocInfo> {
+        let hit = Hit::from(peer);
         let mut events = self.events.subscribe();
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::Initiate { peer: hit, paths, reply }).await.context("HIP driver stopped")?;
@@ -148,6 +166,15 @@ impl HipHandle {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Cmd::Rekey { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
         rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
+    }
+
+    /// Drop the association with `peer` without telling it (the path is
+    /// gone; a new base exchange follows, which the peer accepts in
+    /// ESTABLISHED, RFC 7401 §4.4.2). Returns how many went.
+    pub async fn forget(&self, peer: Ipv6Addr) -> anyhow::Result<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Cmd::Forget { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
+        rx.await.context("HIP driver stopped")
     }
 
     /// Every association.
@@ -318,6 +345,9 @@ impl Driver {
             }
             Cmd::Close { peer, reply } => {
                 let _ = reply.send(self.core.close(now, None, peer).map_err(|e| e.to_string()));
+            }
+            Cmd::Forget { peer, reply } => {
+                let _ = reply.send(self.core.forget(&peer));
             }
             Cmd::List { reply } => {
                 let _ = reply.send(self.core.associations(now));

@@ -7,6 +7,7 @@ mod dispatch;
 mod dns;
 mod dns_state;
 mod esp;
+pub mod esp_afxdp;
 mod esp_hip;
 mod esp_proxy;
 mod gc;
@@ -56,6 +57,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             let (t, _) =
                 esp::start(&cfg, &crate::config::EspSection { tun: None, ..e.clone() }).context("starting ESP")?;
             let (p, h) = esp_proxy::start(&cfg, e, t.clone()).context("starting the proxy's ESP path")?;
+            esp_proxy::map_static(&p, &cfg);
             (Some(t), Some(h), Some(p))
         }
         Some(e) => {
@@ -81,17 +83,33 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         .map(|v| Arc::new(std::sync::Mutex::new(crate::vpn::view::VpnView { role: v.role(), ..Default::default() })));
     let mut tasks = Vec::new();
     let hip = match cfg.hip.clone() {
-        Some(h) => {
+        Some(mut h) => {
+            if let Some(v) = &cfg.vpn {
+                v.adjust_hip(&mut h);
+            }
             let (handle, task) = hip::spawn(h).context("starting HIP")?;
             tasks.push(task);
             Some(handle)
         }
         None => None,
     };
-    if let (Some(t), Some(h)) = (&sa_table, &hip) {
+    // The VPN's node and gateway install their own (tunnel-mode) SAs from
+    // the HIP events; BEET glue is for the other roles. The proxy's misses
+    // start a base exchange with the locators its DNS mappings learnt.
+    if let (Some(t), Some(h), false) = (&sa_table, &hip, vpn::needs_sa_table(cfg.vpn.as_ref())) {
         let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
         tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
     }
+    // The proxy's AF_XDP fast path for established flows (issue 5).
+    let afxdp = match (&cfg.esp, &proxy_esp, &sa_table) {
+        (Some(e), Some(p), Some(t)) => {
+            esp_afxdp::start(&cfg, e, dp.as_ref(), t.clone(), p.translator().clone()).await?.map(|(x, task)| {
+                tasks.push(task);
+                x
+            })
+        }
+        _ => None,
+    };
     let dns_state = cfg.dns.as_ref().map(|_| Arc::new(std::sync::Mutex::new(dns_state::DnsState::default())));
     if let (Some(d), Some(h)) = (&dns_state, &hip) {
         tasks.push(hip_mapping::spawn(h.events(), d.clone()));
@@ -103,6 +121,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         hip,
         dns: dns_state.clone(),
         vpn: vpn_view.clone(),
+        afxdp: afxdp.clone(),
         proxy_esp: proxy_esp.clone(),
     });
 
@@ -124,7 +143,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }));
     }
     if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
-        tasks.push(tokio::spawn(vpn::run(v, sa_table, view)));
+        tasks.push(tokio::spawn(vpn::run(v, sa_table, view, daemon.hip.clone())));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -140,6 +159,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     drop(tasks);
     drop(daemon);
     drop(dp);
+    // The workers stop (joined) before the TUN path.
+    drop(afxdp);
     drop(host_path);
     info!("stopped; mappings and NAT flows stay pinned");
     Ok(())
@@ -155,7 +176,13 @@ fn load_datapath(cfg: &Config, dsec: &crate::config::DatapathSection, reset_stat
     let flows = dp.flows()?.len();
     info!(restored_mappings = restored, restored_flows = flows, "pinned state");
     for m in &cfg.mappings {
-        match dp.mapping_add(m.substitute, m.peer) {
+        let added = match m.peer {
+            std::net::IpAddr::V6(hit) if crate::mapping_rules::is_hip_mapping(cfg, m.peer) => {
+                dp.mapping_add_hip(m.substitute, hit)
+            }
+            _ => dp.mapping_add(m.substitute, m.peer),
+        };
+        match added {
             Ok(()) => info!(substitute = %m.substitute, peer = %m.peer, "static mapping installed"),
             Err(crate::datapath::TableError::Mapping(crate::mapping_rules::MappingError::Duplicate(_))) => {}
             Err(e) => warn!(substitute = %m.substitute, "static mapping not installed: {e}"),

@@ -20,6 +20,8 @@ pub struct Daemon {
     pub esp: Option<Arc<crate::esp::SaTable>>,
     /// The DNS role's mappings and counters (`[dns]` configured).
     pub dns: Option<Arc<std::sync::Mutex<super::dns_state::DnsState>>>,
+    /// The proxy's AF_XDP ESP workers (`[esp] datapath`, issue 5).
+    pub afxdp: Option<Arc<crate::esp::afxdp::AfXdpPath>>,
     /// The proxy's ESP path (`[hip] role = "proxy"` with `[esp]`).
     pub proxy_esp: Option<Arc<super::esp_proxy::ProxyEsp>>,
 }

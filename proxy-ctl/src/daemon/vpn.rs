@@ -14,16 +14,21 @@ pub fn needs_sa_table(sec: Option<&VpnSection>) -> bool {
     sec.is_some_and(|s| s.ha.is_none() && (s.gw.is_some() || s.mn.is_some()))
 }
 
-pub async fn run(sec: VpnSection, table: Option<Arc<SaTable>>, view: Arc<Mutex<VpnView>>) {
+pub async fn run(
+    sec: VpnSection,
+    table: Option<Arc<SaTable>>,
+    view: Arc<Mutex<VpnView>>,
+    hip: Option<super::hip::HipHandle>,
+) {
     // The first draw seeds aws-lc's generator (tens of ms here): pay it at
     // start, not inside the first handover.
     super::vpn_io::fill_random(&mut [0u8; 16]);
     let r = if let Some(h) = sec.ha {
         super::vpn_ha::run(h, view).await
     } else if let (Some(g), Some(t)) = (sec.gw, table.clone()) {
-        super::vpn_gw::run(g, t, view).await
+        super::vpn_gw::run(g, t, view, hip).await
     } else if let (Some(m), Some(t)) = (sec.mn, table) {
-        super::vpn_mn::run(m, t, view).await
+        super::vpn_mn::run(m, t, view, hip).await
     } else {
         Ok(())
     };

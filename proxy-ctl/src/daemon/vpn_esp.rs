@@ -4,7 +4,9 @@
 //! the host data path (TUN, raw ESP sockets, batches), and a handover is
 //! `SaTable::move_outer`: same SPIs, same keys, sequence numbers and replay
 //! windows carry on. What the roles decide per packet is their
-//! `TunnelHook` (vpn_mn.rs, vpn_gw.rs).
+//! `TunnelHook` (vpn_mn.rs, vpn_gw.rs). The SAs come from a HIP base
+//! exchange between MN and GW (the `Established` event's SPIs and KEYMAT,
+//! RFC 7402 §7, as for BEET) or from the static config.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -27,24 +29,26 @@ use crate::{
 pub struct TunnelSa<'a> {
     pub spi: u32,
     pub direction: Direction,
-    /// KEYMAT (AES-128-GCM key and salt), hex.
-    pub key: &'a str,
+    /// KEYMAT (for AES-128-GCM: key and salt, RFC 4106 §8.1).
+    pub key: &'a [u8],
     pub local: Ipv4Addr,
     pub peer: Ipv4Addr,
     /// The mobile node's home address (the gateway's selector), if any.
     pub inner_peer: Option<Ipv4Addr>,
     /// Inbound at the gateway: any outer source (limited by the hook).
     pub wildcard_source: bool,
+    /// Keyed by a HIP base exchange (RFC 7402 §7 KEYMAT), not configured.
+    pub from_hip: bool,
 }
 
 impl TunnelSa<'_> {
     pub fn valid(&self) -> anyhow::Result<ValidSa> {
-        SaSpec {
+        let mut v = SaSpec {
             spi: self.spi,
             direction: self.direction,
             mode: ModeName::Tunnel,
             transform: transform_name(TRANSFORM).into(),
-            key: self.key.trim().into(),
+            key: hex::encode(self.key),
             local: IpAddr::V4(self.local),
             peer: IpAddr::V4(self.peer),
             inner_local: None,
@@ -52,13 +56,14 @@ impl TunnelSa<'_> {
             wildcard_source: self.wildcard_source,
         }
         .validate()
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)?;
+        if self.from_hip {
+            // Keys stay binary: the spec's hex form is for config and CLI.
+            v.spec.key = String::new();
+            v.from_hip = true;
+        }
+        Ok(v)
     }
-}
-
-/// Install a bundle's two SAs at once.
-pub fn install_pair(table: &SaTable, outbound: &TunnelSa, inbound: &TunnelSa) -> anyhow::Result<()> {
-    table.install_pair(outbound.valid()?, inbound.valid()?).context("installing the VPN SA pair")
 }
 
 /// Remove a bundle's two SAs (re-establishment replaces them); missing

@@ -4,6 +4,15 @@
 //! sans-IO `Gateway` (outbound SA moved before the Registration Reply is
 //! forwarded), the return-routability check, and re-establishment.
 //!
+//! The SA bundles come from HIP base exchanges the mobile nodes initiate:
+//! the HIP driver answers only the HITs of `[[vpn.gw.node]]` (others are
+//! dropped and counted by the HIP core, `hip_not_admitted`), and on its
+//! `Established` event this role's hook installs the tunnel-mode pair
+//! (SPIs and KEYMAT as for BEET, RFC 7402 §7; inner selector the node's
+//! home address; inbound with the wildcard source) before the R2 leaves.
+//! A new base exchange from the same HIT replaces the bundle (the
+//! fallback re-establishment). Static bundles stay possible for testing.
+//!
 //! Datapath: the ESP engine's host data path (vpn_esp.rs) with this role's
 //! SAs in the daemon's `SaTable`. Traffic from the private side to a
 //! care-of address is routed (policy rule `iif inner_dev ipproto 4` ->
@@ -14,32 +23,42 @@
 //! return-routability echoes for this driver, and lets data through to
 //! the TUN device for the kernel to forward.
 
+mod bundles;
+
 use std::{
     collections::HashMap,
     net::{Ipv4Addr, SocketAddrV4},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
-use proxy_proto::vpn::{
-    gateway::{Gateway, GatewayConfig, GwAction, SaBundle},
-    ipv4,
-    reestablish::{NONCE_LEN, Responder},
-    request::MIP_PORT,
-    siu::SiuKey,
+use proxy_proto::{
+    hip::{assoc::DropReason, crypto::Hit},
+    vpn::{
+        gateway::{Gateway, GatewayConfig, GwAction, SaBundle},
+        ipv4,
+        request::MIP_PORT,
+        siu::SiuKey,
+    },
 };
 use tokio::{net::UdpSocket, sync::mpsc};
 use tracing::{debug, info, warn};
 
+use bundles::{Installer, hip_hook};
+
 use super::{
-    vpn_esp::{self, Count, TunnelSa},
+    hip::HipHandle,
+    vpn_esp::{self, Count},
     vpn_io::{self, fill_random, unix_ms},
     vpn_mn::mip_datagram,
 };
 use crate::{
     esp::{
-        Direction, SaTable,
+        SaTable,
         host::HostPath,
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
@@ -59,14 +78,54 @@ const SUBTYPE_RR_RESPONSE: u8 = 3;
 /// kernel, so path-MTU discovery works across the tunnel.
 const GW_TUN_MTU: u32 = 1440;
 
-/// What the receive worker knows of a bundle, by inbound SPI.
-#[derive(Debug, Clone, Copy)]
+/// What the receive worker knows of a bundle, by inbound SPI. The map is
+/// written only when a bundle is installed or removed; what a handover
+/// changes are atomics, so the per-packet path takes an uncontended read
+/// lock and never waits on the control plane.
+#[derive(Debug)]
 struct Policy {
     home: Ipv4Addr,
+    care_of: AtomicU32,
+    /// A new outer source the MN registers from (0: none): its data is
+    /// accepted until the handover completes or fails (the wildcard, limited).
+    pending_source: AtomicU32,
+    /// (our HIT, the MN's HIT) of a HIP-keyed bundle: its first ESP moves
+    /// the Responder from R2-SENT to ESTABLISHED (RFC 7401 §4.4.2).
+    hits: Option<(Hit, Hit)>,
+    esp_seen: AtomicBool,
+}
+
+/// A snapshot of a [`Policy`] for one packet.
+#[derive(Debug, Clone, Copy)]
+struct PolicyNow {
+    home: Ipv4Addr,
     care_of: Ipv4Addr,
-    /// A new outer source the MN registers from: its data is accepted
-    /// until the handover completes or fails (the wildcard, limited).
     pending_source: Option<Ipv4Addr>,
+}
+
+impl Policy {
+    fn new(home: Ipv4Addr, care_of: Ipv4Addr, hits: Option<(Hit, Hit)>) -> Policy {
+        Policy {
+            home,
+            care_of: AtomicU32::new(care_of.into()),
+            pending_source: AtomicU32::new(0),
+            hits,
+            esp_seen: AtomicBool::new(false),
+        }
+    }
+
+    fn now(&self) -> PolicyNow {
+        let pending = self.pending_source.load(Ordering::Relaxed);
+        PolicyNow {
+            home: self.home,
+            care_of: self.care_of.load(Ordering::Relaxed).into(),
+            pending_source: (pending != 0).then(|| pending.into()),
+        }
+    }
+
+    fn set_pending_source(&self, a: Option<Ipv4Addr>) {
+        self.pending_source.store(a.map_or(0, u32::from), Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -89,13 +148,30 @@ enum FromTunnel {
         spi: u32,
         payload: Vec<u8>,
     },
+    /// A base exchange with an admitted MN installed this pair (from the
+    /// HIP driver's event hook).
+    Established {
+        home: Ipv4Addr,
+        care_of: Ipv4Addr,
+        spi_in: u32,
+        spi_out: u32,
+    },
+    /// The MN closed its association: its SAs are gone.
+    Closed {
+        home: Ipv4Addr,
+    },
+    /// First ESP on a HIP-keyed bundle.
+    FirstEsp {
+        local: Hit,
+        peer: Hit,
+    },
 }
 
 /// The GW's per-packet decisions, in the ESP receive worker.
 struct GwHook {
     inner: Ipv4Addr,
     public: Ipv4Addr,
-    policy: Mutex<HashMap<u32, Policy>>,
+    policy: RwLock<HashMap<u32, Policy>>,
     tx: mpsc::UnboundedSender<FromTunnel>,
     c: HookCounters,
 }
@@ -108,19 +184,31 @@ fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
 }
 
 impl GwHook {
-    fn policy(&self, spi: u32) -> Option<Policy> {
-        self.policy.lock().unwrap_or_else(|e| e.into_inner()).get(&spi).copied()
+    fn policy(&self, spi: u32) -> Option<PolicyNow> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).get(&spi).map(Policy::now)
     }
 
-    fn update(&self, spi: u32, f: impl FnOnce(&mut Policy)) {
-        if let Some(p) = self.policy.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&spi) {
+    /// Changes a bundle's mutable state (atomics: readers never wait).
+    fn update(&self, spi: u32, f: impl FnOnce(&Policy)) {
+        if let Some(p) = self.policy.read().unwrap_or_else(|e| e.into_inner()).get(&spi) {
             f(p);
+        }
+    }
+
+    /// The first authentic ESP of a HIP-keyed bundle goes to the driver once.
+    fn first_esp(&self, spi: u32) {
+        let map = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(&spi)
+            && let Some((local, peer)) = p.hits
+            && !p.esp_seen.swap(true, Ordering::Relaxed)
+        {
+            let _ = self.tx.send(FromTunnel::FirstEsp { local, peer });
         }
     }
 
     /// The inner source must be the MN's: its home address, or a care-of
     /// address for its own Mobile IP messages.
-    fn inner_source_ok(&self, p: &Policy, inner: &[u8]) -> bool {
+    fn inner_source_ok(&self, p: &PolicyNow, inner: &[u8]) -> bool {
         let Some(src) = inner.get(12..16).map(|s| Ipv4Addr::new(s[0], s[1], s[2], s[3])) else { return false };
         let ok = src == p.home || src == p.care_of || Some(src) == p.pending_source;
         if !ok {
@@ -150,6 +238,7 @@ impl TunnelHook for GwHook {
 
     fn opened(&self, a: &Arrival, inner: &[u8]) -> Verdict {
         let (Some(p), Some(src)) = (self.policy(a.spi), v4(a.src)) else { return Verdict::Drop };
+        self.first_esp(a.spi);
         if ipv4::Packet::new_checked(inner).is_err() {
             self.c.inner_source_mismatch.inc();
             return Verdict::Drop;
@@ -187,14 +276,21 @@ struct GwBundle {
     spi_in: u32,
     spi_out: u32,
     generation: u32,
+    /// Its association was closed and the SAs removed; kept for the
+    /// generation count (a new base exchange closes the old one first).
+    closed: bool,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     sent: u64,
     send_errors: u64,
+    /// Bundles installed by a base exchange.
+    hip_established: u64,
+    /// Of which replaced an existing bundle (the MN's fallback).
     reestablished: u64,
-    reestablish_refused: u64,
+    /// HIP packets from HITs not in `[[vpn.gw.node]]`, dropped by the HIP core.
+    hip_not_admitted: u64,
 }
 
 struct Gw {
@@ -203,6 +299,8 @@ struct Gw {
     table: Arc<SaTable>,
     path: HostPath,
     hook: Arc<GwHook>,
+    inst: Arc<Installer>,
+    hip: Option<HipHandle>,
     bundles: HashMap<Ipv4Addr, GwBundle>,
     by_spi_out: HashMap<u32, Ipv4Addr>,
     c: Counters,
@@ -211,7 +309,12 @@ struct Gw {
     siu_at: Option<(Instant, u64)>,
 }
 
-pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
+pub async fn run(
+    sec: GwSection,
+    table: Arc<SaTable>,
+    view: Arc<Mutex<VpnView>>,
+    hip: Option<HipHandle>,
+) -> anyhow::Result<()> {
     let mut gc = GatewayConfig::new(sec.inner);
     gc.return_routability = sec.return_routability;
     gc.rr_timeout = Duration::from_millis(sec.rr_timeout_ms);
@@ -220,15 +323,26 @@ pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         let key = hex_key("[vpn.gw.home_agent] siu_key", &h.siu_key).map_err(anyhow::Error::msg)?;
         core.add_home_agent(h.address, SiuKey::new(h.siu_key_id, &key));
     }
-    let mut responder = Responder::default();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let hook = Arc::new(GwHook {
         inner: sec.inner,
         public: sec.public,
-        policy: Mutex::default(),
+        policy: RwLock::default(),
         tx,
         c: HookCounters::default(),
     });
+    let inst =
+        Arc::new(Installer { table: table.clone(), hook: hook.clone(), public: sec.public, pairs: Mutex::default() });
+    let admitted: HashMap<Hit, Ipv4Addr> =
+        sec.nodes.iter().filter_map(|n| n.hit.map(|h| (Hit::from(h), n.home))).collect();
+    let hip = match (admitted.is_empty(), hip) {
+        (true, _) => None,
+        (false, Some(h)) => {
+            h.set_event_hook(hip_hook(inst.clone(), admitted.clone()))?;
+            Some(h)
+        }
+        (false, None) => anyhow::bail!("[[vpn.gw.node]] with a hit needs a [hip] section"),
+    };
     let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone())?;
     vpn_io::tun_up(&sec.tun, None, GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
@@ -245,6 +359,8 @@ pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         table,
         path,
         hook,
+        inst,
+        hip,
         bundles: HashMap::new(),
         by_spi_out: HashMap::new(),
         c: Counters::default(),
@@ -253,19 +369,18 @@ pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         sec: sec.clone(),
     };
     for n in &sec.nodes {
-        responder.add_node(n.home, &hex_key("[vpn.gw.node] psk", &n.psk).map_err(anyhow::Error::msg)?);
-        gw.install(n.home, n.care_of, (n.spi_out, &n.key_out), (n.spi_in, &n.key_in), 0)
-            .with_context(|| format!("[[vpn.gw.node]] {}", n.home))?;
+        let what = || format!("[[vpn.gw.node]] {}", n.home);
+        let Some((care_of, p)) = n.static_pair().map_err(anyhow::Error::msg)? else { continue };
+        gw.inst.install(n.home, care_of, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), None).with_context(what)?;
+        gw.bundle_installed(n.home, care_of, p.spi_in, p.spi_out);
     }
     let siu_sock =
         UdpSocket::bind(SocketAddrV4::new(sec.inner, MIP_PORT)).await.context("binding the SIU socket (inner:434)")?;
-    let re_sock = UdpSocket::bind(SocketAddrV4::new(sec.public, sec.reestablish_port))
-        .await
-        .context("binding the re-establishment socket")?;
-    info!(inner = %sec.inner, public = %sec.public, rr = sec.return_routability, "VPN gateway ready");
+    info!(inner = %sec.inner, public = %sec.public, rr = sec.return_routability, admitted = admitted.len(),
+        "VPN gateway ready");
     gw.refresh();
 
-    let (mut ubuf, mut rbuf) = (vec![0u8; 2048], vec![0u8; 256]);
+    let mut ubuf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let timer = gw.core.poll_timeout();
@@ -288,57 +403,10 @@ pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
                 gw.drain();
                 gw.refresh();
             }
-            r = re_sock.recv_from(&mut rbuf) => {
-                let (n, src) = r?;
-                let std::net::SocketAddr::V4(src) = src else { continue };
-                let mut nonce = [0u8; NONCE_LEN];
-                fill_random(&mut nonce);
-                let spi_in = vpn_io::random_spi();
-                match responder.handle_init(&rbuf[..n], spi_in, nonce) {
-                    Ok(a) => {
-                        let t0 = (Instant::now(), unix_ms());
-                        let s = &a.sas;
-                        let generation = gw.bundles.get(&a.home_address).map_or(0, |b| b.generation + 1);
-                        let from = gw.core.bundle(a.home_address).map(|b| b.care_of_address);
-                        let (key_out, key_in) = (hex::encode(s.keymat_gw_to_mn), hex::encode(s.keymat_mn_to_gw));
-                        if let Err(e) = gw.install(
-                            a.home_address,
-                            *src.ip(),
-                            (s.spi_gw_to_mn, &key_out),
-                            (s.spi_mn_to_gw, &key_in),
-                            generation,
-                        ) {
-                            warn!(%src, "re-established SAs not installed: {e:#}");
-                            gw.c.reestablish_refused += 1;
-                            continue;
-                        }
-                        if let Err(e) = re_sock.send_to(&a.response, src).await {
-                            warn!(%src, "re-establishment response: {e}");
-                        }
-                        gw.c.reestablished += 1;
-                        info!(home = %a.home_address, care_of = %src.ip(), spi_in = s.spi_mn_to_gw,
-                            spi_out = s.spi_gw_to_mn, "VPN re-established (new SAs)");
-                        let mut v = gw.view.lock().unwrap_or_else(|e| e.into_inner());
-                        v.push_history(HandoverInfo {
-                            home_address: a.home_address,
-                            from,
-                            to: *src.ip(),
-                            at_unix_ms: t0.1,
-                            kind: "reestablished".into(),
-                            registered_ms: Some(t0.0.elapsed().as_secs_f64() * 1e3),
-                            inbound_spi: s.spi_mn_to_gw,
-                            outbound_spi: s.spi_gw_to_mn,
-                            ..Default::default()
-                        });
-                    }
-                    Err(e) => {
-                        gw.c.reestablish_refused += 1;
-                        warn!(%src, "re-establishment refused: {e}");
-                    }
-                }
+            _ = tick.tick() => {
+                gw.poll_hip().await;
                 gw.refresh();
             }
-            _ = tick.tick() => gw.refresh(),
             _ = sleep => {
                 gw.core.handle_timeout(Instant::now());
                 gw.drain();
@@ -349,54 +417,79 @@ pub async fn run(sec: GwSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
 }
 
 impl Gw {
-    /// Installs (or replaces) a bundle with its SAs, `(spi, hex key)` per
-    /// direction.
-    fn install(
-        &mut self,
-        home: Ipv4Addr,
-        care_of: Ipv4Addr,
-        out: (u32, &str),
-        inb: (u32, &str),
-        generation: u32,
-    ) -> anyhow::Result<()> {
-        let public = self.sec.public;
-        let sa = |spi, direction, key, wildcard_source| TunnelSa {
-            spi,
-            direction,
-            key,
-            local: public,
-            peer: care_of,
-            inner_peer: Some(home),
-            wildcard_source,
+    /// The control-plane half of a bundle (the Installer did the SAs):
+    /// the core's bundle, the views. Returns the generation.
+    fn bundle_installed(&mut self, home: Ipv4Addr, care_of: Ipv4Addr, spi_in: u32, spi_out: u32) -> u32 {
+        let generation = match self.bundles.remove(&home) {
+            Some(old) => {
+                self.by_spi_out.remove(&old.spi_out);
+                old.generation + 1
+            }
+            None => 0,
         };
-        let (o, i) = (sa(out.0, Direction::Out, out.1, false), sa(inb.0, Direction::In, inb.1, true));
-        // Check the new pair before the old one goes.
-        o.valid()?;
-        i.valid()?;
-        if let Some(old) = self.bundles.remove(&home) {
-            vpn_esp::remove_pair(&self.table, old.spi_out, old.spi_in);
-            self.by_spi_out.remove(&old.spi_out);
-            self.hook.policy.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.spi_in);
-        }
-        vpn_esp::install_pair(&self.table, &o, &i)?;
         self.core.add_bundle(SaBundle {
             home_address: home,
-            inbound_spi: inb.0,
-            outbound_spi: out.0,
+            inbound_spi: spi_in,
+            outbound_spi: spi_out,
             care_of_address: care_of,
         });
-        self.hook
-            .policy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(inb.0, Policy { home, care_of, pending_source: None });
-        self.by_spi_out.insert(out.0, home);
-        self.bundles.insert(home, GwBundle { spi_in: inb.0, spi_out: out.0, generation });
-        Ok(())
+        self.by_spi_out.insert(spi_out, home);
+        self.bundles.insert(home, GwBundle { spi_in, spi_out, generation, closed: false });
+        generation
+    }
+
+    /// The HIP core's refusals of HITs we do not admit, as our counter.
+    async fn poll_hip(&mut self) {
+        let Some(h) = &self.hip else { return };
+        let Ok(s) = h.stats().await else { return };
+        let n = s.core.dropped(DropReason::PeerNotAllowed);
+        if n > self.c.hip_not_admitted {
+            warn!(total = n, "HIP packets from HITs not in [[vpn.gw.node]] dropped");
+        }
+        self.c.hip_not_admitted = n;
     }
 
     fn on_tunnel(&mut self, m: FromTunnel) {
         match m {
+            FromTunnel::Established { home, care_of, spi_in, spi_out } => {
+                let t0 = Instant::now();
+                let from = self.core.bundle(home).map(|b| b.care_of_address);
+                let generation = self.bundle_installed(home, care_of, spi_in, spi_out);
+                self.c.hip_established += 1;
+                info!(%home, %care_of, spi_in = format_args!("{spi_in:#010x}"), spi_out = format_args!("{spi_out:#010x}"),
+                    generation, "VPN SAs from a HIP base exchange installed");
+                if generation > 0 {
+                    self.c.reestablished += 1;
+                    let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
+                    v.push_history(HandoverInfo {
+                        home_address: home,
+                        from,
+                        to: care_of,
+                        at_unix_ms: unix_ms(),
+                        kind: "reestablished".into(),
+                        registered_ms: Some(t0.elapsed().as_secs_f64() * 1e3),
+                        inbound_spi: spi_in,
+                        outbound_spi: spi_out,
+                        ..Default::default()
+                    });
+                }
+            }
+            FromTunnel::Closed { home } => {
+                info!(%home, "the mobile node closed its HIP association: SAs removed");
+                if let Some(b) = self.bundles.get_mut(&home) {
+                    b.closed = true;
+                    self.by_spi_out.remove(&b.spi_out);
+                }
+            }
+            FromTunnel::FirstEsp { local, peer } => {
+                if let Some(h) = self.hip.clone() {
+                    tokio::spawn(async move {
+                        if let Err(e) = h.esp_received(local, peer).await {
+                            warn!("ESP received not passed to HIP: {e:#}");
+                        }
+                    });
+                }
+            }
             FromTunnel::RrResponse { spi, payload } => match self.core.handle_rr_response(spi, &payload) {
                 Ok(()) => info!(spi, "return-routability echo verified"),
                 Err(e) => warn!(spi, "return-routability echo: {e}"),
@@ -408,7 +501,7 @@ impl Gw {
                 match self.core.handle_registration_request(Instant::now(), spi, src, d.payload, &mut fill_random) {
                     Ok(()) => {
                         if p.care_of != src {
-                            self.hook.update(spi, |p| p.pending_source = Some(src));
+                            self.hook.update(spi, |p| p.set_pending_source(Some(src)));
                         }
                         let p = self.hook.policy(spi).unwrap_or(p);
                         if self.hook.inner_source_ok(&p, &inner) && self.path.inject(&inner).is_err() {
@@ -442,8 +535,8 @@ impl Gw {
                         warn!(%home, "moving the SAs: {e:#}");
                     }
                     self.hook.update(spi_in, |p| {
-                        p.care_of = new_care_of_address;
-                        p.pending_source = None;
+                        p.care_of.store(new_care_of_address.into(), Ordering::Relaxed);
+                        p.set_pending_source(None);
                     });
                     info!(%home, from = %old_care_of_address, to = %new_care_of_address, spi = outbound_spi,
                         "outbound SA moved (no re-keying)");
@@ -480,6 +573,7 @@ impl Gw {
         let mut bundles: Vec<BundleInfo> = self
             .bundles
             .iter()
+            .filter(|(_, b)| !b.closed)
             .map(|(home, b)| {
                 let (packets_in, packets_out) = vpn_esp::packets(&self.table, b.spi_out, b.spi_in);
                 BundleInfo {
@@ -510,7 +604,7 @@ impl Gw {
             counters.push(VpnCounter { name: name.into(), value: v.get() });
         }
         let c = &self.c;
-        counters.extend(crate::vpn_counters!(c; sent, send_errors, reestablished, reestablish_refused));
+        counters.extend(crate::vpn_counters!(c; sent, send_errors, hip_established, reestablished, hip_not_admitted));
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "gw";
         v.bundles = bundles;
@@ -521,7 +615,8 @@ impl Gw {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proxy_proto::vpn::udp;
+    use crate::{esp::Direction, vpn::config::TRANSFORM};
+    use proxy_proto::{hip::assoc::Event, vpn::udp};
 
     const HOME: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 5);
     const COA_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
@@ -531,8 +626,8 @@ mod tests {
 
     fn hook() -> (GwHook, mpsc::UnboundedReceiver<FromTunnel>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let h = GwHook { inner: INNER, public: PUBLIC, policy: Mutex::default(), tx, c: HookCounters::default() };
-        h.policy.lock().unwrap().insert(4096, Policy { home: HOME, care_of: COA_A, pending_source: None });
+        let h = GwHook { inner: INNER, public: PUBLIC, policy: RwLock::default(), tx, c: HookCounters::default() };
+        h.policy.write().unwrap().insert(4096, Policy::new(HOME, COA_A, None));
         (h, rx)
     }
 
@@ -570,7 +665,7 @@ mod tests {
         assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Taken);
         assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
         // Which marks the source pending: its data passes, counted.
-        h.update(4096, |p| p.pending_source = Some(COA_B));
+        h.update(4096, |p| p.set_pending_source(Some(COA_B)));
         assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Deliver(0..data.len()));
         assert_eq!(h.c.wildcard_data_accepted.get(), 1);
         // The echo of the return-routability nonce goes to the driver too.
@@ -588,5 +683,67 @@ mod tests {
         assert_eq!(h.c.inner_source_mismatch.get(), 2);
         let ok = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
         assert_eq!(h.opened(&arrival(4096, COA_A), &ok), Verdict::Deliver(0..ok.len()));
+    }
+
+    fn established(peer: Hit, spi_in: u32, spi_out: u32) -> Event {
+        Event::Established(Box::new(proxy_proto::hip::assoc::Established {
+            local_hit: Hit::from("2001:2a::1".parse::<std::net::Ipv6Addr>().unwrap()),
+            peer_hit: peer,
+            local_locator: PUBLIC.into(),
+            peer_locator: COA_A.into(),
+            initiator: false,
+            transform: TRANSFORM,
+            inbound_spi: spi_in,
+            outbound_spi: spi_out,
+            inbound_key: vec![1u8; 20].into(),
+            outbound_key: vec![2u8; 20].into(),
+        }))
+    }
+
+    #[test]
+    fn an_admitted_base_exchange_installs_a_tunnel_pair_before_r2_and_replaces_the_old_one() {
+        let (h, mut rx) = hook();
+        h.policy.write().unwrap().clear();
+        let h = Arc::new(h);
+        let table = Arc::new(SaTable::new(None));
+        let inst =
+            Arc::new(Installer { table: table.clone(), hook: h.clone(), public: PUBLIC, pairs: Mutex::default() });
+        let mn = Hit::from("2001:2a::5".parse::<std::net::Ipv6Addr>().unwrap());
+        let stranger = Hit::from("2001:2a::6".parse::<std::net::Ipv6Addr>().unwrap());
+        let hook = hip_hook(inst, HashMap::from([(mn, HOME)]));
+        hook(&established(stranger, 0x1000, 0x2000));
+        assert!(table.list(false).is_empty(), "not admitted: nothing installed");
+        hook(&established(mn, 0x1000, 0x2000));
+        let sas = table.list(false);
+        assert_eq!(sas.len(), 2);
+        for sa in &sas {
+            assert_eq!((sa.origin.as_str(), sa.inner_peer, sa.peer), ("hip", Some(HOME.into()), COA_A.into()));
+            assert_eq!(sa.wildcard_source, sa.direction == Direction::In, "{sa:?}");
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(FromTunnel::Established { home: HOME, spi_in: 0x1000, spi_out: 0x2000, .. })
+        ));
+        // The first authentic ESP is reported once (R2-SENT -> ESTABLISHED).
+        let data = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"x");
+        assert_eq!(h.opened(&arrival(0x1000, COA_A), &data), Verdict::Deliver(0..data.len()));
+        h.opened(&arrival(0x1000, COA_A), &data);
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstEsp { peer, .. }) if peer == mn));
+        assert!(rx.try_recv().is_err());
+        // A new base exchange from the same HIT: the old association closes,
+        // the new pair replaces the old one.
+        let closed = Event::Closed { local_hit: mn, peer_hit: mn, inbound_spi: 0x1000 };
+        hook(&closed);
+        assert!(table.list(false).is_empty());
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Closed { home: HOME })));
+        hook(&established(mn, 0x3000, 0x4000));
+        hook(&established(mn, 0x5000, 0x6000));
+        let mut spis: Vec<u32> = table.list(false).iter().map(|s| s.spi).collect();
+        spis.sort();
+        assert_eq!(spis, vec![0x5000, 0x6000]);
+        assert!(h.policy(0x3000).is_none() && h.policy(0x5000).is_some());
+        // A Closed for SAs that are already gone changes nothing.
+        hook(&closed);
+        assert_eq!(table.list(false).len(), 2);
     }
 }

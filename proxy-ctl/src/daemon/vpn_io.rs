@@ -163,18 +163,6 @@ pub fn fill_random(buf: &mut [u8]) {
     aws_lc_rs::rand::fill(buf).expect("system random generator");
 }
 
-/// A random SPI outside the reserved 0-255 (RFC 4303 §2.1).
-pub fn random_spi() -> u32 {
-    let mut b = [0u8; 4];
-    loop {
-        fill_random(&mut b);
-        let spi = u32::from_be_bytes(b);
-        if spi > 255 {
-            return spi;
-        }
-    }
-}
-
 /// Registers an owned descriptor with the tokio reactor.
 pub fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: an OwnedFd stays open, and refers to the same description,

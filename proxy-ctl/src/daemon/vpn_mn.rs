@@ -5,6 +5,12 @@
 //! Request goes through the tunnel, retransmissions back off, and as a
 //! last resort the VPN is re-established with fresh SAs.
 //!
+//! The SAs come from a HIP base exchange with the gateway's HIT (the MN is
+//! the Initiator, from its current care-of address to the gateway's public
+//! locator; SPIs and KEYMAT from the `Established` event, RFC 7402 §7),
+//! installed as tunnel-mode SAs; re-establishment is a fresh base exchange.
+//! Without `gateway_hit` they are static.
+//!
 //! The SAs live in the daemon's ESP `SaTable` and packets go through the
 //! ESP engine's host data path (vpn_esp.rs); a handover is
 //! `SaTable::move_outer`. What this role decides per received packet is
@@ -15,6 +21,9 @@
 //! nothing, whereas an eBPF program on the TUN device would see only what
 //! we write into it anyway).
 
+mod keying;
+
+use keying::{Establishing, MnHip, hip_hook, install_static};
 use std::{
     collections::HashMap,
     net::{Ipv4Addr, SocketAddrV4},
@@ -25,29 +34,32 @@ use std::{
     time::{Duration, Instant},
 };
 
-use proxy_proto::vpn::{
-    ipip, ipv4,
-    mobile_node::{MnAction, MobileNode, MobileNodeConfig},
-    reestablish::{Initiator, NONCE_LEN},
-    request::MIP_PORT,
-    udp,
+use proxy_proto::{
+    hip::crypto::Hit,
+    vpn::{
+        ipip, ipv4,
+        mobile_node::{MnAction, MobileNode, MobileNodeConfig},
+        request::MIP_PORT,
+        udp,
+    },
 };
-use tokio::{net::UdpSocket, sync::mpsc};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
-    vpn_esp::{self, Count, TunnelSa},
-    vpn_io::{self, fill_random, now_ntp, unix_ms},
+    hip::HipHandle,
+    vpn_esp::{self, Count},
+    vpn_io::{self, now_ntp, unix_ms},
     vpn_netlink::{self, NetEvent, Watcher},
 };
 use crate::{
     esp::{
-        Direction, SaTable,
+        SaTable,
         host::{ControlSendError, HostPath},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
-        config::{MnSection, hex_key, mn_ha_key},
+        config::{MnSection, mn_ha_key},
         view::{BundleInfo, HandoverInfo, VpnView},
     },
 };
@@ -55,8 +67,9 @@ use crate::{
 const MIP_REGISTRATION_REPLY: u8 = 3;
 const MIP_EXPERIMENTAL: u8 = 255;
 const SUBTYPE_RR_CHALLENGE: u8 = 2;
-/// Re-establishment Init retransmission interval.
-const REESTABLISH_RETRY: Duration = Duration::from_millis(500);
+/// Pause before a failed base exchange with the gateway is tried again
+/// (the HIP core has already retransmitted I1/I2 with back-off).
+const REESTABLISH_RETRY: Duration = Duration::from_secs(1);
 
 /// A Mobile IP message (UDP to port 434, RFC 5944 §3) in an inner IPv4
 /// packet; the protocol and port are looked at before any checksum is.
@@ -158,16 +171,8 @@ struct Counters {
     denials: u64,
     bad_replies: u64,
     reestablishments: u64,
-    reestablish_bad_responses: u64,
-}
-
-struct Reestablishing {
-    init: Initiator,
-    bytes: Vec<u8>,
-    care_of: Ipv4Addr,
-    next_retry: Instant,
-    /// The last Init found no route: send again on the next route event.
-    unsent: bool,
+    base_exchanges: u64,
+    base_exchange_failures: u64,
 }
 
 struct Mn {
@@ -176,14 +181,18 @@ struct Mn {
     table: Arc<SaTable>,
     path: HostPath,
     hook: Arc<MnHook>,
+    /// The current pair's SPIs; 0 (reserved, RFC 4303 §2.1) while there is
+    /// none yet.
     spi_in: u32,
     spi_out: u32,
     generation: u32,
     /// The SAs' outer address (inbound destination, outbound source).
     care_of: Option<Ipv4Addr>,
     candidates: HashMap<Ipv4Addr, u32>,
-    re_sock: UdpSocket,
-    reestablishing: Option<Reestablishing>,
+    /// None: static SAs.
+    hip: Option<MnHip>,
+    establishing: Option<Establishing>,
+    attempts: u64,
     /// An inner packet that failed for want of a route; sealed and sent
     /// again on the next route event (a new address comes up before its
     /// default route).
@@ -193,7 +202,12 @@ struct Mn {
     view: Arc<Mutex<VpnView>>,
 }
 
-pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()> {
+pub async fn run(
+    sec: MnSection,
+    table: Arc<SaTable>,
+    view: Arc<Mutex<VpnView>>,
+    hip: Option<HipHandle>,
+) -> anyhow::Result<()> {
     let key = mn_ha_key("[vpn.mn] mn_ha_key", sec.mn_ha_spi, sec.mn_ha_algorithm, &sec.mn_ha_key)
         .map_err(anyhow::Error::msg)?;
     let mut mc = MobileNodeConfig::new(sec.home, sec.home_agent, key);
@@ -207,29 +221,22 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         .map(|(_, idx, addr)| (addr, idx))
         .collect();
     let first = candidates.keys().min().copied();
-    // Until there is a care-of address the SAs' local address is unset.
-    let coa = first.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    vpn_esp::install_pair(
-        &table,
-        &TunnelSa {
-            spi: sec.spi_out,
-            direction: Direction::Out,
-            key: &sec.key_out,
-            local: coa,
-            peer: sec.gateway,
-            inner_peer: None,
-            wildcard_source: false,
-        },
-        &TunnelSa {
-            spi: sec.spi_in,
-            direction: Direction::In,
-            key: &sec.key_in,
-            local: coa,
-            peer: sec.gateway,
-            inner_peer: None,
-            wildcard_source: false,
-        },
-    )?;
+    let (htx, mut hrx) = mpsc::unbounded_channel();
+    let static_pair = sec.static_pair().map_err(anyhow::Error::msg)?;
+    let hip = match (sec.gateway_hit, hip) {
+        (Some(gateway_hit), Some(handle)) => {
+            handle.set_event_hook(hip_hook(Hit::from(gateway_hit), htx.clone()))?;
+            Some(MnHip { handle, gateway_hit, tx: htx })
+        }
+        (Some(_), None) => anyhow::bail!("[vpn.mn] gateway_hit needs a [hip] section"),
+        (None, _) => None,
+    };
+    let (mut spi_in, mut spi_out) = (0, 0);
+    if let Some(p) = &static_pair {
+        // Until there is a care-of address the SAs' local address is unset.
+        install_static(&table, p, first.unwrap_or(Ipv4Addr::UNSPECIFIED), sec.gateway)?;
+        (spi_in, spi_out) = (p.spi_in, p.spi_out);
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let hook = Arc::new(MnHook {
         home_agent: sec.home_agent,
@@ -247,13 +254,14 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
         table,
         path,
         hook,
-        spi_in: sec.spi_in,
-        spi_out: sec.spi_out,
+        spi_in,
+        spi_out,
         generation: 0,
         care_of: None,
         candidates,
-        re_sock: UdpSocket::bind("0.0.0.0:0").await?,
-        reestablishing: None,
+        hip,
+        establishing: None,
+        attempts: 0,
         unsent: None,
         current: None,
         c: Counters::default(),
@@ -263,19 +271,23 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
     if let Some(first) = first {
         info!(care_of = %first, "initial care-of address");
         mn.care_of = Some(first);
-        mn.core.register(Instant::now(), now_ntp(), first);
-        mn.drain();
+        if mn.hip.is_some() {
+            mn.establish(first);
+        } else {
+            mn.core.register(Instant::now(), now_ntp(), first);
+            mn.drain();
+        }
     } else {
         warn!("no care-of address yet: waiting for one");
     }
-    info!(home = %mn.sec.home, gateway = %mn.sec.gateway, "mobile node ready");
+    info!(home = %mn.sec.home, gateway = %mn.sec.gateway, hip = mn.hip.is_some(), "mobile node ready");
     mn.refresh();
 
-    let (mut nbuf, mut ubuf) = (vec![0u8; 16384], vec![0u8; 256]);
+    let mut nbuf = vec![0u8; 16384];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let timer =
-            [mn.core.poll_timeout(), mn.reestablishing.as_ref().map(|r| r.next_retry)].into_iter().flatten().min();
+            [mn.core.poll_timeout(), mn.establishing.as_ref().and_then(|r| r.next_retry)].into_iter().flatten().min();
         let sleep = async {
             match timer {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -290,9 +302,8 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
                 mn.refresh();
             }
             Some(m) = rx.recv() => mn.on_tunnel(m),
-            r = mn.re_sock.recv_from(&mut ubuf) => {
-                let (n, _) = r?;
-                mn.on_reestablish_response(&ubuf[..n]);
+            Some(m) = hrx.recv() => {
+                mn.on_hip(m);
                 mn.refresh();
             }
             _ = tick.tick() => mn.refresh(),
@@ -300,7 +311,7 @@ pub async fn run(sec: MnSection, table: Arc<SaTable>, view: Arc<Mutex<VpnView>>)
                 let now = Instant::now();
                 mn.core.handle_timeout(now, now_ntp());
                 mn.drain();
-                mn.retry_reestablish(now);
+                mn.retry_base_exchange(now);
                 mn.refresh();
             }
         }
@@ -342,12 +353,8 @@ impl Mn {
                     self.c.resent_on_route += 1;
                     self.seal_send(&pkt);
                 }
-                if let Some(r) = &mut self.reestablishing
-                    && r.unsent
-                {
-                    self.c.resent_on_route += 1;
-                    r.next_retry = Instant::now();
-                    self.retry_reestablish(Instant::now());
+                if self.establishing.as_ref().is_some_and(|e| e.waiting_route) {
+                    self.base_exchange();
                 }
             }
         }
@@ -356,7 +363,8 @@ impl Mn {
     fn handover(&mut self, new: Ipv4Addr) {
         let t0 = Instant::now();
         self.c.handovers += 1;
-        let fast = self.sec.fast_handover && self.reestablishing.is_none();
+        // No SAs yet, or a base exchange running: (re)start it from here.
+        let fast = self.sec.fast_handover && self.establishing.is_none() && self.spi_out != 0;
         info!(from = ?self.care_of, to = %new, fast, "care-of address changed");
         let h = HandoverInfo {
             home_address: self.sec.home,
@@ -374,8 +382,10 @@ impl Mn {
         if fast {
             self.core.handle_care_of_address_change(t0, now_ntp(), new);
             self.drain();
+        } else if self.spi_out == 0 {
+            self.establish(new);
         } else {
-            self.start_reestablish(new);
+            self.reestablish(new);
         }
     }
 
@@ -449,87 +459,10 @@ impl Mn {
                 MnAction::ReestablishVpn { care_of_address } => {
                     warn!(care_of = %care_of_address, "no Registration Reply after all retries: re-establishing the VPN from scratch");
                     self.mark(|h, _| h.kind = "reestablished".into());
-                    self.start_reestablish(care_of_address);
+                    self.reestablish(care_of_address);
                 }
             }
         }
-    }
-
-    fn start_reestablish(&mut self, care_of: Ipv4Addr) {
-        self.c.reestablishments += 1;
-        self.care_of = Some(care_of);
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
-        let psk = hex_key("psk", &self.sec.psk).unwrap_or_default();
-        let (init, bytes) = Initiator::start(&psk, self.sec.home, now_ntp(), vpn_io::random_spi(), nonce);
-        self.reestablishing = Some(Reestablishing { init, bytes, care_of, next_retry: Instant::now(), unsent: false });
-        self.retry_reestablish(Instant::now());
-    }
-
-    fn retry_reestablish(&mut self, now: Instant) {
-        let Some(r) = &mut self.reestablishing else { return };
-        if r.next_retry > now {
-            return;
-        }
-        r.next_retry = now + REESTABLISH_RETRY;
-        let dst = SocketAddrV4::new(self.sec.gateway, self.sec.reestablish_port);
-        r.unsent = false;
-        if let Err(e) = self.re_sock.try_send_to(&r.bytes, dst.into()) {
-            r.unsent = matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH));
-            debug!("re-establishment Init: {e}");
-        }
-    }
-
-    fn on_reestablish_response(&mut self, b: &[u8]) {
-        let Some(r) = &self.reestablishing else { return };
-        let sas = match r.init.handle_response(b) {
-            Ok(s) => s,
-            Err(e) => {
-                self.c.reestablish_bad_responses += 1;
-                warn!("re-establishment response: {e}");
-                return;
-            }
-        };
-        let care_of = r.care_of;
-        self.reestablishing = None;
-        // The new pair replaces the old one in the SA table.
-        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-        let (key_out, key_in) = (hex::encode(sas.keymat_mn_to_gw), hex::encode(sas.keymat_gw_to_mn));
-        let installed = vpn_esp::install_pair(
-            &self.table,
-            &TunnelSa {
-                spi: sas.spi_mn_to_gw,
-                direction: Direction::Out,
-                key: &key_out,
-                local: care_of,
-                peer: self.sec.gateway,
-                inner_peer: None,
-                wildcard_source: false,
-            },
-            &TunnelSa {
-                spi: sas.spi_gw_to_mn,
-                direction: Direction::In,
-                key: &key_in,
-                local: care_of,
-                peer: self.sec.gateway,
-                inner_peer: None,
-                wildcard_source: false,
-            },
-        );
-        if let Err(e) = installed {
-            warn!("re-established SAs not installed: {e:#}");
-            return;
-        }
-        (self.spi_out, self.spi_in) = (sas.spi_mn_to_gw, sas.spi_gw_to_mn);
-        self.generation += 1;
-        info!(care_of = %care_of, spi_in = sas.spi_gw_to_mn, spi_out = sas.spi_mn_to_gw, "VPN re-established with new SAs");
-        self.mark(|h, _| {
-            h.inbound_spi = sas.spi_gw_to_mn;
-            h.outbound_spi = sas.spi_mn_to_gw;
-        });
-        self.care_of = Some(care_of);
-        self.core.register(Instant::now(), now_ntp(), care_of);
-        self.drain();
     }
 
     fn on_tunnel(&mut self, m: FromTunnel) {
@@ -577,7 +510,7 @@ impl Mn {
         let c = &self.c;
         let h = &self.hook.c;
         let mut counters = crate::vpn_counters!(c; sent, send_errors, resent_on_route, handovers, registrations,
-            denials, bad_replies, reestablishments, reestablish_bad_responses);
+            denials, bad_replies, reestablishments, base_exchanges, base_exchange_failures);
         for (name, v) in [
             ("esp_wrong_destination", &h.esp_wrong_destination),
             ("ipip_decapsulated", &h.ipip_decapsulated),

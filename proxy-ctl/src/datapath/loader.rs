@@ -51,6 +51,8 @@ pub struct Datapath {
     pub(crate) flows: HashMap<MapData, FlowKey, FlowEntry>,
     pub(crate) replies: HashMap<MapData, ReplyKey, FlowKey>,
     pub(crate) counters: PerCpuArray<MapData, u64>,
+    /// AF_XDP steering (issue 5): sockets by queue, steered substitutes and SPIs.
+    pub(crate) xsk: super::xsk::XskMaps,
 }
 
 fn xdp_mode(m: config::XdpMode) -> XdpMode {
@@ -62,7 +64,7 @@ fn xdp_mode(m: config::XdpMode) -> XdpMode {
 }
 
 /// Take map `name` out of the object as its typed form (HashMap, Array, ...).
-fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M, DatapathError>
+pub(super) fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M, DatapathError>
 where
     M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
@@ -147,7 +149,8 @@ impl Datapath {
         let flows = take(&mut ebpf, maps::NAT_FLOWS)?;
         let replies = take(&mut ebpf, maps::NAT_REPLIES)?;
         let counters = take(&mut ebpf, maps::COUNTERS)?;
-        Ok(Datapath { ebpf, substitutes, flows, replies, counters })
+        let xsk = super::xsk::XskMaps::take(&mut ebpf)?;
+        Ok(Datapath { ebpf, substitutes, flows, replies, counters, xsk })
     }
 
     fn xdp_proxy(&mut self) -> Result<&mut Xdp, DatapathError> {

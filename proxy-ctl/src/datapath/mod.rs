@@ -7,6 +7,7 @@ pub mod ipip;
 mod loader;
 mod sysctl;
 mod tables;
+mod xsk;
 
 pub use bpffs::ensure_bpffs;
 pub use loader::{Datapath, DatapathError, attach_xdp_pass};

@@ -13,6 +13,7 @@
 //! - [`sa`]: outbound and inbound security associations with counters.
 //! - [`beet`]: BEET encapsulation, inner header rebuild, checksum rebase.
 //! - [`tunnel`]: tunnel mode (RFC 4303 §3.1.2), the whole inner packet.
+//! - [`outer`]: Ethernet and outer IP headers of ESP frames (AF_XDP).
 //! - [`proxy`]: the proxy's port NAT legacy host <-> HIT (the translator).
 //! - [`wireshark`]: the `esp_sa` UAT line, to decrypt captures.
 
@@ -21,6 +22,7 @@ pub mod cipher;
 pub mod error;
 pub mod gro;
 pub mod gso;
+pub mod outer;
 pub mod packet;
 pub mod proxy;
 pub mod replay;

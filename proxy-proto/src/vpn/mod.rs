@@ -23,7 +23,6 @@ pub mod identification;
 pub mod ipip;
 pub mod ipv4;
 pub mod mobile_node;
-pub mod reestablish;
 pub mod reply;
 pub mod request;
 pub mod rr;

@@ -63,6 +63,8 @@ pub struct TranslatorCounters {
     pub flows_active: u64,
     /// TCP SYNs whose MSS option was lowered.
     pub mss_clamped: u64,
+    /// ICMPv6 errors from the HIP side translated back to a legacy host.
+    pub icmp_errors: u64,
     /// Drops, indexed like [`Drop::ALL`].
     pub drops: [u64; Drop::ALL.len()],
 }
@@ -81,6 +83,7 @@ impl TranslatorCounters {
             ("flows_expired".to_string(), self.flows_expired),
             ("flows_active".to_string(), self.flows_active),
             ("mss_clamped".to_string(), self.mss_clamped),
+            ("icmp_errors".to_string(), self.icmp_errors),
         ];
         for d in Drop::ALL {
             v.push((format!("drop_{}", d.name()), self.drop_count(d)));
@@ -97,6 +100,7 @@ pub(super) struct Counters {
     pub flows_created: AtomicU64,
     pub flows_expired: AtomicU64,
     pub mss_clamped: AtomicU64,
+    pub icmp_errors: AtomicU64,
     drops: [AtomicU64; Drop::ALL.len()],
 }
 
@@ -123,6 +127,7 @@ impl Counters {
             flows_expired: r(&self.flows_expired),
             flows_active,
             mss_clamped: r(&self.mss_clamped),
+            icmp_errors: r(&self.icmp_errors),
             drops,
         }
     }

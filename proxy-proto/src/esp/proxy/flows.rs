@@ -7,9 +7,12 @@
 //! for UDP, RFC 5508 for ICMP echo); the table is bounded and a full table
 //! refuses new flows (a counted drop), existing flows go on.
 //!
-//! Sharded by peer HIT: both directions know it before the lookup
-//! (outbound from the substitute's mapping, inbound from the source HIT),
-//! so a flow and its reverse entry live under one lock.
+//! Sharded by (peer HIT, remote port): both directions know them before
+//! the lookup (outbound from the substitute's mapping and the destination
+//! port, inbound from the source HIT and port), so a flow and its reverse
+//! entry live under one lock, and that pair is also the domain in which a
+//! NAT port must be unique, so each shard allocates on its own. Flows to
+//! different ports of one HIP host do not contend.
 
 use core::net::{IpAddr, Ipv6Addr};
 use std::collections::HashMap;

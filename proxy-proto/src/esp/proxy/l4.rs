@@ -224,6 +224,34 @@ pub fn rewrite(
     }
 }
 
+/// The start of a segment quoted in an ICMP error: ports rewritten from
+/// `old` to `new`, the checksum (when quoted) rebased to match, so it is
+/// right for the whole original segment.
+pub fn rewrite_truncated(proto: u8, seg: &mut [u8], old: &Endpoints, new: &Endpoints) {
+    if seg.len() < 4 {
+        return;
+    }
+    seg[0..2].copy_from_slice(&new.src_port.to_be_bytes());
+    seg[2..4].copy_from_slice(&new.dst_port.to_be_bytes());
+    let field = match proto {
+        PROTO_TCP => tcp::CHECKSUM,
+        PROTO_UDP => udp::CHECKSUM,
+        _ => return,
+    };
+    if seg.len() < field.end {
+        return;
+    }
+    let c = be16(seg, field.clone());
+    if proto == PROTO_UDP && c == 0 {
+        return;
+    }
+    let mut n = rebase(c, endpoint_sum(old), endpoint_sum(new));
+    if proto == PROTO_UDP && n == 0 {
+        n = 0xffff;
+    }
+    seg[field].copy_from_slice(&n.to_be_bytes());
+}
+
 /// The checksum of `seg` under `ep`'s pseudo-header.
 fn full_l4_checksum(ep: &Endpoints, proto: u8, seg: &[u8]) -> u16 {
     let acc = checksum::pseudo_header_sum(ep.src, ep.dst, proto, seg.len() as u32).unwrap_or(0);

@@ -8,7 +8,7 @@
 //! Sans-IO and shared: no clock (`now_secs` comes in), no sockets, no
 //! allocation per packet; the TUN slow path and the AF_XDP workers call
 //! the same [`Translator`] from any thread (it is `Send + Sync`, the flow
-//! table is sharded by peer HIT).
+//! table is sharded by peer HIT and port).
 //!
 //! ```text
 //!  legacy host                 Translator::outbound              BEET SA
@@ -27,6 +27,8 @@
 //!   port); flows time out as RFC 5382/4787/5508 say ([`flows`]); the
 //!   table is bounded and a full table is a counted [`Drop`];
 //! - TCP SYNs get their MSS lowered to what fits the SA (optional);
+//! - ICMPv6 errors from the HIP side about a flow go back to the legacy
+//!   host as ICMP errors about its own packet ([`icmp_error`]);
 //! - a TCP super-packet (GSO, up to 64 KiB) translates like any packet:
 //!   the checksum fix is incremental, so it must carry a full checksum.
 //!
@@ -34,6 +36,7 @@
 
 mod drop;
 pub mod flows;
+mod icmp_error;
 pub mod ip;
 pub mod l4;
 
@@ -230,7 +233,7 @@ impl Translator {
             remote_port: seg.dst_port,
         };
         let nat_port = {
-            let mut shard = self.shard(m.peer_hit);
+            let mut shard = self.shard(m.peer_hit, key.remote_port);
             let stale =
                 shard.by_legacy.get(&key).is_some_and(|f| f.peer_hit != m.peer_hit || f.local_hit != m.local_hit);
             if stale {
@@ -312,13 +315,16 @@ impl Translator {
             return Err(Drop::NotTranslatable);
         }
         let l4 = &pkt[h.l4.clone()];
+        if h.proto == l4::PROTO_ICMPV6 && l4.first().is_some_and(|&t| icmp_error::is_error(t)) {
+            return self.inbound_error(&h, l4, out);
+        }
         let seg = l4::parse(h.proto, l4, false)?;
         let hip_key = match seg.kind {
             Kind::Echo => HipKey { kind: seg.kind, peer_hit, remote_port: 0, nat_port: seg.src_port },
             _ => HipKey { kind: seg.kind, peer_hit, remote_port: seg.src_port, nat_port: seg.dst_port },
         };
         let key = {
-            let mut shard = self.shard(peer_hit);
+            let mut shard = self.shard(peer_hit, hip_key.remote_port);
             let key = *shard.by_hip.get(&hip_key).ok_or(Drop::NoFlow)?;
             let f = shard.by_legacy.get_mut(&key).ok_or(Drop::NoFlow)?;
             if f.local_hit != local_hit {
@@ -351,8 +357,27 @@ impl Translator {
         Ok(len)
     }
 
-    fn shard(&self, peer_hit: Ipv6Addr) -> MutexGuard<'_, Shard> {
-        let x = u128::from(peer_hit);
+    /// An ICMPv6 error about one of our flows -> the legacy host's error.
+    fn inbound_error(&self, h: &ip::Header, l4: &[u8], out: &mut [u8]) -> Result<usize, Drop> {
+        let hip_key = icmp_error::inner_key(h, l4)?;
+        let key = {
+            let shard = self.shard(hip_key.peer_hit, hip_key.remote_port);
+            let key = *shard.by_hip.get(&hip_key).ok_or(Drop::NoFlow)?;
+            let f = shard.by_legacy.get(&key).ok_or(Drop::NoFlow)?;
+            if IpAddr::V6(f.local_hit) != h.dst {
+                return Err(Drop::NoFlow);
+            }
+            key
+        };
+        let ident = self.ident.fetch_add(1, Ordering::Relaxed);
+        let n = icmp_error::translate(h, l4, &key, ident, out)?;
+        Counters::inc(&self.counters.icmp_errors);
+        Ok(n)
+    }
+
+    /// The shard of the flows between `peer_hit`:`remote_port` and us.
+    fn shard(&self, peer_hit: Ipv6Addr, remote_port: u16) -> MutexGuard<'_, Shard> {
+        let x = u128::from(peer_hit) ^ u128::from(remote_port);
         let h = (x ^ (x >> 64) ^ (x >> 32) ^ (x >> 16) ^ (x >> 8)) as usize;
         lock(&self.shards[h & (SHARDS - 1)])
     }

@@ -282,6 +282,7 @@ fn truncations_never_panic() {
         packet(L1.into(), SUB.into(), 17, udp(1, 2, b"abc")),
         packet(L1.into(), SUB.into(), 1, echo(8, 1)),
         packet(PEER_HIT.into(), LOCAL_HIT.into(), 6, tcp(80, 1, l4::flags::ACK, b"x")),
+        icmp6_error(1, 4, 0, &out_of(&t, &packet(L1.into(), SUB.into(), 17, udp(9, 53, b"q")))),
     ];
     let mut out = [0u8; 200];
     for p in &pkts {
@@ -346,4 +347,75 @@ fn port_allocation_wraps_and_exhausts() {
         let r = t.outbound(&packet(src.into(), SUB.into(), 17, udp(2000, 9, b"")), 0, &mut out);
         assert_eq!(r.map(|_| ip::be16(&out, 40..42)), want);
     }
+}
+
+/// An ICMPv6 error from the peer about `inner` (a packet we sent it).
+fn icmp6_error(ty: u8, code: u8, word: u32, inner: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&word.to_be_bytes());
+    m.extend_from_slice(inner);
+    packet(PEER_HIT.into(), LOCAL_HIT.into(), 58, m)
+}
+
+#[test]
+fn icmp_errors_go_back_to_the_legacy_host() {
+    let t = translator(TranslatorConfig::default());
+    // Two hosts, same port: the error must name the right one.
+    out_of(&t, &packet(L1.into(), SUB.into(), 17, udp(5000, 53, b"first")));
+    let sent = out_of(&t, &packet(L2.into(), SUB.into(), 17, udp(5000, 53, b"second")));
+    let e = in_of(&t, &icmp6_error(1, 4, 0, &sent)).unwrap();
+    let h = check(&e);
+    assert_eq!((h.src, h.dst, h.proto), (SUB.into(), L2.into(), 1));
+    assert_eq!((e[20], e[21]), (3, 3), "port unreachable");
+    // The quoted packet is L2's own, with a valid header and UDP checksum.
+    let inner = &e[28..];
+    let ih = check(inner);
+    assert_eq!((ih.src, ih.dst, ih.proto), (L2.into(), SUB.into(), 17));
+    assert_eq!(ports(inner), (5000, 53));
+    assert_eq!(&inner[inner.len() - 6..], b"second");
+    // Packet too big: 20 octets less in the IPv4 form.
+    let e = in_of(&t, &icmp6_error(2, 0, 1280, &sent)).unwrap();
+    check(&e);
+    assert_eq!((e[20], e[21], ip::be16(&e, 26..28)), (3, 4, 1260));
+    // A quote of the first 48 octets only (ports, no UDP checksum past them).
+    let e = in_of(&t, &icmp6_error(3, 0, 0, &sent[..48])).unwrap();
+    check(&e);
+    assert_eq!((e[20], e[21]), (11, 0));
+    assert_eq!(t.counters().icmp_errors, 3);
+}
+
+#[test]
+fn icmp_errors_refused() {
+    let t = translator(TranslatorConfig::default());
+    let sent = out_of(&t, &packet(L1.into(), SUB.into(), 17, udp(5000, 53, b"x")));
+    let mut buf = [0u8; 2000];
+    // About a flow that does not exist.
+    let mut other = sent.clone();
+    other[40..42].copy_from_slice(&7777u16.to_be_bytes());
+    assert_eq!(t.inbound(&icmp6_error(1, 4, 0, &other), 1, &mut buf), Err(Drop::NoFlow));
+    // Bad ICMPv6 checksum.
+    let mut bad = icmp6_error(1, 4, 0, &sent);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(t.inbound(&bad, 1, &mut buf), Err(Drop::Malformed));
+    // A type RFC 7915 does not translate (parameter problem, pointer).
+    assert_eq!(t.inbound(&icmp6_error(4, 0, 8, &sent), 1, &mut buf), Err(Drop::NotTranslatable));
+    // Too short to name a flow.
+    assert_eq!(t.inbound(&icmp6_error(1, 4, 0, &sent[..44]), 1, &mut buf), Err(Drop::Malformed));
+}
+
+#[test]
+fn icmp_errors_for_ipv6_legacy_hosts_stay_icmpv6() {
+    let t = Translator::new(TranslatorConfig::default());
+    let sub: Ipv6Addr = "fd00:64::1".parse().unwrap();
+    let legacy: Ipv6Addr = "fd00:1::10".parse().unwrap();
+    t.map_substitute(sub.into(), LOCAL_HIT, PEER_HIT);
+    let sent = out_of(&t, &packet(legacy.into(), sub.into(), 6, tcp(3333, 443, l4::flags::SYN, &[])));
+    let e = in_of(&t, &icmp6_error(1, 4, 0, &sent)).unwrap();
+    let h = check(&e);
+    assert_eq!((h.src, h.dst, h.proto, e[40], e[41]), (sub.into(), legacy.into(), 58, 1, 4));
+    let inner = &e[48..];
+    let ih = check(inner);
+    assert_eq!((ih.src, ih.dst), (legacy.into(), sub.into()));
+    assert_eq!(ports(inner), (3333, 443));
 }
