@@ -10,5 +10,7 @@ pub mod dns;
 pub mod esp;
 /// HIPv2 (RFC 7401): packet format, crypto, association state machines.
 pub mod hip;
+/// Byte offsets of the fixed IPv4, IPv6, TCP and UDP header fields.
+pub mod ip_fields;
 /// Mobile VPN: Mobile IPv4 (RFC 5944), the security information update.
 pub mod vpn;

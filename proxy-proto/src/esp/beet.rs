@@ -16,33 +16,7 @@ use super::error::{DropReason, SealError};
 use super::sa::{InboundSa, OutboundSa};
 use crate::checksum;
 
-/// IPv6 fixed header (RFC 8200 §3).
-mod ipv6_field {
-    pub type Field = core::ops::Range<usize>;
-    pub const VER_TC_FLOW: Field = 0..4;
-    pub const PAYLOAD_LEN: Field = 4..6;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC_ADDR: Field = 8..24;
-    pub const DST_ADDR: Field = 24..40;
-    pub const HEADER_END: usize = 40;
-}
-
-/// IPv4 header without options (RFC 791 §3.1).
-mod ipv4_field {
-    pub type Field = core::ops::Range<usize>;
-    pub const VER_IHL: usize = 0;
-    pub const TOS: usize = 1;
-    pub const TOTAL_LEN: Field = 2..4;
-    pub const IDENT: Field = 4..6;
-    pub const FLAGS_FRAG: Field = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Field = 10..12;
-    pub const SRC_ADDR: Field = 12..16;
-    pub const DST_ADDR: Field = 16..20;
-    pub const HEADER_END: usize = 20;
-}
+use crate::ip_fields::{ipv4 as ipv4_field, ipv6 as ipv6_field};
 
 /// Next header values a BEET SA carries: transport protocols, and the IPv6
 /// extension headers that may follow the (dropped) fixed header. IP-in-IP
@@ -167,7 +141,7 @@ fn check_inner_header(pkt: &[u8], addrs: &InnerAddrs) -> Result<(u8, usize), Bee
             if pkt[f::VER_TC_FLOW.start] >> 4 != 6 || payload_len != pkt.len() - header_len {
                 return Err(BeetError::InnerMalformed);
             }
-            if pkt[f::SRC_ADDR] != src.octets() || pkt[f::DST_ADDR] != dst.octets() {
+            if pkt[f::SRC] != src.octets() || pkt[f::DST] != dst.octets() {
                 return Err(BeetError::AddressMismatch);
             }
             Ok((pkt[f::NEXT_HEADER], header_len))
@@ -189,7 +163,7 @@ fn check_inner_header(pkt: &[u8], addrs: &InnerAddrs) -> Result<(u8, usize), Bee
             if u16::from_be_bytes([pkt[f::FLAGS_FRAG.start], pkt[f::FLAGS_FRAG.start + 1]]) & 0x3fff != 0 {
                 return Err(BeetError::Ipv4Fragment);
             }
-            if pkt[f::SRC_ADDR] != src.octets() || pkt[f::DST_ADDR] != dst.octets() {
+            if pkt[f::SRC] != src.octets() || pkt[f::DST] != dst.octets() {
                 return Err(BeetError::AddressMismatch);
             }
             Ok((pkt[f::PROTOCOL], header_len))
@@ -229,8 +203,8 @@ pub fn open_to_inner_packet(
             header[f::PAYLOAD_LEN].copy_from_slice(&len.to_be_bytes());
             header[f::NEXT_HEADER] = opened.next_header;
             header[f::HOP_LIMIT] = hop_limit;
-            header[f::SRC_ADDR].copy_from_slice(&src.octets());
-            header[f::DST_ADDR].copy_from_slice(&dst.octets());
+            header[f::SRC].copy_from_slice(&src.octets());
+            header[f::DST].copy_from_slice(&dst.octets());
         }
         InnerAddrs::V4 { src, dst } => {
             use ipv4_field as f;
@@ -244,8 +218,8 @@ pub fn open_to_inner_packet(
             header[f::TTL] = hop_limit;
             header[f::PROTOCOL] = opened.next_header;
             header[f::CHECKSUM].copy_from_slice(&[0, 0]);
-            header[f::SRC_ADDR].copy_from_slice(&src.octets());
-            header[f::DST_ADDR].copy_from_slice(&dst.octets());
+            header[f::SRC].copy_from_slice(&src.octets());
+            header[f::DST].copy_from_slice(&dst.octets());
             let c = checksum::checksum(header);
             header[f::CHECKSUM].copy_from_slice(&c.to_be_bytes());
         }

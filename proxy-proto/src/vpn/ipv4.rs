@@ -22,20 +22,7 @@ pub enum Ipv4Error {
     Fragmented,
 }
 
-mod field {
-    use core::ops::Range;
-    pub const VER_IHL: usize = 0;
-    pub const TOS: usize = 1;
-    pub const TOTAL_LEN: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const FLAGS_FRAG: Range<usize> = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Range<usize> = 10..12;
-    pub const SRC: Range<usize> = 12..16;
-    pub const DST: Range<usize> = 16..20;
-    pub const HEADER_END: usize = 20;
-}
+use crate::ip_fields::ipv4 as field;
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = field::HEADER_END;

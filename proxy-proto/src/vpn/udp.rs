@@ -20,17 +20,10 @@ pub enum UdpError {
     Checksum,
 }
 
-mod field {
-    use core::ops::Range;
-    pub const SRC_PORT: Range<usize> = 0..2;
-    pub const DST_PORT: Range<usize> = 2..4;
-    pub const LENGTH: Range<usize> = 4..6;
-    pub const CHECKSUM: Range<usize> = 6..8;
-    pub const PAYLOAD: usize = 8;
-}
+use crate::ip_fields::udp as field;
 
 /// UDP header length.
-pub const HEADER_LEN: usize = field::PAYLOAD;
+pub const HEADER_LEN: usize = field::HEADER_END;
 
 /// A parsed IPv4/UDP datagram borrowing its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +60,7 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, UdpError> {
         src: SocketAddrV4::new(repr.src_addr, ipv4::be16(&seg[field::SRC_PORT])),
         dst: SocketAddrV4::new(repr.dst_addr, ipv4::be16(&seg[field::DST_PORT])),
         ttl: repr.ttl,
-        payload: &seg[field::PAYLOAD..],
+        payload: &seg[field::HEADER_END..],
     })
 }
 
@@ -93,7 +86,7 @@ pub fn build(src: SocketAddrV4, dst: SocketAddrV4, ttl: u8, payload: &[u8]) -> R
     seg[field::SRC_PORT].copy_from_slice(&src.port().to_be_bytes());
     seg[field::DST_PORT].copy_from_slice(&dst.port().to_be_bytes());
     seg[field::LENGTH].copy_from_slice(&udp_len16.to_be_bytes());
-    seg[field::PAYLOAD..].copy_from_slice(payload);
+    seg[field::HEADER_END..].copy_from_slice(payload);
     let mut c = checksum::finish(checksum::sum(seg, pseudo(*src.ip(), *dst.ip(), udp_len)));
     // RFC 768: a computed zero is sent as all ones.
     if c == 0 {

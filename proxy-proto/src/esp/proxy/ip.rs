@@ -9,20 +9,9 @@ use core::ops::Range;
 use super::drop::Drop;
 use crate::checksum;
 
-/// IPv4 header fields (RFC 791 §3.1).
+/// IPv4 header fields (RFC 791 §3.1), plus the flag bits the translator tests.
 mod v4 {
-    pub type Field = core::ops::Range<usize>;
-    pub const VER_IHL: usize = 0;
-    pub const TOS: usize = 1;
-    pub const TOTAL_LEN: Field = 2..4;
-    pub const IDENT: Field = 4..6;
-    pub const FLAGS_FRAG: Field = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Field = 10..12;
-    pub const SRC: Field = 12..16;
-    pub const DST: Field = 16..20;
-    pub const LEN: usize = 20;
+    pub use crate::ip_fields::ipv4::*;
     /// Don't Fragment, in the flags/fragment-offset word.
     pub const DF: u16 = 0x4000;
     /// More Fragments and the fragment offset.
@@ -31,18 +20,11 @@ mod v4 {
 
 /// IPv6 fixed header fields (RFC 8200 §3).
 mod v6 {
-    pub type Field = core::ops::Range<usize>;
-    pub const VER_TC_FLOW: Field = 0..4;
-    pub const PAYLOAD_LEN: Field = 4..6;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC: Field = 8..24;
-    pub const DST: Field = 24..40;
-    pub const LEN: usize = 40;
+    pub use crate::ip_fields::ipv6::*;
 }
 
-pub const IPV4_HEADER_LEN: usize = v4::LEN;
-pub const IPV6_HEADER_LEN: usize = v6::LEN;
+pub const IPV4_HEADER_LEN: usize = v4::HEADER_END;
+pub const IPV6_HEADER_LEN: usize = v6::HEADER_END;
 
 /// The header fields the translation keeps, and where the transport
 /// segment lies in the packet.
@@ -72,7 +54,7 @@ pub fn parse(pkt: &[u8]) -> Result<Header, Drop> {
 
 fn parse_v4(pkt: &[u8]) -> Result<Header, Drop> {
     let ihl = usize::from(pkt[v4::VER_IHL] & 0x0f) * 4;
-    if ihl < v4::LEN || pkt.len() < ihl {
+    if ihl < v4::HEADER_END || pkt.len() < ihl {
         return Err(Drop::Malformed);
     }
     let total = usize::from(be16(pkt, v4::TOTAL_LEN));
@@ -96,12 +78,12 @@ fn parse_v4(pkt: &[u8]) -> Result<Header, Drop> {
 }
 
 fn parse_v6(pkt: &[u8]) -> Result<Header, Drop> {
-    if pkt.len() < v6::LEN {
+    if pkt.len() < v6::HEADER_END {
         return Err(Drop::Malformed);
     }
     let payload = usize::from(be16(pkt, v6::PAYLOAD_LEN));
     // A zero payload length means a jumbogram (RFC 2675) or nothing at all.
-    if payload == 0 || v6::LEN + payload > pkt.len() {
+    if payload == 0 || v6::HEADER_END + payload > pkt.len() {
         return Err(Drop::Malformed);
     }
     let word = u32::from_be_bytes(arr::<4>(&pkt[v6::VER_TC_FLOW]));
@@ -111,13 +93,13 @@ fn parse_v6(pkt: &[u8]) -> Result<Header, Drop> {
         proto: pkt[v6::NEXT_HEADER],
         ttl: pkt[v6::HOP_LIMIT],
         tos: (word >> 20) as u8,
-        l4: v6::LEN..v6::LEN + payload,
+        l4: v6::HEADER_END..v6::HEADER_END + payload,
     })
 }
 
 /// The header length of `dst`'s family.
 pub fn header_len(dst: IpAddr) -> usize {
-    if dst.is_ipv4() { v4::LEN } else { v6::LEN }
+    if dst.is_ipv4() { v4::HEADER_END } else { v6::HEADER_END }
 }
 
 /// Write the IP header `h` (for a transport segment of `h.l4.len()`
@@ -129,8 +111,8 @@ pub fn emit(out: &mut [u8], h: &Header, ident: u16) {
     let l4_len = h.l4.len();
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let total = v4::LEN + l4_len;
-            let h = &mut out[..v4::LEN];
+            let total = v4::HEADER_END + l4_len;
+            let h = &mut out[..v4::HEADER_END];
             h[v4::VER_IHL] = 0x45;
             h[v4::TOS] = tos;
             h[v4::TOTAL_LEN].copy_from_slice(&(total as u16).to_be_bytes());
@@ -146,7 +128,7 @@ pub fn emit(out: &mut [u8], h: &Header, ident: u16) {
             h[v4::CHECKSUM].copy_from_slice(&c.to_be_bytes());
         }
         (s, d) => {
-            let h = &mut out[..v6::LEN];
+            let h = &mut out[..v6::HEADER_END];
             let word = (6u32 << 28) | (u32::from(tos) << 20);
             h[v6::VER_TC_FLOW].copy_from_slice(&word.to_be_bytes());
             h[v6::PAYLOAD_LEN].copy_from_slice(&(l4_len as u16).to_be_bytes());
@@ -161,7 +143,7 @@ pub fn emit(out: &mut [u8], h: &Header, ident: u16) {
 /// Largest transport segment an IP packet of `dst`'s family can hold.
 pub fn max_l4_len(dst: IpAddr) -> usize {
     match dst {
-        IpAddr::V4(_) => usize::from(u16::MAX) - v4::LEN,
+        IpAddr::V4(_) => usize::from(u16::MAX) - v4::HEADER_END,
         IpAddr::V6(_) => usize::from(u16::MAX),
     }
 }

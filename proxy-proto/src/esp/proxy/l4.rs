@@ -23,25 +23,14 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMPV6: u8 = 58;
 
 mod tcp {
-    pub type Field = core::ops::Range<usize>;
-    pub const SRC_PORT: Field = 0..2;
-    pub const DST_PORT: Field = 2..4;
-    pub const DATA_OFF: usize = 12;
-    pub const FLAGS: usize = 13;
-    pub const CHECKSUM: Field = 16..18;
-    pub const LEN: usize = 20;
+    pub use crate::ip_fields::tcp::*;
     /// RFC 9293 §3.2: the Maximum Segment Size option.
     pub const OPT_END: u8 = 0;
     pub const OPT_NOP: u8 = 1;
     pub const OPT_MSS: u8 = 2;
 }
 
-mod udp {
-    pub type Field = core::ops::Range<usize>;
-    pub const LENGTH: Field = 4..6;
-    pub const CHECKSUM: Field = 6..8;
-    pub const LEN: usize = 8;
-}
+use crate::ip_fields::udp;
 
 mod echo {
     pub type Field = core::ops::Range<usize>;
@@ -109,11 +98,11 @@ pub struct Segment {
 pub fn parse(proto: u8, l4: &[u8], request: bool) -> Result<Segment, Drop> {
     match proto {
         PROTO_TCP => {
-            if l4.len() < tcp::LEN {
+            if l4.len() < tcp::HEADER_END {
                 return Err(Drop::Malformed);
             }
             let off = usize::from(l4[tcp::DATA_OFF] >> 4) * 4;
-            if off < tcp::LEN || off > l4.len() {
+            if off < tcp::HEADER_END || off > l4.len() {
                 return Err(Drop::Malformed);
             }
             Ok(Segment {
@@ -124,7 +113,7 @@ pub fn parse(proto: u8, l4: &[u8], request: bool) -> Result<Segment, Drop> {
             })
         }
         PROTO_UDP => {
-            if l4.len() < udp::LEN || usize::from(be16(l4, udp::LENGTH)) != l4.len() {
+            if l4.len() < udp::HEADER_END || usize::from(be16(l4, udp::LENGTH)) != l4.len() {
                 return Err(Drop::Malformed);
             }
             Ok(Segment { kind: Kind::Udp, src_port: be16(l4, 0..2), dst_port: be16(l4, 2..4), tcp_flags: 0 })
@@ -290,7 +279,7 @@ fn rebase(check: u16, old_sum: u32, new_sum: u32) -> u16 {
 /// ESP overhead). Returns whether it changed.
 fn clamp_mss(seg: &mut [u8], mss: u16) -> bool {
     let end = usize::from(seg[tcp::DATA_OFF] >> 4) * 4;
-    let mut o = tcp::LEN;
+    let mut o = tcp::HEADER_END;
     while o < end {
         match seg[o] {
             tcp::OPT_END => return false,
