@@ -41,18 +41,23 @@ fn preferred_address(set: &LocatorSet, current: IpAddr) -> Option<IpAddr> {
 }
 
 impl HipHost {
+    /// The associations with keys whose local locator is no longer among
+    /// `addresses`: what a move has to carry to a new address.
+    fn stranded(&self, addresses: &[IpAddr]) -> Vec<(Hit, Hit)> {
+        self.assocs
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
+            .filter(|(_, a)| !addresses.contains(&a.local_locator))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
     /// Our addresses are now `addresses` (from the driver's address
     /// watcher): every association whose locator is gone moves to one of
     /// the same family and tells the peer with UPDATE(LOCATOR_SET) (RFC
     /// 8046 §3.2.1). Returns how many associations moved.
     pub fn update_locators(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
-        let keys: Vec<(Hit, Hit)> = self
-            .assocs
-            .iter()
-            .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
-            .filter(|(_, a)| !addresses.contains(&a.local_locator))
-            .map(|(k, _)| *k)
-            .collect();
+        let keys = self.stranded(addresses);
         let mut moved = 0;
         for key in keys {
             let Some(a) = self.assocs.get_mut(&key) else { continue };
@@ -93,13 +98,7 @@ impl HipHost {
     /// answers the I1 from ESTABLISHED and replaces its state on our I2
     /// (RFC 7401 §4.4.2). Returns how many associations restarted.
     pub fn restart_moved(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
-        let keys: Vec<(Hit, Hit)> = self
-            .assocs
-            .iter()
-            .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
-            .filter(|(_, a)| !addresses.contains(&a.local_locator))
-            .map(|(k, _)| *k)
-            .collect();
+        let keys = self.stranded(addresses);
         let mut restarted = 0;
         for key in keys {
             let Some(a) = self.assocs.get(&key) else { continue };
