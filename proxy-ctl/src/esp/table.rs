@@ -286,7 +286,7 @@ impl SaTable {
     /// to the new pair (packets already in flight on the old SPI still
     /// open; the caller removes them, RFC 7402 §6.9).
     pub fn retire_peer(&self, inner_peer: IpAddr) -> Vec<u32> {
-        let inb = {
+        let (n, inb) = {
             let mut t = self.write();
             let out: Vec<u32> =
                 t.outbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
@@ -298,10 +298,14 @@ impl SaTable {
             }
             t.out_by_inner.retain(|_, s| !out.contains(s));
             t.out_by_peer.retain(|_, s| !out.contains(s));
-            t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect()
+            let inb: Vec<u32> =
+                t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            (out.len(), inb)
         };
-        self.export_keys();
-        self.signal_changed();
+        if n > 0 {
+            self.export_keys();
+            self.signal_changed();
+        }
         inb
     }
 
