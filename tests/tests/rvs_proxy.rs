@@ -13,7 +13,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use integration_tests::{Background, Netns, Proxy, ProxyConfig, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, ProxyConfig, proxy_ctl_bin, sh, sh_try, unique, wait_until};
 use proxy_proto::dns::HipRdata;
 use serde_json::Value;
 
@@ -157,13 +157,19 @@ fn rvs_proxy_reaches_host_via_rvs_mapping_follows_real_locator_and_move() {
     assert!(wait_until(3, || mapping_locator(&proxy) == HOST4), "{}", proxy.ctl_json("mapping list"));
     assert_eq!(hip_counter(&proxy, "r1_via_rvs"), 1);
     assert_eq!(hip_counter(&rvs, "i1_relayed"), 1);
-    std::thread::sleep(Duration::from_millis(200));
+    // dumpcap hands packets over a block at a time (TPACKET_V3, retired on a
+    // timeout): read the file until the exchange shows, then stop it.
+    let read = || {
+        sh_try(&format!(
+            "tshark -n -r {} -Y 'hip.packet_type == 1 or hip.packet_type == 2' -T fields -e ip.src -e ip.dst \
+             -e hip.packet_type -e hip.tlv_rvs_address 2>/dev/null | sort -u",
+            pcap.display()
+        ))
+        .1
+    };
+    wait_until(10, || read().contains(&format!("{HOST4}\t192.0.2.1\t2")));
     drop(cap);
-    let out = sh(&format!(
-        "tshark -n -r {} -Y 'hip.packet_type == 1 or hip.packet_type == 2' -T fields -e ip.src -e ip.dst \
-         -e hip.packet_type -e hip.tlv_rvs_address 2>/dev/null | sort -u",
-        pcap.display()
-    ));
+    let out = read();
     assert!(out.contains(&format!("192.0.2.1\t{RVS4}\t1")), "I1 to the RVS: {out}");
     assert!(out.contains(&format!("{HOST4}\t192.0.2.1\t2\t::ffff:{RVS4}")), "R1 with VIA_RVS: {out}");
 
