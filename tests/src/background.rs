@@ -42,6 +42,13 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
+        if self.signal == libc::SIGINT {
+            // dumpcap receives through a TPACKET_V3 ring that hands packets
+            // over a block at a time, a block retired on a timeout of about
+            // 250 ms: give the last block time to reach the file, since
+            // dumpcap does not drain it when it stops.
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
         // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
         unsafe { libc::kill(self.child.id() as i32, self.signal) };
         let _ = self.child.wait();

@@ -5,12 +5,7 @@
 //! the base exchange, and the ESP worker releases the held packet as soon
 //! as the SAs are in (connect time = base exchange time plus a wake-up).
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::IpAddr, sync::Arc};
 
 use proxy_proto::hip::{assoc::Established, assoc::Event, crypto::Hit};
 use tokio::task::JoinHandle;
@@ -27,24 +22,6 @@ fn is_hit(a: IpAddr) -> bool {
 /// of the HIP RR its substitute came from); empty: the `[[hip.peer]]` table.
 pub type LocatorLookup = Arc<dyn Fn(std::net::Ipv6Addr) -> Vec<IpAddr> + Send + Sync>;
 
-/// Inbound SAs replaced by a rekey, by peer HIT: they open what is still
-/// in flight on the old SPI until the first packet on the new inbound SA
-/// (or [`RETIRED_GRACE`]) says the peer has switched.
-type Retired = Arc<Mutex<HashMap<IpAddr, Vec<u32>>>>;
-
-/// How long a replaced inbound SA stays at most.
-const RETIRED_GRACE: Duration = Duration::from_secs(5);
-
-fn drop_retired(table: &SaTable, retired: &Retired, peer: IpAddr) {
-    let spis = retired.lock().unwrap_or_else(|e| e.into_inner()).remove(&peer).unwrap_or_default();
-    for spi in spis {
-        // Gone already (CLOSE removed the peer's SAs): fine.
-        if table.remove(Direction::In, spi).is_ok() {
-            info!(peer = %peer, spi = format_args!("{spi:#010x}"), "replaced inbound SA removed");
-        }
-    }
-}
-
 /// Start the two glue tasks: HIP events -> SA table, SA misses -> HIP.
 pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>) -> Vec<JoinHandle<()>> {
     let (tx, mut misses) = tokio::sync::mpsc::unbounded_channel();
@@ -54,10 +31,8 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
     // Installed from inside the HIP driver, before its R2 leaves: an
     // installer task could lose the race against the Initiator's first
     // ESP packet (dropped as an unknown SPI, a SYN then waits 1 s).
-    let retired: Retired = Arc::default();
-    let (first_table, first_retired) = (table.clone(), retired.clone());
     let hook: EventHook = Arc::new(move |ev: &Event| match ev {
-        Event::Established(e) => install(&table, &retired, e),
+        Event::Established(e) => install(&table, e),
         Event::Closed { peer_hit, .. } => {
             let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
             info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
@@ -80,8 +55,6 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
     let hip_first = hip.clone();
     let established = tokio::spawn(async move {
         while let Some((local, peer)) = first_esp.recv().await {
-            // The peer sends on the new pair: the old inbound SAs can go.
-            drop_retired(&first_table, &first_retired, peer);
             if let (IpAddr::V6(l), IpAddr::V6(p)) = (local, peer)
                 && let Err(e) = hip_first.esp_received(Hit::from(l), Hit::from(p)).await
             {
@@ -107,7 +80,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
 
 /// The SA pair of an ESTABLISHED association, replacing older SAs with the
 /// same peer (a new base exchange rekeys).
-fn install(table: &Arc<SaTable>, retired: &Retired, e: &Established) {
+fn install(table: &SaTable, e: &Established) {
     let (local_hit, peer_hit) = (IpAddr::V6(e.local_hit.to_ipv6()), IpAddr::V6(e.peer_hit.to_ipv6()));
     let sa = |spi: u32, direction: Direction, key: &[u8]| ValidSa {
         spec: SaSpec {
@@ -127,27 +100,7 @@ fn install(table: &Arc<SaTable>, retired: &Retired, e: &Established) {
         key: key.to_vec(),
         from_hip: true,
     };
-    // Drop what an earlier rekey left (at most one old pair at a time),
-    // then retire the current inbound SAs instead of removing them.
-    drop_retired(table, retired, peer_hit);
-    let old = table.retire_peer(peer_hit);
-    let n_old = old.len();
-    if !old.is_empty() {
-        retired.lock().unwrap_or_else(|e| e.into_inner()).insert(peer_hit, old.clone());
-        let (table, retired) = (table.clone(), retired.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(RETIRED_GRACE).await;
-            let mut r = retired.lock().unwrap_or_else(|e| e.into_inner());
-            // Only this rekey's SPIs: a later one may have retired others.
-            if r.get(&peer_hit) == Some(&old) {
-                r.remove(&peer_hit);
-                drop(r);
-                for spi in old {
-                    let _ = table.remove(Direction::In, spi);
-                }
-            }
-        });
-    }
+    let old = table.remove_peer(peer_hit);
     match table.install_pair(
         sa(e.outbound_spi, Direction::Out, &e.outbound_key),
         sa(e.inbound_spi, Direction::In, &e.inbound_key),
@@ -156,7 +109,7 @@ fn install(table: &Arc<SaTable>, retired: &Retired, e: &Established) {
             peer = %peer_hit,
             outbound_spi = format_args!("{:#010x}", e.outbound_spi),
             inbound_spi = format_args!("{:#010x}", e.inbound_spi),
-            retired_inbound = n_old,
+            replaced = old,
             "association established: SAs installed"
         ),
         Err(err) => warn!(peer = %peer_hit, "SAs of an established association not installed: {err}"),

@@ -43,12 +43,9 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
-    /// Rekeys by HIP UPDATE started because an SA aged (soft limit or
-    /// sequence numbers exhausted).
-    RekeysStarted,
 }
 
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 16] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -65,7 +62,6 @@ const NAMES: [&str; 17] = [
     "held",
     "released",
     "drop_translate",
-    "rekeys_started",
 ];
 
 #[derive(Debug, Default)]
