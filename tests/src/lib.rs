@@ -6,11 +6,13 @@
 //! test panics.
 
 mod background;
+mod http;
 mod netns;
 mod proxy;
 pub mod sockets;
 
 pub use background::Background;
+pub use http::http_blob_server;
 pub use netns::{Netns, in_netns, unique};
 pub use proxy::{Proxy, ProxyConfig, proxy_ctl_bin};
 

@@ -153,13 +153,20 @@ socket = "{socket}"
 
     /// The value of one datapath counter.
     pub fn counter(&self, name: &str) -> u64 {
-        let v = self.ctl_json("stats");
+        self.counter_of("stats", name)
+    }
+
+    /// The value of the counter `name` in the `counters` list that
+    /// `proxy-ctl --json <command>` prints (`stats`, `sa list`, `assoc
+    /// stats`, `vpn stats`, `esp flows`).
+    pub fn counter_of(&self, command: &str, name: &str) -> u64 {
+        let v = self.ctl_json(command);
         v["counters"]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("`{command}` shows no counters: {v}"))
             .iter()
             .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
+            .unwrap_or_else(|| panic!("`{command}` has no counter {name}: {v}"))["value"]
             .as_u64()
             .unwrap()
     }

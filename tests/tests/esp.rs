@@ -98,8 +98,7 @@ fn export_path(tag: &str, me: &str) -> PathBuf {
 }
 
 fn engine_counter(p: &Proxy, name: &str) -> u64 {
-    let v = p.ctl_json("sa list");
-    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["value"].as_u64().unwrap()
+    p.counter_of("sa list", name)
 }
 
 fn sa_field(p: &Proxy, spi: u32, dir: &str, field: &str) -> u64 {

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Background, Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, http_blob_server, proxy_ctl_bin, sh, unique, wait_until};
 use serde_json::Value;
 
 const A4: &str = "10.48.0.1";
@@ -144,22 +144,6 @@ fn connect_secs(ns: &Netns, hit: &str, port: u16) -> f64 {
     out.trim().parse().unwrap_or_else(|_| panic!("connect time: {out}"))
 }
 
-/// An HTTP server in `ns` on [hit]:8080 serving `mb` MiB of random bytes;
-/// returns it and the file's sha256.
-fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Background, String) {
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
-    let sum = sh(&format!("sha256sum {}/blob", www.display())).split_whitespace().next().unwrap().to_string();
-    let srv = Background::spawn(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
-    // Checked from the server's own namespace: local delivery, no HIP yet.
-    assert!(
-        wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://[{hit}]:8080/")).0),
-        "HTTP server did not come up"
-    );
-    (srv, sum)
-}
-
 /// (HIP packet type or 0, ESP SPI or 0) of every HIP/ESP packet captured.
 fn dissect(pcap: &Path) -> Vec<(u64, u64)> {
     let out = sh(&format!(
@@ -194,7 +178,7 @@ fn run_with(p: Pair, v6: bool) {
 
     // The first TCP connect to the HIT starts the base exchange; its SYN
     // waits for the SAs instead of being lost (a lost SYN costs 1 s).
-    let (_srv, sum) = http_server(&p.b.ns, &p.dir, &p.b.hit, 4);
+    let (_srv, sum) = http_blob_server(&p.b.ns, &p.dir, &p.b.hit, 4);
     let secs = connect_secs(&p.a.ns, &p.b.hit, 8080);
     eprintln!("first TCP connect to a HIT (base exchange included): {:.1} ms", secs * 1000.0);
     assert!(
@@ -281,10 +265,7 @@ fn hipesp_unreachable_peer_bounded_hold_counted_drops() {
     let extra = format!("retransmit_ms = 200\nmax_retransmits = 1\nlocators = [\"{A4}\"]\n");
     let a = Proxy::start_config(&na, &config(&ka, &ha, &hb, "192.0.2.1", &extra));
     let n = Node { p: a, ns: na, hit: ha };
-    let tx_i1 = |n: &Node| {
-        let v = n.p.ctl_json("assoc stats");
-        v["counters"].as_array().unwrap().iter().find(|c| c["name"] == "tx_i1").unwrap()["value"].as_u64().unwrap()
-    };
+    let tx_i1 = |n: &Node| n.p.counter_of("assoc stats", "tx_i1");
     let no_sa = esp_counter(&n, "drop_no_sa");
     let burst = HOLD + 8;
     // Every echo request goes out at once; none is answered.

@@ -207,19 +207,11 @@ impl Env {
     }
 
     fn xlate_counter(&self, name: &str) -> u64 {
-        let v = self.proxy.ctl_json("esp flows");
-        v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
-            ["value"]
-            .as_u64()
-            .unwrap()
+        self.proxy.counter_of("esp flows", name)
     }
 
     pub(crate) fn engine_counter(&self, p: &Proxy, name: &str) -> u64 {
-        let v = p.ctl_json("sa list");
-        v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
-            ["value"]
-            .as_u64()
-            .unwrap()
+        p.counter_of("sa list", name)
     }
 
     /// The proxy's HIP SA in `dir` ("in"/"out").

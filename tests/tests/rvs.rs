@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration_tests::{Background, Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, http_blob_server, proxy_ctl_bin, sh, unique, wait_until};
 use serde_json::Value;
 
 const I4: &str = "10.61.1.2";
@@ -134,39 +134,16 @@ pub fn assocs(n: &Node) -> Vec<Value> {
 }
 
 pub fn hip_counter(n: &Node, name: &str) -> u64 {
-    let v = n.p.ctl_json("assoc stats");
-    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
-        ["value"]
-        .as_u64()
-        .unwrap()
+    n.p.counter_of("assoc stats", name)
 }
 
 pub fn esp_counter(n: &Node, name: &str) -> u64 {
-    let v = n.p.ctl_json("sa list");
-    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
-        ["value"]
-        .as_u64()
-        .unwrap()
+    n.p.counter_of("sa list", name)
 }
 
 /// The association with `peer` as `n` lists it.
 pub fn assoc_with(n: &Node, peer: &Node) -> Value {
     assocs(n).into_iter().find(|a| a["peer_hit"] == peer.hit.as_str()).unwrap_or_else(|| panic!("{:?}", assocs(n)))
-}
-
-/// An HTTP server in `ns` on [hit]:8080 serving `mb` MiB of random bytes;
-/// returns it and the file's sha256.
-pub fn http_server(ns: &Netns, dir: &Path, hit: &str, mb: usize) -> (Background, String) {
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    sh(&format!("head -c {mb}M /dev/urandom > {}/blob", www.display()));
-    let sum = sh(&format!("sha256sum {}/blob", www.display())).split_whitespace().next().unwrap().to_string();
-    let srv = Background::spawn(ns, &format!("python3 -m http.server --bind {hit} --directory {} 8080", www.display()));
-    assert!(
-        wait_until(10, || ns.sh_try(&format!("curl -sf -o /dev/null -g http://[{hit}]:8080/")).0),
-        "HTTP server did not come up"
-    );
-    (srv, sum)
 }
 
 /// Move the host to the new network: new address and route first, then
@@ -186,7 +163,7 @@ fn rvs_relays_i1_r1_via_rvs_then_direct() {
     assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
     std::thread::sleep(Duration::from_millis(300));
 
-    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 2);
+    let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 2);
     let got = t.i.ns.sh(&format!("curl -sf -g --max-time 30 http://[{}]:8080/blob | sha256sum", t.h.hit));
     assert_eq!(got.split_whitespace().next().unwrap(), sum);
 
@@ -235,7 +212,7 @@ pub fn largest_gap(pcap: &Path, src: &str) -> (f64, f64) {
 #[test]
 fn rvs_host_moves_during_tcp_transfer() {
     let t = topo("", "");
-    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 24);
+    let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 24);
     // Warm the association so the transfer starts at once.
     t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
     let pcap = t.dir.join("tun.pcapng");
@@ -384,7 +361,7 @@ fn rvs_unreachable_locator_and_forged_updates_change_nothing() {
 #[test]
 fn rvs_rekey_by_update_during_transfer() {
     let t = topo("", "");
-    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 12);
+    let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 12);
     t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
     let before = assoc_with(&t.i, &t.h);
     let cmd = format!(
@@ -428,7 +405,7 @@ fn rvs_rekey_by_update_during_transfer() {
 #[test]
 fn rvs_double_jump_recovers_through_the_rvs() {
     let t = topo("", "");
-    let (_srv, sum) = http_server(&t.h.ns, &t.dir, &t.h.hit, 32);
+    let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 32);
     t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
     let cmd = format!(
         "ip netns exec {} curl -sS -g --max-time 60 --limit-rate 3M http://[{}]:8080/blob -o {}/got",

@@ -30,11 +30,7 @@ fn identity(dir: &std::path::Path, name: &str) -> (PathBuf, Value) {
 }
 
 fn hip_counter(p: &Proxy, name: &str) -> u64 {
-    let v = p.ctl_json("assoc stats");
-    v["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {v}"))
-        ["value"]
-        .as_u64()
-        .unwrap()
+    p.counter_of("assoc stats", name)
 }
 
 /// The locator in use `mapping list` shows for the one DNS mapping.

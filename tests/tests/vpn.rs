@@ -53,15 +53,7 @@ trait VpnCtl {
 
 impl VpnCtl for Proxy {
     fn vpn_counter(&self, name: &str) -> u64 {
-        let v = self.ctl_json("vpn stats");
-        v["counters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
-            .as_u64()
-            .unwrap()
+        self.counter_of("vpn stats", name)
     }
 
     /// (care-of address, inbound SPI, outbound SPI) of the first bundle.
