@@ -7,7 +7,10 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use proxy_proto::hip::{assoc::Established, assoc::Event, crypto::Hit};
+use proxy_proto::hip::{
+    assoc::{Established, Event, SendBudget},
+    crypto::Hit,
+};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -28,6 +31,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
     table.set_miss_sender(tx, is_hit);
     let (first_tx, mut first_esp) = tokio::sync::mpsc::unbounded_channel();
     table.set_first_esp_sender(first_tx);
+    let credit_table = table.clone();
     // Installed from inside the HIP driver, before its R2 leaves: an
     // installer task could lose the race against the Initiator's first
     // ESP packet (dropped as an unknown SPI, a SYN then waits 1 s).
@@ -38,19 +42,36 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
             info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
         }
         Event::Failed { peer_hit, .. } => table.give_up(IpAddr::V6(peer_hit.to_ipv6())),
-        Event::LocatorChanged { peer_hit, local_locator, peer_locator, inbound_spi, outbound_spi, .. } => {
-            // RFC 8046 §3.2: same SAs and keys, new outer addresses.
+        Event::LocatorChanged { peer_hit, local_locator, peer_locator, inbound_spi, outbound_spi, credit, .. } => {
+            // RFC 8046 §3.2: same SAs and keys, new outer addresses; an
+            // unverified peer locator only within its credit (§5.5).
+            let budget = credit.map_or(SendBudget::Unlimited, SendBudget::Credit);
             for (dir, spi) in [(Direction::Out, *outbound_spi), (Direction::In, *inbound_spi)] {
-                if let Err(e) = table.move_outer(dir, spi, *local_locator, *peer_locator) {
+                if let Err(e) = table.move_outer_with(dir, spi, *local_locator, *peer_locator, budget) {
                     warn!(peer = %peer_hit.to_ipv6(), spi, "SA not moved: {e}");
                 }
             }
-            info!(peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, "SAs moved");
+            info!(peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, ?credit, "SAs moved");
         }
         _ => {}
     });
     if let Err(e) = hip.set_event_hook(hook) {
         warn!("HIP events not joined to ESP: {e:#}");
+    }
+    if hip.credit_based_authorization() {
+        // Credit (RFC 8046 §5.5.1) is earned by what the peers send us:
+        // their inbound SAs' byte counters, read once a second (the core
+        // ages the credit in 5 s steps).
+        let (table, hip) = (credit_table, hip.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if hip.observe_received(received_by_peer(&table)).await.is_err() {
+                    return;
+                }
+            }
+        });
     }
     let hip_first = hip.clone();
     let established = tokio::spawn(async move {
@@ -76,6 +97,20 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
         }
     });
     vec![established, initiator]
+}
+
+/// (local HIT, peer HIT, inbound SPI, bytes delivered) of every inbound
+/// BEET SA a HIP association installed.
+fn received_by_peer(table: &SaTable) -> Vec<(Hit, Hit, u32, u64)> {
+    table
+        .list(false)
+        .into_iter()
+        .filter(|r| r.direction == Direction::In && r.origin == "hip")
+        .filter_map(|r| match (r.inner_local?, r.inner_peer?) {
+            (IpAddr::V6(l), IpAddr::V6(p)) => Some((Hit::from(l), Hit::from(p), r.spi, r.bytes)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The SA pair of an ESTABLISHED association, replacing older SAs with the

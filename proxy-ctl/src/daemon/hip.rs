@@ -20,6 +20,7 @@ use proxy_proto::hip::crypto::Hit;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::hip_mobility::{Change, LocatorWatch};
 use super::hip_socket::RawHip;
 use crate::hip::{HipRole, HipSection, Mobility, identity};
 use proxy_proto::hip::assoc::registration::lifetime_value;
@@ -52,11 +53,12 @@ enum Cmd {
         local: Hit,
         peer: Hit,
     },
-    /// Our addresses now (the address watcher): move associations (RFC 8046).
-    Locators(Vec<IpAddr>),
     Registrations {
         reply: oneshot::Sender<Vec<RegistrationInfo>>,
     },
+    /// Bytes delivered so far on each peer's inbound SA: (local HIT, peer
+    /// HIT, SPI, bytes), the credit of credit-based authorization.
+    Received(Vec<(Hit, Hit, u32, u64)>),
 }
 
 /// Counters of the core and of the driver.
@@ -197,10 +199,15 @@ impl HipHandle {
         rx.await.context("HIP driver stopped")
     }
 
-    /// Our addresses changed: associations whose locator is gone move and
-    /// tell their peers (the address watcher calls this).
-    pub async fn set_locators(&self, addresses: Vec<IpAddr>) -> anyhow::Result<()> {
-        self.cmd.send(Cmd::Locators(addresses)).await.context("HIP driver stopped")
+    /// Whether `[hip] credit_based_authorization` is on (RFC 8046 §5.5).
+    pub fn credit_based_authorization(&self) -> bool {
+        self.section.credit_based_authorization
+    }
+
+    /// What each peer's inbound SA delivered so far (the ESP glue, for
+    /// the credit of credit-based authorization).
+    pub async fn observe_received(&self, received: Vec<(Hit, Hit, u32, u64)>) -> anyhow::Result<()> {
+        self.cmd.send(Cmd::Received(received)).await.context("HIP driver stopped")
     }
 
     /// Counters.
@@ -275,11 +282,18 @@ pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::Joi
     let hook = std::sync::Arc::new(std::sync::OnceLock::new());
     let handle =
         HipHandle { cmd: cmd_tx, events: ev_tx.clone(), hook: hook.clone(), section: std::sync::Arc::new(section) };
-    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook, mobility));
-    if mobility != Mobility::Off {
-        super::hip_mobility::spawn_watcher(handle.clone())?;
-    }
+    // The address watcher runs inside the driver's loop: a change reaches
+    // the core without a hop between tasks.
+    let watch = if mobility != Mobility::Off { LocatorWatch::open() } else { None };
+    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook, mobility, watch));
     Ok((handle, task))
+}
+
+async fn changed_on(w: &mut Option<LocatorWatch>) -> std::io::Result<Change> {
+    match w {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn recv_on(s: &Option<RawHip>, buf: &mut [u8]) -> std::io::Result<super::hip_socket::Received> {
@@ -302,27 +316,85 @@ struct Driver {
 
 impl Driver {
     async fn flush(&mut self) {
-        // Events first: a Responder's SAs (installed by the hook on its
-        // Established event) must be in before its R2 reaches the
-        // Initiator, whose first ESP follows at once.
+        // The datapath first: a Responder's SAs (installed by the hook on
+        // its Established event) must be in before its R2 reaches the
+        // Initiator, whose first ESP follows at once; a verified locator
+        // moves the SAs before anything else. Then the packets, then the
+        // logs and subscribers (a log line is a write(2): not in the way).
+        let mut events = Vec::new();
         while let Some(ev) = self.core.poll_event() {
-            log_event(&ev);
             if let Some(hook) = self.hook.get() {
                 hook(&ev);
             }
+            events.push(ev);
+        }
+        self.send_queued().await;
+        for ev in events {
+            log_event(&ev);
             // No subscriber is fine: nobody waits.
             let _ = self.events.send(ev);
         }
+    }
+
+    async fn send_queued(&mut self) {
         while let Some(t) = self.core.poll_transmit() {
             let sock = if t.dst.is_ipv4() { &self.v4 } else { &self.v6 };
             let r = match sock {
                 Some(s) => s.send(t.src, t.dst, &t.payload).await,
                 None => Err(std::io::Error::other("no socket of that family")),
             };
-            if let Err(e) = r {
-                self.send_errors += 1;
-                warn!(src = %t.src, dst = %t.dst, "HIP send failed: {e}");
+            match r {
+                Ok(()) => {
+                    debug!(src = %t.src, dst = %t.dst, kind = packet_kind(&t.payload), len = t.payload.len(), "HIP sent")
+                }
+                Err(e) => {
+                    self.send_errors += 1;
+                    warn!(src = %t.src, dst = %t.dst, "HIP send failed: {e}");
+                }
             }
+        }
+    }
+
+    fn on_packet(&mut self, p: &super::hip_socket::Received, bytes: &[u8]) {
+        let now = Instant::now();
+        self.core.handle_packet(now, p.src, p.dst, bytes);
+        // The timeline of a move (or a base exchange) at debug level:
+        // arrival, then how long verifying and answering took.
+        debug!(src = %p.src, dst = %p.dst, kind = packet_kind(bytes), len = bytes.len(), took_us = now.elapsed().as_micros(), "HIP packet");
+    }
+
+    /// Our addresses changed (RFC 8046 §3.2.1): each association whose
+    /// locator is gone moves, and its UPDATE (or, with mobility = "rebex",
+    /// its I1) leaves as soon as it is ready, peers we exchange data with
+    /// before the rendezvous server.
+    async fn on_locators(&mut self, c: Change) {
+        let start = Instant::now();
+        let keys = self.core.stranded(&c.addrs);
+        let mut moved = 0;
+        let mut first_sent_us = None;
+        for key in keys {
+            let now = Instant::now();
+            let ok = if self.mobility == Mobility::Rebex {
+                self.core.restart_one(now, key, &c.addrs)
+            } else {
+                self.core.update_locator(now, key, &c.addrs)
+            };
+            if ok {
+                moved += 1;
+                self.flush().await;
+                first_sent_us.get_or_insert_with(|| c.seen.elapsed().as_micros());
+            }
+        }
+        // `event_at`: when the notification was read, Unix seconds (the
+        // move benchmark's time zero); then how long until the driver had
+        // it, and until the first UPDATE / I1 was sent.
+        let at = c.seen_wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let (addrs, removed) = (&c.addrs, &c.removed);
+        let queued_us = start.saturating_duration_since(c.seen).as_micros();
+        info!(?addrs, ?removed, event_at = format_args!("{at:.6}"), "local addresses changed (rtnetlink)");
+        if moved > 0 {
+            let what = if self.mobility == Mobility::Rebex { "fresh base exchanges" } else { "UPDATE sent" };
+            info!(moved, queued_us, first_sent_us, "addresses changed: {what}");
         }
     }
 
@@ -353,17 +425,9 @@ impl Driver {
                 let _ = reply.send(self.core.associations(now));
             }
             Cmd::EspReceived { local, peer } => self.core.esp_received(now, local, peer),
-            Cmd::Locators(addrs) => {
-                if self.mobility == Mobility::Rebex {
-                    let n = self.core.restart_moved(now, &addrs);
-                    if n > 0 {
-                        info!(?addrs, restarted = n, "addresses changed: fresh base exchanges");
-                    }
-                } else {
-                    let moved = self.core.update_locators(now, &addrs);
-                    if moved > 0 {
-                        info!(?addrs, moved, "addresses changed: UPDATE sent");
-                    }
+            Cmd::Received(rows) => {
+                for (local, peer, spi, bytes) in rows {
+                    self.core.observe_received(now, local, peer, spi, bytes);
                 }
             }
             Cmd::Registrations { reply } => {
@@ -382,6 +446,21 @@ impl Driver {
     }
 }
 
+/// The packet type's name, for logs (RFC 7401 §5.1: byte 2, low 7 bits).
+fn packet_kind(b: &[u8]) -> &'static str {
+    match b.get(2).map(|t| t & 0x7f) {
+        Some(1) => "I1",
+        Some(2) => "R1",
+        Some(3) => "I2",
+        Some(4) => "R2",
+        Some(16) => "UPDATE",
+        Some(17) => "NOTIFY",
+        Some(18) => "CLOSE",
+        Some(19) => "CLOSE_ACK",
+        _ => "other",
+    }
+}
+
 fn log_event(ev: &Event) {
     match ev {
         Event::Established(e) => info!(
@@ -395,9 +474,13 @@ fn log_event(ev: &Event) {
         Event::Notified { peer_hit, message_type } => {
             warn!(peer = %peer_hit.to_ipv6(), ?message_type, "NOTIFY received")
         }
-        Event::LocatorChanged { peer_hit, local_locator, peer_locator, .. } => info!(
+        Event::LocatorChanged { peer_hit, local_locator, peer_locator, credit: None, .. } => info!(
             peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator,
             "HIP association moved (UPDATE)"
+        ),
+        Event::LocatorChanged { peer_hit, local_locator, peer_locator, credit: Some(credit), .. } => info!(
+            peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, credit,
+            "HIP association: data to an unverified locator within credit (RFC 8046 §5.5)"
         ),
         Event::Registered { registrar_hit, lifetime } => {
             info!(rvs = %registrar_hit.to_ipv6(), lifetime_secs = lifetime.as_secs(), "registered with the rendezvous server")
@@ -416,6 +499,7 @@ async fn drive(
     events: broadcast::Sender<Event>,
     hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
     mobility: Mobility,
+    mut watch: Option<LocatorWatch>,
 ) {
     let mut d = Driver { core, hook, v4, v6, events, send_errors: 0, recv_errors: 0, mobility };
     let mut buf4 = vec![0u8; 65536];
@@ -431,22 +515,23 @@ async fn drive(
         };
         tokio::select! {
             r = recv_on(&d.v4, &mut buf4) => match r {
-                Ok(p) => {
-                    debug!(src = %p.src, dst = %p.dst, len = p.end - p.start, "HIP packet");
-                    d.core.handle_packet(Instant::now(), p.src, p.dst, &buf4[p.start..p.end]);
-                }
+                Ok(p) => d.on_packet(&p, &buf4[p.start..p.end]),
                 Err(e) => { d.recv_errors += 1; debug!("HIP receive (IPv4): {e}"); }
             },
             r = recv_on(&d.v6, &mut buf6) => match r {
-                Ok(p) => {
-                    debug!(src = %p.src, dst = %p.dst, len = p.end - p.start, "HIP packet");
-                    d.core.handle_packet(Instant::now(), p.src, p.dst, &buf6[p.start..p.end]);
-                }
+                Ok(p) => d.on_packet(&p, &buf6[p.start..p.end]),
                 Err(e) => { d.recv_errors += 1; debug!("HIP receive (IPv6): {e}"); }
             },
             c = cmds.recv() => match c {
                 Some(c) => d.on_cmd(c),
                 None => return,
+            },
+            c = changed_on(&mut watch) => match c {
+                Ok(c) => d.on_locators(c).await,
+                Err(e) => {
+                    warn!("rtnetlink watcher stopped, HIP mobility off: {e}");
+                    watch = None;
+                }
             },
             _ = sleep => d.core.handle_timeout(Instant::now()),
         }

@@ -80,6 +80,8 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 ("registration_failures", m.registration_failures),
                 ("rekeys", m.rekeys),
                 ("rvs_recoveries", m.rvs_recoveries),
+                ("credit_grants", m.credit_grants),
+                ("credit_granted_bytes", m.credit_granted_bytes),
             ] {
                 add(name.into(), v);
             }

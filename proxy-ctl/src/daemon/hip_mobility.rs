@@ -1,57 +1,85 @@
 //! The `host` role's address watcher (RFC 8046 §3.2.1: a host announces
-//! new locators when its addresses change): rtnetlink address events, the
-//! same watcher the mobile VPN node uses, then the current IPv4 addresses
-//! go to the HIP core, which moves every association whose locator is gone
-//! and sends UPDATE(LOCATOR_SET) to its peers and its rendezvous server.
+//! new locators when its addresses change): rtnetlink address
+//! notifications of both families (`hip_addrs`) kept as a set. The HIP
+//! driver polls it in its own loop, so a change reaches the core, which
+//! moves every association whose locator is gone and signs the UPDATEs,
+//! with no hop between tasks.
+//!
+//! The set is updated from each notification itself (no re-scan of the
+//! interfaces on the way to the UPDATE); it is dumped once at start and
+//! again only when the kernel says notifications were lost (ENOBUFS).
 
 use std::net::IpAddr;
+use std::time::{Instant, SystemTime};
 
 use tracing::{debug, warn};
 
-use super::hip::HipHandle;
-use super::vpn_netlink::{self, Watcher};
+use super::hip_addrs::{self, AddrSet, AddrWatcher};
 
-/// The addresses a HIP association may use as locators: IPv4 unicast,
-/// not loopback or link-local.
-pub fn usable_addresses() -> Vec<IpAddr> {
-    let mut v: Vec<IpAddr> = vpn_netlink::current_addresses()
-        .into_iter()
-        .map(|(_, _, a)| a)
-        .filter(|a| !a.is_loopback() && !a.is_link_local() && !a.is_unspecified())
-        .map(IpAddr::V4)
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+/// The usable local addresses and the notifications that change them.
+pub struct LocatorWatch {
+    watcher: AddrWatcher,
+    set: AddrSet,
+    last: Vec<IpAddr>,
+    buf: Vec<u8>,
 }
 
-/// Start the watcher task; without a netlink socket mobility is off (logged).
-pub fn spawn_watcher(hip: HipHandle) -> anyhow::Result<()> {
-    let watcher = match Watcher::open() {
-        Ok(w) => w,
-        Err(e) => {
-            warn!("no rtnetlink address watcher, HIP mobility off: {e:#}");
-            return Ok(());
-        }
-    };
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 16384];
+/// A change of the usable addresses.
+pub struct Change {
+    pub addrs: Vec<IpAddr>,
+    pub removed: Vec<IpAddr>,
+    /// When the notification was read (monotonic, and wall clock for the
+    /// log: the move benchmark's time zero).
+    pub seen: Instant,
+    pub seen_wall: SystemTime,
+}
+
+impl LocatorWatch {
+    /// Subscribe, then list the addresses (a change between the two is
+    /// seen; applying a notification twice is harmless). None (logged):
+    /// no netlink socket, mobility off.
+    pub fn open() -> Option<LocatorWatch> {
+        let watcher = match AddrWatcher::open() {
+            Ok(w) => w,
+            Err(e) => {
+                warn!("no rtnetlink address watcher, HIP mobility off: {e:#}");
+                return None;
+            }
+        };
+        let set = hip_addrs::dump().unwrap_or_else(|e| {
+            warn!("cannot list local addresses: {e:#}");
+            AddrSet::default()
+        });
+        let last = set.addresses();
+        debug!(addrs = ?last, "local addresses");
+        Some(LocatorWatch { watcher, set, last, buf: vec![0u8; 16384] })
+    }
+
+    /// Wait until the usable addresses change. Cancel-safe: a
+    /// notification read is applied before the next await.
+    pub async fn changed(&mut self) -> std::io::Result<Change> {
         loop {
-            match watcher.next(&mut buf).await {
-                Ok(events) if events.is_empty() => continue,
-                Ok(events) => {
-                    let addrs = usable_addresses();
-                    debug!(?events, ?addrs, "address change");
-                    if hip.set_locators(addrs).await.is_err() {
-                        return;
+            let msgs = self.watcher.next(&mut self.buf).await?;
+            let (seen, seen_wall) = (Instant::now(), SystemTime::now());
+            match msgs {
+                Some(msgs) => msgs.iter().for_each(|m| {
+                    self.set.apply(m);
+                }),
+                None => {
+                    warn!("rtnetlink address notifications lost: listing the addresses again");
+                    match hip_addrs::dump() {
+                        Ok(s) => self.set = s,
+                        Err(e) => warn!("cannot list local addresses: {e:#}"),
                     }
                 }
-                Err(e) => {
-                    warn!("rtnetlink watcher stopped, HIP mobility off: {e}");
-                    return;
-                }
             }
+            let addrs = self.set.addresses();
+            if addrs == self.last {
+                continue;
+            }
+            let removed = self.last.iter().filter(|a| !addrs.contains(a)).copied().collect();
+            self.last = addrs.clone();
+            return Ok(Change { addrs, removed, seen, seen_wall });
         }
-    });
-    Ok(())
+    }
 }

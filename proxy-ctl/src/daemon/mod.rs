@@ -12,6 +12,7 @@ mod esp_hip;
 mod esp_proxy;
 mod gc;
 pub mod hip;
+mod hip_addrs;
 mod hip_dispatch;
 mod hip_mapping;
 mod hip_mobility;

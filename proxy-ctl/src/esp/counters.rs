@@ -43,9 +43,12 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
+    /// Local packets for a peer whose new locator is still being checked
+    /// and whose credit is spent (RFC 8046 §5.5.1: discarded).
+    DropNoCredit,
 }
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -62,6 +65,7 @@ const NAMES: [&str; 16] = [
     "held",
     "released",
     "drop_translate",
+    "drop_no_credit",
 ];
 
 #[derive(Debug, Default)]

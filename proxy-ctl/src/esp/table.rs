@@ -18,6 +18,7 @@ use std::{
 use proxy_proto::esp::{
     EspCipher, InboundSa, Mode, OutboundSa, SaEvent, Transform, beet::InnerAddrs, wireshark_esp_sa_line,
 };
+use proxy_proto::hip::assoc::SendBudget;
 use serde::{Deserialize, Serialize};
 
 use super::counters::{Counter, EspCounters};
@@ -50,6 +51,10 @@ pub struct OutState {
     pub sa: OutboundSa,
     pub local: IpAddr,
     pub peer: IpAddr,
+    /// What may still go to `peer` (credit-based authorization, RFC 8046
+    /// §5.5: limited while the peer's new locator is being checked).
+    /// Workers call `budget.admit(len)` before sealing.
+    pub budget: SendBudget,
 }
 
 pub struct InEntry {
@@ -372,7 +377,12 @@ impl SaTable {
                 let entry = OutEntry {
                     mode,
                     inner,
-                    state: Mutex::new(OutState { sa: OutboundSa::new(s.spi, cipher), local: s.local, peer: s.peer }),
+                    state: Mutex::new(OutState {
+                        sa: OutboundSa::new(s.spi, cipher),
+                        local: s.local,
+                        peer: s.peer,
+                        budget: SendBudget::Unlimited,
+                    }),
                     meta,
                 };
                 match s.inner_peer {
@@ -432,6 +442,20 @@ impl SaTable {
     /// 8046 §3.2; VPN handover): sequence numbers and replay windows carry
     /// on.
     pub fn move_outer(&self, direction: Direction, spi: u32, local: IpAddr, peer: IpAddr) -> Result<(), SaError> {
+        self.move_outer_with(direction, spi, local, peer, SendBudget::Unlimited)
+    }
+
+    /// [`SaTable::move_outer`], with what the outbound SA may send to the
+    /// new peer address (an unverified HIP locator with credit, RFC 8046
+    /// §5.5); set under the same lock, so no packet slips past it.
+    pub fn move_outer_with(
+        &self,
+        direction: Direction,
+        spi: u32,
+        local: IpAddr,
+        peer: IpAddr,
+        budget: SendBudget,
+    ) -> Result<(), SaError> {
         if local.is_ipv4() != peer.is_ipv4() {
             return Err(SaError::Invalid(format!("local {local} and peer {peer} differ in family")));
         }
@@ -441,7 +465,7 @@ impl SaTable {
                 Direction::Out => {
                     let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?.clone();
                     let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
-                    (s.local, s.peer) = (local, peer);
+                    (s.local, s.peer, s.budget) = (local, peer, budget);
                     if e.mode == Mode::Tunnel {
                         t.out_by_peer.retain(|_, s| *s != spi);
                         t.out_by_peer.insert(peer, spi);

@@ -9,7 +9,7 @@ use std::{
 
 use proxy_proto::esp::Transform;
 use proxy_proto::hip::assoc::registration::lifetime_value;
-use proxy_proto::hip::assoc::{HostConfig, RegistrarConfig};
+use proxy_proto::hip::assoc::{CreditConfig, HostConfig, RegistrarConfig};
 use proxy_proto::hip::crypto::{DhGroupId, DhGroupPreference, HipCipher, Hit};
 use serde::Deserialize;
 
@@ -93,6 +93,12 @@ pub struct HipSection {
     /// `host` role: what to do when our addresses change (rtnetlink).
     #[serde(default)]
     pub mobility: Mobility,
+    /// Credit-based authorization (RFC 8046 §3.3.2, §5.5): when a peer
+    /// announces a new locator, send it data there while the address
+    /// check runs, up to the bytes it sent us recently (aged by 7/8 every
+    /// 5 s). Off: no data to a locator before its echo verifies.
+    #[serde(default)]
+    pub credit_based_authorization: bool,
 }
 
 /// How a `host` follows its own address changes.
@@ -225,6 +231,7 @@ impl HipSection {
                 min_lifetime: lifetime_value(Duration::from_secs(self.rvs_min_lifetime_secs)),
                 max_lifetime: lifetime_value(Duration::from_secs(self.rvs_max_lifetime_secs)),
             }),
+            credit: self.credit_based_authorization.then(CreditConfig::default),
             ..HostConfig::default()
         };
         if let Some(g) = &self.dh_groups {
@@ -281,6 +288,9 @@ mod tests {
     fn defaults_and_errors() {
         let s = parse("").unwrap();
         assert_eq!((s.role, s.puzzle_k, s.retransmit_ms), (HipRole::Host, 1, 500));
+        assert_eq!(s.host_config().unwrap().credit, None, "strict address checks by default");
+        let cba = parse("credit_based_authorization = true").unwrap();
+        assert_eq!(cba.host_config().unwrap().credit, Some(CreditConfig::default()));
         assert!(parse("dh_groups = [7, 99]").unwrap_err().contains("dh_groups"));
         assert!(parse("esp_transforms = [13, 2]").unwrap_err().contains("esp_transforms"));
         assert!(parse("puzzle_k = 30").unwrap_err().contains("puzzle_k"));

@@ -254,6 +254,10 @@ fn seal_out(
         _ => return Err(Fail::W(WCounter::DropNoSa)),
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
+    // RFC 8046 §5.5.1: an unverified peer locator only within its credit.
+    if !st.budget.admit(inner.len()) {
+        return Err(Fail::Esp(EspCounter::DropNoCredit));
+    }
     let mut rng_failed = false;
     let mut rng = |iv: &mut [u8]| rng_failed |= aws_lc_rs::rand::fill(iv).is_err();
     let sealed = seal_inner_packet(&mut st.sa, buf, inner, &addrs, &mut rng);

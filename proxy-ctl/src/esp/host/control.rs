@@ -35,6 +35,10 @@ impl HostPath {
             let t = self.table.read();
             let e = t.outbound_by_spi(spi).ok_or(SaError::NotFound(Direction::Out, spi))?;
             let mut st = e.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !st.budget.admit(inner.len()) {
+                c.inc(Counter::DropNoCredit);
+                return Err(ControlSendError::Seal("no credit for the unverified peer locator".into()));
+            }
             let mut rng_failed = false;
             let r = seal_tunnel_packet(&mut st.sa, &mut buf, HEADROOM..HEADROOM + inner.len(), &mut |iv| {
                 rng_failed |= aws_lc_rs::rand::fill(iv).is_err()

@@ -309,6 +309,10 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
         return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
+    if !st.budget.admit(len) {
+        c.inc(Counter::DropNoCredit);
+        return Sealed::Dropped;
+    }
     let mut rng_failed = false;
     let mut rng = |iv: &mut [u8]| rng_failed |= aws_lc_rs::rand::fill(iv).is_err();
     let inner = HEADROOM..HEADROOM + len;

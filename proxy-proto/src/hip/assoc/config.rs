@@ -44,6 +44,10 @@ pub struct HostConfig {
     /// Offer the rendezvous service (RFC 8003, 8004): REG_INFO in R1,
     /// registrations in I2 / UPDATE, I1s relayed to registered HITs.
     pub registrar: Option<super::RegistrarConfig>,
+    /// Credit-based authorization (RFC 8046 §3.3.2): a peer's new locator
+    /// gets data while its address check runs, up to the credit the peer
+    /// earned. None: strict, no data before the echo verifies (§5.3.2).
+    pub credit: Option<super::CreditConfig>,
 }
 
 impl Default for HostConfig {
@@ -73,6 +77,7 @@ impl Default for HostConfig {
             linger: Duration::from_secs(30),
             notify_per_sec: 10,
             registrar: None,
+            credit: None,
         }
     }
 }

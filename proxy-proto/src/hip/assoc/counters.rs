@@ -199,6 +199,11 @@ pub struct MobilityCounters {
     pub rekeys: u64,
     /// Double jumps recovered by a base exchange through the peer's RVS.
     pub rvs_recoveries: u64,
+    /// Address checks that started with credit (RFC 8046 §5.5): data went
+    /// to the unverified locator at once, within the credit.
+    pub credit_grants: u64,
+    /// Bytes of credit handed to unverified locators in all.
+    pub credit_granted_bytes: u64,
 }
 
 #[cfg(test)]

@@ -122,7 +122,9 @@ pub enum Event {
     },
     /// An association's locators moved (RFC 8046): ours after our
     /// addresses changed, the peer's after its new locator passed the
-    /// address check. Move the SAs' outer addresses.
+    /// address check, or while it runs when credit-based authorization
+    /// is on (then `credit` limits what may go there). Move the SAs'
+    /// outer addresses.
     LocatorChanged {
         /// Our HIT.
         local_hit: Hit,
@@ -136,6 +138,10 @@ pub enum Event {
         inbound_spi: u32,
         /// The peer's SPI (the outbound SA).
         outbound_spi: u32,
+        /// None: the peer locator is verified, send freely. Some(n): it
+        /// is not verified yet (RFC 8046 §5.5.1), send at most n more
+        /// bytes of data there until a LocatorChanged with None.
+        credit: Option<u64>,
     },
     /// A registrar granted (or refreshed) our registration (RFC 8003 §3.3).
     Registered {

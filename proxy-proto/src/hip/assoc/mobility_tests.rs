@@ -17,11 +17,11 @@ use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, Traffi
 use crate::hip::wire::param::rvs::{RvsFrom, RvsHmac, ViaRvs};
 use crate::hip::wire::{HipPacket, Packet, PacketType, Param};
 
-const INIT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
+pub(super) const INIT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
 const RVS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1));
-const RESP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1));
-const RESP_NEW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 4, 1));
-const NOWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 9));
+pub(super) const RESP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1));
+pub(super) const RESP_NEW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 4, 1));
+pub(super) const NOWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 9));
 
 fn rng(seed: u64) -> host::Rng {
     let mut s = seed;
@@ -42,17 +42,17 @@ fn host(cfg: HostConfig, seed: u64) -> HipHost {
     HipHost::new(cfg, vec![id], rng(seed))
 }
 
-fn hit(h: &HipHost) -> Hit {
+pub(super) fn hit(h: &HipHost) -> Hit {
     h.local_hits()[0]
 }
 
 type Tamper = Box<dyn FnMut(&Transmit) -> Option<Transmit>>;
 
 /// Hosts with addresses; packets go to whoever holds the destination.
-struct Net {
-    hosts: Vec<(HipHost, Vec<IpAddr>)>,
-    events: Vec<Vec<Event>>,
-    now: Instant,
+pub(super) struct Net {
+    pub(super) hosts: Vec<(HipHost, Vec<IpAddr>)>,
+    pub(super) events: Vec<Vec<Event>>,
+    pub(super) now: Instant,
     latency: Duration,
     in_flight: Vec<(Instant, Transmit)>,
     /// Every packet sent: (sender index, type, packet).
@@ -87,7 +87,7 @@ impl Net {
         }
     }
 
-    fn drive_for(&mut self, limit: Duration) {
+    pub(super) fn drive_for(&mut self, limit: Duration) {
         let end = self.now + limit;
         loop {
             self.collect();
@@ -110,11 +110,11 @@ impl Net {
         self.now = self.now.max(end);
     }
 
-    fn sent(&self, from: usize, ty: PacketType) -> Vec<Transmit> {
+    pub(super) fn sent(&self, from: usize, ty: PacketType) -> Vec<Transmit> {
         self.log.iter().filter(|(i, t, _)| *i == from && *t == ty).map(|(_, _, p)| p.clone()).collect()
     }
 
-    fn h(&mut self, i: usize) -> &mut HipHost {
+    pub(super) fn h(&mut self, i: usize) -> &mut HipHost {
         &mut self.hosts[i].0
     }
 }
@@ -125,11 +125,15 @@ fn registrar_cfg(allowed: Option<HashSet<Hit>>) -> HostConfig {
 
 /// 0 = Initiator, 1 = RVS, 2 = Responder registered with the RVS.
 fn registered() -> Net {
+    registered_with(HostConfig::default())
+}
+
+/// [`registered`] with the Initiator's settings `init`.
+fn registered_with(init: HostConfig) -> Net {
     let responder = host(HostConfig::default(), 3);
     let rvs = host(registrar_cfg(Some([hit(&responder)].into())), 2);
     let rvs_hit = hit(&rvs);
-    let mut net =
-        Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (rvs, vec![RVS]), (responder, vec![RESP])]);
+    let mut net = Net::new(vec![(host(init, 1), vec![INIT]), (rvs, vec![RVS]), (responder, vec![RESP])]);
     let now = net.now;
     net.h(2).register(now, rvs_hit, vec![(RESP, RVS)], 100).unwrap();
     net.drive_for(Duration::from_secs(2));
@@ -286,7 +290,12 @@ fn registration_is_refreshed_with_update_and_expires_without() {
 
 /// Initiator and Responder established directly; the RVS idle.
 fn established_pair() -> Net {
-    let mut net = registered();
+    established_pair_with(HostConfig::default())
+}
+
+/// [`established_pair`] with the Initiator's settings `init`.
+pub(super) fn established_pair_with(init: HostConfig) -> Net {
+    let mut net = registered_with(init);
     let resp_hit = hit(&net.hosts[2].0);
     let now = net.now;
     net.h(0).initiate(now, None, resp_hit, vec![(INIT, RESP)]).unwrap();

@@ -20,6 +20,7 @@
 pub mod association;
 pub mod config;
 pub mod counters;
+pub mod credit;
 pub mod event;
 mod handlers;
 pub mod host;
@@ -32,6 +33,7 @@ mod update_state;
 pub use association::{AssocInfo, State};
 pub use config::HostConfig;
 pub use counters::{Counters, DropReason};
+pub use credit::{Credit, CreditConfig, SendBudget};
 pub use event::{Established, Event, FailReason, Transmit};
 pub use host::{HipHost, InitiateError};
 pub use local::LocalIdentity;
@@ -45,3 +47,6 @@ mod thirdparty_tests;
 
 #[cfg(test)]
 mod mobility_tests;
+
+#[cfg(test)]
+mod cba_tests;

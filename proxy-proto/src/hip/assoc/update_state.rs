@@ -28,6 +28,9 @@ pub(super) struct InFlight {
 pub(super) struct EchoCheck {
     pub nonce: Vec<u8>,
     pub locator: IpAddr,
+    /// The datapath was moved to `locator` with credit while the check
+    /// runs (RFC 8046 §5.5): a failed check must move it back.
+    pub credited: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -42,6 +45,8 @@ pub(super) struct UpdateState {
     pub echo: Option<EchoCheck>,
     /// Our rekey in flight (RFC 7402 §6.9): the inbound SPI we proposed.
     pub rekey_spi: Option<u32>,
+    /// The peer's credit counter (RFC 8046 §5.5), when CBA is on.
+    pub credit: super::credit::Credit,
 }
 
 impl UpdateState {

@@ -42,14 +42,20 @@ fn preferred_address(set: &LocatorSet, current: IpAddr) -> Option<IpAddr> {
 
 impl HipHost {
     /// The associations with keys whose local locator is no longer among
-    /// `addresses`: what a move has to carry to a new address.
-    fn stranded(&self, addresses: &[IpAddr]) -> Vec<(Hit, Hit)> {
-        self.assocs
+    /// `addresses`: what a move has to carry to a new address. Peers we
+    /// exchange data with first, registrars (the RVS) last: the driver
+    /// sends each UPDATE as soon as it is signed, so the data path's
+    /// peers do not wait for the rendezvous server's signature.
+    pub fn stranded(&self, addresses: &[IpAddr]) -> Vec<(Hit, Hit)> {
+        let mut keys: Vec<(Hit, Hit)> = self
+            .assocs
             .iter()
             .filter(|(_, a)| matches!(a.state, State::Established | State::R2Sent) && a.session.is_some())
             .filter(|(_, a)| !addresses.contains(&a.local_locator))
             .map(|(k, _)| *k)
-            .collect()
+            .collect();
+        keys.sort_by_key(|k| (self.held.contains_key(&k.1), *k));
+        keys
     }
 
     /// Our addresses are now `addresses` (from the driver's address
@@ -58,37 +64,57 @@ impl HipHost {
     /// 8046 §3.2.1). Returns how many associations moved.
     pub fn update_locators(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
         let keys = self.stranded(addresses);
-        let mut moved = 0;
-        for key in keys {
-            let Some(a) = self.assocs.get_mut(&key) else { continue };
-            let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { continue };
-            let Some(s) = a.session.as_ref() else { continue };
-            let spi = s.inbound_spi;
-            a.local_locator = new;
-            let ev = locator_changed(a);
-            self.events.push_back(ev);
-            let set = LocatorSet {
-                locators: vec![Locator {
-                    traffic_type: TrafficType::Both,
-                    preferred: true,
-                    lifetime: LOCATOR_LIFETIME,
-                    value: LocatorValue::EspSpiAddress { spi, address: to_wire(new) },
-                }],
-            };
-            // RFC 8046 §5.1: ESP_INFO with Old SPI = New SPI: same SA, new address.
-            let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
-            match self.send_update(now, key, params, None, None) {
-                Ok(()) => {
-                    if let Some(f) = self.assocs.get_mut(&key).and_then(|a| a.update.in_flight.as_mut()) {
-                        f.announce = true;
-                    }
-                    self.counters.mobility.locator_announcements += 1;
-                    moved += 1;
+        keys.into_iter().filter(|&key| self.update_locator(now, key, addresses)).count()
+    }
+
+    /// [`HipHost::update_locators`] for one association of
+    /// [`HipHost::stranded`]: whether it moved (and its UPDATE is queued).
+    pub fn update_locator(&mut self, now: Instant, key: (Hit, Hit), addresses: &[IpAddr]) -> bool {
+        let Some(a) = self.assocs.get_mut(&key) else { return false };
+        if !matches!(a.state, State::Established | State::R2Sent) || addresses.contains(&a.local_locator) {
+            return false;
+        }
+        let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { return false };
+        let Some(s) = a.session.as_ref() else { return false };
+        let spi = s.inbound_spi;
+        a.local_locator = new;
+        let ev = locator_changed(a);
+        self.events.push_back(ev);
+        let set = LocatorSet {
+            locators: vec![Locator {
+                traffic_type: TrafficType::Both,
+                preferred: true,
+                lifetime: LOCATOR_LIFETIME,
+                value: LocatorValue::EspSpiAddress { spi, address: to_wire(new) },
+            }],
+        };
+        // RFC 8046 §5.1: ESP_INFO with Old SPI = New SPI: same SA, new address.
+        let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
+        match self.send_update(now, key, params, None, None) {
+            Ok(()) => {
+                if let Some(f) = self.assocs.get_mut(&key).and_then(|a| a.update.in_flight.as_mut()) {
+                    f.announce = true;
                 }
-                Err(r) => self.counters.drop(r),
+                self.counters.mobility.locator_announcements += 1;
+                true
+            }
+            Err(r) => {
+                self.counters.drop(r);
+                false
             }
         }
-        moved
+    }
+
+    /// The peer's inbound SA `spi` (on the association `local` - `peer`)
+    /// has delivered `received` bytes in all: its credit for
+    /// credit-based authorization (RFC 8046 §5.5.1). Ignored when CBA is
+    /// off or the SA is not the association's current one.
+    pub fn observe_received(&mut self, now: Instant, local: Hit, peer: Hit, spi: u32, received: u64) {
+        let Some(cfg) = self.cfg.credit else { return };
+        let Some(a) = self.assocs.get_mut(&(local, peer)) else { return };
+        if a.session.as_ref().is_some_and(|s| s.inbound_spi == spi) {
+            a.update.credit.observe(now, &cfg, spi, received);
+        }
     }
 
     /// The alternative to [`HipHost::update_locators`] for hosts without
@@ -99,18 +125,21 @@ impl HipHost {
     /// (RFC 7401 §4.4.2). Returns how many associations restarted.
     pub fn restart_moved(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
         let keys = self.stranded(addresses);
-        let mut restarted = 0;
-        for key in keys {
-            let Some(a) = self.assocs.get(&key) else { continue };
-            let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { continue };
-            let (peer_locator, spi) = (a.peer_locator, a.session.as_ref().map_or(0, |s| s.inbound_spi));
-            self.assocs.remove(&key);
-            self.events.push_back(Event::Closed { local_hit: key.0, peer_hit: key.1, inbound_spi: spi });
-            if self.initiate(now, Some(key.0), key.1, vec![(new, peer_locator)]).is_ok() {
-                restarted += 1;
-            }
+        keys.into_iter().filter(|&key| self.restart_one(now, key, addresses)).count()
+    }
+
+    /// [`HipHost::restart_moved`] for one association of
+    /// [`HipHost::stranded`]: whether its new base exchange started.
+    pub fn restart_one(&mut self, now: Instant, key: (Hit, Hit), addresses: &[IpAddr]) -> bool {
+        let Some(a) = self.assocs.get(&key) else { return false };
+        if addresses.contains(&a.local_locator) {
+            return false;
         }
-        restarted
+        let Some(&new) = addresses.iter().find(|x| x.is_ipv4() == a.peer_locator.is_ipv4()) else { return false };
+        let (peer_locator, spi) = (a.peer_locator, a.session.as_ref().map_or(0, |s| s.inbound_spi));
+        self.assocs.remove(&key);
+        self.events.push_back(Event::Closed { local_hit: key.0, peer_hit: key.1, inbound_spi: spi });
+        self.initiate(now, Some(key.0), key.1, vec![(new, peer_locator)]).is_ok()
     }
 
     /// Send a new UPDATE with SEQ (and ACK of `ack`) plus `params` on the
@@ -255,7 +284,22 @@ impl HipHost {
             pkt.get::<LocatorSet>().and_then(|l| preferred_address(l, a.peer_locator)).filter(|&l| l != a.peer_locator);
         if let Some(locator) = new_locator {
             let spi = a.session.as_ref().map_or(0, |s| s.inbound_spi);
-            a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator });
+            // Credit-based authorization (RFC 8046 §5.5): with credit, the
+            // datapath moves now and may send that much to the locator
+            // under test; without, it waits for the echo (§5.3.2). A
+            // credited check this one replaces must not keep its locator.
+            let grant = self.cfg.credit.map_or(0, |c| a.update.credit.take(now, &c));
+            let replaced = a.update.echo.as_ref().is_some_and(|c| c.credited);
+            a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator, credited: grant > 0 });
+            if grant > 0 {
+                let ev = locator_changed_to(a, locator, Some(grant));
+                self.events.push_back(ev);
+                self.counters.mobility.credit_grants += 1;
+                self.counters.mobility.credit_granted_bytes += grant;
+            } else if replaced {
+                let ev = locator_changed(a);
+                self.events.push_back(ev);
+            }
             params.push(EchoRequestSigned { opaque: nonce }.into());
             params.push(rekey.unwrap_or_else(|| EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()));
             self.counters.mobility.address_checks += 1;
@@ -303,8 +347,14 @@ impl HipHost {
             }
             if f.retransmits >= max {
                 a.update.in_flight = None;
-                if a.update.echo.take().is_some() {
+                if let Some(check) = a.update.echo.take() {
                     failed += 1;
+                    // The locator never answered: if it had credit, the
+                    // datapath goes back to the verified one (nothing
+                    // more to the failed locator).
+                    if check.credited {
+                        self.events.push_back(locator_changed(a));
+                    }
                 }
                 continue;
             }
@@ -341,14 +391,21 @@ fn update_packet(key: (Hit, Hit), params: Vec<Param>) -> HipPacket {
     }
 }
 
+/// The association's verified locators, for the datapath.
 fn locator_changed(a: &Association) -> Event {
+    locator_changed_to(a, a.peer_locator, None)
+}
+
+/// Data to `peer_locator`, within `credit` if it is not verified yet.
+fn locator_changed_to(a: &Association, peer_locator: IpAddr, credit: Option<u64>) -> Event {
     let s = a.session.as_ref();
     Event::LocatorChanged {
         local_hit: a.local_hit,
         peer_hit: a.peer_hit,
         local_locator: a.local_locator,
-        peer_locator: a.peer_locator,
+        peer_locator,
         inbound_spi: s.map_or(0, |s| s.inbound_spi),
         outbound_spi: s.map_or(0, |s| s.outbound_spi),
+        credit,
     }
 }
