@@ -449,3 +449,84 @@ fn rvs_double_jump_recovers_through_the_rvs() {
     let dropped = t.r.sh("nft list table ip dj");
     assert!(!dropped.contains("packets 0 "), "no UPDATE was dropped: {dropped}");
 }
+
+/// What the router saw on the Initiator's link around a move whose
+/// address check was held back: (ESP packets I -> the new address before
+/// the host's echo response reached the router, of which while the check
+/// was blocked).
+fn esp_to_new_address_before_the_echo(pcap: &Path, unblocked: f64) -> (usize, usize) {
+    let rows = sh(&format!(
+        "tshark -n -r {} -T fields -e frame.time_epoch -e ip.src -e ip.dst -e ip.proto 2>/dev/null",
+        pcap.display()
+    ));
+    let rows: Vec<(f64, String, String, String)> = rows
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.first()?.parse().ok()?, f.get(1)?.to_string(), f.get(2)?.to_string(), f.get(3)?.to_string()))
+        })
+        .collect();
+    // The first HIP packet from the new address after the unblocking is
+    // the echo response (the earlier ones are the host's announcement).
+    let echo = rows
+        .iter()
+        .find(|r| r.0 > unblocked && r.1 == H4_NEW && r.2 == I4 && r.3 == "139")
+        .unwrap_or_else(|| panic!("no echo response from {H4_NEW} in the capture"))
+        .0;
+    let esp: Vec<f64> = rows.iter().filter(|r| r.1 == I4 && r.2 == H4_NEW && r.3 == "50").map(|r| r.0).collect();
+    (esp.iter().filter(|&&t| t < echo).count(), esp.iter().filter(|&&t| t < unblocked).count())
+}
+
+/// A move under a ping stream I -> H whose address check the router holds
+/// back (HIP to the new address dropped for 400 ms, so the check needs a
+/// retransmission); returns what [`esp_to_new_address_before_the_echo`] saw.
+fn move_with_slow_address_check(t: &Topo) -> (usize, usize) {
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    let pcap = t.dir.join("e1.pcapng");
+    let cap =
+        Background::capture(&t.r, &format!("dumpcap -q -i e1 -f 'ip proto 50 or ip proto 139' -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    let _ping = Background::spawn(&t.i.ns, &format!("ping -6 -q -i 0.01 -c 500 {}", t.h.hit));
+    // The echo replies earn the Initiator credit (counted once a second).
+    std::thread::sleep(Duration::from_millis(1500));
+    t.r.sh(&format!(
+        "nft add table inet hold && nft add chain inet hold fwd '{{ type filter hook forward priority 0; }}' \
+         && nft add rule inet hold fwd ip daddr {H4_NEW} meta l4proto 139 drop"
+    ));
+    move_host(&t.h.ns);
+    std::thread::sleep(Duration::from_millis(400));
+    t.r.sh("nft delete table inet hold");
+    let unblocked = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(wait_until(10, || assoc_with(&t.i, &t.h)["peer_locator"] == H4_NEW), "{:?}", assocs(&t.i));
+    // Data flows at the new address once verified.
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    assert_eq!(hip_counter(&t.i, "locators_verified"), 1);
+    assert_eq!(hip_counter(&t.i, "address_checks_failed"), 0);
+    drop(cap);
+    esp_to_new_address_before_the_echo(&pcap, unblocked)
+}
+
+/// Default (strict, RFC 8046 §5.3.2): nothing goes to the host's new
+/// address before its echo response came back, even when the check is slow.
+#[test]
+fn rvs_strict_address_check_sends_nothing_before_the_echo() {
+    let t = topo("", "");
+    let (before_echo, _) = move_with_slow_address_check(&t);
+    assert_eq!(before_echo, 0, "ESP to an unverified locator without credit-based authorization");
+    assert_eq!(hip_counter(&t.i, "credit_grants"), 0);
+}
+
+/// `credit_based_authorization = true` (RFC 8046 §5.5): while the slow
+/// check runs, the ping stream already goes to the new address, within
+/// the credit the host's replies earned; verified, the SAs stay there.
+#[test]
+fn rvs_credit_based_authorization_sends_during_the_check() {
+    let t = topo("credit_based_authorization = true", "");
+    let (before_echo, while_blocked) = move_with_slow_address_check(&t);
+    eprintln!("CBA: ESP to the new address before its echo: {before_echo} ({while_blocked} while the check was held)");
+    assert!(while_blocked > 0, "no data to the new locator while its check was held back");
+    assert_eq!(hip_counter(&t.i, "credit_grants"), 1);
+    let granted = hip_counter(&t.i, "credit_granted_bytes");
+    // Each ping (inner IPv6 + ICMPv6 + 56 bytes) costs 104 bytes of credit.
+    assert!(granted >= 104 * before_echo as u64, "{before_echo} packets on {granted} bytes of credit");
+}

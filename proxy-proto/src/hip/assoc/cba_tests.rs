@@ -8,6 +8,7 @@ use core::net::IpAddr;
 
 use super::mobility_tests::{INIT, NOWHERE, Net, RESP, RESP_NEW, established_pair_with, hit};
 use super::*;
+use crate::hip::crypto::Hit;
 use crate::hip::wire::PacketType;
 use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, TrafficType};
 
