@@ -490,8 +490,8 @@ fn move_with_slow_address_check(t: &Topo) -> (usize, usize) {
     // The echo replies earn the Initiator credit (counted once a second).
     std::thread::sleep(Duration::from_millis(1500));
     t.r.sh(&format!(
-        "nft add table inet hold && nft add chain inet hold fwd '{{ type filter hook forward priority 0; }}' \
-         && nft add rule inet hold fwd ip daddr {H4_NEW} meta l4proto 139 drop"
+        "nft add table inet hold && nft add chain inet hold held '{{ type filter hook forward priority 0; }}' \
+         && nft add rule inet hold held ip daddr {H4_NEW} meta l4proto 139 drop"
     ));
     move_host(&t.h.ns);
     std::thread::sleep(Duration::from_millis(400));
