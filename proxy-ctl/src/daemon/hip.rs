@@ -285,7 +285,8 @@ pub fn spawn(section: HipSection) -> anyhow::Result<(HipHandle, tokio::task::Joi
     // The address watcher runs inside the driver's loop: a change reaches
     // the core without a hop between tasks.
     let watch = if mobility != Mobility::Off { LocatorWatch::open() } else { None };
-    let task = tokio::spawn(drive(core, v4, v6, cmd_rx, ev_tx, hook, mobility, watch));
+    let d = Driver { core, hook, v4, v6, events: ev_tx, send_errors: 0, recv_errors: 0, mobility };
+    let task = tokio::spawn(drive(d, cmd_rx, watch));
     Ok((handle, task))
 }
 
@@ -491,17 +492,7 @@ fn log_event(ev: &Event) {
     }
 }
 
-async fn drive(
-    core: HipHost,
-    v4: Option<RawHip>,
-    v6: Option<RawHip>,
-    mut cmds: mpsc::Receiver<Cmd>,
-    events: broadcast::Sender<Event>,
-    hook: std::sync::Arc<std::sync::OnceLock<EventHook>>,
-    mobility: Mobility,
-    mut watch: Option<LocatorWatch>,
-) {
-    let mut d = Driver { core, hook, v4, v6, events, send_errors: 0, recv_errors: 0, mobility };
+async fn drive(mut d: Driver, mut cmds: mpsc::Receiver<Cmd>, mut watch: Option<LocatorWatch>) {
     let mut buf4 = vec![0u8; 65536];
     let mut buf6 = vec![0u8; 65536];
     loop {
