@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use core::net::IpAddr;
 
-use super::mobility_tests::{INIT, NOWHERE, Net, RESP, RESP_NEW, established_pair_with, hit};
+use super::mobility_tests::{INIT, NOWHERE, Net, RESP, RESP_NEW, established_pair_with};
+use super::tests::hit;
 use super::*;
 use crate::hip::crypto::Hit;
 use crate::hip::wire::PacketType;
