@@ -294,6 +294,22 @@ fn moved(evs: &[Event]) -> Vec<(IpAddr, IpAddr)> {
 }
 
 #[test]
+fn the_peer_s_update_goes_out_before_the_rvs_s() {
+    let mut net = established_pair();
+    let (init_hit, rvs_hit) = (hit(&net.hosts[0].0), hit(&net.hosts[1].0));
+    let keys = net.hosts[2].0.stranded(&[RESP_NEW]);
+    let resp = hit(&net.hosts[2].0);
+    assert_eq!(keys, vec![(resp, init_hit), (resp, rvs_hit)], "data peers first, registrars last");
+    assert!(net.hosts[2].0.stranded(&[RESP, RESP_NEW]).is_empty(), "the old address is still there");
+    let now = net.now;
+    assert!(net.h(2).update_locator(now, keys[0], &[RESP_NEW]));
+    assert!(!net.h(2).update_locator(now, keys[0], &[RESP_NEW]), "moved already");
+    let first = net.h(2).poll_transmit().unwrap();
+    assert_eq!((first.src, first.dst), (RESP_NEW, INIT));
+    assert!(net.h(2).poll_transmit().is_none(), "the RVS's UPDATE is not signed yet");
+}
+
+#[test]
 fn move_updates_peer_and_rvs_after_the_address_check() {
     let mut net = established_pair();
     let resp_hit = hit(&net.hosts[2].0);
