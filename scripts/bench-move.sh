@@ -26,7 +26,7 @@ source "$(dirname "$0")/rvs-topo.sh"
 MOVES=${BENCH_MOVES:-7}
 PPS=${BENCH_PPS:-5000}
 TIMELINE=${BENCH_TIMELINE:-0}
-if [ "$TIMELINE" = 1 ]; then export RUST_LOG=${RUST_LOG:-info,proxy_ctl::daemon::hip=debug}; fi
+if [ "$TIMELINE" = 1 ]; then export RUST_LOG=${RUST_LOG:-info,proxy_ctl::daemon::hip=debug,proxy_ctl::daemon::esp_hip=debug}; fi
 [ -x "$CTL" ] || cargo build --release -p proxy-ctl
 
 rvs_topo

@@ -12,7 +12,7 @@ use proxy_proto::hip::{
     crypto::Hit,
 };
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::hip::{EventHook, HipHandle};
 use crate::esp::{Direction, ModeName, SaSpec, SaTable, ValidSa, spec::transform_name};
@@ -51,7 +51,9 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
                     warn!(peer = %peer_hit.to_ipv6(), spi, "SA not moved: {e}");
                 }
             }
-            info!(peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, ?credit, "SAs moved");
+            // Debug: this runs before the driver's packets go out (the
+            // driver logs the move at info after them).
+            debug!(peer = %peer_hit.to_ipv6(), local = %local_locator, peer_locator = %peer_locator, ?credit, "SAs moved");
         }
         _ => {}
     });
