@@ -188,6 +188,8 @@ echo "first packet to the substitute (base exchange included), until the host's 
 # iperf3's server binds the HIT; the client talks to the substitute.
 R_TCP=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $R_TCP Mbit/s"
 "$CTL" --socket "$STATE/p$1.sock" stats | grep -E "^afxdp_(drop|xsk)" | grep -v " 0$" | sed 's/^/after TCP: /' || true
+# The HIP host's engine: ESP packets opened vs TUN writes (GRO runs).
+"$CTL" --socket "$STATE/h$1.sock" sa list | grep -E "^(esp_rx|local_tx|drop_io) " | sed 's/^/HIP host after TCP: /' || true
 read -r R_OFF R_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $R_OFF pps, received $R_PPS pps"
 "$CTL" --socket "$STATE/p$1.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
 "$CTL" --socket "$STATE/p$1.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
