@@ -17,6 +17,12 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vpn-topo.sh"
 MOVES=${BENCH_MOVES:-7}
 PPS=${BENCH_PPS:-5000}
+# BENCH_TRACE=1: the daemons log each handover step (debug events of target
+# `handover`, microsecond timestamps) and the script prints the merged
+# timeline of the moves (scripts/handover-timeline.py). The logging itself
+# costs a few microseconds per step: figures of traced runs are not the
+# benchmark's.
+if [ "${BENCH_TRACE:-0}" = 1 ]; then export RUST_LOG=info,handover=debug; fi
 [ -x "$CTL" ] || cargo build --release -p proxy-ctl
 
 vpn_topo
@@ -91,6 +97,9 @@ PY
 
 say "fast handover: $MOVES moves"
 FAST=$(run_moves fast | tee /dev/stderr | tail -1)
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+  python3 "$ROOT/scripts/handover-timeline.py" "$D/mn.log" "$D/gw.log" "$D/ha.log" "$MOVES" >&2
+fi
 
 say "fallback: re-establishment on every move"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
@@ -102,7 +111,12 @@ ip netns exec "$MN" "$CTL" run --config "$D/mn.toml" > "$D/mn2.log" 2>&1 &
 PIDS+=($!)
 sleep 0.2; wait_sock "$D/mn.sock"; sleep 1
 SLOW=$(run_moves reestablish | tee /dev/stderr | tail -1)
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+  python3 "$ROOT/scripts/handover-timeline.py" "$D/mn2.log" "$D/gw.log" "$D/ha.log" "$MOVES" >&2
+fi
 
+# BENCH_KEEP=DIR: keep the daemons' logs and histories there.
+if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$D"/*.log "$D"/hist-*.json "$BENCH_KEEP"/; fi
 read -r _ f_ms f_lost <<< "$FAST"
 read -r _ s_ms s_lost <<< "$SLOW"
 echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}"

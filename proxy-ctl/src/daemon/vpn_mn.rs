@@ -108,6 +108,7 @@ struct MnHook {
 impl MnHook {
     fn data(&self) {
         if self.want_first_data.swap(false, Ordering::Relaxed) {
+            debug!(target: "handover", step = "mn_first_data", "first data packet at the care-of address");
             let _ = self.tx.send(FromTunnel::FirstData(Instant::now()));
         }
     }
@@ -148,10 +149,12 @@ impl TunnelHook for MnHook {
         if let Some(d) = mip_datagram(inner) {
             let kind = (d.payload.first().copied(), d.payload.get(1).copied());
             if kind.0 == Some(MIP_REGISTRATION_REPLY) && *d.src.ip() == self.home_agent {
+                debug!(target: "handover", step = "mn_reply_rx", "Registration Reply opened");
                 let _ = self.tx.send(FromTunnel::Reply(d.payload.to_vec()));
                 return Verdict::Taken;
             }
             if kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_CHALLENGE)) {
+                debug!(target: "handover", step = "mn_challenge_rx", "return-routability challenge opened");
                 let _ = self.tx.send(FromTunnel::RrChallenge(d.src, d.payload.to_vec()));
                 return Verdict::Taken;
             }
@@ -195,8 +198,8 @@ struct Mn {
     attempts: u64,
     /// An inner packet that failed for want of a route; sealed and sent
     /// again on the next route event (a new address comes up before its
-    /// default route).
-    unsent: Option<Vec<u8>>,
+    /// default route). The flag: it is a Registration Request.
+    unsent: Option<(Vec<u8>, bool)>,
     current: Option<(Instant, HandoverInfo)>,
     c: Counters,
     view: Arc<Mutex<VpnView>>,
@@ -349,9 +352,14 @@ impl Mn {
                 }
             }
             NetEvent::RouteAdded => {
-                if let Some(pkt) = self.unsent.take() {
+                if let Some((pkt, request)) = self.unsent.take() {
                     self.c.resent_on_route += 1;
-                    self.seal_send(&pkt);
+                    if self.seal_send(&pkt, request) && request {
+                        debug!(target: "handover", step = "mn_rrq_sent", "Registration Request sent (route up)");
+                        self.mark(|h, ms| {
+                            h.request_sent_ms.get_or_insert(ms);
+                        });
+                    }
                 }
                 if self.establishing.as_ref().is_some_and(|e| e.waiting_route) {
                     self.base_exchange();
@@ -365,7 +373,8 @@ impl Mn {
         self.c.handovers += 1;
         // No SAs yet, or a base exchange running: (re)start it from here.
         let fast = self.sec.fast_handover && self.establishing.is_none() && self.spi_out != 0;
-        info!(from = ?self.care_of, to = %new, fast, "care-of address changed");
+        debug!(target: "handover", step = "mn_event", to = %new, fast, "care-of address event");
+        let from = self.care_of;
         let h = HandoverInfo {
             home_address: self.sec.home,
             from: self.care_of,
@@ -376,7 +385,7 @@ impl Mn {
             outbound_spi: self.spi_out,
             ..Default::default()
         };
-        self.push_history(t0, h);
+        self.current = Some((t0, h));
         self.unsent = None;
         self.hook.want_first_data.store(true, Ordering::Relaxed);
         if fast {
@@ -387,11 +396,11 @@ impl Mn {
         } else {
             self.reestablish(new);
         }
-    }
-
-    fn push_history(&mut self, t0: Instant, h: HandoverInfo) {
-        self.view.lock().unwrap_or_else(|e| e.into_inner()).push_history(h.clone());
-        self.current = Some((t0, h));
+        // The view and the log once the request is on its way.
+        if let Some((_, h)) = &self.current {
+            self.view.lock().unwrap_or_else(|e| e.into_inner()).push_history(h.clone());
+        }
+        info!(?from, to = %new, fast, "care-of address changed");
     }
 
     /// Updates the running handover record (in the view too); `at` is when
@@ -426,25 +435,41 @@ impl Mn {
                 MnAction::UpdateSas { new_care_of_address } => {
                     self.care_of = Some(new_care_of_address);
                     self.move_sas(new_care_of_address);
+                    debug!(target: "handover", step = "mn_sas_moved", "SAs moved");
                     self.mark(|h, ms| h.sas_updated_ms = Some(ms));
                 }
                 MnAction::Transmit { dst, payload } => {
                     let Some(coa) = self.care_of else { continue };
                     let Ok(d) = udp::build(SocketAddrV4::new(coa, MIP_PORT), dst, 64, &payload) else { continue };
-                    self.seal_send(&d);
-                    if *dst.ip() != self.sec.home_agent {
+                    let request = *dst.ip() == self.sec.home_agent;
+                    let sent = self.seal_send(&d, request);
+                    if !request {
+                        debug!(target: "handover", step = "mn_echo_sent", sent, "return-routability echo");
                         continue;
                     }
+                    let step = if sent { "mn_rrq_sent" } else { "mn_rrq_unsent" };
+                    debug!(target: "handover", step, "Registration Request");
+                    // Sent means on the wire: one that waits for a route
+                    // is marked when it goes (RouteAdded).
                     self.mark(|h, ms| {
-                        if h.request_sent_ms.is_none() {
-                            h.request_sent_ms = Some(ms);
-                        } else {
+                        if h.request_sent_ms.is_some() {
                             h.retransmissions += 1;
+                        } else if sent {
+                            h.request_sent_ms = Some(ms);
                         }
                     });
                 }
                 MnAction::Registered { care_of_address, lifetime } => {
+                    debug!(target: "handover", step = "mn_registered", "Registration Reply accepted");
                     self.c.registrations += 1;
+                    // The HIP association that keyed the SAs follows them
+                    // (`assoc list`, a later CLOSE or UPDATE rekey).
+                    if let Some(h) = &self.hip
+                        && let Err(e) =
+                            h.handle.note_moved(Hit::from(h.gateway_hit), Some(care_of_address.into()), None)
+                    {
+                        warn!("HIP association not told about the move: {e:#}");
+                    }
                     info!(care_of = %care_of_address, lifetime = lifetime.as_secs(), "registered with the home agent");
                     self.mark(|h, ms| {
                         if h.registered_ms.is_none() {
@@ -489,10 +514,14 @@ impl Mn {
         }
     }
 
-    /// Seal an inner packet of our own (Mobile IP) on the outbound SA.
-    fn seal_send(&mut self, inner: &[u8]) {
+    /// Seal an inner packet of our own (Mobile IP) on the outbound SA;
+    /// true when it went out. `request`: a Registration Request.
+    fn seal_send(&mut self, inner: &[u8], request: bool) -> bool {
         match self.path.send_inner(self.spi_out, inner, None) {
-            Ok(()) => self.c.sent += 1,
+            Ok(()) => {
+                self.c.sent += 1;
+                true
+            }
             Err(e) => {
                 self.c.send_errors += 1;
                 debug!("sending through the tunnel: {e}");
@@ -500,8 +529,9 @@ impl Mn {
                     && matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
                 {
                     // Only the latest matters: a newer packet supersedes it.
-                    self.unsent = Some(inner.to_vec());
+                    self.unsent = Some((inner.to_vec(), request));
                 }
+                false
             }
         }
     }

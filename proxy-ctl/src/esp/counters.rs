@@ -43,9 +43,12 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
+    /// Local packets for a tunnel SA whose destination is not verified yet
+    /// and whose credit is spent (the VPN gateway's handover on credit).
+    DropNoCredit,
 }
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -62,6 +65,7 @@ const NAMES: [&str; 16] = [
     "held",
     "released",
     "drop_translate",
+    "drop_no_credit",
 ];
 
 #[derive(Debug, Default)]
