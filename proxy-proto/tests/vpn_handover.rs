@@ -252,6 +252,8 @@ fn handover_on_credit_moves_before_the_echo_then_lifts_the_limit() {
     let reply = assert_move_then_forward(rest);
     w.assert_gw_at(COA2);
     assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));
+    assert!(matches!(w.mn.poll_action(), Some(MnAction::Registered { care_of_address: COA2, .. })));
+    // The echo comes after the reply: it only lifts the limit.
     w.echo(&challenge);
     assert_eq!(w.gw_actions(), vec![GwAction::Credit { outbound_spi: SPI_OUT, credit: None }]);
     assert_eq!((w.gw.counters().siu_on_credit, w.gw.counters().siu_parked, w.gw.counters().rr_verified), (1, 0, 1));
