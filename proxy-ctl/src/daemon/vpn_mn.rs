@@ -26,7 +26,7 @@ mod keying;
 use keying::{Establishing, MnHip, hip_hook, install_static};
 use std::{
     collections::HashMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, SocketAddrV4},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -85,8 +85,9 @@ pub fn mip_datagram(inner: &[u8]) -> Option<udp::Datagram<'_>> {
 enum FromTunnel {
     Reply(Vec<u8>),
     RrChallenge(SocketAddrV4, Vec<u8>),
-    /// The first data packet since a handover started, when it was opened.
-    FirstData(Instant),
+    /// The first data packet since a handover started: when it was opened
+    /// and at which local (care-of) address it had arrived.
+    FirstData(Instant, IpAddr),
 }
 
 #[derive(Default)]
@@ -106,10 +107,9 @@ struct MnHook {
 }
 
 impl MnHook {
-    fn data(&self) {
+    fn data(&self, a: &Arrival) {
         if self.want_first_data.swap(false, Ordering::Relaxed) {
-            debug!(target: "handover", step = "mn_first_data", "first data packet at the care-of address");
-            let _ = self.tx.send(FromTunnel::FirstData(Instant::now()));
+            let _ = self.tx.send(FromTunnel::FirstData(Instant::now(), a.local));
         }
     }
 }
@@ -125,12 +125,12 @@ impl TunnelHook for MnHook {
         true
     }
 
-    fn opened(&self, _a: &Arrival, inner: &[u8]) -> Verdict {
+    fn opened(&self, a: &Arrival, inner: &[u8]) -> Verdict {
         if inner.get(9) == Some(&ipv4::PROTOCOL_IPIP) {
             return match ipip::decapsulate(inner) {
                 Ok(d) if d.outer_src == self.home_agent => {
                     self.c.ipip_decapsulated.inc();
-                    self.data();
+                    self.data(a);
                     let at = d.inner.as_ptr() as usize - inner.as_ptr() as usize;
                     Verdict::Deliver(at..at + d.inner.len())
                 }
@@ -159,7 +159,7 @@ impl TunnelHook for MnHook {
                 return Verdict::Taken;
             }
         }
-        self.data();
+        self.data(a);
         Verdict::Deliver(0..inner.len())
     }
 }
@@ -506,10 +506,19 @@ impl Mn {
                 }
                 self.drain();
             }
-            FromTunnel::FirstData(at) => {
-                if self.current.as_ref().is_some_and(|(_, h)| h.first_data_ms.is_none()) {
-                    self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
+            FromTunnel::FirstData(at, local) => {
+                let Some((_, h)) = &self.current else { return };
+                if h.first_data_ms.is_some() {
+                    return;
                 }
+                if local != IpAddr::V4(h.to) {
+                    // Received before the move (still queued for the old
+                    // address): not what the handover brought. Wait on.
+                    self.hook.want_first_data.store(true, Ordering::Relaxed);
+                    return;
+                }
+                debug!(target: "handover", step = "mn_first_data", "first data packet at the care-of address");
+                self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
             }
         }
     }
@@ -604,7 +613,7 @@ mod tests {
         let n = encapsulate(&data, &p, &mut out).unwrap();
         assert_eq!(h.opened(&arrival(COA), &out[..n]), Verdict::Deliver(20..n));
         assert_eq!(&out[20..n], &data[..]);
-        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstData(_))));
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstData(_, l)) if l == IpAddr::V4(COA)));
         // Only once per handover.
         h.opened(&arrival(COA), &out[..n]);
         assert!(rx.try_recv().is_err());
