@@ -29,7 +29,7 @@ use std::{
     collections::HashMap,
     net::{Ipv4Addr, SocketAddrV4},
     sync::{
-        Arc, Mutex, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
         atomic::{AtomicBool, AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -59,7 +59,7 @@ use super::{
 use crate::{
     esp::{
         SaTable,
-        host::HostPath,
+        host::{HostPath, Injector},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
@@ -174,6 +174,9 @@ struct GwHook {
     policy: RwLock<HashMap<u32, Policy>>,
     tx: mpsc::UnboundedSender<FromTunnel>,
     c: HookCounters,
+    /// The data path's TUN device, once it runs (Registration Requests go
+    /// inside from the receive worker).
+    inject: OnceLock<Injector>,
 }
 
 fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
@@ -261,8 +264,8 @@ impl TunnelHook for GwHook {
                 // return-routability check of a new source); the request
                 // itself goes inside from here, so the home agent's
                 // processing does not wait for the driver to wake up.
-                let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
                 if !request::Packet::new_checked(d.payload).is_ok_and(|r| r.home_address() == p.home) {
+                    let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
                     return Verdict::Taken;
                 }
                 let p = if src != p.care_of {
@@ -272,10 +275,22 @@ impl TunnelHook for GwHook {
                     p
                 };
                 if !self.inner_source_ok(&p, inner) {
+                    let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
                     return Verdict::Drop;
                 }
+                // Inside first, then the copy: waking the driver could
+                // take this CPU before the request is on its way.
+                let verdict = match self.inject.get().map(|i| i.inject(inner)) {
+                    Some(Ok(())) => Verdict::Taken,
+                    Some(Err(e)) => {
+                        debug!("Registration Request not written inside: {e}");
+                        Verdict::Taken
+                    }
+                    None => Verdict::Deliver(0..inner.len()),
+                };
                 debug!(target: "handover", step = "gw_rrq_forwarded", "Registration Request forwarded inside");
-                return Verdict::Deliver(0..inner.len());
+                let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
+                return verdict;
             }
         }
         // Ordinary data: from the current care-of address, or from the
@@ -355,6 +370,7 @@ pub async fn run(
         policy: RwLock::default(),
         tx,
         c: HookCounters::default(),
+        inject: OnceLock::new(),
     });
     let inst =
         Arc::new(Installer { table: table.clone(), hook: hook.clone(), public: sec.public, pairs: Mutex::default() });
@@ -369,6 +385,7 @@ pub async fn run(
         (false, None) => anyhow::bail!("[[vpn.gw.node]] with a hit needs a [hip] section"),
     };
     let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone())?;
+    let _ = hook.inject.set(path.injector());
     vpn_io::tun_up(&sec.tun, None, GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
     // Every IP-in-IP packet from the private side (the HA's traffic for
@@ -688,7 +705,14 @@ mod tests {
 
     fn hook() -> (GwHook, mpsc::UnboundedReceiver<FromTunnel>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let h = GwHook { inner: INNER, public: PUBLIC, policy: RwLock::default(), tx, c: HookCounters::default() };
+        let h = GwHook {
+            inner: INNER,
+            public: PUBLIC,
+            policy: RwLock::default(),
+            tx,
+            c: HookCounters::default(),
+            inject: OnceLock::new(),
+        };
         h.policy.write().unwrap().insert(4096, Policy::new(HOME, COA_A, None));
         (h, rx)
     }
@@ -726,8 +750,9 @@ mod tests {
         let req = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &[MIP_REGISTRATION_REQUEST, 0, 0, 0]);
         assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Taken);
         assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
-        // A well-formed one for this MN goes inside at once (the driver
-        // gets a copy) and marks its source pending: its data passes, counted.
+        // A well-formed one for this MN goes inside at once (here, without
+        // the data path's TUN device: delivered; the driver gets a copy)
+        // and marks its source pending: its data passes, counted.
         let mut rrq = [0u8; 24];
         rrq[0] = MIP_REGISTRATION_REQUEST;
         rrq[4..8].copy_from_slice(&HOME.octets());
