@@ -433,6 +433,10 @@ pub async fn run(
             }
         };
         tokio::select! {
+            // The receive worker's messages first: a Registration Request's
+            // copy must reach the core before the SIU it caused (the worker
+            // forwards the request before it sends the copy).
+            biased;
             Some(m) = rx.recv() => gw.on_tunnel(m),
             r = siu_sock.recv_from(&mut ubuf) => {
                 let (n, src) = r?;
