@@ -8,7 +8,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use proxy_proto::hip::{
-    assoc::{Established, Event, SendBudget},
+    assoc::{Established, Event},
     crypto::Hit,
 };
 use tokio::task::JoinHandle;
@@ -45,9 +45,8 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
         Event::LocatorChanged { peer_hit, local_locator, peer_locator, inbound_spi, outbound_spi, credit, .. } => {
             // RFC 8046 §3.2: same SAs and keys, new outer addresses; an
             // unverified peer locator only within its credit (§5.5).
-            let budget = credit.map_or(SendBudget::Unlimited, SendBudget::Credit);
             for (dir, spi) in [(Direction::Out, *outbound_spi), (Direction::In, *inbound_spi)] {
-                if let Err(e) = table.move_outer_with(dir, spi, *local_locator, *peer_locator, budget) {
+                if let Err(e) = table.move_outer_with_credit(dir, spi, *local_locator, *peer_locator, *credit) {
                     warn!(peer = %peer_hit.to_ipv6(), spi, "SA not moved: {e}");
                 }
             }

@@ -53,6 +53,12 @@ enum Cmd {
         local: Hit,
         peer: Hit,
     },
+    /// Another protocol (the mobile VPN) moved the association's SAs.
+    Moved {
+        peer: Hit,
+        local: Option<IpAddr>,
+        remote: Option<IpAddr>,
+    },
     Registrations {
         reply: oneshot::Sender<Vec<RegistrationInfo>>,
     },
@@ -208,6 +214,14 @@ impl HipHandle {
     /// the credit of credit-based authorization).
     pub async fn observe_received(&self, received: Vec<(Hit, Hit, u32, u64)>) -> anyhow::Result<()> {
         self.cmd.send(Cmd::Received(received)).await.context("HIP driver stopped")
+    }
+
+    /// The mobile VPN moved the SAs of the association with `peer` (its
+    /// own handover, no HIP signalling): the core records the locators in
+    /// use (`None` keeps a side), so `assoc list` and what HIP sends later
+    /// follow. Never waits: from a role driver's event loop.
+    pub fn note_moved(&self, peer: Hit, local: Option<IpAddr>, remote: Option<IpAddr>) -> anyhow::Result<()> {
+        self.cmd.try_send(Cmd::Moved { peer, local, remote }).map_err(|e| anyhow::anyhow!("HIP driver: {e}"))
     }
 
     /// Counters.
@@ -430,6 +444,10 @@ impl Driver {
                 for (local, peer, spi, bytes) in rows {
                     self.core.observe_received(now, local, peer, spi, bytes);
                 }
+            }
+            Cmd::Moved { peer, local, remote } => {
+                let n = self.core.note_moved(&peer, local, remote);
+                debug!(peer = %peer.to_ipv6(), ?local, ?remote, moved = n, "association moved by the VPN");
             }
             Cmd::Registrations { reply } => {
                 let _ = reply.send(self.core.registrations(now));

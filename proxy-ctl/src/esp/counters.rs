@@ -43,8 +43,9 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
-    /// Local packets for a peer whose new locator is still being checked
-    /// and whose credit is spent (RFC 8046 §5.5.1: discarded).
+    /// Local packets for an SA whose peer address is not verified yet and
+    /// whose credit is spent: a HIP peer's new locator under credit-based
+    /// authorization (RFC 8046 §5.5.1), the VPN gateway's handover on credit.
     DropNoCredit,
 }
 

@@ -18,7 +18,6 @@ use std::{
 use proxy_proto::esp::{
     EspCipher, InboundSa, Mode, OutboundSa, SaEvent, Transform, beet::InnerAddrs, wireshark_esp_sa_line,
 };
-use proxy_proto::hip::assoc::SendBudget;
 use serde::{Deserialize, Serialize};
 
 use super::counters::{Counter, EspCounters};
@@ -51,10 +50,9 @@ pub struct OutState {
     pub sa: OutboundSa,
     pub local: IpAddr,
     pub peer: IpAddr,
-    /// What may still go to `peer` (credit-based authorization, RFC 8046
-    /// §5.5: limited while the peer's new locator is being checked).
-    /// Workers call `budget.admit(len)` before sealing.
-    pub budget: SendBudget,
+    /// Bytes the data path may still send to `peer` (`None`: no limit):
+    /// the VPN gateway's credit toward a care-of address not verified yet.
+    pub credit: Option<u64>,
 }
 
 pub struct InEntry {
@@ -381,7 +379,7 @@ impl SaTable {
                         sa: OutboundSa::new(s.spi, cipher),
                         local: s.local,
                         peer: s.peer,
-                        budget: SendBudget::Unlimited,
+                        credit: None,
                     }),
                     meta,
                 };
@@ -441,20 +439,34 @@ impl SaTable {
     /// Move an SA's outer addresses without rekeying (HIP mobility, RFC
     /// 8046 §3.2; VPN handover): sequence numbers and replay windows carry
     /// on.
+    /// An outbound SA's credit ([`SaTable::set_credit`]) is left as it is.
     pub fn move_outer(&self, direction: Direction, spi: u32, local: IpAddr, peer: IpAddr) -> Result<(), SaError> {
-        self.move_outer_with(direction, spi, local, peer, SendBudget::Unlimited)
+        self.move_outer_inner(direction, spi, local, peer, None)
     }
 
-    /// [`SaTable::move_outer`], with what the outbound SA may send to the
-    /// new peer address (an unverified HIP locator with credit, RFC 8046
-    /// §5.5); set under the same lock, so no packet slips past it.
-    pub fn move_outer_with(
+    /// [`SaTable::move_outer`] that also sets what an outbound SA may send
+    /// to the new peer address (`credit`, as [`SaTable::set_credit`]: an
+    /// unverified HIP locator under credit-based authorization, RFC 8046
+    /// §5.5; `None` lifts the limit), under the same lock, so no packet
+    /// slips past it.
+    pub fn move_outer_with_credit(
         &self,
         direction: Direction,
         spi: u32,
         local: IpAddr,
         peer: IpAddr,
-        budget: SendBudget,
+        credit: Option<u64>,
+    ) -> Result<(), SaError> {
+        self.move_outer_inner(direction, spi, local, peer, Some(credit))
+    }
+
+    fn move_outer_inner(
+        &self,
+        direction: Direction,
+        spi: u32,
+        local: IpAddr,
+        peer: IpAddr,
+        credit: Option<Option<u64>>,
     ) -> Result<(), SaError> {
         if local.is_ipv4() != peer.is_ipv4() {
             return Err(SaError::Invalid(format!("local {local} and peer {peer} differ in family")));
@@ -465,7 +477,10 @@ impl SaTable {
                 Direction::Out => {
                     let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?.clone();
                     let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
-                    (s.local, s.peer, s.budget) = (local, peer, budget);
+                    (s.local, s.peer) = (local, peer);
+                    if let Some(c) = credit {
+                        s.credit = c;
+                    }
                     if e.mode == Mode::Tunnel {
                         t.out_by_peer.retain(|_, s| *s != spi);
                         t.out_by_peer.insert(peer, spi);
@@ -479,6 +494,19 @@ impl SaTable {
             }
         }
         self.export_keys();
+        Ok(())
+    }
+
+    /// Limit what the data path may still send on the outbound SA `spi`
+    /// to `credit` bytes of sealed packets (`None`: no limit). The VPN
+    /// gateway sets it before moving the SA to a care-of address that is
+    /// not verified yet and lifts it once it is (credit-based
+    /// authorization, RFC 8046 §5.4); the control plane's own packets
+    /// (`HostPath::send_inner`) are not charged.
+    pub fn set_credit(&self, spi: u32, credit: Option<u64>) -> Result<(), SaError> {
+        let t = self.read();
+        let e = t.outbound.get(&spi).ok_or(SaError::NotFound(Direction::Out, spi))?;
+        e.state.lock().unwrap_or_else(|e| e.into_inner()).credit = credit;
         Ok(())
     }
 

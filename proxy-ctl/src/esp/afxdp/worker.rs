@@ -262,8 +262,9 @@ fn seal_out(
         _ => return Err(Fail::W(WCounter::DropNoSa)),
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
-    // RFC 8046 §5.5.1: an unverified peer locator only within its credit.
-    if !st.budget.admit(inner.len()) {
+    // A peer address on credit (not verified yet, RFC 8046 §5.5.1): what
+    // is left must cover the packet; charged once sealed (as the host path).
+    if st.credit.is_some_and(|left| left < inner.len() as u64) {
         return Err(Fail::Esp(EspCounter::DropNoCredit));
     }
     let mut rng_failed = false;
@@ -273,11 +274,14 @@ fn seal_out(
         sh.table.push_event(ev);
     }
     let (local, peer) = (st.local, st.peer);
-    drop(st);
     let esp = match sealed {
         Ok(esp) if !rng_failed => esp,
         _ => return Err(Fail::Esp(EspCounter::DropSeal)),
     };
+    if let Some(left) = st.credit {
+        st.credit = Some(left.saturating_sub(esp.len() as u64));
+    }
+    drop(st);
     let mac = *hops.get(&peer).ok_or(Fail::W(WCounter::DropNoNeighbour))?;
     let ol = outer_len(peer);
     let start = esp.start.checked_sub(ol + ETH_HLEN).ok_or(Fail::W(WCounter::DropMalformed))?;

@@ -5,13 +5,13 @@
 //! address being verified), and writes packets into the TUN device (a
 //! Registration Request it checked, forwarded inside).
 
-use std::{io, net::IpAddr};
+use std::{io, net::IpAddr, sync::Arc};
 
 use proxy_proto::esp::{gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
 
-use super::HostPath;
 use super::rawsock::{self, HEADROOM};
-use crate::esp::{Direction, SaError, counters::Counter};
+use super::{HostPath, Tun};
+use crate::esp::{Direction, SaError, SaTable, counters::Counter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlSendError {
@@ -35,10 +35,6 @@ impl HostPath {
             let t = self.table.read();
             let e = t.outbound_by_spi(spi).ok_or(SaError::NotFound(Direction::Out, spi))?;
             let mut st = e.state.lock().unwrap_or_else(|e| e.into_inner());
-            if !st.budget.admit(inner.len()) {
-                c.inc(Counter::DropNoCredit);
-                return Err(ControlSendError::Seal("no credit for the unverified peer locator".into()));
-            }
             let mut rng_failed = false;
             let r = seal_tunnel_packet(&mut st.sa, &mut buf, HEADROOM..HEADROOM + inner.len(), &mut |iv| {
                 rng_failed |= aws_lc_rs::rand::fill(iv).is_err()
@@ -75,6 +71,25 @@ impl HostPath {
     /// Write a packet into the TUN device, for the local stack to take or
     /// forward (counted `local_tx`): behind a zero virtio-net header (no
     /// offload asked for), as the device expects.
+    pub fn inject(&self, pkt: &[u8]) -> io::Result<()> {
+        self.injector().inject(pkt)
+    }
+
+    /// [`HostPath::inject`] for another thread (a tunnel hook that forwards
+    /// a control packet inside before it tells its driver about it).
+    pub fn injector(&self) -> Injector {
+        Injector { tun: self.tun.clone(), table: self.table.clone() }
+    }
+}
+
+/// Writes packets into a host data path's TUN device.
+#[derive(Clone)]
+pub struct Injector {
+    tun: Arc<Tun>,
+    table: Arc<SaTable>,
+}
+
+impl Injector {
     pub fn inject(&self, pkt: &[u8]) -> io::Result<()> {
         let mut buf = vec![0u8; VIRTIO_NET_HDR_LEN + pkt.len()];
         buf[VIRTIO_NET_HDR_LEN..].copy_from_slice(pkt);

@@ -74,9 +74,6 @@ fn credit_allows_data_during_the_check_then_unlimited_after_the_echo() {
     assert_eq!(moves(&net), vec![(RESP_NEW, Some(3000))]);
     let resp = hit(&net.hosts[2].0);
     assert_eq!(net.hosts[0].0.association(net.now, &resp).unwrap().peer_locator, RESP, "not verified yet");
-    let mut budget = SendBudget::Credit(3000);
-    let sent = (0..10).take_while(|_| budget.admit(1000)).count();
-    assert_eq!(sent, 2, "3000 > 1000, 2000 > 1000, then 1000 is not higher than 1000: data stops");
     // The echo verifies: unlimited.
     net.drive_for(Duration::from_secs(1));
     assert_eq!(moves(&net), vec![(RESP_NEW, Some(3000)), (RESP_NEW, None)]);

@@ -4,15 +4,14 @@
 //! lies about its locator to flood a third party can then redirect no more
 //! than it paid for with its own traffic.
 //!
-//! Two parts, both plain arithmetic:
-//! - [`Credit`], per peer in the HIP core: earns the bytes received from
-//!   the peer (the driver reports the inbound SA's byte counter), ages by
-//!   CreditAgingFactor every CreditAgingInterval (§5.5.2: 7/8 every 5 s),
-//!   and is handed over whole when an address check starts.
-//! - [`SendBudget`], per outbound SA in the datapath: what may still go to
-//!   the unverified locator; a packet goes only if the budget is *higher*
-//!   than its size and is then subtracted (§5.5.1), else it is dropped.
-//!   Unlimited again once the echo verifies.
+//! [`Credit`], per peer in the HIP core: earns the bytes received from the
+//! peer (the driver reports the inbound SA's byte counter), ages by
+//! CreditAgingFactor every CreditAgingInterval (§5.5.2: 7/8 every 5 s), and
+//! is handed over whole when an address check starts, in the
+//! `Event::LocatorChanged` that moves the datapath to the unverified
+//! locator. The datapath spends it per packet (§5.5.1: a packet the rest
+//! does not cover is dropped) until a LocatorChanged without credit (the
+//! echo verified) lifts the limit.
 
 use core::time::Duration;
 use std::time::Instant;
@@ -94,42 +93,11 @@ impl Credit {
     }
 
     /// Hand the whole (aged) balance to an address check that starts: the
-    /// datapath spends it as a [`SendBudget`]; what it does not spend is
-    /// not given back (never more than was earned).
+    /// datapath spends it; what it does not spend is not given back (never
+    /// more than was earned).
     pub fn take(&mut self, now: Instant, cfg: &CreditConfig) -> u64 {
         self.age(now, cfg);
         core::mem::take(&mut self.balance)
-    }
-}
-
-/// What an outbound SA may still send to its peer locator.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SendBudget {
-    /// A verified locator: no limit.
-    #[default]
-    Unlimited,
-    /// An unverified one (CBA): at most this many more bytes.
-    Credit(u64),
-}
-
-impl SendBudget {
-    /// May a packet of `len` bytes go? (§5.5.1: "if the value of the
-    /// credit counter is higher than the size of the outbound packet";
-    /// the counter is then reduced by that size.) A refused packet costs
-    /// nothing.
-    pub fn admit(&mut self, len: usize) -> bool {
-        match self {
-            SendBudget::Unlimited => true,
-            SendBudget::Credit(left) => {
-                let len = len as u64;
-                if *left > len {
-                    *left -= len;
-                    true
-                } else {
-                    false
-                }
-            }
-        }
     }
 }
 
@@ -179,20 +147,5 @@ mod tests {
         assert_eq!(c.take(t0 + Duration::from_secs(5), &cfg), 0);
         c.observe(t0 + Duration::from_secs(6), &cfg, 1, 1500);
         assert_eq!(c.balance(), 500, "earning goes on from the last count");
-    }
-
-    #[test]
-    fn budget_stops_data_at_the_limit() {
-        let mut b = SendBudget::Credit(250);
-        assert!(b.admit(100));
-        assert!(b.admit(100));
-        assert_eq!(b, SendBudget::Credit(50));
-        assert!(!b.admit(50), "the credit must be higher than the packet");
-        assert!(!b.admit(100));
-        assert!(b.admit(49), "a smaller packet still fits");
-        assert_eq!(b, SendBudget::Credit(1));
-        let mut u = SendBudget::Unlimited;
-        assert!((0..10_000).all(|_| u.admit(1500)));
-        assert!(!SendBudget::Credit(0).admit(0));
     }
 }
