@@ -43,9 +43,12 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
+    /// Rekeys by HIP UPDATE started because an SA aged (soft limit or
+    /// sequence numbers exhausted).
+    RekeysStarted,
 }
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -62,6 +65,7 @@ const NAMES: [&str; 16] = [
     "held",
     "released",
     "drop_translate",
+    "rekeys_started",
 ];
 
 #[derive(Debug, Default)]

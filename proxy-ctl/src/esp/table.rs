@@ -163,6 +163,11 @@ pub struct SaTable {
     /// Destinations whose SA will not come (the base exchange failed):
     /// workers drop what they hold for them instead of waiting it out.
     given_up: Mutex<Vec<IpAddr>>,
+    /// Outbound sequence number at which new SAs ask for a rekey
+    /// (`[esp] rekey_after_packets`).
+    soft_limit: std::sync::atomic::AtomicU32,
+    /// Woken by [`SaTable::push_event`]: the rekey task drains then.
+    events_ready: tokio::sync::Notify,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -202,7 +207,15 @@ impl SaTable {
             misses: Mutex::default(),
             first_esp: Mutex::default(),
             given_up: Mutex::default(),
+            soft_limit: proxy_proto::esp::sa::DEFAULT_SOFT_LIMIT.into(),
+            events_ready: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Outbound SAs installed from now on raise [`SaEvent::RekeyNeeded`]
+    /// once their sequence number reaches `packets`.
+    pub fn set_soft_limit(&self, packets: u32) {
+        self.soft_limit.store(packets, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The eventfd that becomes readable when SAs change (poll it; read to
@@ -267,6 +280,35 @@ impl SaTable {
         }
     }
 
+    /// An association with `inner_peer` is being rekeyed: remove its
+    /// outbound SAs (the new pair's selector replaces them) and return the
+    /// SPIs of its inbound ones, which stay until the peer's traffic moves
+    /// to the new pair (packets already in flight on the old SPI still
+    /// open; the caller removes them, RFC 7402 §6.9).
+    pub fn retire_peer(&self, inner_peer: IpAddr) -> Vec<u32> {
+        let (n, inb) = {
+            let mut t = self.write();
+            let out: Vec<u32> =
+                t.outbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            for spi in &out {
+                t.outbound.remove(spi);
+                if t.out_default == Some(*spi) {
+                    t.out_default = None;
+                }
+            }
+            t.out_by_inner.retain(|_, s| !out.contains(s));
+            t.out_by_peer.retain(|_, s| !out.contains(s));
+            let inb: Vec<u32> =
+                t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
+            (out.len(), inb)
+        };
+        if n > 0 {
+            self.export_keys();
+            self.signal_changed();
+        }
+        inb
+    }
+
     /// Remove every SA (both directions) bound to the inner peer address
     /// `inner_peer`: a re-established or closed association. Returns how
     /// many went.
@@ -311,7 +353,7 @@ impl SaTable {
         {
             let mut t = self.write();
             Self::check_free(&t, &v)?;
-            Self::insert(&mut t, v)?;
+            Self::insert(&mut t, v, self.soft_limit())?;
         }
         self.export_keys();
         self.signal_changed();
@@ -328,8 +370,8 @@ impl SaTable {
             let mut t = self.write();
             Self::check_free(&t, &outbound)?;
             Self::check_free(&t, &inbound)?;
-            Self::insert(&mut t, outbound)?;
-            Self::insert(&mut t, inbound)?;
+            Self::insert(&mut t, outbound, self.soft_limit())?;
+            Self::insert(&mut t, inbound, self.soft_limit())?;
         }
         self.export_keys();
         self.signal_changed();
@@ -355,7 +397,11 @@ impl SaTable {
         }
     }
 
-    fn insert(t: &mut Tables, v: ValidSa) -> Result<(), SaError> {
+    fn soft_limit(&self) -> u32 {
+        self.soft_limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn insert(t: &mut Tables, v: ValidSa, soft_limit: u32) -> Result<(), SaError> {
         let s = v.spec;
         let cipher = EspCipher::new(v.transform, &v.key).map_err(|e| SaError::Key(e.to_string()))?;
         let mode = s.mode.mode();
@@ -372,7 +418,11 @@ impl SaTable {
                 let entry = OutEntry {
                     mode,
                     inner,
-                    state: Mutex::new(OutState { sa: OutboundSa::new(s.spi, cipher), local: s.local, peer: s.peer }),
+                    state: Mutex::new(OutState {
+                        sa: OutboundSa::new(s.spi, cipher).with_soft_limit(soft_limit),
+                        local: s.local,
+                        peer: s.peer,
+                    }),
                     meta,
                 };
                 match s.inner_peer {
@@ -463,6 +513,21 @@ impl SaTable {
         self.counters.inc(Counter::SaEvents);
         tracing::warn!(?ev, "ESP SA event");
         self.events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+        self.events_ready.notify_one();
+    }
+
+    /// Wait until [`SaTable::push_event`] has something (a stored permit
+    /// covers an event pushed before the wait began).
+    pub async fn events_pushed(&self) {
+        self.events_ready.notified().await
+    }
+
+    /// The inner peer (the peer HIT) of a HIP-keyed outbound SA: whom to
+    /// rekey with when that SA ages.
+    pub fn hip_peer_of_outbound(&self, spi: u32) -> Option<IpAddr> {
+        let t = self.read();
+        let e = t.outbound.get(&spi)?;
+        if e.meta.from_hip { e.meta.inner_peer } else { None }
     }
 
     /// Events since the last call (rekey requests for the HIP driver).

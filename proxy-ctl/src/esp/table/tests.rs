@@ -141,3 +141,44 @@ fn list_shows_the_origin() {
     j.as_object_mut().unwrap().remove("origin");
     assert_eq!(serde_json::from_value::<SaInfo>(j).unwrap().origin, "manual");
 }
+
+#[test]
+fn soft_limit_reaches_new_outbound_sas_and_names_the_hip_peer() {
+    let t = SaTable::new(None);
+    t.set_soft_limit(2);
+    let hip = |s: SaSpec| ValidSa { from_hip: true, ..v(s) };
+    t.install_pair(hip(spec(Direction::Out, 0x200)), hip(spec(Direction::In, 0x300))).unwrap();
+    t.install(v(SaSpec { inner_peer: Some("2001:20::7".parse().unwrap()), ..spec(Direction::Out, 0x201) })).unwrap();
+    let peer: IpAddr = "2001:20::2".parse().unwrap();
+    assert_eq!(t.hip_peer_of_outbound(0x200), Some(peer));
+    assert_eq!(t.hip_peer_of_outbound(0x201), None, "manual SA");
+    assert_eq!(t.hip_peer_of_outbound(0x300), None, "inbound SPI");
+    let r = t.read();
+    let mut st = r.outbound_by_spi(0x200).unwrap().state.lock().unwrap();
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let mut buf = vec![0u8; st.sa.sealed_len(20)];
+        st.sa.seal(&mut buf, 20, 59, &mut |iv| iv.fill(0)).unwrap();
+        events.extend(st.sa.poll_event());
+    }
+    assert_eq!(events, [SaEvent::RekeyNeeded { spi: 0x200 }], "once, at the configured limit");
+}
+
+#[test]
+fn retire_peer_keeps_inbound_until_removed() {
+    let t = SaTable::new(None);
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    assert_eq!(t.retire_peer("2001:20::2".parse().unwrap()), [0x300]);
+    // The new pair goes in beside the retired inbound SA.
+    t.install_pair(v(spec(Direction::Out, 0x201)), v(spec(Direction::In, 0x301))).unwrap();
+    {
+        let r = t.read();
+        assert_eq!(
+            r.outbound_for("2001:20::2".parse().unwrap()).map(|e| e.state.lock().unwrap().sa.spi()),
+            Some(0x201)
+        );
+        assert!(r.inbound(0x300).is_some() && r.inbound(0x301).is_some());
+    }
+    t.remove(Direction::In, 0x300).unwrap();
+    assert_eq!(t.list(false).len(), 2);
+}

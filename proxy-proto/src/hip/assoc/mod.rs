@@ -32,8 +32,8 @@ mod update_state;
 pub use association::{AssocInfo, State};
 pub use config::HostConfig;
 pub use counters::{Counters, DropReason};
-pub use event::{Established, Event, FailReason, Transmit};
-pub use host::{HipHost, InitiateError};
+pub use event::{Established, Event, FailReason, RekeyStep, Rekeyed, Transmit};
+pub use host::{HipHost, InitiateError, RekeyKeying};
 pub use local::LocalIdentity;
 pub use registration::{RegistrarConfig, RegistrationInfo};
 
@@ -45,3 +45,6 @@ mod thirdparty_tests;
 
 #[cfg(test)]
 mod mobility_tests;
+
+#[cfg(test)]
+mod rekey_tests;
