@@ -243,7 +243,7 @@ TOML
 demo_esp
 
 demo_esp_rekey() {
-  say "ESP rekey on SA aging: [esp] rekey_after_packets = 2000; an 8 MiB download rekeys by UPDATE as it goes"
+  say "ESP rekey on SA aging: [esp] rekey_after_packets = 2000; an 8 MiB download rekeys by UPDATE with a new Diffie-Hellman as it goes"
   local RA RB hit_a hit_b
   mkns RA rka; mkns RB rkb
   veth "$RA" e0 "$RB" e0
@@ -272,6 +272,8 @@ TOML
   ip netns exec "$RB" "$CTL" run --config "$STATE/rkb.toml" 2> "$STATE/rkb.log" & PIDS+=($!)
   wait_sock "$STATE/rka.sock"; wait_sock "$STATE/rkb.sock"
   mkdir -p "$STATE/rkwww"; head -c 8M /dev/urandom > "$STATE/rkwww/blob"
+  ip netns exec "$RA" dumpcap -q -i e0 -f 'ip proto 139' -w "$STATE/rk.pcap" 2>/dev/null & local cap=$!
+  sleep 0.5
   local sum got
   sum=$(sha256sum < "$STATE/rkwww/blob" | cut -c1-16)
   ip netns exec "$RB" python3 -m http.server --bind "$hit_b" --directory "$STATE/rkwww" 8080 >/dev/null 2>&1 & PIDS+=($!)
@@ -283,9 +285,16 @@ TOML
   echo "sha256 $got $([ "$got" = "$sum" ] && echo OK || echo MISMATCH)"
   [ "$got" = "$sum" ]
   echo "host b: outbound SPI after:  $("$CTL" --socket "$STATE/rkb.sock" --json sa list | python3 -c 'import json,sys; print([hex(s["spi"]) for s in json.load(sys.stdin)["sas"] if s["direction"] == "out"])')"
+  sleep 0.7; kill -INT "$cap"; wait "$cap" 2>/dev/null || true
   echo "host b: proxy-ctl sa list (rekey counters)"
   "$CTL" --socket "$STATE/rkb.sock" sa list | grep -E 'rekeys_started|sa_events|drop_unknown_spi'
-  grep -o 'SA aging: rekey.*' "$STATE/rkb.log" | sed 's/^/  /'
+  echo "host b: proxy-ctl assoc stats (rekeys completed, with a new DH)"
+  "$CTL" --socket "$STATE/rkb.sock" assoc stats | grep -E '^ *rekeys'
+  grep -o -E 'SA aging: rekey.*|rekey: outbound SA switched.*' "$STATE/rkb.log" | sed 's/^/  /'
+  echo "tshark: the rekey UPDATEs (ESP_INFO old -> new SPI, Keymat Index, DIFFIE_HELLMAN group)"
+  tshark -n -r "$STATE/rk.pcap" -Y 'hip.packet_type == 16 and hip.tlv_esp_info_new_spi' -T fields -e ip.src \
+    -e hip.tlv_esp_info_old_spi -e hip.tlv_esp_info_new_spi -e hip.tlv_esp_info_key_index -e hip.tlv.dh_group_id 2>/dev/null \
+    | head -6 | sed 's/^/  /'
 }
 demo_esp_rekey
 

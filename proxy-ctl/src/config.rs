@@ -84,6 +84,29 @@ pub struct EspSection {
     /// run out (RFC 4303 §3.3.3). Default 2^32 - 2^24.
     #[serde(default = "default_rekey_after_packets")]
     pub rekey_after_packets: u64,
+    /// Where those rekeys take their new keys: `"new_dh"` (a new
+    /// Diffie-Hellman in the UPDATEs, RFC 7402 §6.8; the default) or
+    /// `"keymat"` (drawn further from the current KEYMAT).
+    #[serde(default)]
+    pub rekey_keying: RekeyKeyingName,
+}
+
+/// `[esp] rekey_keying`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RekeyKeyingName {
+    #[default]
+    NewDh,
+    Keymat,
+}
+
+impl RekeyKeyingName {
+    pub fn keying(self) -> proxy_proto::hip::assoc::RekeyKeying {
+        match self {
+            RekeyKeyingName::NewDh => proxy_proto::hip::assoc::RekeyKeying::NewDh,
+            RekeyKeyingName::Keymat => proxy_proto::hip::assoc::RekeyKeying::Keymat,
+        }
+    }
 }
 
 fn default_rekey_after_packets() -> u64 {
@@ -591,7 +614,10 @@ mod tests {
         let c = Config::parse("[esp]\ndatapath = \"tun\"\nxdp_bind = \"copy\"\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| (e.datapath, e.xdp_bind)), Some((EspDatapath::Tun, XdpBind::Copy)));
         let c = Config::parse("[esp]\nrekey_after_packets = 2000\n", Path::new("t")).unwrap();
-        assert_eq!(c.esp.map(|e| e.rekey_after_packets), Some(2000));
+        assert_eq!(c.esp.map(|e| (e.rekey_after_packets, e.rekey_keying)), Some((2000, RekeyKeyingName::NewDh)));
+        let c = Config::parse("[esp]\nrekey_keying = \"keymat\"\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| e.rekey_keying), Some(RekeyKeyingName::Keymat));
+        assert!(Config::parse("[esp]\nrekey_keying = \"dh\"\n", Path::new("t")).is_err());
         let c = Config::parse("[esp]\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| e.rekey_after_packets), Some(u64::from(u32::MAX - (1 << 24))));
         for bad in ["0", "4294967295"] {

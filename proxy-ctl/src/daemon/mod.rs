@@ -104,7 +104,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
             // Validated to 1..2^32-1.
             t.set_soft_limit(u32::try_from(e.rekey_after_packets).unwrap_or(u32::MAX - 1));
         }
-        tasks.push(esp_rekey::spawn(t.clone(), h.clone()));
+        let keying = cfg.esp.as_ref().map(|e| e.rekey_keying.keying()).unwrap_or_default();
+        tasks.push(esp_rekey::spawn(t.clone(), h.clone(), keying));
     }
     // The proxy's AF_XDP fast path for established flows (issue 5).
     let afxdp = match (&cfg.esp, &proxy_esp, &sa_table) {

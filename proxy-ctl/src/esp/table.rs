@@ -159,7 +159,7 @@ pub struct SaTable {
     /// Where workers report the first packet opened on an inbound SA, as
     /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
     /// (RFC 7401 §4.4.2).
-    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
+    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr, u32)>>>,
     /// Destinations whose SA will not come (the base exchange failed):
     /// workers drop what they hold for them instead of waiting it out.
     given_up: Mutex<Vec<IpAddr>>,
@@ -257,17 +257,17 @@ impl SaTable {
     }
 
     /// Route "first packet on an inbound SA" reports to `tx`.
-    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>) {
+    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr, u32)>) {
         *self.first_esp.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }
 
-    /// A worker opened the first packet of an inbound SA with these inner
-    /// addresses (BEET only; nobody listening is fine).
-    pub fn report_first_esp(&self, e: &InEntry) {
+    /// A worker opened the first packet of the inbound SA `spi` with these
+    /// inner addresses (BEET only; nobody listening is fine).
+    pub fn report_first_esp(&self, e: &InEntry, spi: u32) {
         if let (Some(l), Some(p), Some(tx)) =
             (e.meta.inner_local, e.meta.inner_peer, &*self.first_esp.lock().unwrap_or_else(|e| e.into_inner()))
         {
-            let _ = tx.send((l, p));
+            let _ = tx.send((l, p, spi));
         }
     }
 
@@ -280,33 +280,49 @@ impl SaTable {
         }
     }
 
-    /// An association with `inner_peer` is being rekeyed: remove its
-    /// outbound SAs (the new pair's selector replaces them) and return the
-    /// SPIs of its inbound ones, which stay until the peer's traffic moves
-    /// to the new pair (packets already in flight on the old SPI still
-    /// open; the caller removes them, RFC 7402 §6.9).
-    pub fn retire_peer(&self, inner_peer: IpAddr) -> Vec<u32> {
-        let (n, inb) = {
+    /// A rekey's switch (RFC 7402 §6.10): the outbound SA `old_spi` gives
+    /// way to `new` in one step, so a worker finds either one or the other
+    /// for the peer, never none (a miss would start a base exchange).
+    /// `old_spi` already gone is fine.
+    pub fn switch_outbound(&self, old_spi: u32, new: ValidSa) -> Result<(), SaError> {
+        if new.spec.direction != Direction::Out {
+            return Err(SaError::Invalid("switch_outbound wants an outbound SA".into()));
+        }
+        {
             let mut t = self.write();
-            let out: Vec<u32> =
-                t.outbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
-            for spi in &out {
-                t.outbound.remove(spi);
-                if t.out_default == Some(*spi) {
+            if t.outbound.contains_key(&new.spec.spi) {
+                return Err(SaError::Duplicate(Direction::Out, new.spec.spi));
+            }
+            // The selector may be taken by the SA being replaced only.
+            let taken = match new.spec.inner_peer {
+                Some(p) => t.out_by_inner.get(&p).copied(),
+                None => t.out_default,
+            };
+            if let Some(spi) = taken.filter(|&s| s != old_spi) {
+                let who = new.spec.inner_peer.map_or("(default)".into(), |p| p.to_string());
+                return Err(SaError::DuplicateSelector(who, spi));
+            }
+            if t.outbound.remove(&old_spi).is_some() {
+                t.out_by_inner.retain(|_, s| *s != old_spi);
+                t.out_by_peer.retain(|_, s| *s != old_spi);
+                if t.out_default == Some(old_spi) {
                     t.out_default = None;
                 }
             }
-            t.out_by_inner.retain(|_, s| !out.contains(s));
-            t.out_by_peer.retain(|_, s| !out.contains(s));
-            let inb: Vec<u32> =
-                t.inbound.iter().filter(|(_, e)| e.meta.inner_peer == Some(inner_peer)).map(|(s, _)| *s).collect();
-            (out.len(), inb)
-        };
-        if n > 0 {
-            self.export_keys();
-            self.signal_changed();
+            Self::check_free(&t, &new)?;
+            Self::insert(&mut t, new, self.soft_limit())?;
         }
-        inb
+        self.export_keys();
+        self.signal_changed();
+        Ok(())
+    }
+
+    /// Packets opened so far on the inbound SA `spi` (None: no such SA).
+    pub fn inbound_packets(&self, spi: u32) -> Option<u64> {
+        let t = self.read();
+        let e = t.inbound.get(&spi)?;
+        let st = e.state.lock().unwrap_or_else(|e| e.into_inner());
+        Some(st.sa.counters().packets)
     }
 
     /// Remove every SA (both directions) bound to the inner peer address

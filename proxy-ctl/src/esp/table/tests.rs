@@ -165,20 +165,23 @@ fn soft_limit_reaches_new_outbound_sas_and_names_the_hip_peer() {
 }
 
 #[test]
-fn retire_peer_keeps_inbound_until_removed() {
+fn switch_outbound_replaces_the_peer_selector_in_one_step() {
     let t = SaTable::new(None);
     t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
-    assert_eq!(t.retire_peer("2001:20::2".parse().unwrap()), [0x300]);
-    // The new pair goes in beside the retired inbound SA.
-    t.install_pair(v(spec(Direction::Out, 0x201)), v(spec(Direction::In, 0x301))).unwrap();
-    {
-        let r = t.read();
-        assert_eq!(
-            r.outbound_for("2001:20::2".parse().unwrap()).map(|e| e.state.lock().unwrap().sa.spi()),
-            Some(0x201)
-        );
-        assert!(r.inbound(0x300).is_some() && r.inbound(0x301).is_some());
-    }
+    // The rekey's new inbound SA goes in beside the current one.
+    t.install(v(spec(Direction::In, 0x301))).unwrap();
+    t.switch_outbound(0x200, v(spec(Direction::Out, 0x201))).unwrap();
+    let peer: IpAddr = "2001:20::2".parse().unwrap();
+    assert_eq!(t.read().outbound_for(peer).map(|e| e.state.lock().unwrap().sa.spi()), Some(0x201));
+    assert!(t.read().outbound_by_spi(0x200).is_none());
+    assert_eq!(t.inbound_packets(0x301), Some(0));
+    assert_eq!(t.inbound_packets(0x999), None);
+    // The old SA gone already is fine; a duplicate SPI is refused and
+    // changes nothing.
+    assert!(matches!(t.switch_outbound(0x200, v(spec(Direction::Out, 0x201))), Err(SaError::Duplicate(..))));
+    t.switch_outbound(0x200, v(spec(Direction::Out, 0x202))).unwrap_err();
+    t.switch_outbound(0x201, v(spec(Direction::Out, 0x202))).unwrap();
+    assert_eq!(t.list(false).len(), 3);
     t.remove(Direction::In, 0x300).unwrap();
     assert_eq!(t.list(false).len(), 2);
 }
