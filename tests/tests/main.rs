@@ -7,6 +7,7 @@ mod esp;
 mod hip;
 mod hipesp;
 mod nat;
+mod proxy_rekey;
 mod proxyesp;
 mod rvs;
 mod rvs_proxy;
