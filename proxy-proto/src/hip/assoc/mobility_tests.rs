@@ -475,7 +475,6 @@ fn rebex_after_a_move_replaces_the_association_from_the_new_address() {
     assert_eq!(net.hosts[1].0.registrations(net.now)[0].locator, Some(RESP_NEW));
 }
 
-
 #[test]
 fn double_jump_recovers_through_the_rvs() {
     const INIT_NEW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 6, 1));

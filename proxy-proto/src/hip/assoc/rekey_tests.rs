@@ -11,11 +11,11 @@ use super::event::{RekeyStep, Rekeyed};
 use super::mobility_tests::{INIT, Net, RESP, hit, host, parse};
 use super::*;
 use crate::hip::crypto::Hit;
+use crate::hip::wire::PacketType;
+use crate::hip::wire::param::ParamRepr;
 use crate::hip::wire::param::dh::DiffieHellman;
 use crate::hip::wire::param::esp::EspInfo;
-use crate::hip::wire::param::ParamRepr;
 use crate::hip::wire::param::update::{Ack, Seq};
-use crate::hip::wire::PacketType;
 
 /// One host's SAs as its ESP datapath would hold them.
 #[derive(Default, Debug)]
@@ -30,7 +30,8 @@ struct Datapath {
 /// The two hosts after a base exchange (0 = Initiator at INIT, 1 =
 /// Responder at RESP) and their datapaths, keys from the Established events.
 fn pair() -> (Net, [Datapath; 2]) {
-    let mut net = Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (host(HostConfig::default(), 3), vec![RESP])]);
+    let mut net =
+        Net::new(vec![(host(HostConfig::default(), 1), vec![INIT]), (host(HostConfig::default(), 3), vec![RESP])]);
     let (now, resp) = (net.now, hit(&net.hosts[1].0));
     net.h(0).initiate(now, None, resp, vec![(INIT, RESP)]).unwrap();
     net.drive_for(Duration::from_secs(2));
@@ -302,7 +303,8 @@ fn lost_ack_the_answerer_switches_on_the_first_esp_of_the_new_sa() {
     // Every UPDATE from the Initiator after its request is lost (the ACKs).
     let mut seen = 0;
     net.tamper = Box::new(move |t: &Transmit| {
-        if t.src == INIT && crate::hip::wire::Packet::new_unchecked(&t.payload[..]).packet_type() == PacketType::Update {
+        if t.src == INIT && crate::hip::wire::Packet::new_unchecked(&t.payload[..]).packet_type() == PacketType::Update
+        {
             seen += 1;
             if seen > 1 {
                 return None;

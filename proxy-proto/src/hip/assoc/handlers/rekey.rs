@@ -143,8 +143,7 @@ impl HipHost {
         let dh = match keymat_index {
             Some(_) => None,
             None => Some(
-                DhKeyPair::generate(group, &mut self.rng)
-                    .map_err(|_| InitiateError::Internal(DropReason::Internal))?,
+                DhKeyPair::generate(group, &mut self.rng).map_err(|_| InitiateError::Internal(DropReason::Internal))?,
             ),
         };
         let a = self.assocs.get(&key).ok_or(not_est.clone())?;
@@ -190,7 +189,8 @@ impl HipHost {
                 return Err(DropReason::UnexpectedPacket);
             }
             let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
-            let (own, s) = (a.update.rekey.as_ref().ok_or(DropReason::Internal)?, a.session.as_mut().ok_or(DropReason::Internal)?);
+            let (own, s) =
+                (a.update.rekey.as_ref().ok_or(DropReason::Internal)?, a.session.as_mut().ok_or(DropReason::Internal)?);
             let keys = match (&own.dh, peer_dh) {
                 (Some(ours), Some(theirs)) => keys_from_new_dh(s, ours, theirs, &key.0, &key.1)?,
                 (None, None) if info.keymat_index == own.keymat_index => {
@@ -237,8 +237,7 @@ impl HipHost {
             (Some(ours), Some(theirs)) => keys_from_new_dh(s, ours, theirs, &key.0, &key.1)?,
             _ => keys_from_keymat(s, info.keymat_index, &key.0, &key.1)?,
         };
-        let our_dh =
-            ours.map(|d| DiffieHellman { group_id: d.group().id(), public_value: d.public_value().to_vec() });
+        let our_dh = ours.map(|d| DiffieHellman { group_id: d.group().id(), public_value: d.public_value().to_vec() });
         Ok(RekeyPlan::Answer {
             peer_new_spi: info.new_spi,
             our_new_spi,
