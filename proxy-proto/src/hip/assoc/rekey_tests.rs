@@ -343,3 +343,43 @@ fn a_second_rekey_waits_for_the_first() {
         Err(InitiateError::NotEstablished(stranger.to_ipv6()))
     );
 }
+
+/// Rekeys from either end at random moments over a lossy network (one
+/// packet in eight lost, seeded): whatever crosses or is lost, no host
+/// switches to an SA its peer lacks, and once the network is quiet again
+/// both ends agree on one pair whose keys match.
+#[test]
+fn random_rekeys_over_a_lossy_network_converge() {
+    for seed in 1..=64u64 {
+        let (mut net, mut dp) = pair();
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut lose = super::mobility_tests::rng(seed);
+        net.tamper = Box::new(move |t: &Transmit| {
+            let mut b = [0u8; 1];
+            lose(&mut b);
+            (b[0] >= 32).then(|| t.clone())
+        });
+        let hits = [hit(&net.hosts[0].0), hit(&net.hosts[1].0)];
+        for _ in 0..8 {
+            let who = (next() % 2) as usize;
+            let keying = if next() % 3 == 0 { RekeyKeying::Keymat } else { RekeyKeying::NewDh };
+            let now = net.now;
+            // Refused while one is under way: fine.
+            let _ = net.h(who).rekey(now, hits[1 - who], keying);
+            net.drive_for(Duration::from_millis(next() % 400));
+        }
+        net.tamper = Box::new(|t| Some(t.clone()));
+        net.drive_for(Duration::from_secs(70));
+        replay(&net, &mut dp);
+        assert_agree(&net, &dp);
+        let (c0, c1) = (net.hosts[0].0.counters(), net.hosts[1].0.counters());
+        assert_eq!(c0.mobility.rekeys, c1.mobility.rekeys, "seed {seed}");
+        assert!(c0.mobility.rekeys >= 1, "seed {seed}: no rekey completed");
+    }
+}

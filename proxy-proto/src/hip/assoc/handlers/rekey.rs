@@ -55,8 +55,6 @@ pub(in crate::hip::assoc) enum RekeyPlan {
         our_dh: Option<DiffieHellman>,
         /// Our own crossing rekey loses: drop it.
         abandon_own: bool,
-        /// The peer finished our last exchange already: switch first.
-        switch_first: bool,
     },
     /// The answer to our rekey: finish it.
     Finish { peer_new_spi: u32, keys: Box<NewKeys> },
@@ -165,7 +163,8 @@ impl HipHost {
 
     /// Check and compute what an authenticated UPDATE's ESP_INFO asks for
     /// (`acked`: the Update IDs it ACKs). Nothing changes here but the
-    /// current KEYMAT's draw position; [`HipHost::commit_rekey`] applies it.
+    /// current KEYMAT's draw position, and a pending switch the request
+    /// proves the peer has made; [`HipHost::commit_rekey`] applies the rest.
     pub(in crate::hip::assoc) fn plan_rekey(
         &mut self,
         key: (Hit, Hit),
@@ -213,6 +212,11 @@ impl HipHost {
         if info.old_spi != s.outbound_spi && !switch_first {
             return Err(DropReason::UnexpectedPacket);
         }
+        if switch_first {
+            // Before drawing: a KEYMAT draw must come from the KEYMAT the
+            // peer now uses (a rekey with new DH replaced it).
+            self.switch_outbound(key);
+        }
         let group = match peer_dh {
             Some(d) => {
                 // §5.1.1: with a new DH the Keymat Index is zero.
@@ -245,7 +249,6 @@ impl HipHost {
             keys: Box::new(keys),
             our_dh,
             abandon_own,
-            switch_first,
         })
     }
 
@@ -282,10 +285,7 @@ impl HipHost {
                 self.count_rekey(new_dh);
                 Vec::new()
             }
-            RekeyPlan::Answer { peer_new_spi, our_new_spi, keymat_index, keys, our_dh, abandon_own, switch_first } => {
-                if switch_first {
-                    self.switch_outbound(key);
-                }
+            RekeyPlan::Answer { peer_new_spi, our_new_spi, keymat_index, keys, our_dh, abandon_own } => {
                 let Some(a) = self.assocs.get_mut(&key) else { return Vec::new() };
                 if abandon_own && let Some(own) = a.update.rekey.take() {
                     // Our request will not be answered: stop sending it.
