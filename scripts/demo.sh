@@ -290,7 +290,7 @@ TOML
   "$CTL" --socket "$STATE/rkb.sock" sa list | grep -E 'rekeys_started|sa_events|drop_unknown_spi'
   echo "host b: proxy-ctl assoc stats (rekeys completed, with a new DH)"
   "$CTL" --socket "$STATE/rkb.sock" assoc stats | grep -E '^ *rekeys'
-  grep -o -E 'SA aging: rekey.*|rekey: outbound SA switched.*' "$STATE/rkb.log" | sed 's/^/  /'
+  grep -o -E 'SA aging: rekey.*|rekey: outbound SA switched.*new_dh.*' "$STATE/rkb.log" | sed 's/^/  /'
   echo "tshark: the rekey UPDATEs (ESP_INFO old -> new SPI, Keymat Index, DIFFIE_HELLMAN group)"
   tshark -n -r "$STATE/rk.pcap" -Y 'hip.packet_type == 16 and hip.tlv_esp_info_new_spi' -T fields -e ip.src \
     -e hip.tlv_esp_info_old_spi -e hip.tlv_esp_info_new_spi -e hip.tlv_esp_info_key_index -e hip.tlv.dh_group_id 2>/dev/null \
