@@ -18,16 +18,19 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Background, Netns, Proxy, ProxyConfig, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{
+    Background, FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_LAN_V4, PROXY_WAN_V4, Proxy, ProxyConfig, proxy_ctl_bin, sh,
+    unique, wait_until,
+};
 use proxy_proto::dns::HipRdata;
 use serde_json::Value;
 
 use crate::esp::{CAPTURE_PY, INJECT_PY, capture, tshark_decrypt};
 
-const PROXY_LAN4: &str = "10.1.0.1";
-const PROXY_WAN4: &str = "192.0.2.1";
-const HOST4: &str = "192.0.2.10";
-const HOST6: &str = "2001:db8::10";
+const PROXY_LAN4: &str = PROXY_LAN_V4;
+const PROXY_WAN4: &str = PROXY_WAN_V4;
+const HOST4: &str = FAR_V4;
+const HOST6: &str = FAR_V6;
 const NAME: &str = "hip-host.example";
 
 pub(crate) struct Env {
@@ -77,31 +80,7 @@ fn env_full(dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
 pub(crate) fn env_engine(datapath: &str, dns_extra: &str, proxy_extra: impl Fn(&str) -> String) -> Env {
     let dir = PathBuf::from("/tmp").join(unique("proxyesp-"));
     std::fs::create_dir_all(&dir).unwrap();
-    let sw = Netns::new("ps");
-    let pns = Netns::new("pp");
-    let hns = Netns::new("ph");
-    let legacy = [Netns::new("pa"), Netns::new("pb")];
-    sw.sh("ip link add sw type bridge && ip link set sw up");
-    for (i, l) in legacy.iter().enumerate() {
-        let port = format!("port{i}");
-        l.veth("eth0", &sw, &port);
-        sw.sh(&format!("ip link set {port} master sw"));
-        l.addr("eth0", &format!("10.1.0.1{}/24", i + 1));
-        l.addr("eth0", &format!("fd01::1{}/64", i + 1));
-        l.route(&format!("default via {PROXY_LAN4}"));
-        l.route("default via fd01::1");
-    }
-    pns.veth("lan0", &sw, "uplink");
-    sw.sh("ip link set uplink master sw");
-    pns.addr("lan0", &format!("{PROXY_LAN4}/24"));
-    pns.addr("lan0", "fd01::1/64");
-    pns.veth("wan0", &hns, "srv0");
-    pns.addr("wan0", &format!("{PROXY_WAN4}/24"));
-    pns.addr("wan0", "2001:db8::1/64");
-    hns.addr("srv0", &format!("{HOST4}/24"));
-    hns.addr("srv0", &format!("{HOST6}/64"));
-    hns.sh("ip link set lo up");
-    pns.forwarding();
+    let LegacyLan { legacy, proxy: pns, far: hns, sw } = LegacyLan::build("p");
 
     let (host_key, host_id) = identity(&dir, "host");
     let (proxy_key, _) = identity(&dir, "proxy");

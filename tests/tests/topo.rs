@@ -1,22 +1,16 @@
-//! The NAT test topology:
-//!
-//! ```text
-//!  legacy1 10.1.0.11 fd01::11 ─┐
-//!                              ├─ sw (bridge) ─ lan0 [proxy] wan0 ─ srv0 server 192.0.2.10
-//!  legacy2 10.1.0.12 fd01::12 ─┘   10.1.0.1 fd01::1      192.0.2.1          2001:db8::10
-//!                                                        2001:db8::1
-//! ```
-//! The server has no route back to 10.1.0.0/24 or fd01::/64: replies only
+//! The NAT test topology: [`LegacyLan`] (two legacy hosts, the proxy, a
+//! server as the far end) with the daemon's XDP NAT on the proxy. The
+//! server has no route back to 10.1.0.0/24 or fd01::/64: replies only
 //! arrive because the proxy translated the source to its own address.
 
-use integration_tests::{Netns, Proxy, ProxyConfig};
+use integration_tests::{FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_WAN_V4, PROXY_WAN_V6, Proxy, ProxyConfig};
 
 pub const SUB_V4: &str = "100.64.0.10";
 pub const SUB_V6: &str = "fd00:64::10";
-pub const SERVER_V4: &str = "192.0.2.10";
-pub const SERVER_V6: &str = "2001:db8::10";
-pub const WAN_V4: &str = "192.0.2.1";
-pub const WAN_V6: &str = "2001:db8::1";
+pub const SERVER_V4: &str = FAR_V4;
+pub const SERVER_V6: &str = FAR_V6;
+pub const WAN_V4: &str = PROXY_WAN_V4;
+pub const WAN_V6: &str = PROXY_WAN_V6;
 
 pub struct Topo {
     // Field order is drop order: the daemon first, then the namespaces.
@@ -44,30 +38,7 @@ impl Topo {
     /// As [`Topo::with`], with other substitute pools (they must hold
     /// SUB_V4 and SUB_V6).
     pub fn with_pools(redirect: bool, udp_secs: u64, extra: &str, pool_v4: &str, pool_v6: &str) -> Topo {
-        let sw = Netns::new("s");
-        let pns = Netns::new("p");
-        let server = Netns::new("v");
-        let legacy = [Netns::new("a"), Netns::new("b")];
-        sw.sh("ip link add sw type bridge && ip link set sw up");
-        for (i, l) in legacy.iter().enumerate() {
-            let port = format!("port{i}");
-            l.veth("eth0", &sw, &port);
-            sw.sh(&format!("ip link set {port} master sw"));
-            l.addr("eth0", &format!("10.1.0.1{}/24", i + 1));
-            l.addr("eth0", &format!("fd01::1{}/64", i + 1));
-            l.route("default via 10.1.0.1");
-            l.route("default via fd01::1");
-        }
-        pns.veth("lan0", &sw, "uplink");
-        sw.sh("ip link set uplink master sw");
-        pns.addr("lan0", "10.1.0.1/24");
-        pns.addr("lan0", "fd01::1/64");
-        pns.veth("wan0", &server, "srv0");
-        pns.addr("wan0", &format!("{WAN_V4}/24"));
-        pns.addr("wan0", &format!("{WAN_V6}/64"));
-        server.addr("srv0", &format!("{SERVER_V4}/24"));
-        server.addr("srv0", &format!("{SERVER_V6}/64"));
-        pns.forwarding();
+        let LegacyLan { legacy, proxy: pns, far: server, sw } = LegacyLan::build("");
         let proxy = Proxy::start(
             &pns,
             &ProxyConfig {

@@ -3,10 +3,10 @@
 //! and the counter that must move. Malformed and unsupported input must be
 //! a counted drop or an untouched pass, never anything else.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::net::Ipv4Addr;
 
+use integration_tests::XdpFixture;
 use proxy_common::counters::Counter;
-use proxy_ctl::{config::Config, datapath::Datapath};
 use proxy_proto::checksum;
 
 const XDP_DROP: u32 = 1;
@@ -62,61 +62,34 @@ fn assert_checksums_ok(frame: &[u8]) {
     assert_eq!(checksum::finish(checksum::sum(l4, ph.unwrap())), 0, "transport checksum");
 }
 
+/// `xdp_proxy` with one IPv4 mapping SUB -> PEER (and one the daemon would
+/// refuse), as the table below expects.
 struct Fixture {
-    dp: Datapath,
-    bpffs: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.bpffs).status();
-        let _ = std::fs::remove_dir_all(self.bpffs.parent().unwrap());
-    }
+    x: XdpFixture,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = Path::new("/tmp").join(integration_tests::unique("hp-fix-"));
-        let bpffs = dir.join("bpf");
-        std::fs::create_dir_all(&bpffs).unwrap();
-        integration_tests::sh(&format!("mount -t bpf bpf {}", bpffs.display()));
-        let cfg = Config::parse(
-            &format!(
-                r#"
-                [datapath]
-                lan = "lo"
-                wan = "lo"
-                pin_dir = "{}"
-                redirect = false
-                manage_sysctls = false
-                [nat]
-                wan_v4 = "192.0.2.1"
-                wan_v6 = "2001:db8::1"
-                [pool]
-                v4 = "100.64.0.0/24"
-                v6 = "fd00:64::/96"
-                "#,
-                bpffs.join("proxy").display()
-            ),
-            Path::new("fixture"),
-        )
-        .unwrap();
-        let mut dp = Datapath::load_unattached(&cfg).expect("load xdp_proxy (root, BPF)");
-        dp.mapping_add(Ipv4Addr::from(SUB).into(), Ipv4Addr::from(PEER).into()).unwrap();
+        let x = XdpFixture::load(
+            "hp-fix-",
+            "[nat]\nwan_v4 = \"192.0.2.1\"\nwan_v6 = \"2001:db8::1\"\n[pool]\nv4 = \"100.64.0.0/24\"\nv6 = \"fd00:64::/96\"\n",
+        );
+        let mut f = Fixture { x };
+        f.x.dp.mapping_add(Ipv4Addr::from(SUB).into(), Ipv4Addr::from(PEER).into()).unwrap();
         // A mapping the daemon would refuse (family mismatch), written
         // straight to the map to prove the datapath still refuses it.
-        dp.mapping_add(Ipv4Addr::new(100, 64, 0, 11).into(), "2001:db8::7".parse().unwrap()).unwrap();
-        Fixture { dp, bpffs }
+        f.x.dp.mapping_add(Ipv4Addr::new(100, 64, 0, 11).into(), "2001:db8::7".parse().unwrap()).unwrap();
+        f
     }
 
     fn counter(&self, c: Counter) -> u64 {
-        self.dp.counters().unwrap().into_iter().find(|(k, _)| *k == c).unwrap().1
+        self.x.counter(c)
     }
 
     /// Run one frame; assert the verdict and that `counter` moved by one.
     fn run(&mut self, name: &str, frame: &[u8], verdict: u32, counter: Counter) -> Vec<u8> {
         let before = self.counter(counter);
-        let (v, out) = self.dp.test_run(frame).unwrap_or_else(|e| panic!("{name}: test_run: {e}"));
+        let (v, out) = self.x.dp.test_run(frame).unwrap_or_else(|e| panic!("{name}: test_run: {e}"));
         assert_eq!(v, verdict, "{name}: verdict");
         assert_eq!(self.counter(counter), before + 1, "{name}: counter {} did not move", counter.name());
         out

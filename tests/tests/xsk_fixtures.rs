@@ -2,15 +2,11 @@
 //! (issue 5, proxy-ebpf/src/xsk_steer.rs): which frames go to the ESP
 //! workers' sockets, and the counted fallback when no socket is bound.
 
-use std::{net::IpAddr, path::Path};
+use std::net::IpAddr;
 
-use integration_tests::{Netns, in_netns, sh, unique};
+use integration_tests::{Netns, XdpFixture, in_netns};
 use proxy_common::counters::Counter;
-use proxy_ctl::{
-    config::Config,
-    datapath::Datapath,
-    esp::afxdp::{BindMode, WAN_SLOT, socket::Xsk},
-};
+use proxy_ctl::esp::afxdp::{BindMode, WAN_SLOT, socket::Xsk};
 use std::os::fd::BorrowedFd;
 
 const XDP_DROP: u32 = 1;
@@ -54,42 +50,23 @@ fn esp(spi: u32) -> Vec<u8> {
 }
 
 struct Fixture {
-    dp: Datapath,
-    bpffs: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.bpffs).status();
-        let _ = std::fs::remove_dir_all(self.bpffs.parent().unwrap());
-    }
+    x: XdpFixture,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let bpffs = Path::new("/tmp").join(unique("hp-xskfix-")).join("bpf");
-        std::fs::create_dir_all(&bpffs).unwrap();
-        sh(&format!("mount -t bpf bpf {}", bpffs.display()));
-        let cfg = Config::parse(
-            &format!(
-                "[datapath]\nlan = \"lo\"\nwan = \"lo\"\npin_dir = \"{}\"\nredirect = false\nmanage_sysctls = false\n\
-                 [nat]\nwan_v4 = \"192.0.2.1\"\n[pool]\nv4 = \"100.64.0.0/24\"\n",
-                bpffs.join("proxy").display()
-            ),
-            Path::new("fixture"),
-        )
-        .unwrap();
-        Fixture { dp: Datapath::load_unattached(&cfg).expect("load xdp_proxy (root, BPF)"), bpffs }
+        let x = XdpFixture::load("hp-xskfix-", "[nat]\nwan_v4 = \"192.0.2.1\"\n[pool]\nv4 = \"100.64.0.0/24\"\n");
+        Fixture { x }
     }
 
     fn counter(&self, c: Counter) -> u64 {
-        self.dp.counters().unwrap().into_iter().find(|(k, _)| *k == c).unwrap().1
+        self.x.counter(c)
     }
 
     /// Run one frame: its verdict, and whether `counter` moved by one.
     fn run(&mut self, frame: &[u8], counter: Counter) -> (u32, bool) {
         let before = self.counter(counter);
-        let (v, _) = self.dp.test_run(frame).unwrap();
+        let (v, _) = self.x.dp.test_run(frame).unwrap();
         (v, self.counter(counter) == before + 1)
     }
 }
@@ -109,8 +86,8 @@ fn xsk_steering_verdicts() {
     assert_eq!((v, moved), (XDP_DROP, false), "substitute without steering: the NAT's no-mapping drop");
 
     // Steered, but no socket bound: counted, and the slow path gets it.
-    f.dp.xsk_steer_spi(SPI, true).unwrap();
-    f.dp.xsk_steer_substitute(sub, true).unwrap();
+    f.x.dp.xsk_steer_spi(SPI, true).unwrap();
+    f.x.dp.xsk_steer_substitute(sub, true).unwrap();
     assert_eq!(f.run(&esp4, Counter::XskMissing), (XDP_PASS, true), "ESP, no WAN socket");
     let (v, moved) = f.run(&udp_to_sub, Counter::XskMissing);
     assert!(moved && v != XDP_REDIRECT, "substitute, no LAN socket");
@@ -126,12 +103,12 @@ fn xsk_steering_verdicts() {
     // with a clear error, not a crash.
     assert!(wan.is_some(), "a second socket on the same queue is refused");
     let fd = unsafe { BorrowedFd::borrow_raw(lan.raw_fd()) };
-    f.dp.xsk_bind(WAN_SLOT, fd).unwrap();
+    f.x.dp.xsk_bind(WAN_SLOT, fd).unwrap();
     assert_eq!(f.run(&esp4, Counter::XskSteeredEsp), (XDP_REDIRECT, true), "ESP (IPv4) to the WAN socket");
     assert_eq!(f.run(&esp6, Counter::XskSteeredEsp), (XDP_REDIRECT, true), "ESP (IPv6) to the WAN socket");
     let (v, moved) = f.run(&udp_to_sub, Counter::XskMissing);
     assert!(moved && v != XDP_REDIRECT, "the LAN slot is still empty");
-    f.dp.xsk_bind(0, fd).unwrap();
+    f.x.dp.xsk_bind(0, fd).unwrap();
     assert_eq!(f.run(&udp_to_sub, Counter::XskSteeredLan), (XDP_REDIRECT, true), "substitute to the LAN socket");
 
     // Never steered: fragments, cut ESP headers, other SPIs, other frames.
@@ -146,11 +123,11 @@ fn xsk_steering_verdicts() {
     assert_ne!(f.run(&eth(0x0800, &[0x45]), Counter::RxPackets).0, XDP_REDIRECT, "truncated IPv4");
 
     // Unsteered again: back to the NAT path.
-    f.dp.xsk_steer_substitute(sub, false).unwrap();
-    f.dp.xsk_steer_spi(SPI, false).unwrap();
+    f.x.dp.xsk_steer_substitute(sub, false).unwrap();
+    f.x.dp.xsk_steer_spi(SPI, false).unwrap();
     assert_eq!(f.run(&udp_to_sub, Counter::DropNoMapping), (XDP_DROP, true));
     assert_ne!(f.run(&esp4, Counter::RxPackets).0, XDP_REDIRECT);
-    f.dp.xsk_unbind(0).unwrap();
-    f.dp.xsk_unbind(WAN_SLOT).unwrap();
+    f.x.dp.xsk_unbind(0).unwrap();
+    f.x.dp.xsk_unbind(WAN_SLOT).unwrap();
     drop(lan);
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use core::net::{IpAddr, Ipv4Addr};
 
 use super::registration::{RegistrarConfig, lifetime_duration};
+use super::tests::{hit, host};
 use super::*;
-use crate::hip::crypto::{Hit, HostIdKind, HostIdentity};
+use crate::hip::crypto::Hit;
 use crate::hip::wire::param::auth::{HipMac, HipSignature};
 use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, TrafficType};
 use crate::hip::wire::param::rvs::{RvsFrom, RvsHmac, ViaRvs};
@@ -22,29 +23,6 @@ const RVS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1));
 pub(super) const RESP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1));
 const RESP_NEW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 4, 1));
 const NOWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 9));
-
-pub(super) fn rng(seed: u64) -> host::Rng {
-    let mut s = seed;
-    Box::new(move |buf: &mut [u8]| {
-        for chunk in buf.chunks_mut(8) {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            chunk.copy_from_slice(&z.to_be_bytes()[..chunk.len()]);
-        }
-    })
-}
-
-pub(super) fn host(cfg: HostConfig, seed: u64) -> HipHost {
-    let id = LocalIdentity::new(HostIdentity::generate(HostIdKind::EcdsaP256).unwrap()).unwrap();
-    HipHost::new(cfg, vec![id], rng(seed))
-}
-
-pub(super) fn hit(h: &HipHost) -> Hit {
-    h.local_hits()[0]
-}
 
 pub(super) type Tamper = Box<dyn FnMut(&Transmit) -> Option<Transmit>>;
 

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::event::{RekeyStep, Rekeyed};
-use super::mobility_tests::{INIT, Net, RESP, hit, host, parse};
+use super::mobility_tests::{INIT, Net, RESP, parse};
+use super::tests::{hit, host};
 use super::*;
 use crate::hip::crypto::Hit;
 use crate::hip::wire::PacketType;
@@ -359,7 +360,7 @@ fn random_rekeys_over_a_lossy_network_converge() {
             state ^= state << 17;
             state
         };
-        let mut lose = super::mobility_tests::rng(seed);
+        let mut lose = super::tests::rng(seed);
         net.tamper = Box::new(move |t: &Transmit| {
             let mut b = [0u8; 1];
             lose(&mut b);

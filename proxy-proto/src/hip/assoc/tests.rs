@@ -20,7 +20,7 @@ const A6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
 const B6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
 
 /// A deterministic RNG (SplitMix64), so failures reproduce.
-fn rng(seed: u64) -> host::Rng {
+pub(super) fn rng(seed: u64) -> host::Rng {
     let mut s = seed;
     Box::new(move |buf: &mut [u8]| {
         for chunk in buf.chunks_mut(8) {
@@ -38,11 +38,12 @@ fn identity(kind: HostIdKind) -> LocalIdentity {
     LocalIdentity::new(HostIdentity::generate(kind).unwrap()).unwrap()
 }
 
-fn host(cfg: HostConfig, seed: u64) -> HipHost {
+/// A host with one fresh ECDSA P-256 identity.
+pub(super) fn host(cfg: HostConfig, seed: u64) -> HipHost {
     HipHost::new(cfg, vec![identity(HostIdKind::EcdsaP256)], rng(seed))
 }
 
-fn hit(h: &HipHost) -> Hit {
+pub(super) fn hit(h: &HipHost) -> Hit {
     h.local_hits()[0]
 }
 
