@@ -384,3 +384,45 @@ fn random_rekeys_over_a_lossy_network_converge() {
         assert!(c0.mobility.rekeys >= 1, "seed {seed}: no rekey completed");
     }
 }
+
+/// A peer that ACKs our rekey UPDATE without an ESP_INFO (it does not
+/// rekey): the rekey is over, nothing changed, and the next one can start.
+#[test]
+fn a_rekey_acked_without_esp_info_is_over() {
+    let (mut net, dp) = pair();
+    let before = assert_agree(&net, &dp);
+    let (now, resp) = (net.now, hit(&net.hosts[1].0));
+    net.h(0).rekey(now, resp, RekeyKeying::NewDh).unwrap();
+    let req = net.h(0).poll_transmit().unwrap();
+    let id = parse(&req).get::<Seq>().unwrap().update_id;
+    // What a peer that does not rekey answers: UPDATE(ACK), authentic
+    // (sealed with the Responder's own keys), in place of the real answer.
+    let init = hit(&net.hosts[0].0);
+    let ack = {
+        let b = net.h(1);
+        let key = (resp, init);
+        let a = b.assocs.get(&key).unwrap();
+        let s = a.session.as_ref().unwrap();
+        let pkt = crate::hip::wire::HipPacket {
+            next_header: crate::hip::wire::NEXT_HEADER_NONE,
+            packet_type: PacketType::Update,
+            controls: 0,
+            sender_hit: resp.to_ipv6(),
+            receiver_hit: init.to_ipv6(),
+            params: vec![Ack { peer_update_ids: vec![id] }.into()],
+        };
+        let mac = super::seal::MacSpec {
+            kind: super::seal::MacKind::Mac,
+            suite: s.suite,
+            key: &s.hip_keys.outbound.integrity,
+        };
+        let mut bytes = super::seal::seal(pkt, Some(mac), Some((&b.locals[0].id, super::seal::SigKind::Sig))).unwrap();
+        crate::hip::wire::Packet::new_unchecked(&mut bytes[..]).fill_checksum(RESP, INIT).unwrap();
+        bytes
+    };
+    net.h(0).handle_packet(now, RESP, INIT, &ack);
+    assert!(net.h(0).poll_event().is_none(), "nothing changes");
+    assert_eq!(assert_agree(&net, &dp), before);
+    // Not stuck: the next rekey starts.
+    net.h(0).rekey(now, resp, RekeyKeying::NewDh).unwrap();
+}

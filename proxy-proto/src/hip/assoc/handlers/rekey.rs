@@ -45,6 +45,9 @@ pub(in crate::hip::assoc) struct NewKeys {
 pub(in crate::hip::assoc) enum RekeyPlan {
     /// No rekey in this UPDATE.
     None,
+    /// The peer ACKed our rekey request without an ESP_INFO: it declined
+    /// (or does not rekey); ours is over.
+    Declined,
     /// The peer's rekey: answer it.
     Answer {
         peer_new_spi: u32,
@@ -171,10 +174,15 @@ impl HipHost {
         pkt: &HipPacket,
         acked: &[u32],
     ) -> Result<RekeyPlan, DropReason> {
-        let Some(info) = pkt.get::<EspInfo>().copied() else { return Ok(RekeyPlan::None) };
-        if info.old_spi == info.new_spi {
-            return Ok(RekeyPlan::None);
-        }
+        let info = pkt.get::<EspInfo>().copied().filter(|i| i.old_spi != i.new_spi);
+        let Some(info) = info else {
+            let ours_acked = self
+                .assocs
+                .get(&key)
+                .and_then(|a| a.update.rekey.as_ref())
+                .is_some_and(|r| acked.contains(&r.update_id));
+            return Ok(if ours_acked { RekeyPlan::Declined } else { RekeyPlan::None });
+        };
         if info.new_spi < MIN_SPI {
             return Err(DropReason::Malformed);
         }
@@ -257,6 +265,12 @@ impl HipHost {
     pub(in crate::hip::assoc) fn commit_rekey(&mut self, key: (Hit, Hit), plan: RekeyPlan) -> Vec<Param> {
         match plan {
             RekeyPlan::None => Vec::new(),
+            RekeyPlan::Declined => {
+                if let Some(a) = self.assocs.get_mut(&key) {
+                    a.update.rekey = None;
+                }
+                Vec::new()
+            }
             RekeyPlan::Finish { peer_new_spi, keys } => {
                 let Some(a) = self.assocs.get_mut(&key) else { return Vec::new() };
                 let (Some(own), Some(s)) = (a.update.rekey.take(), a.session.as_mut()) else { return Vec::new() };
