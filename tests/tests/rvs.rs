@@ -374,12 +374,19 @@ fn sa_spis(n: &Node, peer: &Node) -> Vec<u64> {
 /// DIFFIE_HELLMAN (RFC 7402 §6.8 - §6.10); both ends switch to new SPIs and
 /// keys in an order that never has one send on an SA the other lacks (no
 /// unknown-SPI drop); the replaced inbound SAs go after the retirement
-/// window; the transfer completes intact. Then `assoc rekey --keymat`
+/// window; the transfer, much of it after the rekey, completes intact.
+/// Then `assoc rekey --keymat`
 /// from the other end draws from the KEYMAT instead.
 #[test]
 fn rvs_rekey_by_update_during_transfer() {
     let t = topo("", "");
     let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 12);
+    // curl's --limit-rate paces its reads only: with the default receive
+    // buffers the whole body crossed the network in well under a second,
+    // before the rekey (then no ESP ever came on the new SAs: what made the
+    // first version of this test fail under load). A small receive buffer
+    // makes the host send at the reader's pace, across the rekey.
+    t.i.ns.sh("sysctl -qw net.ipv4.tcp_rmem='4096 131072 262144'");
     t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
     let before = assoc_with(&t.i, &t.h);
     let cmd = format!(
@@ -421,6 +428,11 @@ fn rvs_rekey_by_update_during_transfer() {
     for n in [&t.i, &t.h] {
         assert_eq!(esp_counter(n, "drop_unknown_spi"), 0, "ESP on an SA the peer lacked, at {}", n.hit);
     }
+    // The body crossed the rekey: the Initiator opened a good part of it
+    // on the new inbound SA.
+    let s = t.i.p.ctl_json("sa list");
+    let new_in = s["sas"].as_array().unwrap().iter().find(|sa| sa["spi"] == ai["spi_in"]).unwrap().clone();
+    assert!(new_in["packets"].as_u64().unwrap() > 1000, "little data after the rekey: {new_in}");
     // A rekey from the host, drawn from the KEYMAT: traffic goes on.
     let (ok, _, err) = t.h.p.ctl(&format!("assoc rekey --keymat {}", t.i.hit));
     assert!(ok, "{err}");
