@@ -23,13 +23,22 @@
 # offered by a sendmmsg blaster (cargo xtask blast, 16 flows), counted on
 # H's receiving interface. All namespaces share the machine's CPUs: the
 # figure is what the box moves.
+#
+# BENCH_CASES (default "hosthost tun ours boringtun plain") picks the cases
+# to run, for profiling one path; the summary line needs ours, boringtun
+# and plain. PERF_RECORD=DIR records `perf record -a -g` for 3 s in the
+# middle of each TCP case into DIR/CASE.data.
 source "$(dirname "$0")/lib.sh"
 SECS=${BENCH_SECS:-5}
+CASES=" ${BENCH_CASES:-hosthost tun ours boringtun plain} "
+want() { [[ "$CASES" == *" $1 "* ]]; }
 XTASK=$ROOT/target/release/xtask
 [ -x "$XTASK" ] || cargo build --release -p xtask
 BT=${BORINGTUN:-$(command -v boringtun-cli || echo "$HOME/.cargo/bin/boringtun-cli")}
-[ -x "$BT" ] || { echo "boringtun-cli not found: cargo install boringtun-cli" >&2; exit 1; }
-command -v wg >/dev/null || { echo "wg not found: apt-get install --no-install-recommends wireguard-tools" >&2; exit 1; }
+if want boringtun; then
+  [ -x "$BT" ] || { echo "boringtun-cli not found: cargo install boringtun-cli" >&2; exit 1; }
+  command -v wg >/dev/null || { echo "wg not found: apt-get install --no-install-recommends wireguard-tools" >&2; exit 1; }
+fi
 
 topo() { # $1 = tag; sets A B
   mkns A "ea$1"; mkns B "eb$1"
@@ -45,7 +54,13 @@ tcp() { # $1 = dst -> Mbit/s received
 
 tcp_ns() { # client_ns server_ns dst [server_bind] -> Mbit/s received
   nsx "$2" iperf3 -s -1 -D -B "${4:-$3}" >/dev/null; sleep 0.3
+  if [ -n "${PERF_RECORD:-}" ]; then
+    mkdir -p "$PERF_RECORD"
+    (sleep 1; perf record -a -g -q -o "$PERF_RECORD/$CASE.data" -- sleep 3 >/dev/null 2>&1) &
+    (sleep 2; nsx "$1" ss -tin dst "$3" > "$PERF_RECORD/$CASE.ss" 2>&1) &
+  fi
   nsx "$1" iperf3 -c "$3" -t "$SECS" -J | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))'
+  wait
 }
 
 pps_ns() { # client_ns server_ns dst bind dev -> "offered received" packets/s of 64-byte UDP
@@ -77,6 +92,8 @@ ptopo() { # $1 = tag; sets L P H: legacy -- proxy -- HIP host
   nsx "$L" ping -c1 -W1 10.1.0.1 >/dev/null; nsx "$P" ping -c1 -W1 192.0.2.10 >/dev/null
 }
 
+HOSTHOST=0
+if want hosthost; then
 say "extra: ours host <-> host (ESP BEET, AES-128-GCM, static SAs, HIT to HIT)"
 topo o
 K1=000102030405060708090a0b0c0d0e0f10111213
@@ -112,7 +129,8 @@ ip netns exec "$A" "$CTL" run --config "$STATE/a.toml" > "$STATE/a.log" 2>&1 & P
 ip netns exec "$B" "$CTL" run --config "$STATE/b.toml" > "$STATE/b.log" 2>&1 & PIDS+=($!)
 wait_sock "$STATE/a.sock"; wait_sock "$STATE/b.sock"
 nsx "$A" ping -6 -c1 -W2 2001:20::b >/dev/null
-HOSTHOST=$(tcp 2001:20::b); echo "TCP: $HOSTHOST Mbit/s"
+CASE=hosthost; HOSTHOST=$(tcp 2001:20::b); echo "TCP: $HOSTHOST Mbit/s"
+fi
 
 # The proxy case, with the proxy's ESP engine $2 ("af_xdp": the AF_XDP
 # workers carry established flows; "tun": the TUN path alone).
@@ -169,6 +187,9 @@ print(round((time.monotonic() - t) * 1000, 1))")
 echo "first packet to the substitute (base exchange included), until the host's RST: $CONNECT ms"
 # iperf3's server binds the HIT; the client talks to the substitute.
 R_TCP=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $R_TCP Mbit/s"
+"$CTL" --socket "$STATE/p$1.sock" stats | grep -E "^afxdp_(drop|xsk)" | grep -v " 0$" | sed 's/^/after TCP: /' || true
+# The HIP host's engine: ESP packets opened vs TUN writes (GRO runs).
+"$CTL" --socket "$STATE/h$1.sock" sa list | grep -E "^(esp_rx|local_tx|drop_io) " | sed 's/^/HIP host after TCP: /' || true
 read -r R_OFF R_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $R_OFF pps, received $R_PPS pps"
 "$CTL" --socket "$STATE/p$1.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
 "$CTL" --socket "$STATE/p$1.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
@@ -183,12 +204,18 @@ import base64, json, sys
 alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
 h, k = bytes.fromhex(hit), base64.b64decode(pk)
 print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/host.id")
-say "extra: ours, TUN path only: legacy host -> proxy (DNS, HIP proxy, ESP) -> HIP host"
-proxy_case t tun; TUN_TCP=$R_TCP; TUN_PPS=$R_PPS
+TUN_TCP=0 TUN_PPS=0 OURS=0 OURS_OFF=0 OURS_PPS=0 BTUN=0 BT_OFF=0 BT_PPS=0 PLAIN=0 PL_OFF=0 PL_PPS=0
+if want tun; then
+  say "extra: ours, TUN path only: legacy host -> proxy (DNS, HIP proxy, ESP) -> HIP host"
+  CASE=tun; proxy_case t tun; TUN_TCP=$R_TCP; TUN_PPS=$R_PPS
+fi
 
-say "ours: legacy host -> proxy (DNS, HIP proxy, ESP on AF_XDP workers) -> HIP host"
-proxy_case o af_xdp; OURS=$R_TCP; OURS_OFF=$R_OFF; OURS_PPS=$R_PPS
+if want ours; then
+  say "ours: legacy host -> proxy (DNS, HIP proxy, ESP on AF_XDP workers) -> HIP host"
+  CASE=ours; proxy_case o af_xdp; OURS=$R_TCP; OURS_OFF=$R_OFF; OURS_PPS=$R_PPS
+fi
 
+if want boringtun; then
 say "reference: boringtun (userspace WireGuard) proxy <-> host, same topology"
 ptopo w
 for s in P H; do nsx "${!s}" wg genkey > "$STATE/$s.key"; wg pubkey < "$STATE/$s.key" > "$STATE/$s.pub"; done
@@ -204,14 +231,17 @@ wgup "$P" "wgp$TAG" "$STATE/P.key" "$STATE/H.pub" 192.0.2.10 10.77.0.1/24 10.77.
 wgup "$H" "wgh$TAG" "$STATE/H.key" "$STATE/P.pub" 192.0.2.1 10.77.0.2/24 10.77.0.1/32,10.1.0.0/24
 nsx "$H" ip route add 10.1.0.0/24 dev "wgh$TAG"
 nsx "$L" ping -c1 -W2 10.77.0.2 >/dev/null
-BTUN=$(tcp_ns "$L" "$H" 10.77.0.2); echo "TCP: $BTUN Mbit/s"
+CASE=boringtun; BTUN=$(tcp_ns "$L" "$H" 10.77.0.2); echo "TCP: $BTUN Mbit/s"
 read -r BT_OFF BT_PPS <<<"$(pps_ns "$L" "$H" 10.77.0.2 10.77.0.2 "wgh$TAG")"; echo "64-byte UDP: offered $BT_OFF pps, received $BT_PPS pps"
+fi
 
+if want plain; then
 say "ceiling: plain forwarding legacy -> proxy -> host, no tunnel"
 ptopo p
 nsx "$H" ip route add 10.1.0.0/24 via 192.0.2.1
-PLAIN=$(tcp_ns "$L" "$H" 192.0.2.10); echo "TCP: $PLAIN Mbit/s"
+CASE=plain; PLAIN=$(tcp_ns "$L" "$H" 192.0.2.10); echo "TCP: $PLAIN Mbit/s"
 read -r PL_OFF PL_PPS <<<"$(pps_ns "$L" "$H" 192.0.2.10 192.0.2.10 srv0)"; echo "64-byte UDP: offered $PL_OFF pps, received $PL_PPS pps"
+fi
 
 say "summary ($(nproc) CPUs, $(uname -r), ${SECS}s per case)"
 gbit() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }

@@ -246,7 +246,8 @@ impl AfXdpPath {
         self.threads.iter().map(|t| t.counters.get(c)).sum()
     }
 
-    /// `afxdp_*` counters summed over the workers, plus the worker count.
+    /// `afxdp_*` counters summed over the workers, the kernel's counters of
+    /// their sockets (`afxdp_xsk_*`), plus the worker count.
     pub fn counters(&self) -> Vec<(String, u64)> {
         let mut sums: Vec<(String, u64)> = counters::NAMES.iter().map(|n| (format!("afxdp_{n}"), 0)).collect();
         for t in &self.threads {
@@ -254,6 +255,21 @@ impl AfXdpPath {
                 sums[i].1 += v;
             }
         }
+        // What the kernel dropped before a worker saw it (RX ring full when
+        // a worker falls behind: the back-pressure's end point).
+        let mut kernel = socket::KernelStats::default();
+        for t in &self.threads {
+            for fd in [t.lan_fd, t.wan_fd] {
+                if let Some(k) = socket::kernel_stats(fd) {
+                    kernel.rx_dropped += k.rx_dropped;
+                    kernel.rx_ring_full += k.rx_ring_full;
+                    kernel.tx_invalid += k.tx_invalid;
+                }
+            }
+        }
+        sums.push(("afxdp_xsk_rx_ring_full".into(), kernel.rx_ring_full));
+        sums.push(("afxdp_xsk_rx_dropped".into(), kernel.rx_dropped));
+        sums.push(("afxdp_xsk_tx_invalid".into(), kernel.tx_invalid));
         sums.push(("afxdp_workers".into(), self.threads.len() as u64));
         sums
     }

@@ -15,8 +15,9 @@ pub const FRAME_SIZE: u32 = 4096;
 pub const FRAMES: u32 = 4096;
 /// Fill, completion, RX and TX ring sizes (powers of two).
 const RING: u32 = 2048;
-/// sendto() kicks per transmit call at most: a 64-frame batch needs two.
-const KICKS: usize = 4;
+/// Frames copy mode sends per sendto() (the kernel's TX batch,
+/// TX_BATCH_SIZE in net/xdp/xsk.c).
+const KERNEL_TX_BATCH: u32 = 32;
 
 /// How the socket binds (`[esp] xdp_bind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,37 +167,62 @@ impl Xsk {
 
     /// Up to `out.len()` received descriptors.
     pub fn receive(&mut self, out: &mut [XdpDesc]) -> usize {
-        let mut r = self.rx.receive(out.len() as u32);
         let mut n = 0;
-        while let Some(d) = r.read() {
-            out[n] = d;
-            n += 1;
+        // Like reservations (transmit()), a peek reads the kernel's
+        // producer index afresh only when the cached copy shows nothing:
+        // peek again so a batch takes all that is there.
+        while n < out.len() {
+            let mut r = self.rx.receive((out.len() - n) as u32);
+            let before = n;
+            while let Some(d) = r.read() {
+                out[n] = d;
+                n += 1;
+            }
+            r.release();
+            if n == before {
+                break;
+            }
         }
-        r.release();
         n
     }
 
     /// Queue `descs` for transmission; returns how many the ring took (the
     /// rest stay the caller's).
     pub fn transmit(&mut self, descs: &[XdpDesc]) -> usize {
-        if descs.is_empty() {
-            return 0;
+        let mut sent = 0;
+        // xdpilone reserves ring slots against its cached copy of the
+        // kernel's consumer index and re-reads the index only when that
+        // copy shows no room at all: a reservation can come back short
+        // while the kernel has long freed the slots. Reserve again until
+        // the ring, read afresh, is really full.
+        while sent < descs.len() {
+            let mut w = self.tx.transmit((descs.len() - sent) as u32);
+            let n = w.insert(descs[sent..].iter().copied()) as usize;
+            w.commit();
+            drop(w);
+            if n == 0 {
+                break;
+            }
+            sent += n;
         }
-        let mut w = self.tx.transmit(descs.len() as u32);
-        let n = w.insert(descs.iter().copied());
-        w.commit();
-        drop(w);
         self.kick_pending();
-        n as usize
+        sent
     }
 
     /// Frames the kernel has sent go back to the transmit pool.
     pub fn reap_completions(&mut self) {
-        let mut c = self.fq.complete(RING);
-        while let Some(addr) = c.read() {
-            self.free_tx.push(addr - addr % u64::from(FRAME_SIZE));
+        // Twice at most: the second peek sees what the cached index hid.
+        for _ in 0..2 {
+            let mut c = self.fq.complete(RING);
+            let before = self.free_tx.len();
+            while let Some(addr) = c.read() {
+                self.free_tx.push(addr - addr % u64::from(FRAME_SIZE));
+            }
+            c.release();
+            if self.free_tx.len() == before {
+                break;
+            }
         }
-        c.release();
     }
 
     /// Give the received frames back to the fill ring.
@@ -204,28 +230,92 @@ impl Xsk {
         if self.refill.is_empty() {
             return;
         }
-        let mut w = self.fq.fill(self.refill.len() as u32);
-        let n = w.insert(self.refill.iter().copied()) as usize;
-        w.commit();
-        drop(w);
-        self.refill.drain(..n);
+        // Short reservations as in transmit(): a frame left out would be
+        // a receive buffer the kernel lacks until the next batch.
+        let mut given = 0;
+        while given < self.refill.len() {
+            let mut w = self.fq.fill((self.refill.len() - given) as u32);
+            let n = w.insert(self.refill[given..].iter().copied()) as usize;
+            w.commit();
+            drop(w);
+            if n == 0 {
+                break;
+            }
+            given += n;
+        }
+        self.refill.drain(..given);
         if self.fq.needs_wakeup() {
             self.fq.wake();
         }
     }
 
     /// Copy mode sends only from sendto(), at most 32 frames per call
-    /// (the kernel's TX batch): kick while frames wait and the ring asks
-    /// for it, a bounded number of times (a syscall per 32 frames, never
-    /// per frame).
+    /// (the kernel's TX batch): kick while frames wait, the ring asks for
+    /// it and the kernel makes progress (a syscall per 32 frames, never
+    /// per frame). A kick that sent nothing means the device is busy: the
+    /// frames wait for the next round rather than the worker spinning on
+    /// sendto.
     pub fn kick_pending(&mut self) {
-        for _ in 0..KICKS {
-            if self.tx.pending() == 0 || !self.tx.needs_wakeup() {
+        let mut pending = self.tx.pending();
+        for _ in 0..RING.div_ceil(KERNEL_TX_BATCH) {
+            if pending == 0 || !self.tx.needs_wakeup() {
                 break;
             }
             self.tx.wake();
+            let now = self.tx.pending();
+            if now >= pending {
+                break;
+            }
+            pending = now;
         }
     }
+}
+
+/// What the kernel counted on one socket (XDP_STATISTICS, the Linux 5.9+
+/// layout): packets the XDP program steered to the socket that never
+/// reached the worker.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelStats {
+    /// No receive buffer (the fill ring was empty), or a frame too large.
+    pub rx_dropped: u64,
+    /// The RX ring was full: the worker was behind.
+    pub rx_ring_full: u64,
+    /// Transmit descriptors the kernel refused (a bug on our side).
+    pub tx_invalid: u64,
+}
+
+/// Read the kernel's counters of the AF_XDP socket `fd` (control plane
+/// only: one getsockopt per socket per `stats` request). `None` if `fd`
+/// is not (or no longer) an AF_XDP socket.
+pub fn kernel_stats(fd: i32) -> Option<KernelStats> {
+    // struct xdp_statistics (linux/if_xdp.h).
+    #[repr(C)]
+    #[derive(Default)]
+    struct XdpStatistics {
+        rx_dropped: u64,
+        rx_invalid_descs: u64,
+        tx_invalid_descs: u64,
+        rx_ring_full: u64,
+        rx_fill_ring_empty_descs: u64,
+        tx_ring_empty_descs: u64,
+    }
+    const SOL_XDP: libc::c_int = 283;
+    const XDP_STATISTICS: libc::c_int = 7;
+    let mut s = XdpStatistics::default();
+    let mut len = std::mem::size_of::<XdpStatistics>() as libc::socklen_t;
+    // SAFETY: s/len are valid for the kernel to write; with this length the
+    // kernel reports rx_ring_full apart from rx_dropped.
+    let r = unsafe {
+        libc::getsockopt(fd, SOL_XDP, XDP_STATISTICS, (&mut s) as *mut XdpStatistics as *mut libc::c_void, &mut len)
+    };
+    if r != 0 || len as usize != std::mem::size_of::<XdpStatistics>() {
+        return None;
+    }
+    Some(KernelStats {
+        rx_dropped: s.rx_dropped + s.rx_invalid_descs,
+        rx_ring_full: s.rx_ring_full,
+        tx_invalid: s.tx_invalid_descs,
+    })
 }
 
 /// XDP_OPTIONS: did the kernel give us zero-copy?

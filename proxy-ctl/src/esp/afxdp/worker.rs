@@ -110,7 +110,13 @@ impl Worker {
         out: &mut Vec<XdpDesc>,
         learned: &mut Vec<(IpAddr, Mac)>,
     ) -> usize {
-        let n = self.lan.receive(descs);
+        // Back-pressure: take no more than there are WAN frames to send
+        // them in. What waits stays in the RX ring (and, when that is
+        // full too, the kernel drops it before any work was spent on it,
+        // counted as afxdp_xsk_rx_*), instead of being copied, sealed and
+        // dropped here.
+        let room = self.wan.free_tx.len().min(descs.len());
+        let n = self.lan.receive(&mut descs[..room]);
         if n == 0 {
             return 0;
         }
@@ -158,7 +164,9 @@ impl Worker {
 
     /// WAN -> LAN: one batch.
     fn inbound(&mut self, now: u64, descs: &mut [XdpDesc], out: &mut Vec<XdpDesc>) -> usize {
-        let n = self.wan.receive(descs);
+        // Back-pressure, as in outbound().
+        let room = self.lan.free_tx.len().min(descs.len());
+        let n = self.wan.receive(&mut descs[..room]);
         if n == 0 {
             return 0;
         }
