@@ -96,7 +96,8 @@ vpn_start() { # $1 = dir; starts ha, gw, mn daemons (logs in $1/*.log)
   for r in ha:$HA gw:$GW mn:$MN; do
     # Not through nsx: a backgrounded function is a subshell, and its pid
     # is not the daemon's.
-    ip netns exec "${r#*:}" "$CTL" run --config "$1/${r%%:*}.toml" > "$1/${r%%:*}.log" 2>&1 &
+    # VPN_NICE: a niceness for the daemons (bench handover's BENCH_NICE).
+    ip netns exec "${r#*:}" ${VPN_NICE:+nice -n "$VPN_NICE"} "$CTL" run --config "$1/${r%%:*}.toml" > "$1/${r%%:*}.log" 2>&1 &
     PIDS+=($!)
     wait_sock "$1/${r%%:*}.sock"
   done

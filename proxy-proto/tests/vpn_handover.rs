@@ -39,12 +39,18 @@ struct World {
 }
 
 impl World {
+    /// Strict return-routability (the SIU waits for the echo) when on.
     fn new(return_routability: bool) -> Self {
+        Self::with_credit(return_routability, 0)
+    }
+
+    fn with_credit(return_routability: bool, rr_credit: u64) -> Self {
         let mut ha = HomeAgent::new(HomeAgentConfig::new(HA));
         ha.add_mobile_node(HOME, mn_key());
         ha.add_gateway(GW, SiuKey::new(SIU_KEY_ID, &SIU_SECRET), 1000);
         let mut cfg = GatewayConfig::new(GW);
         cfg.return_routability = return_routability;
+        cfg.rr_credit = rr_credit;
         let mut gw = Gateway::new(cfg);
         gw.add_home_agent(HA, SiuKey::new(SIU_KEY_ID, &SIU_SECRET));
         gw.add_bundle(SaBundle {
@@ -228,6 +234,29 @@ fn handover_siu_before_echo_waits_for_it() {
     w.echo(&challenge);
     let reply = assert_move_then_forward(&w.gw_actions());
     assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));
+}
+
+#[test]
+fn handover_on_credit_moves_before_the_echo_then_lifts_the_limit() {
+    // The default: the SIU moves the SA at once, limited, while the check
+    // runs on; the MN gets its reply a round trip earlier.
+    let mut w = World::with_credit(true, proxy_proto::vpn::gateway::DEFAULT_RR_CREDIT);
+    let req = w.mn_moves();
+    w.gw_sees_request(COA2, &req);
+    let challenge = w.challenge_sent();
+    let siu = w.ha_siu(&req);
+    w.gw_siu(&siu).unwrap();
+    let acts = w.gw_actions();
+    let [GwAction::Credit { outbound_spi: SPI_OUT, credit: Some(c) }, rest @ ..] = &acts[..] else { panic!("{acts:?}") };
+    assert_eq!(*c, 64 * 1024);
+    let reply = assert_move_then_forward(rest);
+    w.assert_gw_at(COA2);
+    assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));
+    assert!(matches!(w.mn.poll_action(), Some(MnAction::Registered { care_of_address: COA2, .. })));
+    // The echo comes after the reply: it only lifts the limit.
+    w.echo(&challenge);
+    assert_eq!(w.gw_actions(), vec![GwAction::Credit { outbound_spi: SPI_OUT, credit: None }]);
+    assert_eq!((w.gw.counters().siu_on_credit, w.gw.counters().siu_parked, w.gw.counters().rr_verified), (1, 0, 1));
 }
 
 #[test]

@@ -356,6 +356,13 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         let (i, o) = (spi_in, spi_out);
         assert_eq!(v.mn.sas(), vec![s("in", i, addr, "192.0.2.1"), s("out", o, addr, "192.0.2.1")]);
         assert_eq!(v.gw.sas(), vec![s("in", o, "192.0.2.1", addr), s("out", i, "192.0.2.1", addr)]);
+        // The HIP association that keyed them follows: `assoc list` shows
+        // the care-of address on both sides (told after the move, no UPDATE).
+        let locators = || {
+            let (m, g) = (v.mn.assocs(), v.gw.assocs());
+            (m[0]["local_locator"].clone(), g[0]["peer_locator"].clone())
+        };
+        assert!(wait_until(2, || locators() == (addr.into(), addr.into())), "assoc list: {:?}", locators());
         losses.push(((s1 - s0) as i64 - (r1 - r0) as i64, s1 - s0));
     }
     stop.store(true, Ordering::Relaxed);
@@ -378,10 +385,19 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         );
     }
     assert_eq!(v.gw.history().len(), 2);
+    // Every new address verified; the SIUs moved the SA without waiting
+    // for the echo (on credit) unless the echo was back first, and the
+    // credit never ran out.
     assert_eq!(v.gw.vpn_counter("rr_verified"), 2);
+    assert_eq!((v.gw.vpn_counter("siu_parked"), v.gw.vpn_counter("rr_credit_revoked")), (0, 0));
+    assert_eq!(v.gw.counter_of("sa list", "drop_no_credit"), 0);
     assert!(v.gw.vpn_counter("wildcard_source_accepted") >= 2);
     assert_eq!(v.mn.vpn_counter("reestablishments"), 0);
     assert_eq!((v.mn.vpn_counter("base_exchanges"), v.gw.vpn_counter("hip_established")), (1, 1));
+    // The VPN moved the association: no RFC 8046 UPDATE on either side.
+    for d in [&v.mn, &v.gw] {
+        assert_eq!((d.counter_of("assoc stats", "tx_update"), d.counter_of("assoc stats", "rx_update")), (0, 0));
+    }
     assert!(v.ha.vpn_counter("ebpf_ipip_encapsulated") > 1000, "the HA's traffic went through tc_ipip_encap");
     assert_eq!(v.ha.vpn_counter("ipip_encapsulated"), 0, "no userspace IP-in-IP with encap_dev");
 }

@@ -57,6 +57,12 @@ enum Cmd {
     },
     /// Our addresses now (the address watcher): move associations (RFC 8046).
     Locators(Vec<IpAddr>),
+    /// Another protocol (the mobile VPN) moved the association's SAs.
+    Moved {
+        peer: Hit,
+        local: Option<IpAddr>,
+        remote: Option<IpAddr>,
+    },
     Registrations {
         reply: oneshot::Sender<Vec<RegistrationInfo>>,
     },
@@ -211,6 +217,14 @@ impl HipHandle {
     /// tell their peers (the address watcher calls this).
     pub async fn set_locators(&self, addresses: Vec<IpAddr>) -> anyhow::Result<()> {
         self.cmd.send(Cmd::Locators(addresses)).await.context("HIP driver stopped")
+    }
+
+    /// The mobile VPN moved the SAs of the association with `peer` (its
+    /// own handover, no HIP signalling): the core records the locators in
+    /// use (`None` keeps a side), so `assoc list` and what HIP sends later
+    /// follow. Never waits: from a role driver's event loop.
+    pub fn note_moved(&self, peer: Hit, local: Option<IpAddr>, remote: Option<IpAddr>) -> anyhow::Result<()> {
+        self.cmd.try_send(Cmd::Moved { peer, local, remote }).map_err(|e| anyhow::anyhow!("HIP driver: {e}"))
     }
 
     /// Counters.
@@ -376,6 +390,10 @@ impl Driver {
                         info!(?addrs, moved, "addresses changed: UPDATE sent");
                     }
                 }
+            }
+            Cmd::Moved { peer, local, remote } => {
+                let n = self.core.note_moved(&peer, local, remote);
+                debug!(peer = %peer.to_ipv6(), ?local, ?remote, moved = n, "association moved by the VPN");
             }
             Cmd::Registrations { reply } => {
                 let _ = reply.send(self.core.registrations(now));

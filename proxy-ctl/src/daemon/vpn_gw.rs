@@ -29,7 +29,7 @@ use std::{
     collections::HashMap,
     net::{Ipv4Addr, SocketAddrV4},
     sync::{
-        Arc, Mutex, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
         atomic::{AtomicBool, AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -41,7 +41,7 @@ use proxy_proto::{
     vpn::{
         gateway::{Gateway, GatewayConfig, GwAction, SaBundle},
         ipv4,
-        request::MIP_PORT,
+        request::{self, MIP_PORT},
         siu::SiuKey,
     },
 };
@@ -59,7 +59,7 @@ use super::{
 use crate::{
     esp::{
         SaTable,
-        host::HostPath,
+        host::{HostPath, Injector},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
@@ -174,6 +174,9 @@ struct GwHook {
     policy: RwLock<HashMap<u32, Policy>>,
     tx: mpsc::UnboundedSender<FromTunnel>,
     c: HookCounters,
+    /// The data path's TUN device, once it runs (Registration Requests go
+    /// inside from the receive worker).
+    inject: OnceLock<Injector>,
 }
 
 fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
@@ -186,6 +189,11 @@ fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
 impl GwHook {
     fn policy(&self, spi: u32) -> Option<PolicyNow> {
         self.policy.read().unwrap_or_else(|e| e.into_inner()).get(&spi).map(Policy::now)
+    }
+
+    /// (our HIT, the MN's HIT) of a HIP-keyed bundle.
+    fn hits(&self, spi: u32) -> Option<(Hit, Hit)> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).get(&spi).and_then(|p| p.hits)
     }
 
     /// Changes a bundle's mutable state (atomics: readers never wait).
@@ -246,12 +254,43 @@ impl TunnelHook for GwHook {
         if let Some(d) = mip_datagram(inner) {
             let kind = (d.payload.first().copied(), d.payload.get(1).copied());
             if *d.dst.ip() == self.inner && kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_RESPONSE)) {
+                debug!(target: "handover", step = "gw_echo_rx", "return-routability echo opened");
                 let _ = self.tx.send(FromTunnel::RrResponse { spi: a.spi, payload: d.payload.to_vec() });
                 return Verdict::Taken;
             }
             if kind.0 == Some(MIP_REGISTRATION_REQUEST) {
+                debug!(target: "handover", step = "gw_rrq_rx", %src, "Registration Request opened");
+                // The driver's core gets a copy (it starts the
+                // return-routability check of a new source); the request
+                // itself goes inside from here, so the home agent's
+                // processing does not wait for the driver to wake up.
+                if !request::Packet::new_checked(d.payload).is_ok_and(|r| r.home_address() == p.home) {
+                    let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
+                    return Verdict::Taken;
+                }
+                let p = if src != p.care_of {
+                    self.update(a.spi, |q| q.set_pending_source(Some(src)));
+                    PolicyNow { pending_source: Some(src), ..p }
+                } else {
+                    p
+                };
+                if !self.inner_source_ok(&p, inner) {
+                    let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
+                    return Verdict::Drop;
+                }
+                // Inside first, then the copy: waking the driver could
+                // take this CPU before the request is on its way.
+                let verdict = match self.inject.get().map(|i| i.inject(inner)) {
+                    Some(Ok(())) => Verdict::Taken,
+                    Some(Err(e)) => {
+                        debug!("Registration Request not written inside: {e}");
+                        Verdict::Taken
+                    }
+                    None => Verdict::Deliver(0..inner.len()),
+                };
+                debug!(target: "handover", step = "gw_rrq_forwarded", "Registration Request forwarded inside");
                 let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
-                return Verdict::Taken;
+                return verdict;
             }
         }
         // Ordinary data: from the current care-of address, or from the
@@ -318,6 +357,7 @@ pub async fn run(
     let mut gc = GatewayConfig::new(sec.inner);
     gc.return_routability = sec.return_routability;
     gc.rr_timeout = Duration::from_millis(sec.rr_timeout_ms);
+    gc.rr_credit = sec.rr_credit_bytes;
     let mut core = Gateway::new(gc);
     for h in &sec.home_agents {
         let key = hex_key("[vpn.gw.home_agent] siu_key", &h.siu_key).map_err(anyhow::Error::msg)?;
@@ -330,6 +370,7 @@ pub async fn run(
         policy: RwLock::default(),
         tx,
         c: HookCounters::default(),
+        inject: OnceLock::new(),
     });
     let inst =
         Arc::new(Installer { table: table.clone(), hook: hook.clone(), public: sec.public, pairs: Mutex::default() });
@@ -344,6 +385,7 @@ pub async fn run(
         (false, None) => anyhow::bail!("[[vpn.gw.node]] with a hit needs a [hip] section"),
     };
     let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone())?;
+    let _ = hook.inject.set(path.injector());
     vpn_io::tun_up(&sec.tun, None, GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;
     // Every IP-in-IP packet from the private side (the HA's traffic for
@@ -391,16 +433,23 @@ pub async fn run(
             }
         };
         tokio::select! {
+            // The receive worker's messages first: a Registration Request's
+            // copy must reach the core before the SIU it caused (the worker
+            // forwards the request before it sends the copy).
+            biased;
             Some(m) = rx.recv() => gw.on_tunnel(m),
             r = siu_sock.recv_from(&mut ubuf) => {
                 let (n, src) = r?;
                 let std::net::SocketAddr::V4(src) = src else { continue };
+                debug!(target: "handover", step = "gw_siu_rx", "SIU received");
                 gw.siu_at = Some((Instant::now(), unix_ms()));
-                match gw.core.handle_siu(Instant::now(), *src.ip(), &ubuf[..n], &mut fill_random) {
+                let r = gw.core.handle_siu(Instant::now(), *src.ip(), &ubuf[..n], &mut fill_random);
+                // The SA moves and the reply goes before anything is logged.
+                gw.drain();
+                match r {
                     Ok(()) => info!(%src, "SIU accepted"),
                     Err(e) => warn!(%src, "SIU rejected: {e}"),
                 }
-                gw.drain();
                 gw.refresh();
             }
             _ = tick.tick() => {
@@ -455,6 +504,7 @@ impl Gw {
                 let t0 = Instant::now();
                 let from = self.core.bundle(home).map(|b| b.care_of_address);
                 let generation = self.bundle_installed(home, care_of, spi_in, spi_out);
+                debug!(target: "handover", step = "gw_bundle_installed", "bundle from a base exchange");
                 self.c.hip_established += 1;
                 info!(%home, %care_of, spi_in = format_args!("{spi_in:#010x}"), spi_out = format_args!("{spi_out:#010x}"),
                     generation, "VPN SAs from a HIP base exchange installed");
@@ -491,23 +541,20 @@ impl Gw {
                 }
             }
             FromTunnel::RrResponse { spi, payload } => match self.core.handle_rr_response(spi, &payload) {
-                Ok(()) => info!(spi, "return-routability echo verified"),
+                Ok(()) => {
+                    debug!(target: "handover", step = "gw_echo_verified", "return-routability echo verified");
+                    info!(spi, "return-routability echo verified")
+                }
                 Err(e) => warn!(spi, "return-routability echo: {e}"),
             },
             FromTunnel::Request { spi, src, inner } => {
                 let Some(p) = self.hook.policy(spi) else { return };
                 let Some(d) = mip_datagram(&inner) else { return };
                 debug!(home = %p.home, outer_src = %src, "Registration Request through the tunnel");
+                // The hook forwarded it already (same home address check);
+                // here the core starts the check of a new source.
                 match self.core.handle_registration_request(Instant::now(), spi, src, d.payload, &mut fill_random) {
-                    Ok(()) => {
-                        if p.care_of != src {
-                            self.hook.update(spi, |p| p.set_pending_source(Some(src)));
-                        }
-                        let p = self.hook.policy(spi).unwrap_or(p);
-                        if self.hook.inner_source_ok(&p, &inner) && self.path.inject(&inner).is_err() {
-                            self.c.send_errors += 1;
-                        }
-                    }
+                    Ok(()) => debug!(target: "handover", step = "gw_rrq_checked", "Registration Request seen by the core"),
                     Err(e) => warn!(home = %p.home, "Registration Request not forwarded: {e}"),
                 }
             }
@@ -519,8 +566,27 @@ impl Gw {
     /// Carries out the core's actions in order: the SA moves before the
     /// reply goes out (seed 004).
     fn drain(&mut self) {
+        // HIP associations whose SAs moved: told once the reply is out.
+        let mut moved: Vec<(Hit, Ipv4Addr)> = Vec::new();
+        // A move on credit (the address not verified yet) comes right
+        // after its Credit action.
+        let mut on_credit = false;
         while let Some(a) = self.core.poll_action() {
+            let a_is_challenge = matches!(a, GwAction::Challenge { .. });
             match a {
+                GwAction::Credit { outbound_spi, credit } => {
+                    // Before the move: nothing goes out unlimited to an
+                    // address not verified yet.
+                    if let Err(e) = self.table.set_credit(outbound_spi, credit) {
+                        warn!(spi = outbound_spi, "SA credit not set: {e}");
+                    }
+                    on_credit = credit.is_some_and(|c| c > 0);
+                    match credit {
+                        None => info!(spi = outbound_spi, "care-of address verified: SA unlimited"),
+                        Some(0) => warn!(spi = outbound_spi, "care-of address never verified: SA sends nothing there"),
+                        Some(c) => debug!(spi = outbound_spi, credit = c, "SA limited until the echo"),
+                    }
+                }
                 GwAction::MoveOutboundSa { outbound_spi, old_care_of_address, new_care_of_address } => {
                     let Some(&home) = self.by_spi_out.get(&outbound_spi) else { continue };
                     let Some(b) = self.bundles.get(&home) else { continue };
@@ -538,6 +604,10 @@ impl Gw {
                         p.care_of.store(new_care_of_address.into(), Ordering::Relaxed);
                         p.set_pending_source(None);
                     });
+                    if let Some((_, peer)) = self.hook.hits(spi_in) {
+                        moved.push((peer, new_care_of_address));
+                    }
+                    debug!(target: "handover", step = "gw_sa_moved", "outbound SA moved");
                     info!(%home, from = %old_care_of_address, to = %new_care_of_address, spi = outbound_spi,
                         "outbound SA moved (no re-keying)");
                     let (t0, at) = self.siu_at.unwrap_or((Instant::now(), unix_ms()));
@@ -551,19 +621,32 @@ impl Gw {
                         registered_ms: Some(t0.elapsed().as_secs_f64() * 1e3),
                         inbound_spi: spi_in,
                         outbound_spi,
-                        rr_verified: Some(self.sec.return_routability),
+                        rr_verified: Some(self.sec.return_routability && !on_credit),
                         ..Default::default()
                     });
                 }
                 GwAction::Forward { outbound_spi, dst, datagram }
                 | GwAction::Challenge { outbound_spi, dst, datagram } => {
+                    let step = if a_is_challenge { "gw_challenge_sent" } else { "gw_reply_forwarded" };
                     match self.path.send_inner(outbound_spi, &datagram, Some(dst.into())) {
-                        Ok(()) => self.c.sent += 1,
+                        Ok(()) => {
+                            debug!(target: "handover", step, "sent through the tunnel");
+                            self.c.sent += 1
+                        }
                         Err(e) => {
                             self.c.send_errors += 1;
                             debug!(%dst, "sending through the tunnel: {e}");
                         }
                     }
+                }
+            }
+        }
+        // `assoc list` (and any later HIP packet, a CLOSE or an UPDATE
+        // rekey) follows the move: the HIP core records the new locator.
+        if let Some(h) = &self.hip {
+            for (peer, care_of) in moved {
+                if let Err(e) = h.note_moved(peer, None, Some(care_of.into())) {
+                    warn!("HIP association not told about the move: {e:#}");
                 }
             }
         }
@@ -592,7 +675,7 @@ impl Gw {
         let mut counters = crate::vpn_counters!(gc; unknown_spi, malformed,
             home_address_mismatch, siu_applied, siu_denial_forwarded, siu_unknown_key, siu_unexpected_source,
             siu_bad_icv, siu_replayed, siu_unknown_mobile_node, siu_old_coa_mismatch, siu_bad_reply, siu_parked,
-            rr_started, rr_verified, rr_failed, rr_mismatch);
+            siu_on_credit, rr_credit_revoked, rr_started, rr_verified, rr_failed, rr_mismatch);
         let h = &self.hook.c;
         for (name, v) in [
             ("wildcard_source_accepted", &h.wildcard_source_accepted),
@@ -626,7 +709,14 @@ mod tests {
 
     fn hook() -> (GwHook, mpsc::UnboundedReceiver<FromTunnel>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let h = GwHook { inner: INNER, public: PUBLIC, policy: RwLock::default(), tx, c: HookCounters::default() };
+        let h = GwHook {
+            inner: INNER,
+            public: PUBLIC,
+            policy: RwLock::default(),
+            tx,
+            c: HookCounters::default(),
+            inject: OnceLock::new(),
+        };
         h.policy.write().unwrap().insert(4096, Policy::new(HOME, COA_A, None));
         (h, rx)
     }
@@ -664,8 +754,22 @@ mod tests {
         let req = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &[MIP_REGISTRATION_REQUEST, 0, 0, 0]);
         assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Taken);
         assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
-        // Which marks the source pending: its data passes, counted.
-        h.update(4096, |p| p.set_pending_source(Some(COA_B)));
+        // A well-formed one for this MN goes inside at once (here, without
+        // the data path's TUN device: delivered; the driver gets a copy)
+        // and marks its source pending: its data passes, counted.
+        let mut rrq = [0u8; 24];
+        rrq[0] = MIP_REGISTRATION_REQUEST;
+        rrq[4..8].copy_from_slice(&HOME.octets());
+        let req = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &rrq);
+        assert_eq!(h.policy(4096).unwrap().pending_source, None);
+        assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Deliver(0..req.len()));
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
+        assert_eq!(h.policy(4096).unwrap().pending_source, Some(COA_B));
+        // Another MN's home address: only the copy (the core counts it).
+        rrq[7] ^= 1;
+        let other = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &rrq);
+        assert_eq!(h.opened(&arrival(4096, COA_B), &other), Verdict::Taken);
+        assert!(rx.try_recv().is_ok());
         assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Deliver(0..data.len()));
         assert_eq!(h.c.wildcard_data_accepted.get(), 1);
         // The echo of the return-routability nonce goes to the driver too.

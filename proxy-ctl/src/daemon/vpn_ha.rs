@@ -90,12 +90,12 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
             r = sock.recv_from(&mut buf) => {
                 let (n, src) = r?;
                 let std::net::SocketAddr::V4(src) = src else { continue };
+                debug!(target: "handover", step = "ha_rrq_rx", "Registration Request received");
                 // Came through the VPN gateway unless from inside the private network.
                 let via = if private.iter().any(|p| p.contains((*src.ip()).into())) { None } else { gateway };
-                match ha.handle_request(Instant::now(), now_ntp(), src, via, &buf[..n]) {
-                    Ok(_) => info!(%src, via = ?via, "registration accepted"),
-                    Err(e) => warn!(%src, "registration refused: {e}"),
-                }
+                let r = ha.handle_request(Instant::now(), now_ntp(), src, via, &buf[..n]);
+                // The SIU (or reply) first, the log after: it is on the
+                // handover's critical path.
                 while let Some(t) = ha.poll_transmit() {
                     let (dst, payload) = match &t {
                         HaTransmit::Reply { dst, payload } | HaTransmit::Siu { dst, payload } => (*dst, payload),
@@ -104,8 +104,15 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
                         c.send_errors += 1;
                         warn!(%dst, "send: {e}");
                     }
+                    let step = if matches!(t, HaTransmit::Siu { .. }) { "ha_siu_sent" } else { "ha_reply_sent" };
+                    debug!(target: "handover", step, "sent");
                 }
                 sync_ebpf(&ha, &sec, ebpf.as_mut());
+                debug!(target: "handover", step = "ha_binding_set", "binding in the IP-in-IP map");
+                match r {
+                    Ok(_) => info!(%src, via = ?via, "registration accepted"),
+                    Err(e) => warn!(%src, "registration refused: {e}"),
+                }
                 refresh(&ha, &sec, &c, ebpf.as_ref(), &view);
             }
             r = recv_opt(tun.as_ref(), &mut pkt) => {

@@ -26,7 +26,7 @@ mod keying;
 use keying::{Establishing, MnHip, hip_hook, install_static};
 use std::{
     collections::HashMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, SocketAddrV4},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -85,8 +85,9 @@ pub fn mip_datagram(inner: &[u8]) -> Option<udp::Datagram<'_>> {
 enum FromTunnel {
     Reply(Vec<u8>),
     RrChallenge(SocketAddrV4, Vec<u8>),
-    /// The first data packet since a handover started, when it was opened.
-    FirstData(Instant),
+    /// The first data packet since a handover started: when it was opened
+    /// and at which local (care-of) address it had arrived.
+    FirstData(Instant, IpAddr),
 }
 
 #[derive(Default)]
@@ -106,9 +107,9 @@ struct MnHook {
 }
 
 impl MnHook {
-    fn data(&self) {
+    fn data(&self, a: &Arrival) {
         if self.want_first_data.swap(false, Ordering::Relaxed) {
-            let _ = self.tx.send(FromTunnel::FirstData(Instant::now()));
+            let _ = self.tx.send(FromTunnel::FirstData(Instant::now(), a.local));
         }
     }
 }
@@ -124,12 +125,12 @@ impl TunnelHook for MnHook {
         true
     }
 
-    fn opened(&self, _a: &Arrival, inner: &[u8]) -> Verdict {
+    fn opened(&self, a: &Arrival, inner: &[u8]) -> Verdict {
         if inner.get(9) == Some(&ipv4::PROTOCOL_IPIP) {
             return match ipip::decapsulate(inner) {
                 Ok(d) if d.outer_src == self.home_agent => {
                     self.c.ipip_decapsulated.inc();
-                    self.data();
+                    self.data(a);
                     let at = d.inner.as_ptr() as usize - inner.as_ptr() as usize;
                     Verdict::Deliver(at..at + d.inner.len())
                 }
@@ -148,15 +149,17 @@ impl TunnelHook for MnHook {
         if let Some(d) = mip_datagram(inner) {
             let kind = (d.payload.first().copied(), d.payload.get(1).copied());
             if kind.0 == Some(MIP_REGISTRATION_REPLY) && *d.src.ip() == self.home_agent {
+                debug!(target: "handover", step = "mn_reply_rx", "Registration Reply opened");
                 let _ = self.tx.send(FromTunnel::Reply(d.payload.to_vec()));
                 return Verdict::Taken;
             }
             if kind == (Some(MIP_EXPERIMENTAL), Some(SUBTYPE_RR_CHALLENGE)) {
+                debug!(target: "handover", step = "mn_challenge_rx", "return-routability challenge opened");
                 let _ = self.tx.send(FromTunnel::RrChallenge(d.src, d.payload.to_vec()));
                 return Verdict::Taken;
             }
         }
-        self.data();
+        self.data(a);
         Verdict::Deliver(0..inner.len())
     }
 }
@@ -195,8 +198,8 @@ struct Mn {
     attempts: u64,
     /// An inner packet that failed for want of a route; sealed and sent
     /// again on the next route event (a new address comes up before its
-    /// default route).
-    unsent: Option<Vec<u8>>,
+    /// default route). The flag: it is a Registration Request.
+    unsent: Option<(Vec<u8>, bool)>,
     current: Option<(Instant, HandoverInfo)>,
     c: Counters,
     view: Arc<Mutex<VpnView>>,
@@ -349,9 +352,14 @@ impl Mn {
                 }
             }
             NetEvent::RouteAdded => {
-                if let Some(pkt) = self.unsent.take() {
+                if let Some((pkt, request)) = self.unsent.take() {
                     self.c.resent_on_route += 1;
-                    self.seal_send(&pkt);
+                    if self.seal_send(&pkt, request) && request {
+                        debug!(target: "handover", step = "mn_rrq_sent", "Registration Request sent (route up)");
+                        self.mark(|h, ms| {
+                            h.request_sent_ms.get_or_insert(ms);
+                        });
+                    }
                 }
                 if self.establishing.as_ref().is_some_and(|e| e.waiting_route) {
                     self.base_exchange();
@@ -365,7 +373,8 @@ impl Mn {
         self.c.handovers += 1;
         // No SAs yet, or a base exchange running: (re)start it from here.
         let fast = self.sec.fast_handover && self.establishing.is_none() && self.spi_out != 0;
-        info!(from = ?self.care_of, to = %new, fast, "care-of address changed");
+        debug!(target: "handover", step = "mn_event", to = %new, fast, "care-of address event");
+        let from = self.care_of;
         let h = HandoverInfo {
             home_address: self.sec.home,
             from: self.care_of,
@@ -376,7 +385,7 @@ impl Mn {
             outbound_spi: self.spi_out,
             ..Default::default()
         };
-        self.push_history(t0, h);
+        self.current = Some((t0, h));
         self.unsent = None;
         self.hook.want_first_data.store(true, Ordering::Relaxed);
         if fast {
@@ -387,11 +396,11 @@ impl Mn {
         } else {
             self.reestablish(new);
         }
-    }
-
-    fn push_history(&mut self, t0: Instant, h: HandoverInfo) {
-        self.view.lock().unwrap_or_else(|e| e.into_inner()).push_history(h.clone());
-        self.current = Some((t0, h));
+        // The view and the log once the request is on its way.
+        if let Some((_, h)) = &self.current {
+            self.view.lock().unwrap_or_else(|e| e.into_inner()).push_history(h.clone());
+        }
+        info!(?from, to = %new, fast, "care-of address changed");
     }
 
     /// Updates the running handover record (in the view too); `at` is when
@@ -426,25 +435,41 @@ impl Mn {
                 MnAction::UpdateSas { new_care_of_address } => {
                     self.care_of = Some(new_care_of_address);
                     self.move_sas(new_care_of_address);
+                    debug!(target: "handover", step = "mn_sas_moved", "SAs moved");
                     self.mark(|h, ms| h.sas_updated_ms = Some(ms));
                 }
                 MnAction::Transmit { dst, payload } => {
                     let Some(coa) = self.care_of else { continue };
                     let Ok(d) = udp::build(SocketAddrV4::new(coa, MIP_PORT), dst, 64, &payload) else { continue };
-                    self.seal_send(&d);
-                    if *dst.ip() != self.sec.home_agent {
+                    let request = *dst.ip() == self.sec.home_agent;
+                    let sent = self.seal_send(&d, request);
+                    if !request {
+                        debug!(target: "handover", step = "mn_echo_sent", sent, "return-routability echo");
                         continue;
                     }
+                    let step = if sent { "mn_rrq_sent" } else { "mn_rrq_unsent" };
+                    debug!(target: "handover", step, "Registration Request");
+                    // Sent means on the wire: one that waits for a route
+                    // is marked when it goes (RouteAdded).
                     self.mark(|h, ms| {
-                        if h.request_sent_ms.is_none() {
-                            h.request_sent_ms = Some(ms);
-                        } else {
+                        if h.request_sent_ms.is_some() {
                             h.retransmissions += 1;
+                        } else if sent {
+                            h.request_sent_ms = Some(ms);
                         }
                     });
                 }
                 MnAction::Registered { care_of_address, lifetime } => {
+                    debug!(target: "handover", step = "mn_registered", "Registration Reply accepted");
                     self.c.registrations += 1;
+                    // The HIP association that keyed the SAs follows them
+                    // (`assoc list`, a later CLOSE or UPDATE rekey).
+                    if let Some(h) = &self.hip
+                        && let Err(e) =
+                            h.handle.note_moved(Hit::from(h.gateway_hit), Some(care_of_address.into()), None)
+                    {
+                        warn!("HIP association not told about the move: {e:#}");
+                    }
                     info!(care_of = %care_of_address, lifetime = lifetime.as_secs(), "registered with the home agent");
                     self.mark(|h, ms| {
                         if h.registered_ms.is_none() {
@@ -481,18 +506,31 @@ impl Mn {
                 }
                 self.drain();
             }
-            FromTunnel::FirstData(at) => {
-                if self.current.as_ref().is_some_and(|(_, h)| h.first_data_ms.is_none()) {
-                    self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
+            FromTunnel::FirstData(at, local) => {
+                let Some((_, h)) = &self.current else { return };
+                if h.first_data_ms.is_some() {
+                    return;
                 }
+                if local != IpAddr::V4(h.to) {
+                    // Received before the move (still queued for the old
+                    // address): not what the handover brought. Wait on.
+                    self.hook.want_first_data.store(true, Ordering::Relaxed);
+                    return;
+                }
+                debug!(target: "handover", step = "mn_first_data", "first data packet at the care-of address");
+                self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
             }
         }
     }
 
-    /// Seal an inner packet of our own (Mobile IP) on the outbound SA.
-    fn seal_send(&mut self, inner: &[u8]) {
+    /// Seal an inner packet of our own (Mobile IP) on the outbound SA;
+    /// true when it went out. `request`: a Registration Request.
+    fn seal_send(&mut self, inner: &[u8], request: bool) -> bool {
         match self.path.send_inner(self.spi_out, inner, None) {
-            Ok(()) => self.c.sent += 1,
+            Ok(()) => {
+                self.c.sent += 1;
+                true
+            }
             Err(e) => {
                 self.c.send_errors += 1;
                 debug!("sending through the tunnel: {e}");
@@ -500,8 +538,9 @@ impl Mn {
                     && matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
                 {
                     // Only the latest matters: a newer packet supersedes it.
-                    self.unsent = Some(inner.to_vec());
+                    self.unsent = Some((inner.to_vec(), request));
                 }
+                false
             }
         }
     }
@@ -574,7 +613,7 @@ mod tests {
         let n = encapsulate(&data, &p, &mut out).unwrap();
         assert_eq!(h.opened(&arrival(COA), &out[..n]), Verdict::Deliver(20..n));
         assert_eq!(&out[20..n], &data[..]);
-        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstData(_))));
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstData(_, l)) if l == IpAddr::V4(COA)));
         // Only once per handover.
         h.opened(&arrival(COA), &out[..n]);
         assert!(rx.try_recv().is_err());

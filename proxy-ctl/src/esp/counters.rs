@@ -43,12 +43,15 @@ pub enum Counter {
     /// Packets the proxy's translator refused (its own counters say why:
     /// `proxy-ctl esp flows`).
     DropTranslate,
+    /// Local packets for a tunnel SA whose destination is not verified yet
+    /// and whose credit is spent (the VPN gateway's handover on credit).
+    DropNoCredit,
     /// Rekeys by HIP UPDATE started because an SA aged (soft limit or
     /// sequence numbers exhausted).
     RekeysStarted,
 }
 
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 18] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -65,6 +68,7 @@ const NAMES: [&str; 17] = [
     "held",
     "released",
     "drop_translate",
+    "drop_no_credit",
     "rekeys_started",
 ];
 

@@ -50,6 +50,9 @@ pub struct OutState {
     pub sa: OutboundSa,
     pub local: IpAddr,
     pub peer: IpAddr,
+    /// Bytes the data path may still send to `peer` (`None`: no limit):
+    /// the VPN gateway's credit toward a care-of address not verified yet.
+    pub credit: Option<u64>,
 }
 
 pub struct InEntry {
@@ -438,6 +441,7 @@ impl SaTable {
                         sa: OutboundSa::new(s.spi, cipher).with_soft_limit(soft_limit),
                         local: s.local,
                         peer: s.peer,
+                        credit: None,
                     }),
                     meta,
                 };
@@ -521,6 +525,19 @@ impl SaTable {
             }
         }
         self.export_keys();
+        Ok(())
+    }
+
+    /// Limit what the data path may still send on the outbound SA `spi`
+    /// to `credit` bytes of sealed packets (`None`: no limit). The VPN
+    /// gateway sets it before moving the SA to a care-of address that is
+    /// not verified yet and lifts it once it is (credit-based
+    /// authorization, RFC 8046 §5.4); the control plane's own packets
+    /// (`HostPath::send_inner`) are not charged.
+    pub fn set_credit(&self, spi: u32, credit: Option<u64>) -> Result<(), SaError> {
+        let t = self.read();
+        let e = t.outbound.get(&spi).ok_or(SaError::NotFound(Direction::Out, spi))?;
+        e.state.lock().unwrap_or_else(|e| e.into_inner()).credit = credit;
         Ok(())
     }
 

@@ -104,6 +104,11 @@ pub struct GwSection {
     pub return_routability: bool,
     #[serde(default = "default_rr_timeout_ms")]
     pub rr_timeout_ms: u64,
+    /// Bytes the GW sends to a registered care-of address before the
+    /// check has verified it (credit-based authorization, SIU.md); 0: the
+    /// SA moves only once the echo is back.
+    #[serde(default = "default_rr_credit_bytes")]
+    pub rr_credit_bytes: u64,
     #[serde(default, rename = "home_agent")]
     pub home_agents: Vec<GwHomeAgent>,
     #[serde(default, rename = "node")]
@@ -266,6 +271,9 @@ fn default_table() -> u32 {
 fn default_rr_timeout_ms() -> u64 {
     3000
 }
+fn default_rr_credit_bytes() -> u64 {
+    proxy_proto::vpn::gateway::DEFAULT_RR_CREDIT
+}
 fn default_retransmit_ms() -> u64 {
     2000
 }
@@ -408,11 +416,17 @@ impl VpnSection {
 
     /// The `[hip]` settings the role implies: only the tunnel's transform;
     /// at the GW only the admitted MN HITs as peers; at the MN only its
-    /// gateway, unless `allowed_peers` says more.
+    /// gateway, unless `allowed_peers` says more. HIP mobility is off: the
+    /// VPN's own handover (Mobile IP registration, SIU) moves the
+    /// association's SAs; an RFC 8046 UPDATE besides it would only spend
+    /// signatures on both ends in the middle of every handover (and race
+    /// the fallback's fresh base exchange). The driver tells the HIP core
+    /// where the association went (`HipHandle::note_moved`).
     pub fn adjust_hip(&self, h: &mut crate::hip::HipSection) {
         if !self.uses_hip() {
             return;
         }
+        h.mobility = crate::hip::Mobility::Off;
         h.esp_transforms = TRANSFORM.suite_id().map(|id| vec![id]);
         if self.gw.is_some() {
             h.allowed_peers = Some(self.admitted_hits());
@@ -478,8 +492,10 @@ mod tests {
         assert!(v.uses_hip());
         assert!(v.validate_hip(None).unwrap_err().contains("[hip]"));
         let mut h: crate::hip::HipSection = toml::from_str("identities = [\"/k.pem\"]").unwrap();
+        assert_eq!(h.mobility, crate::hip::Mobility::Update, "the [hip] default");
         v.adjust_hip(&mut h);
         assert_eq!(h.allowed_peers, Some(vec![HIT.parse::<Ipv6Addr>().unwrap()]), "the MN talks HIP to its GW only");
+        assert_eq!(h.mobility, crate::hip::Mobility::Off, "the VPN moves the association, not RFC 8046 UPDATEs");
         h.allowed_peers = Some(vec!["2001:2a::9".parse().unwrap()]);
         assert!(v.validate_hip(Some(&h)).unwrap_err().contains("gateway's HIT"));
         assert!(mn(&format!("gateway_hit = \"{HIT}\"\nspi_in = 4096")).unwrap_err().contains("not both"));
@@ -496,6 +512,7 @@ mod tests {
         v.validate_hip(Some(&h)).unwrap();
         v.adjust_hip(&mut h);
         assert_eq!((h.allowed_peers.clone().unwrap().len(), h.esp_transforms.clone()), (1, Some(vec![13])));
+        assert_eq!(h.mobility, crate::hip::Mobility::Off);
         h.esp_transforms = Some(vec![8]);
         assert!(v.validate_hip(Some(&h)).unwrap_err().contains("esp_transforms"));
         h.esp_transforms = None;

@@ -52,7 +52,8 @@ pub struct HandoverInfo {
     pub retransmissions: u32,
     pub inbound_spi: u32,
     pub outbound_spi: u32,
-    /// GW: the return-routability check verified the new address first.
+    /// GW: the return-routability check had verified the new address when
+    /// the SA moved (false: it moved on credit, or the check is off).
     pub rr_verified: Option<bool>,
 }
 

@@ -7,8 +7,15 @@
 //! Our extension (SIU.md): a return-routability check of a new care-of
 //! address, started as soon as the gateway sees a Registration Request
 //! from a new outer source address, in parallel with the home agent's
-//! processing. An SIU moving the SA to an address not (yet) verified waits
-//! for the echo; if none arrives in time the SA does not move.
+//! processing. An SIU for an address not verified yet moves the SA at once
+//! but on credit (credit-based authorization, as HIP mobility does it,
+//! RFC 8046 §5.4, after Vogt and Arkko): the SA may carry `rr_credit` bytes
+//! to the address until the echo arrives, so the check adds no latency,
+//! and a node that claims an address it does not receive at redirects at
+//! most that much there; an address left unverified earns the next one no
+//! credit for `rr_timeout`. Without credit (`rr_credit` 0, or during that
+//! pause) the SIU waits for the echo; if none arrives in time the SA does
+//! not move.
 //!
 //! Sans-IO: `handle_*` in, `poll_action` / `poll_timeout` out.
 
@@ -24,6 +31,14 @@ use super::rr::{NONCE_LEN, RrError, RrKind, RrRepr};
 use super::siu::{self, FLAG_NO_OLD_COA, SiuError, SiuKey, SiuRepr};
 use super::udp::{self, UdpError};
 
+/// Default credit toward an unverified care-of address: 64 KiB, some 45
+/// full-size packets, 0.5 ms of a 1 Gbit/s stream; the echo (one round
+/// trip) normally comes long before it is spent.
+pub const DEFAULT_RR_CREDIT: u64 = 64 * 1024;
+
+/// Challenges sent per `rr_timeout` while an SA waits on credit.
+const RR_RESENDS: u32 = 4;
+
 /// Configuration of the gateway core.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -36,11 +51,20 @@ pub struct GatewayConfig {
     pub rr_timeout: Duration,
     /// TTL of the challenge datagrams.
     pub ttl: u8,
+    /// Bytes the outbound SA may carry to a registered but not yet
+    /// verified care-of address (0: the SIU waits for the echo).
+    pub rr_credit: u64,
 }
 
 impl GatewayConfig {
     pub fn new(inner_address: Ipv4Addr) -> Self {
-        Self { inner_address, return_routability: true, rr_timeout: Duration::from_secs(3), ttl: 64 }
+        Self {
+            inner_address,
+            return_routability: true,
+            rr_timeout: Duration::from_secs(3),
+            ttl: 64,
+            rr_credit: DEFAULT_RR_CREDIT,
+        }
     }
 }
 
@@ -67,6 +91,10 @@ pub enum GwAction {
     /// Send a return-routability Challenge datagram through the outbound
     /// SA to `dst` once, without moving the SA.
     Challenge { outbound_spi: u32, dst: Ipv4Addr, datagram: Vec<u8> },
+    /// Limit what the outbound SA may still send to its destination to
+    /// `credit` bytes (`None`: no limit, the address is verified). Comes
+    /// before the `MoveOutboundSa` of a move on credit.
+    Credit { outbound_spi: u32, credit: Option<u64> },
 }
 
 /// Why the gateway refused a message; each has a counter.
@@ -121,6 +149,10 @@ pub struct GwCounters {
     pub siu_old_coa_mismatch: u64,
     pub siu_bad_reply: u64,
     pub siu_parked: u64,
+    /// SIUs applied before the echo, on credit.
+    pub siu_on_credit: u64,
+    /// Moves on credit whose address was never verified: credit withdrawn.
+    pub rr_credit_revoked: u64,
     pub rr_started: u64,
     pub rr_verified: u64,
     pub rr_failed: u64,
@@ -140,6 +172,9 @@ struct RrCheck {
     nonce: [u8; NONCE_LEN],
     deadline: Instant,
     verified: bool,
+    /// When the challenge goes out again (the SA moved on credit: the MN,
+    /// registered, does not retransmit its request).
+    resend_at: Option<Instant>,
 }
 
 /// An accepted SIU waiting for the return-routability echo.
@@ -154,6 +189,13 @@ struct BundleState {
     sa: SaBundle,
     rr: Option<RrCheck>,
     parked: Option<ParkedSiu>,
+    /// The SA points at an address not verified yet, on credit.
+    on_credit: bool,
+    /// The SA's credit is limited (on credit, or withdrawn): lifted once
+    /// an address is verified.
+    limited: bool,
+    /// No credit before this: a credited address was left unverified.
+    no_credit_until: Option<Instant>,
 }
 
 /// The gateway core.
@@ -190,7 +232,14 @@ impl Gateway {
             self.by_inbound_spi.remove(&old.sa.inbound_spi);
         }
         self.by_inbound_spi.insert(sa.inbound_spi, sa.home_address);
-        self.bundles.insert(sa.home_address, BundleState { sa, rr: None, parked: None });
+        self.bundles.insert(sa.home_address, BundleState {
+                sa,
+                rr: None,
+                parked: None,
+                on_credit: false,
+                limited: false,
+                no_credit_until: None,
+            });
     }
 
     pub fn bundle(&self, home_address: Ipv4Addr) -> Option<&SaBundle> {
@@ -247,7 +296,9 @@ impl Gateway {
             return Err(GwError::HomeAddressMismatch);
         }
         let b = self.bundles.get(&home).ok_or(GwError::UnknownMobileNode)?;
-        if self.config.return_routability && outer_src != b.sa.care_of_address {
+        // Also from the SA's own address while that is unverified (its
+        // check may have failed: this request is a chance to verify it).
+        if self.config.return_routability && (outer_src != b.sa.care_of_address || b.on_credit || b.limited) {
             self.start_rr(now, home, outer_src, rng);
         }
         Ok(())
@@ -269,7 +320,12 @@ impl Gateway {
             _ => {
                 let mut nonce = [0u8; NONCE_LEN];
                 rng(&mut nonce);
-                b.rr = Some(RrCheck { address, nonce, deadline: now + timeout, verified: false });
+                // A credited address left before its echo came: no credit
+                // for the next one for a while.
+                if b.on_credit && b.rr.as_ref().is_some_and(|rr| !rr.verified) {
+                    b.no_credit_until = Some(now + timeout);
+                }
+                b.rr = Some(RrCheck { address, nonce, deadline: now + timeout, verified: false, resend_at: None });
                 // A parked SIU for another address is now stale.
                 if b.parked.as_ref().is_some_and(|p| p.new_care_of_address != address) {
                     b.parked = None;
@@ -278,6 +334,11 @@ impl Gateway {
                 nonce
             }
         };
+        let spi = b.sa.outbound_spi;
+        self.challenge(home, spi, address, nonce, inner, ttl);
+    }
+
+    fn challenge(&mut self, home: Ipv4Addr, spi: u32, address: Ipv4Addr, nonce: [u8; NONCE_LEN], inner: Ipv4Addr, ttl: u8) {
         let challenge = RrRepr { kind: RrKind::Challenge, care_of_address: address, nonce };
         let Ok(datagram) = udp::build(
             SocketAddrV4::new(inner, MIP_PORT),
@@ -287,7 +348,7 @@ impl Gateway {
         ) else {
             return;
         };
-        self.actions.push_back(GwAction::Challenge { outbound_spi: b.sa.outbound_spi, dst: address, datagram });
+        self.actions.push_back(GwAction::Challenge { outbound_spi: spi, dst: address, datagram });
     }
 
     /// A return-routability Response (UDP payload) came out of the inbound
@@ -312,7 +373,14 @@ impl Gateway {
         if let Some(p) = b.parked.take()
             && p.new_care_of_address == resp.care_of_address
         {
-            self.complete(home, p.new_care_of_address, p.reply_datagram);
+            self.complete(home, p.new_care_of_address, p.reply_datagram, None);
+        } else if b.sa.care_of_address == resp.care_of_address && (b.on_credit || b.limited) {
+            // The SA went there on credit: the address is proven, no limit.
+            b.rr = None;
+            b.on_credit = false;
+            b.limited = false;
+            let spi = b.sa.outbound_spi;
+            self.actions.push_back(GwAction::Credit { outbound_spi: spi, credit: None });
         }
         Ok(())
     }
@@ -379,34 +447,58 @@ impl Gateway {
         if !self.config.return_routability
             || b.rr.as_ref().is_some_and(|rr| rr.verified && rr.address == siu.new_care_of_address)
         {
-            self.complete(siu.home_address, siu.new_care_of_address, siu.reply_datagram);
+            self.complete(siu.home_address, siu.new_care_of_address, siu.reply_datagram, None);
             return Ok(());
         }
         // Not verified yet: start the check if the request's outer source
-        // differed from the care-of address it registered, then wait.
+        // differed from the care-of address it registered.
         if b.rr.as_ref().is_none_or(|rr| rr.address != siu.new_care_of_address) {
             self.start_rr(now, siu.home_address, siu.new_care_of_address, rng);
         }
-        if let Some(b) = self.bundles.get_mut(&siu.home_address) {
-            b.parked =
-                Some(ParkedSiu { new_care_of_address: siu.new_care_of_address, reply_datagram: siu.reply_datagram });
-            self.counters.siu_parked += 1;
+        let (credit, every) = (self.config.rr_credit, self.config.rr_timeout / RR_RESENDS);
+        let Some(b) = self.bundles.get_mut(&siu.home_address) else { return Ok(()) };
+        // Move now, on credit, while the check runs on: only from a
+        // verified address, and not right after a credited one was left
+        // unverified. Otherwise wait for the echo.
+        if credit > 0 && !b.on_credit && b.no_credit_until.is_none_or(|t| now >= t) {
+            if let Some(rr) = &mut b.rr {
+                rr.resend_at = Some(now + every);
+            }
+            self.counters.siu_on_credit += 1;
+            self.complete(siu.home_address, siu.new_care_of_address, siu.reply_datagram, Some(credit));
+            return Ok(());
         }
+        b.parked = Some(ParkedSiu { new_care_of_address: siu.new_care_of_address, reply_datagram: siu.reply_datagram });
+        self.counters.siu_parked += 1;
         Ok(())
     }
 
     /// Move the outbound SA, then forward the reply (seed 004: the SA is
-    /// updated before any packet is sent to the MN).
-    fn complete(&mut self, home: Ipv4Addr, new: Ipv4Addr, datagram: Vec<u8>) {
+    /// updated before any packet is sent to the MN). `credit`: the address
+    /// is not verified yet, its check goes on, the SA is limited until then.
+    fn complete(&mut self, home: Ipv4Addr, new: Ipv4Addr, datagram: Vec<u8>, credit: Option<u64>) {
         let Some(b) = self.bundles.get_mut(&home) else {
             return;
         };
         let old = b.sa.care_of_address;
         b.sa.care_of_address = new;
-        b.rr = None;
         b.parked = None;
         self.counters.siu_applied += 1;
         let spi = b.sa.outbound_spi;
+        match credit {
+            Some(c) => {
+                b.on_credit = true;
+                b.limited = true;
+                self.actions.push_back(GwAction::Credit { outbound_spi: spi, credit: Some(c) });
+            }
+            None => {
+                b.rr = None;
+                b.on_credit = false;
+                if std::mem::take(&mut b.limited) {
+                    self.actions.push_back(GwAction::Credit { outbound_spi: spi, credit: None });
+                }
+            }
+        }
         self.actions.push_back(GwAction::MoveOutboundSa {
             outbound_spi: spi,
             old_care_of_address: old,
@@ -416,19 +508,41 @@ impl Gateway {
     }
 
     /// Expires return-routability checks: a parked SIU whose echo never
-    /// came is dropped and the SA stays where it was.
+    /// came is dropped and the SA stays where it was; an SA that moved on
+    /// credit keeps no credit (nothing more is sent there until a request
+    /// from it is verified). Re-sends the challenge of an SA on credit.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for b in self.bundles.values_mut() {
-            if b.rr.as_ref().is_some_and(|rr| !rr.verified && rr.deadline <= now) {
+        let (inner, ttl, every) = (self.config.inner_address, self.config.ttl, self.config.rr_timeout / RR_RESENDS);
+        let mut resend = Vec::new();
+        for (home, b) in self.bundles.iter_mut() {
+            let Some(rr) = b.rr.as_mut().filter(|rr| !rr.verified) else { continue };
+            if rr.deadline <= now {
                 b.rr = None;
                 b.parked = None;
                 self.counters.rr_failed += 1;
+                if b.on_credit {
+                    b.on_credit = false;
+                    b.no_credit_until = Some(now + self.config.rr_timeout);
+                    self.counters.rr_credit_revoked += 1;
+                    self.actions.push_back(GwAction::Credit { outbound_spi: b.sa.outbound_spi, credit: Some(0) });
+                }
+            } else if rr.resend_at.is_some_and(|t| t <= now) {
+                rr.resend_at = Some(now + every);
+                resend.push((*home, b.sa.outbound_spi, rr.address, rr.nonce));
             }
+        }
+        for (home, spi, address, nonce) in resend {
+            self.challenge(home, spi, address, nonce, inner, ttl);
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.bundles.values().filter_map(|b| b.rr.as_ref().filter(|r| !r.verified).map(|r| r.deadline)).min()
+        self.bundles
+            .values()
+            .filter_map(|b| b.rr.as_ref().filter(|r| !r.verified))
+            .flat_map(|r| [Some(r.deadline), r.resend_at])
+            .flatten()
+            .min()
     }
 
     pub fn poll_action(&mut self) -> Option<GwAction> {
@@ -480,13 +594,19 @@ mod tests {
     const COA2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
     const COA3: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 3);
 
-    fn gw(rr: bool) -> Gateway {
+    /// Return-routability on or off; strict (no credit) unless `credit`.
+    fn gw_with(rr: bool, credit: u64) -> Gateway {
         let mut c = GatewayConfig::new(GW);
         c.return_routability = rr;
+        c.rr_credit = credit;
         let mut g = Gateway::new(c);
         g.add_home_agent(HA, SiuKey::new(1, &[3; 32]));
         g.add_bundle(SaBundle { home_address: HOME, inbound_spi: 0x100, outbound_spi: 0x200, care_of_address: COA1 });
         g
+    }
+
+    fn gw(rr: bool) -> Gateway {
+        gw_with(rr, 0)
     }
 
     fn siu(seq: u64, code: ReplyCode, old: Ipv4Addr, new: Ipv4Addr) -> Vec<u8> {
@@ -594,5 +714,110 @@ mod tests {
         assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA2);
         // The echo cannot be replayed.
         assert_eq!(g.handle_rr_response(0x100, &resp), Err(GwError::RrMismatch));
+    }
+
+    fn actions(g: &mut Gateway) -> Vec<GwAction> {
+        core::iter::from_fn(|| g.poll_action()).collect()
+    }
+
+    /// The request from `coa` and its challenge's echo payload.
+    fn request_from(g: &mut Gateway, now: Instant, coa: Ipv4Addr, nonce: u8) -> Vec<u8> {
+        let mut req = vec![0u8; 24];
+        req[0] = 1;
+        req[4..8].copy_from_slice(&HOME.octets());
+        g.handle_registration_request(now, 0x100, coa, &req, &mut |b: &mut [u8]| b.fill(nonce)).unwrap();
+        let acts = actions(g);
+        let [GwAction::Challenge { dst, datagram, .. }] = &acts[..] else { panic!("{acts:?}") };
+        assert_eq!(*dst, coa);
+        let c = RrRepr::parse(udp::parse(datagram).unwrap().payload).unwrap();
+        RrRepr { kind: RrKind::Response, ..c }.to_bytes().to_vec()
+    }
+
+    #[test]
+    fn siu_before_the_echo_moves_on_credit_and_the_echo_lifts_it() {
+        let mut g = gw_with(true, 1000);
+        let now = Instant::now();
+        let echo = request_from(&mut g, now, COA2, 0x11);
+        g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut no_rng).unwrap();
+        // Limited first, then moved, then the reply: no byte leaves unlimited.
+        match &actions(&mut g)[..] {
+            [
+                GwAction::Credit { outbound_spi: 0x200, credit: Some(1000) },
+                GwAction::MoveOutboundSa { outbound_spi: 0x200, new_care_of_address: COA2, .. },
+                GwAction::Forward { dst: COA2, .. },
+            ] => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((g.counters().siu_on_credit, g.counters().siu_parked), (1, 0));
+        assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA2);
+        // The challenge goes out again while the echo is awaited.
+        let resend = g.poll_timeout().unwrap();
+        assert_eq!(resend, now + Duration::from_millis(750));
+        g.handle_timeout(resend);
+        assert!(matches!(&actions(&mut g)[..], [GwAction::Challenge { dst: COA2, .. }]));
+        g.handle_rr_response(0x100, &echo).unwrap();
+        assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x200, credit: None }]);
+        assert_eq!(g.poll_timeout(), None);
+        assert_eq!(g.counters().rr_verified, 1);
+    }
+
+    #[test]
+    fn credit_never_earned_is_withdrawn_and_the_next_move_waits() {
+        let mut g = gw_with(true, 1000);
+        let t0 = Instant::now();
+        let _lost = request_from(&mut g, t0, COA2, 0x11);
+        g.handle_siu(t0, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut no_rng).unwrap();
+        assert_eq!(actions(&mut g).len(), 3);
+        // No echo by the deadline: nothing more goes to COA2.
+        let t1 = t0 + Duration::from_secs(3);
+        g.handle_timeout(t1);
+        assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x200, credit: Some(0) }]);
+        assert_eq!((g.counters().rr_failed, g.counters().rr_credit_revoked), (1, 1));
+        // The next address earns no credit for a while: its SIU waits.
+        let echo3 = request_from(&mut g, t1, COA3, 0x33);
+        g.handle_siu(t1, HA, &siu(6, ReplyCode::Accepted, COA2, COA3), &mut no_rng).unwrap();
+        assert!(actions(&mut g).is_empty());
+        assert_eq!(g.counters().siu_parked, 1);
+        g.handle_rr_response(0x100, &echo3).unwrap();
+        // Proven: the limit goes before the SA moves.
+        match &actions(&mut g)[..] {
+            [
+                GwAction::Credit { credit: None, .. },
+                GwAction::MoveOutboundSa { new_care_of_address: COA3, .. },
+                GwAction::Forward { dst: COA3, .. },
+            ] => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_credited_address_left_unverified_costs_the_next_move_its_credit() {
+        // An MN hopping to address after address without ever answering
+        // gets one credited move per rr_timeout, not one per request.
+        let mut g = gw_with(true, 1000);
+        let t0 = Instant::now();
+        request_from(&mut g, t0, COA2, 0x11);
+        g.handle_siu(t0, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut no_rng).unwrap();
+        actions(&mut g);
+        request_from(&mut g, t0, COA3, 0x33);
+        g.handle_siu(t0, HA, &siu(6, ReplyCode::Accepted, COA2, COA3), &mut no_rng).unwrap();
+        assert!(actions(&mut g).is_empty(), "parked: no second credit");
+        assert_eq!((g.counters().siu_on_credit, g.counters().siu_parked), (1, 1));
+        assert_eq!(g.bundle(HOME).unwrap().care_of_address, COA2);
+    }
+
+    #[test]
+    fn a_request_from_the_credited_address_itself_restarts_its_check() {
+        let mut g = gw_with(true, 1000);
+        let t0 = Instant::now();
+        request_from(&mut g, t0, COA2, 0x11);
+        g.handle_siu(t0, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut no_rng).unwrap();
+        actions(&mut g);
+        g.handle_timeout(t0 + Duration::from_secs(3));
+        assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x200, credit: Some(0) }]);
+        // The MN re-registers from where the SA is: checked again, proven.
+        let echo = request_from(&mut g, t0 + Duration::from_secs(4), COA2, 0x22);
+        g.handle_rr_response(0x100, &echo).unwrap();
+        assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x200, credit: None }]);
     }
 }

@@ -154,6 +154,7 @@ impl Mn {
         let (handle, hit, tx, attempt) = (h.handle.clone(), h.gateway_hit, h.tx.clone(), e.attempt);
         let (local, gw) = (IpAddr::V4(e.care_of), IpAddr::V4(self.sec.gateway));
         info!(care_of = %e.care_of, gateway = %hit, "HIP base exchange with the gateway");
+        debug!(target: "handover", step = "mn_bex_started", "base exchange started");
         tokio::spawn(async move {
             // The old association's path is gone: no CLOSE, start over
             // (the gateway accepts a new I2 in ESTABLISHED, RFC 7401 §4.4.2).
@@ -220,6 +221,7 @@ impl Mn {
         if !first {
             self.generation += 1;
         }
+        debug!(target: "handover", step = "mn_sas_installed", "SAs from the base exchange installed");
         info!(%care_of, spi_in = format_args!("{:#010x}", e.inbound_spi),
             spi_out = format_args!("{:#010x}", e.outbound_spi), "VPN SAs from the HIP base exchange installed");
         self.mark(|h, ms| {

@@ -5,13 +5,13 @@
 //! address being verified), and writes packets into the TUN device (a
 //! Registration Request it checked, forwarded inside).
 
-use std::{io, net::IpAddr};
+use std::{io, net::IpAddr, sync::Arc};
 
 use proxy_proto::esp::{gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
 
-use super::HostPath;
+use super::{HostPath, Tun};
 use super::rawsock::{self, HEADROOM};
-use crate::esp::{Direction, SaError, counters::Counter};
+use crate::esp::{Direction, SaError, SaTable, counters::Counter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlSendError {
@@ -71,6 +71,25 @@ impl HostPath {
     /// Write a packet into the TUN device, for the local stack to take or
     /// forward (counted `local_tx`): behind a zero virtio-net header (no
     /// offload asked for), as the device expects.
+    pub fn inject(&self, pkt: &[u8]) -> io::Result<()> {
+        self.injector().inject(pkt)
+    }
+
+    /// [`HostPath::inject`] for another thread (a tunnel hook that forwards
+    /// a control packet inside before it tells its driver about it).
+    pub fn injector(&self) -> Injector {
+        Injector { tun: self.tun.clone(), table: self.table.clone() }
+    }
+}
+
+/// Writes packets into a host data path's TUN device.
+#[derive(Clone)]
+pub struct Injector {
+    tun: Arc<Tun>,
+    table: Arc<SaTable>,
+}
+
+impl Injector {
     pub fn inject(&self, pkt: &[u8]) -> io::Result<()> {
         let mut buf = vec![0u8; VIRTIO_NET_HDR_LEN + pkt.len()];
         buf[VIRTIO_NET_HDR_LEN..].copy_from_slice(pkt);

@@ -33,7 +33,7 @@ use std::{
 use anyhow::Context;
 use proxy_proto::esp::proxy::Translator;
 
-pub use control::ControlSendError;
+pub use control::{ControlSendError, Injector};
 pub use tun::Tun;
 
 use super::{SaTable, tunnel_hook::TunnelHook};

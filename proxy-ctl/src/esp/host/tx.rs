@@ -309,6 +309,12 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
         return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());
+    // A destination on credit (not verified yet, the VPN gateway's
+    // handover): what is left must cover the packet; charged once sealed.
+    if st.credit.is_some_and(|left| left < len as u64) {
+        c.inc(Counter::DropNoCredit);
+        return Sealed::Dropped;
+    }
     let mut rng_failed = false;
     let mut rng = |iv: &mut [u8]| rng_failed |= aws_lc_rs::rand::fill(iv).is_err();
     let inner = HEADROOM..HEADROOM + len;
@@ -321,6 +327,9 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
     }
     match sealed {
         Ok(esp) if !rng_failed => {
+            if let Some(left) = st.credit {
+                st.credit = Some(left.saturating_sub(esp.len() as u64));
+            }
             batch.start[i] = esp.start;
             batch.len[i] = esp.len();
             Sealed::Send(st.local, st.peer)
@@ -340,6 +349,49 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::esp::{Direction, ModeName, spec::SaSpec};
+
+    #[test]
+    fn a_destination_on_credit_gets_what_the_credit_covers_then_nothing() {
+        let table = SaTable::new(None);
+        let spec = SaSpec {
+            spi: 0x500,
+            direction: Direction::Out,
+            mode: ModeName::Tunnel,
+            transform: "aes128-gcm16".into(),
+            key: "ab".repeat(20),
+            local: "192.0.2.1".parse().unwrap(),
+            peer: "203.0.113.23".parse().unwrap(),
+            inner_local: None,
+            inner_peer: Some("10.2.0.5".parse().unwrap()),
+            wildcard_source: false,
+        };
+        table.install(spec.validate().unwrap()).unwrap();
+        let mut batch = Batch::default();
+        let seal = |batch: &mut Batch| {
+            let mut pkt = [0u8; 100];
+            pkt[0] = 0x45;
+            pkt[16..20].copy_from_slice(&[10, 2, 0, 5]);
+            batch.frame_mut(0)[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(&pkt);
+            batch.len[0] = pkt.len();
+            let t = table.read();
+            match seal_one(&t, batch, 0, &table) {
+                Sealed::Send(..) => Some(batch.len[0] as u64),
+                Sealed::Dropped => None,
+                Sealed::NoSa(d) => panic!("no SA for {d}"),
+            }
+        };
+        let esp_len = seal(&mut batch).expect("no limit by default");
+        // Credit for one packet and a half: one goes, the next is refused.
+        table.set_credit(0x500, Some(esp_len + esp_len / 2)).unwrap();
+        assert_eq!(seal(&mut batch), Some(esp_len));
+        assert_eq!(seal(&mut batch), None);
+        assert_eq!(table.counters.get(Counter::DropNoCredit), 1);
+        // Lifted (the address was verified): unlimited again.
+        table.set_credit(0x500, None).unwrap();
+        assert!(seal(&mut batch).is_some() && seal(&mut batch).is_some());
+        assert!(table.set_credit(0x501, None).is_err());
+    }
 
     #[test]
     fn destinations() {

@@ -24,6 +24,7 @@ pub mod event;
 mod handlers;
 pub mod host;
 pub mod local;
+mod moved;
 pub mod registration;
 pub mod responder;
 mod seal;

@@ -874,3 +874,32 @@ fn mixed_rsa_initiator_ed25519_responder_modp() {
     assert_eq!(pkts[2].get::<HipMac>().unwrap().hmac.len(), 32);
     check_established(&p);
 }
+
+#[test]
+fn association_moved_by_the_vpn_records_its_locators_without_signalling() {
+    // The mobile VPN moves the SAs of a HIP-keyed association with its own
+    // registration (seed 004): the core only records where they went.
+    let mut p = Pair::default_pair();
+    p.connect(vec![(A4, B4)]);
+    p.drive();
+    check_established(&p);
+    let (ha, hb) = (hit(&p.a), hit(&p.b));
+    let coa = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23));
+    let sent = p.log.len();
+    assert_eq!(p.a.note_moved(&hb, Some(coa), None), 1);
+    assert_eq!(p.b.note_moved(&ha, None, Some(coa)), 1);
+    p.collect();
+    assert_eq!(p.log.len(), sent, "no HIP packet for a move another protocol made");
+    assert!(p.a_events.iter().chain(&p.b_events).all(|e| !matches!(e, Event::LocatorChanged { .. })));
+    let (a, b) = (p.a.association(p.now, &hb).unwrap(), p.b.association(p.now, &ha).unwrap());
+    assert_eq!((a.local_locator, a.peer_locator), (coa, B4));
+    assert_eq!((b.local_locator, b.peer_locator), (B4, coa));
+    // Nothing to record: unchanged, another family, nobody.
+    assert_eq!(p.a.note_moved(&hb, Some(coa), Some(B4)), 0);
+    assert_eq!(p.a.note_moved(&hb, Some(A6), None), 0);
+    assert_eq!(p.a.note_moved(&ha, Some(A4), None), 0);
+    // What the core sends later on the association goes to the new locator.
+    p.a.close(p.now, None, hb).unwrap();
+    let close = one(&mut p.a);
+    assert_eq!((close.src, close.dst), (coa, B4));
+}
