@@ -247,7 +247,9 @@ fn handover_on_credit_moves_before_the_echo_then_lifts_the_limit() {
     let siu = w.ha_siu(&req);
     w.gw_siu(&siu).unwrap();
     let acts = w.gw_actions();
-    let [GwAction::Credit { outbound_spi: SPI_OUT, credit: Some(c) }, rest @ ..] = &acts[..] else { panic!("{acts:?}") };
+    let [GwAction::Credit { outbound_spi: SPI_OUT, credit: Some(c) }, rest @ ..] = &acts[..] else {
+        panic!("{acts:?}")
+    };
     assert_eq!(*c, 64 * 1024);
     let reply = assert_move_then_forward(rest);
     w.assert_gw_at(COA2);

@@ -554,7 +554,9 @@ impl Gw {
                 // The hook forwarded it already (same home address check);
                 // here the core starts the check of a new source.
                 match self.core.handle_registration_request(Instant::now(), spi, src, d.payload, &mut fill_random) {
-                    Ok(()) => debug!(target: "handover", step = "gw_rrq_checked", "Registration Request seen by the core"),
+                    Ok(()) => {
+                        debug!(target: "handover", step = "gw_rrq_checked", "Registration Request seen by the core")
+                    }
                     Err(e) => warn!(home = %p.home, "Registration Request not forwarded: {e}"),
                 }
             }

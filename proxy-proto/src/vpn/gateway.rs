@@ -232,14 +232,10 @@ impl Gateway {
             self.by_inbound_spi.remove(&old.sa.inbound_spi);
         }
         self.by_inbound_spi.insert(sa.inbound_spi, sa.home_address);
-        self.bundles.insert(sa.home_address, BundleState {
-                sa,
-                rr: None,
-                parked: None,
-                on_credit: false,
-                limited: false,
-                no_credit_until: None,
-            });
+        self.bundles.insert(
+            sa.home_address,
+            BundleState { sa, rr: None, parked: None, on_credit: false, limited: false, no_credit_until: None },
+        );
     }
 
     pub fn bundle(&self, home_address: Ipv4Addr) -> Option<&SaBundle> {
@@ -338,7 +334,15 @@ impl Gateway {
         self.challenge(home, spi, address, nonce, inner, ttl);
     }
 
-    fn challenge(&mut self, home: Ipv4Addr, spi: u32, address: Ipv4Addr, nonce: [u8; NONCE_LEN], inner: Ipv4Addr, ttl: u8) {
+    fn challenge(
+        &mut self,
+        home: Ipv4Addr,
+        spi: u32,
+        address: Ipv4Addr,
+        nonce: [u8; NONCE_LEN],
+        inner: Ipv4Addr,
+        ttl: u8,
+    ) {
         let challenge = RrRepr { kind: RrKind::Challenge, care_of_address: address, nonce };
         let Ok(datagram) = udp::build(
             SocketAddrV4::new(inner, MIP_PORT),

@@ -9,8 +9,8 @@ use std::{io, net::IpAddr, sync::Arc};
 
 use proxy_proto::esp::{gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
 
-use super::{HostPath, Tun};
 use super::rawsock::{self, HEADROOM};
+use super::{HostPath, Tun};
 use crate::esp::{Direction, SaError, SaTable, counters::Counter};
 
 #[derive(Debug, thiserror::Error)]
