@@ -171,6 +171,10 @@ pub struct SaTable {
     soft_limit: std::sync::atomic::AtomicU32,
     /// Woken by [`SaTable::push_event`]: the rekey task drains then.
     events_ready: tokio::sync::Notify,
+    /// Woken on every SA change, for the one task that mirrors the table
+    /// into the AF_XDP steering maps (the eventfd above has its own
+    /// reader, the TUN sender).
+    sas_changed: tokio::sync::Notify,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -212,6 +216,7 @@ impl SaTable {
             given_up: Mutex::default(),
             soft_limit: proxy_proto::esp::sa::DEFAULT_SOFT_LIMIT.into(),
             events_ready: tokio::sync::Notify::new(),
+            sas_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -234,7 +239,14 @@ impl SaTable {
         unsafe { libc::read(self.changed, (&mut v as *mut u64).cast(), 8) };
     }
 
+    /// Resolves after the next SA change (or at once if one happened since
+    /// the last call: the permit is kept). One waiter.
+    pub async fn sas_changed(&self) {
+        self.sas_changed.notified().await
+    }
+
     fn signal_changed(&self) {
+        self.sas_changed.notify_one();
         let one = 1u64;
         // SAFETY: writing 8 bytes to our eventfd.
         unsafe { libc::write(self.changed, (&one as *const u64).cast(), 8) };
