@@ -242,6 +242,62 @@ TOML
 }
 demo_esp
 
+demo_esp_rekey() {
+  say "ESP rekey on SA aging: [esp] rekey_after_packets = 2000; an 8 MiB download rekeys by UPDATE with a new Diffie-Hellman as it goes"
+  local RA RB hit_a hit_b
+  mkns RA rka; mkns RB rkb
+  veth "$RA" e0 "$RB" e0
+  nsx "$RA" ip addr add 10.78.0.1/24 dev e0; nsx "$RB" ip addr add 10.78.0.2/24 dev e0
+  hit_a=$("$CTL" --json identity new --algo p256 --out "$STATE/rka.pem" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hit"])')
+  hit_b=$("$CTL" --json identity new --algo p256 --out "$STATE/rkb.pem" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hit"])')
+  for side in a b; do
+    local me peer my_hit peer_hit
+    if [ $side = a ]; then me=10.78.0.1 peer=10.78.0.2 my_hit=$hit_a peer_hit=$hit_b; else me=10.78.0.2 peer=10.78.0.1 my_hit=$hit_b peer_hit=$hit_a; fi
+    cat > "$STATE/rk$side.toml" <<TOML
+[control]
+socket = "$STATE/rk$side.sock"
+[esp]
+tun = "hip0"
+tun_addrs = ["$my_hit/28"]
+rekey_after_packets = 2000
+[hip]
+identities = ["$STATE/rk$side.pem"]
+locators = ["$me"]
+[[hip.peer]]
+hit = "$peer_hit"
+locators = ["$peer"]
+TOML
+  done
+  ip netns exec "$RA" "$CTL" run --config "$STATE/rka.toml" 2> "$STATE/rka.log" & PIDS+=($!)
+  ip netns exec "$RB" "$CTL" run --config "$STATE/rkb.toml" 2> "$STATE/rkb.log" & PIDS+=($!)
+  wait_sock "$STATE/rka.sock"; wait_sock "$STATE/rkb.sock"
+  mkdir -p "$STATE/rkwww"; head -c 8M /dev/urandom > "$STATE/rkwww/blob"
+  ip netns exec "$RA" dumpcap -q -i e0 -f 'ip proto 139' -w "$STATE/rk.pcap" 2>/dev/null & local cap=$!
+  sleep 0.5
+  local sum got
+  sum=$(sha256sum < "$STATE/rkwww/blob" | cut -c1-16)
+  ip netns exec "$RB" python3 -m http.server --bind "$hit_b" --directory "$STATE/rkwww" 8080 >/dev/null 2>&1 & PIDS+=($!)
+  for _ in $(seq 50); do nsx "$RB" ss -ltn | grep -q :8080 && break; sleep 0.1; done
+  nsx "$RA" ping -6 -c 1 -W 3 "$hit_b" >/dev/null
+  echo "host b: outbound SPI before: $("$CTL" --socket "$STATE/rkb.sock" --json sa list | python3 -c 'import json,sys; print([hex(s["spi"]) for s in json.load(sys.stdin)["sas"] if s["direction"] == "out"])')"
+  echo "host a: curl --limit-rate 4M http://[$hit_b]:8080/blob"
+  got=$(nsx "$RA" curl -s -g --limit-rate 4M "http://[$hit_b]:8080/blob" | sha256sum | cut -c1-16)
+  echo "sha256 $got $([ "$got" = "$sum" ] && echo OK || echo MISMATCH)"
+  [ "$got" = "$sum" ]
+  echo "host b: outbound SPI after:  $("$CTL" --socket "$STATE/rkb.sock" --json sa list | python3 -c 'import json,sys; print([hex(s["spi"]) for s in json.load(sys.stdin)["sas"] if s["direction"] == "out"])')"
+  sleep 0.7; kill -INT "$cap"; wait "$cap" 2>/dev/null || true
+  echo "host b: proxy-ctl sa list (rekey counters)"
+  "$CTL" --socket "$STATE/rkb.sock" sa list | grep -E 'rekeys_started|sa_events|drop_unknown_spi'
+  echo "host b: proxy-ctl assoc stats (rekeys completed, with a new DH)"
+  "$CTL" --socket "$STATE/rkb.sock" assoc stats | grep -E '^ *rekeys'
+  grep -o -E 'SA aging: rekey.*|rekey: outbound SA switched.*new_dh.*' "$STATE/rkb.log" | sed 's/^/  /'
+  echo "tshark: the rekey UPDATEs (ESP_INFO old -> new SPI, Keymat Index, DIFFIE_HELLMAN group)"
+  tshark -n -r "$STATE/rk.pcap" -Y 'hip.packet_type == 16 and hip.tlv_esp_info_new_spi' -T fields -e ip.src \
+    -e hip.tlv_esp_info_old_spi -e hip.tlv_esp_info_new_spi -e hip.tlv_esp_info_key_index -e hip.tlv.dh_group_id 2>/dev/null \
+    | head -6 | sed 's/^/  /'
+}
+demo_esp_rekey
+
 demo_proxy_esp() {
   say "the main loop: a legacy host curls a HIP host's name through the proxy, ESP (BEET) between proxy and host"
   # legacy 10.5.0.11 -- lan0 [proxy: dns, hip proxy, esp] wan0 192.0.2.1 == 192.0.2.10 [HIP host: role host, TUN]

@@ -79,7 +79,43 @@ pub struct EspSection {
     /// new flows (counted), existing ones go on.
     #[serde(default = "default_proxy_max_flows")]
     pub proxy_max_flows: usize,
+    /// Packets sent on an outbound SA before the daemon rekeys it (HIP
+    /// UPDATE, RFC 7402 §6.9): well before the 2^32-1 sequence numbers
+    /// run out (RFC 4303 §3.3.3). Default 2^32 - 2^24.
+    #[serde(default = "default_rekey_after_packets")]
+    pub rekey_after_packets: u64,
+    /// Where those rekeys take their new keys: `"new_dh"` (a new
+    /// Diffie-Hellman in the UPDATEs, RFC 7402 §6.8; the default) or
+    /// `"keymat"` (drawn further from the current KEYMAT).
+    #[serde(default)]
+    pub rekey_keying: RekeyKeyingName,
 }
+
+/// `[esp] rekey_keying`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RekeyKeyingName {
+    #[default]
+    NewDh,
+    Keymat,
+}
+
+impl RekeyKeyingName {
+    pub fn keying(self) -> proxy_proto::hip::assoc::RekeyKeying {
+        match self {
+            RekeyKeyingName::NewDh => proxy_proto::hip::assoc::RekeyKeying::NewDh,
+            RekeyKeyingName::Keymat => proxy_proto::hip::assoc::RekeyKeying::Keymat,
+        }
+    }
+}
+
+fn default_rekey_after_packets() -> u64 {
+    u64::from(proxy_proto::esp::sa::DEFAULT_SOFT_LIMIT)
+}
+
+/// The largest `rekey_after_packets`: the last sequence number before the
+/// hard limit.
+pub const MAX_REKEY_AFTER_PACKETS: u64 = u32::MAX as u64 - 1;
 
 fn default_proxy_max_flows() -> usize {
     65536
@@ -445,6 +481,12 @@ impl Config {
                 return Err("[esp] with `[hip] role = \"proxy\"` needs a [pool] of substitute addresses".into());
             }
         }
+        if !(1..=MAX_REKEY_AFTER_PACKETS).contains(&e.rekey_after_packets) {
+            return Err(format!(
+                "[esp] rekey_after_packets = {}: expected 1..={MAX_REKEY_AFTER_PACKETS}",
+                e.rekey_after_packets
+            ));
+        }
         if e.proxy_max_flows == 0 {
             return Err("[esp] proxy_max_flows must be at least 1".into());
         }
@@ -571,6 +613,17 @@ mod tests {
         assert!(e.contains("af_xdp"), "{e}");
         let c = Config::parse("[esp]\ndatapath = \"tun\"\nxdp_bind = \"copy\"\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| (e.datapath, e.xdp_bind)), Some((EspDatapath::Tun, XdpBind::Copy)));
+        let c = Config::parse("[esp]\nrekey_after_packets = 2000\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| (e.rekey_after_packets, e.rekey_keying)), Some((2000, RekeyKeyingName::NewDh)));
+        let c = Config::parse("[esp]\nrekey_keying = \"keymat\"\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| e.rekey_keying), Some(RekeyKeyingName::Keymat));
+        assert!(Config::parse("[esp]\nrekey_keying = \"dh\"\n", Path::new("t")).is_err());
+        let c = Config::parse("[esp]\n", Path::new("t")).unwrap();
+        assert_eq!(c.esp.map(|e| e.rekey_after_packets), Some(u64::from(u32::MAX - (1 << 24))));
+        for bad in ["0", "4294967295"] {
+            let e = Config::parse(&format!("[esp]\nrekey_after_packets = {bad}\n"), Path::new("t")).unwrap_err();
+            assert!(e.to_string().contains("rekey_after_packets"), "{e}");
+        }
         let e = Config::parse("[esp]\ntun_mtu = 100\n", Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("tun_mtu"), "{e}");
     }

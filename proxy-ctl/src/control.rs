@@ -34,9 +34,12 @@ pub enum Request {
         hit: std::net::Ipv6Addr,
     },
     AssocList,
-    /// Rekey a HIP association by UPDATE (new SPIs and ESP keys).
+    /// Rekey a HIP association by UPDATE (new SPIs and ESP keys): with a
+    /// new Diffie-Hellman, or with `keymat` drawn from the current KEYMAT.
     AssocRekey {
         hit: std::net::Ipv6Addr,
+        #[serde(default)]
+        keymat: bool,
     },
     /// HIP packet counters and drops by reason.
     HipStats,

@@ -8,6 +8,7 @@ mod hip;
 mod hipesp;
 mod mobility_v6;
 mod nat;
+mod proxy_rekey;
 mod proxyesp;
 mod rvs;
 mod rvs_proxy;

@@ -1,4 +1,4 @@
-//! `proxy-ctl assoc connect|close|list|stats`: HIP associations.
+//! `proxy-ctl assoc connect|close|rekey|list|stats`: HIP associations.
 
 use std::{
     net::{IpAddr, Ipv6Addr},
@@ -22,8 +22,15 @@ pub enum AssocCmd {
     },
     /// Close an association (CLOSE / CLOSE_ACK).
     Close { hit: Ipv6Addr },
-    /// New SPIs and ESP keys for an association, by UPDATE (RFC 7402 §6.9).
-    Rekey { hit: Ipv6Addr },
+    /// New SPIs and ESP keys for an association, by UPDATE (RFC 7402 §6.8)
+    /// with a new Diffie-Hellman.
+    Rekey {
+        hit: Ipv6Addr,
+        /// Draw the new keys from the current KEYMAT instead (no new DH;
+        /// a new DH all the same once the KEYMAT is used up).
+        #[arg(long)]
+        keymat: bool,
+    },
     /// List associations: peer, locators, state, SPIs, ESP transform, age.
     List,
     /// HIP packet counters and rejected packets by reason.
@@ -49,7 +56,7 @@ pub async fn run(socket: &Path, json: bool, cmd: AssocCmd) -> anyhow::Result<()>
     let req = match cmd {
         AssocCmd::Connect { hit, locators } => Request::AssocConnect { hit, locators },
         AssocCmd::Close { hit } => Request::AssocClose { hit },
-        AssocCmd::Rekey { hit } => Request::AssocRekey { hit },
+        AssocCmd::Rekey { hit, keymat } => Request::AssocRekey { hit, keymat },
         AssocCmd::List => Request::AssocList,
         AssocCmd::Stats => Request::HipStats,
     };

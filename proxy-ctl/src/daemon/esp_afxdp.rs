@@ -1,7 +1,8 @@
 //! The proxy's AF_XDP fast path in the daemon (issue 5): start the ESP
 //! workers next to the TUN slow path, put their sockets in the XSKMAP, and
 //! keep the steering maps in line with the SA table and the translator's
-//! mappings (esp::afxdp::AfXdpPath::sync) on a short tick. First packets
+//! mappings (esp::afxdp::AfXdpPath::sync) on every SA change and on a
+//! short tick (mappings change without telling). First packets
 //! of a flow to a peer without SAs take the slow path, which triggers the
 //! base exchange; once the SA pair is in and the next hop known, the
 //! substitute's packets are steered to the workers.
@@ -21,8 +22,10 @@ use crate::{
     },
 };
 
-/// How often the steering follows SA and mapping changes. A flow's
-/// packets take the slow path for at most this long after its SAs appear.
+/// How often the steering follows mapping changes. SA changes (a new
+/// pair, a rekey) wake the sync at once, so a flow's packets leave the
+/// slow path as soon as its SAs are in, and the workers open what arrives
+/// on a rekey's new inbound SPI instead of handing it to the TUN path.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
 
 /// Start the workers when the config asks for them (or allows them and
@@ -55,7 +58,7 @@ pub async fn start(
             XdpBind::Zerocopy => BindMode::ZeroCopy,
         },
     };
-    let path = match AfXdpPath::start(table, translator.clone(), opts) {
+    let path = match AfXdpPath::start(table.clone(), translator.clone(), opts) {
         Ok(p) => Arc::new(p),
         Err(err) if e.datapath == EspDatapath::Auto => {
             warn!("AF_XDP workers not started, the TUN path carries everything: {err:#}");
@@ -69,7 +72,10 @@ pub async fn start(
         let mut tick = tokio::time::interval(SYNC_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = table.sas_changed() => {}
+            }
             let subs: Vec<_> = translator.mappings().into_iter().map(|(s, m)| (s, m.peer_hit)).collect();
             p.sync(&mut *dp.lock().await, &subs);
         }

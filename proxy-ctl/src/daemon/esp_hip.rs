@@ -4,11 +4,17 @@
 //! the Responder from R2-SENT to ESTABLISHED (RFC 7401 §4.4.2); a local packet to a HIT without SA starts
 //! the base exchange, and the ESP worker releases the held packet as soon
 //! as the SAs are in (connect time = base exchange time plus a wake-up).
+//!
+//! A rekey by UPDATE (RFC 7402 §6.8 - §6.10) arrives in steps: the new
+//! inbound SA goes in beside the current one; the outbound SA is switched
+//! in one table write; the replaced inbound SA stays until the peer's ESP
+//! shows on the new one (plus a short drain for packets already in
+//! flight), at most [`RETIRED_GRACE`].
 
-use std::{net::IpAddr, sync::Arc};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use proxy_proto::hip::{
-    assoc::{Established, Event},
+    assoc::{Established, Event, RekeyStep, Rekeyed},
     crypto::Hit,
 };
 use tokio::task::JoinHandle;
@@ -37,6 +43,7 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
     // ESP packet (dropped as an unknown SPI, a SYN then waits 1 s).
     let hook: EventHook = Arc::new(move |ev: &Event| match ev {
         Event::Established(e) => install(&table, e),
+        Event::Rekeyed(r) => rekey_step(&table, r),
         Event::Closed { peer_hit, .. } => {
             let n = table.remove_peer(IpAddr::V6(peer_hit.to_ipv6()));
             info!(peer = %peer_hit.to_ipv6(), removed = n, "association closed: SAs removed");
@@ -76,9 +83,9 @@ pub fn spawn(table: Arc<SaTable>, hip: HipHandle, locate: Option<LocatorLookup>)
     }
     let hip_first = hip.clone();
     let established = tokio::spawn(async move {
-        while let Some((local, peer)) = first_esp.recv().await {
+        while let Some((local, peer, spi)) = first_esp.recv().await {
             if let (IpAddr::V6(l), IpAddr::V6(p)) = (local, peer)
-                && let Err(e) = hip_first.esp_received(Hit::from(l), Hit::from(p)).await
+                && let Err(e) = hip_first.esp_received_on(Hit::from(l), Hit::from(p), spi).await
             {
                 warn!("ESP received not passed to HIP: {e:#}");
             }
@@ -114,27 +121,52 @@ fn received_by_peer(table: &SaTable) -> Vec<(Hit, Hit, u32, u64)> {
         .collect()
 }
 
-/// The SA pair of an ESTABLISHED association, replacing older SAs with the
-/// same peer (a new base exchange rekeys).
-fn install(table: &SaTable, e: &Established) {
-    let (local_hit, peer_hit) = (IpAddr::V6(e.local_hit.to_ipv6()), IpAddr::V6(e.peer_hit.to_ipv6()));
-    let sa = |spi: u32, direction: Direction, key: &[u8]| ValidSa {
+/// How long a replaced inbound SA stays at most.
+pub const RETIRED_GRACE: Duration = Duration::from_secs(5);
+/// After the peer's first ESP on the new inbound SA: what it sent on the
+/// old one before has arrived by then.
+const RETIRED_DRAIN: Duration = Duration::from_millis(500);
+/// How often the retirement checks the new inbound SA.
+const RETIRED_POLL: Duration = Duration::from_millis(50);
+
+/// One BEET SA of a HIP association.
+#[allow(clippy::too_many_arguments)]
+fn hip_sa(
+    spi: u32,
+    direction: Direction,
+    key: &[u8],
+    transform: proxy_proto::esp::Transform,
+    local: IpAddr,
+    peer: IpAddr,
+    local_hit: IpAddr,
+    peer_hit: IpAddr,
+) -> ValidSa {
+    ValidSa {
         spec: SaSpec {
             spi,
             direction,
             mode: ModeName::Beet,
-            transform: transform_name(e.transform).into(),
+            transform: transform_name(transform).into(),
             // Keys stay binary: the spec's hex form is for config and CLI.
             key: String::new(),
-            local: e.local_locator,
-            peer: e.peer_locator,
+            local,
+            peer,
             inner_local: Some(local_hit),
             inner_peer: Some(peer_hit),
             wildcard_source: false,
         },
-        transform: e.transform,
+        transform,
         key: key.to_vec(),
         from_hip: true,
+    }
+}
+
+/// The SA pair of an ESTABLISHED association, replacing older SAs with the
+/// same peer (a new base exchange rekeys).
+fn install(table: &SaTable, e: &Established) {
+    let (local_hit, peer_hit) = (IpAddr::V6(e.local_hit.to_ipv6()), IpAddr::V6(e.peer_hit.to_ipv6()));
+    let sa = |spi: u32, direction: Direction, key: &[u8]| {
+        hip_sa(spi, direction, key, e.transform, e.local_locator, e.peer_locator, local_hit, peer_hit)
     };
     let old = table.remove_peer(peer_hit);
     match table.install_pair(
@@ -150,4 +182,49 @@ fn install(table: &SaTable, e: &Established) {
         ),
         Err(err) => warn!(peer = %peer_hit, "SAs of an established association not installed: {err}"),
     }
+}
+
+/// One step of a rekey (see the module comment).
+fn rekey_step(table: &Arc<SaTable>, r: &Rekeyed) {
+    let (local_hit, peer_hit) = (IpAddr::V6(r.local_hit.to_ipv6()), IpAddr::V6(r.peer_hit.to_ipv6()));
+    let sa = |spi: u32, direction: Direction, key: &[u8]| {
+        hip_sa(spi, direction, key, r.transform, r.local_locator, r.peer_locator, local_hit, peer_hit)
+    };
+    match &r.step {
+        RekeyStep::AddInbound { spi, key } => match table.install(sa(*spi, Direction::In, key)) {
+            Ok(()) => info!(peer = %peer_hit, inbound_spi = format_args!("{spi:#010x}"), "rekey: inbound SA added"),
+            Err(e) => warn!(peer = %peer_hit, "rekey: inbound SA not added: {e}"),
+        },
+        RekeyStep::SwitchOutbound { spi, key, old_outbound_spi, old_inbound_spi, new_inbound_spi } => {
+            match table.switch_outbound(*old_outbound_spi, sa(*spi, Direction::Out, key)) {
+                Ok(()) => info!(
+                    peer = %peer_hit,
+                    outbound_spi = format_args!("{old_outbound_spi:#010x} -> {spi:#010x}"),
+                    "rekey: outbound SA switched"
+                ),
+                Err(e) => warn!(peer = %peer_hit, "rekey: outbound SA not switched: {e}"),
+            }
+            retire(table.clone(), peer_hit, *old_inbound_spi, *new_inbound_spi);
+        }
+        RekeyStep::DropInbound { spi } => {
+            let _ = table.remove(Direction::In, *spi);
+        }
+    }
+}
+
+/// Remove the replaced inbound SA `old` once the peer's ESP shows on `new`
+/// (and a drain after it), or after [`RETIRED_GRACE`] in any case.
+fn retire(table: Arc<SaTable>, peer: IpAddr, old: u32, new: u32) {
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < RETIRED_GRACE && table.inbound_packets(new) == Some(0) {
+            tokio::time::sleep(RETIRED_POLL).await;
+        }
+        let left = RETIRED_GRACE.saturating_sub(start.elapsed());
+        tokio::time::sleep(RETIRED_DRAIN.min(left)).await;
+        // Gone already (CLOSE, a new base exchange): fine.
+        if table.remove(Direction::In, old).is_ok() {
+            info!(%peer, spi = format_args!("{old:#010x}"), "rekey: replaced inbound SA removed");
+        }
+    });
 }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use proxy_proto::hip::assoc::{AssocInfo, Counters, Event, HipHost, RegistrationInfo, State};
+use proxy_proto::hip::assoc::{AssocInfo, Counters, Event, HipHost, RegistrationInfo, RekeyKeying, RekeyStep, State};
 use proxy_proto::hip::crypto::Hit;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -41,6 +41,7 @@ enum Cmd {
     },
     Rekey {
         peer: Hit,
+        keying: RekeyKeying,
         reply: oneshot::Sender<Result<(), String>>,
     },
     List {
@@ -52,6 +53,8 @@ enum Cmd {
     EspReceived {
         local: Hit,
         peer: Hit,
+        /// The inbound SA it came on, when known.
+        spi: Option<u32>,
     },
     /// Another protocol (the mobile VPN) moved the association's SAs.
     Moved {
@@ -169,10 +172,11 @@ impl HipHandle {
         rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
     }
 
-    /// Rekey the association with `peer` by UPDATE (new SPIs and ESP keys).
-    pub async fn rekey(&self, peer: Ipv6Addr) -> anyhow::Result<()> {
+    /// Rekey the association with `peer` by UPDATE (new SPIs and ESP keys,
+    /// from a new Diffie-Hellman or the current KEYMAT).
+    pub async fn rekey(&self, peer: Ipv6Addr, keying: RekeyKeying) -> anyhow::Result<()> {
         let (reply, rx) = oneshot::channel();
-        self.cmd.send(Cmd::Rekey { peer: Hit::from(peer), reply }).await.context("HIP driver stopped")?;
+        self.cmd.send(Cmd::Rekey { peer: Hit::from(peer), keying, reply }).await.context("HIP driver stopped")?;
         rx.await.context("HIP driver stopped")?.map_err(anyhow::Error::msg)
     }
 
@@ -195,7 +199,13 @@ impl HipHandle {
     /// ESP arrived on the inbound SA of (local, peer): the Responder's
     /// R2-SENT becomes ESTABLISHED (RFC 7401 §4.4.2). For the ESP datapath.
     pub async fn esp_received(&self, local: Hit, peer: Hit) -> anyhow::Result<()> {
-        self.cmd.send(Cmd::EspReceived { local, peer }).await.context("HIP driver stopped")
+        self.cmd.send(Cmd::EspReceived { local, peer, spi: None }).await.context("HIP driver stopped")
+    }
+
+    /// As [`HipHandle::esp_received`], on the inbound SA `spi`: if a rekey
+    /// added it, the peer has switched and we switch too (RFC 7402 §6.10).
+    pub async fn esp_received_on(&self, local: Hit, peer: Hit, spi: u32) -> anyhow::Result<()> {
+        self.cmd.send(Cmd::EspReceived { local, peer, spi: Some(spi) }).await.context("HIP driver stopped")
     }
 
     /// Registrations granted (rvs role) and held (host role).
@@ -423,10 +433,10 @@ impl Driver {
                 }
                 let _ = reply.send(r);
             }
-            Cmd::Rekey { peer, reply } => {
-                let r = self.core.rekey(now, peer).map_err(|e| e.to_string());
+            Cmd::Rekey { peer, keying, reply } => {
+                let r = self.core.rekey(now, peer, keying).map_err(|e| e.to_string());
                 if r.is_ok() {
-                    info!(peer = %peer.to_ipv6(), "rekey started (UPDATE with ESP_INFO)");
+                    info!(peer = %peer.to_ipv6(), ?keying, "rekey started (UPDATE with ESP_INFO)");
                 }
                 let _ = reply.send(r);
             }
@@ -439,7 +449,8 @@ impl Driver {
             Cmd::List { reply } => {
                 let _ = reply.send(self.core.associations(now));
             }
-            Cmd::EspReceived { local, peer } => self.core.esp_received(now, local, peer),
+            Cmd::EspReceived { local, peer, spi: None } => self.core.esp_received(now, local, peer),
+            Cmd::EspReceived { local, peer, spi: Some(spi) } => self.core.esp_received_on(now, local, peer, spi),
             Cmd::Received(rows) => {
                 for (local, peer, spi, bytes) in rows {
                     self.core.observe_received(now, local, peer, spi, bytes);
@@ -488,6 +499,21 @@ fn log_event(ev: &Event) {
             spi_in = format_args!("{:#010x}", e.inbound_spi), spi_out = format_args!("{:#010x}", e.outbound_spi),
             "HIP association ESTABLISHED"
         ),
+        Event::Rekeyed(r) => match &r.step {
+            RekeyStep::AddInbound { spi, .. } => info!(
+                peer = %r.peer_hit.to_ipv6(), new_dh = r.new_dh, spi_in = format_args!("{spi:#010x}"),
+                "rekey: new inbound SA"
+            ),
+            RekeyStep::SwitchOutbound { spi, old_outbound_spi, .. } => info!(
+                peer = %r.peer_hit.to_ipv6(), new_dh = r.new_dh,
+                spi_out = format_args!("{old_outbound_spi:#010x} -> {spi:#010x}"),
+                "rekey: outbound SA switched"
+            ),
+            RekeyStep::DropInbound { spi } => warn!(
+                peer = %r.peer_hit.to_ipv6(), spi_in = format_args!("{spi:#010x}"),
+                "rekey answered but never completed: its inbound SA goes"
+            ),
+        },
         Event::Failed { peer_hit, reason, .. } => warn!(peer = %peer_hit.to_ipv6(), %reason, "base exchange failed"),
         Event::Closed { peer_hit, .. } => info!(peer = %peer_hit.to_ipv6(), "HIP association closed"),
         Event::Notified { peer_hit, message_type } => {

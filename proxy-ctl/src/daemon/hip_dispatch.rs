@@ -1,6 +1,6 @@
 //! Control requests of the HIP role (`proxy-ctl assoc ...`).
 
-use proxy_proto::hip::assoc::{AssocInfo, DropReason, counters::PACKET_NAMES};
+use proxy_proto::hip::assoc::{AssocInfo, DropReason, RekeyKeying, counters::PACKET_NAMES};
 
 use super::hip::HipHandle;
 use crate::control::{AssocEntry, CounterInfo, R1Info, RegistrationEntry, Request, Response};
@@ -44,8 +44,9 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
             hip.close(hit).await?;
             Response::Ok
         }
-        Request::AssocRekey { hit } => {
-            hip.rekey(hit).await?;
+        Request::AssocRekey { hit, keymat } => {
+            let keying = if keymat { RekeyKeying::Keymat } else { RekeyKeying::NewDh };
+            hip.rekey(hit, keying).await?;
             Response::Ok
         }
         Request::AssocList => Response::Assocs { assocs: hip.list().await?.iter().map(entry).collect() },
@@ -79,6 +80,8 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 ("registered", m.registered),
                 ("registration_failures", m.registration_failures),
                 ("rekeys", m.rekeys),
+                ("rekeys_new_dh", m.rekeys_new_dh),
+                ("rekeys_started", m.rekeys_started),
                 ("rvs_recoveries", m.rvs_recoveries),
                 ("credit_grants", m.credit_grants),
                 ("credit_granted_bytes", m.credit_granted_bytes),

@@ -10,6 +10,7 @@ mod esp;
 pub mod esp_afxdp;
 mod esp_hip;
 mod esp_proxy;
+mod esp_rekey;
 mod gc;
 pub mod hip;
 mod hip_addrs;
@@ -100,6 +101,12 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     if let (Some(t), Some(h), false) = (&sa_table, &hip, vpn::needs_sa_table(cfg.vpn.as_ref())) {
         let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
         tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
+        if let Some(e) = &cfg.esp {
+            // Validated to 1..2^32-1.
+            t.set_soft_limit(u32::try_from(e.rekey_after_packets).unwrap_or(u32::MAX - 1));
+        }
+        let keying = cfg.esp.as_ref().map(|e| e.rekey_keying.keying()).unwrap_or_default();
+        tasks.push(esp_rekey::spawn(t.clone(), h.clone(), keying));
     }
     // The proxy's AF_XDP fast path for established flows (issue 5).
     let afxdp = match (&cfg.esp, &proxy_esp, &sa_table) {

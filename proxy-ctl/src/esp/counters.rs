@@ -47,9 +47,12 @@ pub enum Counter {
     /// whose credit is spent: a HIP peer's new locator under credit-based
     /// authorization (RFC 8046 §5.5.1), the VPN gateway's handover on credit.
     DropNoCredit,
+    /// Rekeys by HIP UPDATE started because an SA aged (soft limit or
+    /// sequence numbers exhausted).
+    RekeysStarted,
 }
 
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 18] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -67,6 +70,7 @@ const NAMES: [&str; 17] = [
     "released",
     "drop_translate",
     "drop_no_credit",
+    "rekeys_started",
 ];
 
 #[derive(Debug, Default)]

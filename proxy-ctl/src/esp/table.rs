@@ -162,10 +162,19 @@ pub struct SaTable {
     /// Where workers report the first packet opened on an inbound SA, as
     /// (inner local, inner peer): HIP's R2-SENT becomes ESTABLISHED on it
     /// (RFC 7401 §4.4.2).
-    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>>>,
+    first_esp: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr, u32)>>>,
     /// Destinations whose SA will not come (the base exchange failed):
     /// workers drop what they hold for them instead of waiting it out.
     given_up: Mutex<Vec<IpAddr>>,
+    /// Outbound sequence number at which new SAs ask for a rekey
+    /// (`[esp] rekey_after_packets`).
+    soft_limit: std::sync::atomic::AtomicU32,
+    /// Woken by [`SaTable::push_event`]: the rekey task drains then.
+    events_ready: tokio::sync::Notify,
+    /// Woken on every SA change, for the one task that mirrors the table
+    /// into the AF_XDP steering maps (the eventfd above has its own
+    /// reader, the TUN sender).
+    sas_changed: tokio::sync::Notify,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -205,7 +214,16 @@ impl SaTable {
             misses: Mutex::default(),
             first_esp: Mutex::default(),
             given_up: Mutex::default(),
+            soft_limit: proxy_proto::esp::sa::DEFAULT_SOFT_LIMIT.into(),
+            events_ready: tokio::sync::Notify::new(),
+            sas_changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Outbound SAs installed from now on raise [`SaEvent::RekeyNeeded`]
+    /// once their sequence number reaches `packets`.
+    pub fn set_soft_limit(&self, packets: u32) {
+        self.soft_limit.store(packets, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The eventfd that becomes readable when SAs change (poll it; read to
@@ -221,7 +239,14 @@ impl SaTable {
         unsafe { libc::read(self.changed, (&mut v as *mut u64).cast(), 8) };
     }
 
+    /// Resolves after the next SA change (or at once if one happened since
+    /// the last call: the permit is kept). One waiter.
+    pub async fn sas_changed(&self) {
+        self.sas_changed.notified().await
+    }
+
     fn signal_changed(&self) {
+        self.sas_changed.notify_one();
         let one = 1u64;
         // SAFETY: writing 8 bytes to our eventfd.
         unsafe { libc::write(self.changed, (&one as *const u64).cast(), 8) };
@@ -247,17 +272,17 @@ impl SaTable {
     }
 
     /// Route "first packet on an inbound SA" reports to `tx`.
-    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr)>) {
+    pub fn set_first_esp_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<(IpAddr, IpAddr, u32)>) {
         *self.first_esp.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }
 
-    /// A worker opened the first packet of an inbound SA with these inner
-    /// addresses (BEET only; nobody listening is fine).
-    pub fn report_first_esp(&self, e: &InEntry) {
+    /// A worker opened the first packet of the inbound SA `spi` with these
+    /// inner addresses (BEET only; nobody listening is fine).
+    pub fn report_first_esp(&self, e: &InEntry, spi: u32) {
         if let (Some(l), Some(p), Some(tx)) =
             (e.meta.inner_local, e.meta.inner_peer, &*self.first_esp.lock().unwrap_or_else(|e| e.into_inner()))
         {
-            let _ = tx.send((l, p));
+            let _ = tx.send((l, p, spi));
         }
     }
 
@@ -268,6 +293,51 @@ impl SaTable {
             Some(m) => (m.wants)(dst) && m.tx.send(dst).is_ok(),
             None => false,
         }
+    }
+
+    /// A rekey's switch (RFC 7402 §6.10): the outbound SA `old_spi` gives
+    /// way to `new` in one step, so a worker finds either one or the other
+    /// for the peer, never none (a miss would start a base exchange).
+    /// `old_spi` already gone is fine.
+    pub fn switch_outbound(&self, old_spi: u32, new: ValidSa) -> Result<(), SaError> {
+        if new.spec.direction != Direction::Out {
+            return Err(SaError::Invalid("switch_outbound wants an outbound SA".into()));
+        }
+        {
+            let mut t = self.write();
+            if t.outbound.contains_key(&new.spec.spi) {
+                return Err(SaError::Duplicate(Direction::Out, new.spec.spi));
+            }
+            // The selector may be taken by the SA being replaced only.
+            let taken = match new.spec.inner_peer {
+                Some(p) => t.out_by_inner.get(&p).copied(),
+                None => t.out_default,
+            };
+            if let Some(spi) = taken.filter(|&s| s != old_spi) {
+                let who = new.spec.inner_peer.map_or("(default)".into(), |p| p.to_string());
+                return Err(SaError::DuplicateSelector(who, spi));
+            }
+            if t.outbound.remove(&old_spi).is_some() {
+                t.out_by_inner.retain(|_, s| *s != old_spi);
+                t.out_by_peer.retain(|_, s| *s != old_spi);
+                if t.out_default == Some(old_spi) {
+                    t.out_default = None;
+                }
+            }
+            Self::check_free(&t, &new)?;
+            Self::insert(&mut t, new, self.soft_limit())?;
+        }
+        self.export_keys();
+        self.signal_changed();
+        Ok(())
+    }
+
+    /// Packets opened so far on the inbound SA `spi` (None: no such SA).
+    pub fn inbound_packets(&self, spi: u32) -> Option<u64> {
+        let t = self.read();
+        let e = t.inbound.get(&spi)?;
+        let st = e.state.lock().unwrap_or_else(|e| e.into_inner());
+        Some(st.sa.counters().packets)
     }
 
     /// Remove every SA (both directions) bound to the inner peer address
@@ -314,7 +384,7 @@ impl SaTable {
         {
             let mut t = self.write();
             Self::check_free(&t, &v)?;
-            Self::insert(&mut t, v)?;
+            Self::insert(&mut t, v, self.soft_limit())?;
         }
         self.export_keys();
         self.signal_changed();
@@ -331,8 +401,8 @@ impl SaTable {
             let mut t = self.write();
             Self::check_free(&t, &outbound)?;
             Self::check_free(&t, &inbound)?;
-            Self::insert(&mut t, outbound)?;
-            Self::insert(&mut t, inbound)?;
+            Self::insert(&mut t, outbound, self.soft_limit())?;
+            Self::insert(&mut t, inbound, self.soft_limit())?;
         }
         self.export_keys();
         self.signal_changed();
@@ -358,7 +428,11 @@ impl SaTable {
         }
     }
 
-    fn insert(t: &mut Tables, v: ValidSa) -> Result<(), SaError> {
+    fn soft_limit(&self) -> u32 {
+        self.soft_limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn insert(t: &mut Tables, v: ValidSa, soft_limit: u32) -> Result<(), SaError> {
         let s = v.spec;
         let cipher = EspCipher::new(v.transform, &v.key).map_err(|e| SaError::Key(e.to_string()))?;
         let mode = s.mode.mode();
@@ -376,7 +450,7 @@ impl SaTable {
                     mode,
                     inner,
                     state: Mutex::new(OutState {
-                        sa: OutboundSa::new(s.spi, cipher),
+                        sa: OutboundSa::new(s.spi, cipher).with_soft_limit(soft_limit),
                         local: s.local,
                         peer: s.peer,
                         credit: None,
@@ -515,6 +589,21 @@ impl SaTable {
         self.counters.inc(Counter::SaEvents);
         tracing::warn!(?ev, "ESP SA event");
         self.events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+        self.events_ready.notify_one();
+    }
+
+    /// Wait until [`SaTable::push_event`] has something (a stored permit
+    /// covers an event pushed before the wait began).
+    pub async fn events_pushed(&self) {
+        self.events_ready.notified().await
+    }
+
+    /// The inner peer (the peer HIT) of a HIP-keyed outbound SA: whom to
+    /// rekey with when that SA ages.
+    pub fn hip_peer_of_outbound(&self, spi: u32) -> Option<IpAddr> {
+        let t = self.read();
+        let e = t.outbound.get(&spi)?;
+        if e.meta.from_hip { e.meta.inner_peer } else { None }
     }
 
     /// Events since the last call (rekey requests for the HIP driver).

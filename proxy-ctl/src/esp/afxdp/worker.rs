@@ -321,7 +321,7 @@ fn open_in(
     let first = opened.is_ok() && st.sa.counters().packets == 1;
     drop(st);
     if first {
-        sh.table.report_first_esp(entry);
+        sh.table.report_first_esp(entry, spi);
     }
     let inner = opened.map_err(|e| match e {
         BeetError::Drop(_) => Fail::Esp(EspCounter::DropOpen),

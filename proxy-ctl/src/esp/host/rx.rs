@@ -188,7 +188,7 @@ fn open_one(
     let first = opened.is_ok() && st.sa.counters().packets == 1;
     drop(st);
     if first {
-        table.report_first_esp(entry);
+        table.report_first_esp(entry, spi);
     }
     let opened = match (opened, hooked) {
         (Ok(inner), Some((h, a))) => match h.opened(&a, &frame[inner.clone()]) {

@@ -141,3 +141,47 @@ fn list_shows_the_origin() {
     j.as_object_mut().unwrap().remove("origin");
     assert_eq!(serde_json::from_value::<SaInfo>(j).unwrap().origin, "manual");
 }
+
+#[test]
+fn soft_limit_reaches_new_outbound_sas_and_names_the_hip_peer() {
+    let t = SaTable::new(None);
+    t.set_soft_limit(2);
+    let hip = |s: SaSpec| ValidSa { from_hip: true, ..v(s) };
+    t.install_pair(hip(spec(Direction::Out, 0x200)), hip(spec(Direction::In, 0x300))).unwrap();
+    t.install(v(SaSpec { inner_peer: Some("2001:20::7".parse().unwrap()), ..spec(Direction::Out, 0x201) })).unwrap();
+    let peer: IpAddr = "2001:20::2".parse().unwrap();
+    assert_eq!(t.hip_peer_of_outbound(0x200), Some(peer));
+    assert_eq!(t.hip_peer_of_outbound(0x201), None, "manual SA");
+    assert_eq!(t.hip_peer_of_outbound(0x300), None, "inbound SPI");
+    let r = t.read();
+    let mut st = r.outbound_by_spi(0x200).unwrap().state.lock().unwrap();
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let mut buf = vec![0u8; st.sa.sealed_len(20)];
+        st.sa.seal(&mut buf, 20, 59, &mut |iv| iv.fill(0)).unwrap();
+        events.extend(st.sa.poll_event());
+    }
+    assert_eq!(events, [SaEvent::RekeyNeeded { spi: 0x200 }], "once, at the configured limit");
+}
+
+#[test]
+fn switch_outbound_replaces_the_peer_selector_in_one_step() {
+    let t = SaTable::new(None);
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    // The rekey's new inbound SA goes in beside the current one.
+    t.install(v(spec(Direction::In, 0x301))).unwrap();
+    t.switch_outbound(0x200, v(spec(Direction::Out, 0x201))).unwrap();
+    let peer: IpAddr = "2001:20::2".parse().unwrap();
+    assert_eq!(t.read().outbound_for(peer).map(|e| e.state.lock().unwrap().sa.spi()), Some(0x201));
+    assert!(t.read().outbound_by_spi(0x200).is_none());
+    assert_eq!(t.inbound_packets(0x301), Some(0));
+    assert_eq!(t.inbound_packets(0x999), None);
+    // The old SA gone already is fine; a duplicate SPI is refused and
+    // changes nothing.
+    assert!(matches!(t.switch_outbound(0x200, v(spec(Direction::Out, 0x201))), Err(SaError::Duplicate(..))));
+    t.switch_outbound(0x200, v(spec(Direction::Out, 0x202))).unwrap_err();
+    t.switch_outbound(0x201, v(spec(Direction::Out, 0x202))).unwrap();
+    assert_eq!(t.list(false).len(), 3);
+    t.remove(Direction::In, 0x300).unwrap();
+    assert_eq!(t.list(false).len(), 2);
+}

@@ -67,8 +67,14 @@ pub(super) struct Session {
     pub inbound_key: Zeroizing<Vec<u8>>,
     pub outbound_key: Zeroizing<Vec<u8>>,
     /// The rest of KEYMAT, for new ESP keys at a rekey without new DH
-    /// (RFC 7402 §6.9, §7: drawn from the ESP_INFO's Keymat Index on).
+    /// (RFC 7402 §6.9, §7: drawn from the ESP_INFO's Keymat Index on);
+    /// replaced by the KEYMAT of a rekey with new DH.
     pub keymat: crate::hip::crypto::Keymat,
+    /// The base exchange's DH group: a rekey's new DIFFIE_HELLMAN uses it.
+    pub dh_group: crate::hip::crypto::DhGroupId,
+    /// The puzzle's #I | #J: the HKDF salt of the KEYMAT (RFC 7401 §6.5),
+    /// kept for the KEYMAT of a rekey with new DH (RFC 7402 §7).
+    pub keymat_salt: Vec<u8>,
 }
 
 /// One association with one peer.

@@ -50,13 +50,17 @@ pub enum DropReason {
     BadRvsHmac,
     /// An I1 for a HIT that is not ours and not registered with us.
     NotRegistered,
+    /// A peer's rekey UPDATE crossed ours and ours wins (the host with the
+    /// lower HIT, as for crossing I2s, RFC 7401 §4.4.2): the peer answers
+    /// ours instead.
+    RekeyCollision,
     /// We could not build our answer (signing failed, keys unusable).
     Internal,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::UnsupportedCriticalParam,
@@ -79,6 +83,7 @@ impl DropReason {
         DropReason::NotResponder,
         DropReason::BadRvsHmac,
         DropReason::NotRegistered,
+        DropReason::RekeyCollision,
         DropReason::Internal,
     ];
 
@@ -107,6 +112,7 @@ impl DropReason {
             DropReason::NotResponder => "not_responder",
             DropReason::BadRvsHmac => "bad_rvs_hmac",
             DropReason::NotRegistered => "not_registered",
+            DropReason::RekeyCollision => "rekey_collision",
             DropReason::Internal => "internal_error",
         }
     }
@@ -197,6 +203,10 @@ pub struct MobilityCounters {
     pub registration_failures: u64,
     /// SA pairs replaced by an UPDATE rekey (RFC 7402 §6.9), either side.
     pub rekeys: u64,
+    /// Of those, rekeys with a new Diffie-Hellman (new KEYMAT, RFC 7402 §7).
+    pub rekeys_new_dh: u64,
+    /// Rekeys we started (`assoc rekey`, SA aging).
+    pub rekeys_started: u64,
     /// Double jumps recovered by a base exchange through the peer's RVS.
     pub rvs_recoveries: u64,
     /// Address checks that started with credit (RFC 8046 §5.5): data went

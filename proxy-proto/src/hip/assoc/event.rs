@@ -65,6 +65,88 @@ impl core::fmt::Debug for Established {
     }
 }
 
+/// One step of a rekey by UPDATE (RFC 7402 §6.8 - §6.10) for the ESP
+/// datapath. The Initiator of the rekey gets both at once when the
+/// answer arrives; the answerer adds its inbound SA when it answers and
+/// switches its outbound SA on the ACK (or on the first ESP on the new
+/// inbound SA), so neither side ever sends on an SA the other lacks.
+#[derive(Clone)]
+pub enum RekeyStep {
+    /// Install this inbound SA beside the current one: the peer may send
+    /// on it from now on.
+    AddInbound {
+        /// Our new SPI.
+        spi: u32,
+        /// Its KEYMAT octets (as [`Established::inbound_key`]).
+        key: Zeroizing<Vec<u8>>,
+    },
+    /// Send on this outbound SA from now on, in place of
+    /// `old_outbound_spi`; the inbound SA `old_inbound_spi` is replaced
+    /// (keep it a little for packets still in flight on it).
+    SwitchOutbound {
+        /// The peer's new SPI.
+        spi: u32,
+        /// Our new inbound SA (added before): once the peer's ESP shows
+        /// there, what is left on the old one is only stragglers.
+        new_inbound_spi: u32,
+        /// Its KEYMAT octets (as [`Established::outbound_key`]).
+        key: Zeroizing<Vec<u8>>,
+        /// The outbound SA that goes.
+        old_outbound_spi: u32,
+        /// The inbound SA that retires.
+        old_inbound_spi: u32,
+    },
+    /// A rekey we answered never completed (no ACK, no ESP on the new SA):
+    /// remove the inbound SA [`RekeyStep::AddInbound`] added for it.
+    DropInbound {
+        /// That SA's SPI.
+        spi: u32,
+    },
+}
+
+impl core::fmt::Debug for RekeyStep {
+    // Never print keys.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RekeyStep::AddInbound { spi, .. } => write!(f, "AddInbound({spi:#010x})"),
+            RekeyStep::SwitchOutbound { spi, old_outbound_spi, old_inbound_spi, new_inbound_spi, .. } => write!(
+                f,
+                "SwitchOutbound(out {old_outbound_spi:#010x} -> {spi:#010x}, in {old_inbound_spi:#010x} -> {new_inbound_spi:#010x})"
+            ),
+            RekeyStep::DropInbound { spi } => write!(f, "DropInbound({spi:#010x})"),
+        }
+    }
+}
+
+/// A rekey step on an association.
+#[derive(Clone)]
+pub struct Rekeyed {
+    /// Our HIT.
+    pub local_hit: Hit,
+    /// The peer's HIT.
+    pub peer_hit: Hit,
+    /// Our locator (outer source address).
+    pub local_locator: IpAddr,
+    /// The peer's locator.
+    pub peer_locator: IpAddr,
+    /// The ESP transform (unchanged by a rekey).
+    pub transform: Transform,
+    /// Whether the new keys come from a new Diffie-Hellman (else drawn
+    /// further from the KEYMAT).
+    pub new_dh: bool,
+    /// What to do.
+    pub step: RekeyStep,
+}
+
+impl core::fmt::Debug for Rekeyed {
+    // Never print keys.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("Rekeyed");
+        d.field("peer_hit", &self.peer_hit.to_ipv6()).field("new_dh", &self.new_dh).field("step", &self.step);
+        d.finish_non_exhaustive()
+    }
+}
+
 /// Why a base exchange failed (E-FAILED, §4.4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailReason {
@@ -94,6 +176,8 @@ impl core::fmt::Display for FailReason {
 pub enum Event {
     /// SAs ready: install them.
     Established(Box<Established>),
+    /// A rekey by UPDATE: add the new inbound SA, or switch the outbound.
+    Rekeyed(Box<Rekeyed>),
     /// The base exchange failed.
     Failed {
         /// Our HIT.

@@ -42,9 +42,25 @@ pub enum InitiateError {
     /// Close: there is no established association with the peer.
     #[error("no established association with {0}")]
     NotEstablished(Ipv6Addr),
+    /// Rekey: one is already under way with this peer (ours or its), or
+    /// another UPDATE of ours awaits its ACK (RFC 7401 §6.11: one at a time).
+    #[error("a rekey or UPDATE with {0} is already under way")]
+    RekeyInProgress(Ipv6Addr),
     /// Building the packet failed.
     #[error("could not build the packet: {0}")]
     Internal(DropReason),
+}
+
+/// Where a rekey's new ESP keys come from (RFC 7402 §6.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RekeyKeying {
+    /// A new Diffie-Hellman exchange in the UPDATEs: a new KEYMAT, so the
+    /// new keys owe nothing to the old ones (the default).
+    #[default]
+    NewDh,
+    /// The next octets of the current KEYMAT (cheaper, no forward
+    /// secrecy); a new DH all the same once the KEYMAT is used up.
+    Keymat,
 }
 
 /// Index of a packet type in [`Counters::received`] / `sent`.

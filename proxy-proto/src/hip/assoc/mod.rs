@@ -35,8 +35,8 @@ pub use association::{AssocInfo, State};
 pub use config::HostConfig;
 pub use counters::{Counters, DropReason};
 pub use credit::{Credit, CreditConfig};
-pub use event::{Established, Event, FailReason, Transmit};
-pub use host::{HipHost, InitiateError};
+pub use event::{Established, Event, FailReason, RekeyStep, Rekeyed, Transmit};
+pub use host::{HipHost, InitiateError, RekeyKeying};
 pub use local::LocalIdentity;
 pub use registration::{RegistrarConfig, RegistrationInfo};
 
@@ -51,3 +51,6 @@ mod mobility_tests;
 
 #[cfg(test)]
 mod cba_tests;
+
+#[cfg(test)]
+mod rekey_tests;

@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use core::net::IpAddr;
 
+use zeroize::Zeroizing;
+
+use crate::hip::crypto::{DhKeyPair, Keymat};
+
 /// An UPDATE of ours with a SEQ, retransmitted until ACKed (§6.11).
 #[derive(Debug, Clone)]
 pub(super) struct InFlight {
@@ -33,7 +37,47 @@ pub(super) struct EchoCheck {
     pub credited: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Our rekey in flight (RFC 7402 §6.8): what the peer's answer completes.
+#[derive(Debug)]
+pub(super) struct OwnRekey {
+    /// The SEQ of our UPDATE: the answer ACKs it.
+    pub update_id: u32,
+    /// The inbound SPI we proposed (ESP_INFO New SPI).
+    pub new_inbound_spi: u32,
+    /// Our new DH key (DIFFIE_HELLMAN sent), or None: keys drawn from the
+    /// current KEYMAT at `keymat_index`.
+    pub dh: Option<DhKeyPair>,
+    pub keymat_index: u16,
+}
+
+/// The answerer's half-done rekey (RFC 7402 §6.9.1, §6.10): the new
+/// inbound SA is in the datapath; the session switches to the new pair
+/// (and the outbound SA with it) when the peer ACKs our answer, or when
+/// its ESP shows up on the new inbound SA (proof that it has switched).
+pub(super) struct PendingSwitch {
+    /// The SEQ of our answer (set once it is sent).
+    pub answer_id: Option<u32>,
+    pub new_inbound_spi: u32,
+    pub inbound_key: Zeroizing<Vec<u8>>,
+    pub outbound_spi: u32,
+    pub outbound_key: Zeroizing<Vec<u8>>,
+    /// The new KEYMAT of a rekey with new DH.
+    pub keymat: Option<Keymat>,
+    pub new_dh: bool,
+}
+
+impl core::fmt::Debug for PendingSwitch {
+    // Never print keys.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingSwitch")
+            .field("answer_id", &self.answer_id)
+            .field("new_inbound_spi", &format_args!("{:#010x}", self.new_inbound_spi))
+            .field("outbound_spi", &format_args!("{:#010x}", self.outbound_spi))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
 pub(super) struct UpdateState {
     /// The Update ID of our next SEQ.
     pub next_id: u32,
@@ -43,8 +87,10 @@ pub(super) struct UpdateState {
     pub last_peer_id: Option<u32>,
     pub last_answer: Option<(Vec<u8>, IpAddr, IpAddr)>,
     pub echo: Option<EchoCheck>,
-    /// Our rekey in flight (RFC 7402 §6.9): the inbound SPI we proposed.
-    pub rekey_spi: Option<u32>,
+    /// Our rekey in flight (RFC 7402 §6.8).
+    pub rekey: Option<OwnRekey>,
+    /// The peer's rekey we answered, waiting to switch our outbound SA.
+    pub switch: Option<PendingSwitch>,
     /// The peer's credit counter (RFC 8046 §5.5), when CBA is on.
     pub credit: super::credit::Credit,
 }

@@ -124,6 +124,13 @@ impl Keymat {
         self.index
     }
 
+    /// Whether `len` octets can still be drawn from `index` on: a rekey
+    /// without new Diffie-Hellman needs its ESP keys there (RFC 7402 §6.8:
+    /// otherwise a new DH is required).
+    pub fn can_draw_at(&self, index: usize, len: usize) -> bool {
+        index.checked_add(len).is_some_and(|end| end <= self.max_len)
+    }
+
     /// Moves the draw position, e.g. to the Keymat Index agreed in an UPDATE.
     pub fn set_index(&mut self, index: usize) -> Result<(), CryptoError> {
         if index > self.max_len {

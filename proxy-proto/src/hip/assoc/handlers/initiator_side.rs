@@ -147,6 +147,8 @@ impl HipHost {
             inbound_key: esp_key(&esp.inbound.encryption, &esp.inbound.authentication),
             outbound_key: esp_key(&esp.outbound.encryption, &esp.outbound.authentication),
             keymat,
+            dh_group: group,
+            keymat_salt: [&puzzle_p.random_i[..], &solution.j[..]].concat(),
         });
         // Answer on the path the R1 came by.
         a.local_locator = dst;

@@ -97,6 +97,7 @@ impl HipHost {
         let kij = ok.dh.shared_secret(&dh_param.public_value).map_err(|_| DropReason::Malformed)?;
         let mut keymat =
             Keymat::derive(suite, &kij, &local_hit, &peer, &ok.i, &ok.j).map_err(|_| DropReason::Internal)?;
+        let (dh_group, keymat_salt) = (ok.dh.group(), [&ok.i[..], &ok.j[..]].concat());
         let solution_id = ok.solution_id;
 
         let Some(cipher) = pkt
@@ -184,6 +185,8 @@ impl HipHost {
             inbound_key: esp_key(&esp.inbound.encryption, &esp.inbound.authentication),
             outbound_key: esp_key(&esp.outbound.encryption, &esp.outbound.authentication),
             keymat,
+            dh_group,
+            keymat_salt,
         };
         let mut a = Association::new(local_hit, peer, vec![(dst, src)], now, State::R2Sent);
         a.initiator = false;

@@ -226,16 +226,23 @@ impl HipHost {
             }
         }
 
+        let acked: &[u32] = pkt.get::<Ack>().map_or(&[][..], |a| a.peer_update_ids.as_slice());
+        // A rekey is checked (new DH included) before anything changes.
+        let rekey = self.plan_rekey(key, pkt, acked)?;
         let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
         if a.state == State::R2Sent {
             // A valid UPDATE proves the Initiator has the keys.
             a.set_state(State::Established, now);
         }
-        if let Some(ack) = pkt.get::<Ack>()
-            && a.update.in_flight.as_ref().is_some_and(|f| ack.peer_update_ids.contains(&f.update_id))
-        {
+        if a.update.in_flight.as_ref().is_some_and(|f| acked.contains(&f.update_id)) {
             a.update.in_flight = None;
         }
+        // RFC 7402 §6.10: the ACK of our answer to the peer's rekey says it
+        // has switched to the new SAs: now we do.
+        if a.update.switch.as_ref().is_some_and(|p| p.answer_id.is_some_and(|id| acked.contains(&id))) {
+            self.switch_outbound(key);
+        }
+        let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
         if echo.is_some()
             && let Some(check) = a.update.echo.take()
         {
@@ -245,12 +252,16 @@ impl HipHost {
             self.events.push_back(ev);
             self.counters.mobility.locators_verified += 1;
         }
-        let rekey = match pkt.get::<EspInfo>() {
-            Some(info) => self.on_esp_info(key, info)?,
-            None => None,
-        };
+        let rekey = self.commit_rekey(key, rekey);
         if let Some(id) = seq {
             self.answer_update(now, key, pkt, id, src, rekey)?;
+        }
+        // Our answer's SEQ: its ACK completes the peer's rekey here.
+        if let Some(a) = self.assocs.get_mut(&key)
+            && let Some(p) = a.update.switch.as_mut()
+            && p.answer_id.is_none()
+        {
+            p.answer_id = a.update.in_flight.as_ref().map(|f| f.update_id);
         }
         self.registration_answer(now, key.1, pkt);
         Ok(())
@@ -266,7 +277,7 @@ impl HipHost {
         pkt: &HipPacket,
         peer_id: u32,
         src: IpAddr,
-        rekey: Option<Param>,
+        rekey: Vec<Param>,
     ) -> Result<(), DropReason> {
         let li = self.local_index(&key.0).ok_or(DropReason::Internal)?;
         let reg = self.registrar_decide(now, key.1, pkt.get::<RegRequest>());
@@ -301,12 +312,15 @@ impl HipHost {
                 self.events.push_back(ev);
             }
             params.push(EchoRequestSigned { opaque: nonce }.into());
-            params.push(rekey.unwrap_or_else(|| EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()));
+            if rekey.is_empty() {
+                params.push(EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into());
+            }
+            params.extend(rekey);
             self.counters.mobility.address_checks += 1;
             self.send_update(now, key, params, Some(peer_id), Some(locator))?;
-        } else if let Some(esp_info) = rekey {
+        } else if !rekey.is_empty() {
             // Our half of the rekey needs the peer's ACK: with SEQ.
-            params.push(esp_info);
+            params.extend(rekey);
             self.send_update(now, key, params, Some(peer_id), Some(src))?;
         } else {
             params.push(Ack { peer_update_ids: vec![peer_id] }.into());
@@ -329,6 +343,7 @@ impl HipHost {
         let mut resend = Vec::new();
         let mut failed = 0;
         let mut via_rvs = Vec::new();
+        let mut given_up = Vec::new();
         for (key, a) in self.assocs.iter_mut() {
             let Some(f) = a.update.in_flight.as_mut() else { continue };
             if f.deadline > now {
@@ -346,6 +361,7 @@ impl HipHost {
                 continue;
             }
             if f.retransmits >= max {
+                given_up.push((*key, f.update_id));
                 a.update.in_flight = None;
                 if let Some(check) = a.update.echo.take() {
                     failed += 1;
@@ -363,6 +379,9 @@ impl HipHost {
             resend.push((f.src, f.dst, f.bytes.clone()));
         }
         self.counters.mobility.address_checks_failed += failed;
+        for (key, update_id) in given_up {
+            self.rekey_given_up(key, update_id);
+        }
         for (key, local, rvs) in via_rvs {
             if local.is_ipv4() != rvs.is_ipv4() {
                 continue;
