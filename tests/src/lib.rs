@@ -17,7 +17,7 @@ pub use background::Background;
 pub use http::http_blob_server;
 pub use lan::{FAR_V4, FAR_V6, LegacyLan, PROXY_LAN_V4, PROXY_LAN_V6, PROXY_WAN_V4, PROXY_WAN_V6};
 pub use netns::{Netns, in_netns, unique};
-pub use proxy::{Proxy, ProxyConfig, proxy_ctl_bin};
+pub use proxy::{Proxy, ProxyConfig, identity, identity_of, proxy_ctl_bin};
 pub use xdp_fixture::XdpFixture;
 
 /// Run a command; panic with its output if it fails.

@@ -189,3 +189,17 @@ impl Drop for Proxy {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A new host identity `dir/NAME.pem` of algorithm `algo` (`proxy-ctl
+/// identity new`): the key file and what the command shows (hit, hip_rr, ...).
+pub fn identity_of(dir: &std::path::Path, name: &str, algo: &str) -> (std::path::PathBuf, serde_json::Value) {
+    let key = dir.join(format!("{name}.pem"));
+    let shown = crate::sh(&format!("{} --json identity new --algo {algo} --out {}", proxy_ctl_bin(), key.display()));
+    (key, serde_json::from_str(&shown).expect("identity new --json"))
+}
+
+/// A new ECDSA P-256 host identity `dir/NAME.pem`: (key file, HIT).
+pub fn identity(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let (key, shown) = identity_of(dir, name, "p256");
+    (key, shown["hit"].as_str().expect("hit").to_owned())
+}

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Background, Netns, Proxy, in_netns, sh, sh_try, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, identity, in_netns, sh, sh_try, unique, wait_until};
 
 const HIT_A: &str = "2001:20::a";
 const HIT_B: &str = "2001:20::b";
@@ -398,15 +398,6 @@ fn esp_sa_cli_add_list_del_and_errors() {
         integration_tests::proxy_ctl_bin()
     ));
     assert!(err.contains("SPI"), "{err}");
-}
-
-/// A fresh host identity in `dir`: (key file, HIT).
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("{name}.pem"));
-    let out =
-        sh(&format!("{} --json identity new --algo p256 --out {}", integration_tests::proxy_ctl_bin(), key.display()));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    (key, v["hit"].as_str().unwrap().to_owned())
 }
 
 #[test]

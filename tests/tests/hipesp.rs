@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Background, Netns, Proxy, http_blob_server, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, http_blob_server, sh, unique, wait_until};
 use serde_json::Value;
 
 const A4: &str = "10.48.0.1";
@@ -45,9 +45,7 @@ impl Drop for Pair {
 }
 
 fn identity(dir: &Path, name: &str, algo: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo {algo} --out {}", proxy_ctl_bin(), key.display()));
-    let shown: Value = serde_json::from_str(&shown).unwrap();
+    let (key, shown) = integration_tests::identity_of(dir, name, algo);
     (key, shown["hit"].as_str().unwrap().to_owned())
 }
 

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::{Netns, Proxy, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Netns, Proxy, identity, unique, wait_until};
 use serde_json::Value;
 
 const A6: &str = "fd00:61:1::2";
@@ -39,13 +39,6 @@ impl Drop for Topo {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
-    let shown: Value = serde_json::from_str(&shown).unwrap();
-    (key, shown["hit"].as_str().unwrap().to_owned())
 }
 
 fn config(key: &Path, hit: &str, peer: Option<(&str, &str)>) -> String {

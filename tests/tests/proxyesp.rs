@@ -19,8 +19,8 @@ use std::{
 };
 
 use integration_tests::{
-    Background, FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_LAN_V4, PROXY_WAN_V4, Proxy, ProxyConfig, proxy_ctl_bin, sh,
-    unique, wait_until,
+    Background, FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_LAN_V4, PROXY_WAN_V4, Proxy, ProxyConfig, sh, unique,
+    wait_until,
 };
 use proxy_proto::dns::HipRdata;
 use serde_json::Value;
@@ -56,9 +56,7 @@ impl Drop for Env {
 }
 
 fn identity(dir: &Path, name: &str) -> (PathBuf, Value) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
-    (key, serde_json::from_str(&shown).unwrap())
+    integration_tests::identity_of(dir, name, "p256")
 }
 
 fn env() -> Env {

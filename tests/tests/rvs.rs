@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration_tests::{Background, Netns, Proxy, http_blob_server, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, http_blob_server, identity, sh, unique, wait_until};
 use serde_json::Value;
 
 const I4: &str = "10.61.1.2";
@@ -46,13 +46,6 @@ impl Drop for Topo {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
-    let shown: Value = serde_json::from_str(&shown).unwrap();
-    (key, shown["hit"].as_str().unwrap().to_owned())
 }
 
 fn esp(hit: &str) -> String {

@@ -13,7 +13,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use integration_tests::{Background, Netns, Proxy, ProxyConfig, proxy_ctl_bin, sh, sh_try, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, ProxyConfig, sh, sh_try, unique, wait_until};
 use proxy_proto::dns::HipRdata;
 use serde_json::Value;
 
@@ -24,9 +24,7 @@ const HOST4_NEW: &str = "192.0.2.20";
 const NAME: &str = "rvs-host.example";
 
 fn identity(dir: &std::path::Path, name: &str) -> (PathBuf, Value) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
-    (key, serde_json::from_str(&shown).unwrap())
+    integration_tests::identity_of(dir, name, "p256")
 }
 
 fn hip_counter(p: &Proxy, name: &str) -> u64 {

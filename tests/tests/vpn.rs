@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use integration_tests::{Background, Netns, Proxy, in_netns, proxy_ctl_bin, sh, unique, wait_until};
+use integration_tests::{Background, Netns, Proxy, identity, in_netns, sh, unique, wait_until};
 use proxy_proto::vpn::{
     auth::{AuthAlgorithm, MnHaKey},
     identification::Identification,
@@ -97,14 +97,6 @@ impl VpnCtl for Proxy {
     fn assocs(&self) -> Vec<Value> {
         self.ctl_json("assoc list")["assocs"].as_array().unwrap().clone()
     }
-}
-
-/// A new host identity in `dir`: (key file, HIT).
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(format!("{name}.pem"));
-    let shown = sh(&format!("{} --json identity new --algo p256 --out {}", proxy_ctl_bin(), key.display()));
-    let shown: Value = serde_json::from_str(&shown).unwrap();
-    (key, shown["hit"].as_str().unwrap().to_owned())
 }
 
 struct Topo {
