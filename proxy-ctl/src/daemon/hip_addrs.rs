@@ -74,17 +74,12 @@ pub fn usable_address(a: IpAddr) -> bool {
 /// Parse a netlink datagram of address messages. Malformed or other
 /// messages are skipped; `done` is set by NLMSG_DONE / NLMSG_ERROR (end of
 /// a dump).
-pub fn parse(mut b: &[u8], done: &mut bool) -> Vec<AddrMsg> {
+pub fn parse(b: &[u8], done: &mut bool) -> Vec<AddrMsg> {
     let mut out = Vec::new();
-    while b.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let ty = u16::from_ne_bytes([b[4], b[5]]);
-        if len < NLMSG_HDRLEN || len > b.len() {
-            break;
-        }
+    for (ty, body) in messages(b) {
         match ty {
             RTM_NEWADDR | RTM_DELADDR => {
-                if let Some(mut m) = parse_ifaddr(&b[NLMSG_HDRLEN..len]) {
+                if let Some(mut m) = parse_ifaddr(body) {
                     m.added = ty == RTM_NEWADDR;
                     out.push(m);
                 }
@@ -92,12 +87,48 @@ pub fn parse(mut b: &[u8], done: &mut bool) -> Vec<AddrMsg> {
             NLMSG_DONE | NLMSG_ERROR => *done = true,
             _ => {}
         }
-        b = b.get((len + 3) & !3..).unwrap_or(&[]);
     }
     out
 }
 
-fn parse_ifaddr(body: &[u8]) -> Option<AddrMsg> {
+/// The (type, body) of each whole message in a netlink datagram, in
+/// order; ends at the first length that does not fit (a truncated or
+/// lying datagram yields what came before it).
+pub(crate) fn messages(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> + '_ {
+    let mut b = b;
+    std::iter::from_fn(move || {
+        if b.len() < NLMSG_HDRLEN {
+            return None;
+        }
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let ty = u16::from_ne_bytes([b[4], b[5]]);
+        if len < NLMSG_HDRLEN || len > b.len() {
+            return None;
+        }
+        let body = &b[NLMSG_HDRLEN..len];
+        b = b.get((len + 3) & !3..).unwrap_or(&[]);
+        Some((ty, body))
+    })
+}
+
+/// A netlink message of type `ty` around `body`, padded to 4 octets
+/// (tests of this module and of the VPN's watcher).
+#[cfg(test)]
+pub(crate) fn nlmsg(ty: u16, body: &[u8]) -> Vec<u8> {
+    let len = (NLMSG_HDRLEN + body.len()) as u32;
+    let mut m = len.to_ne_bytes().to_vec();
+    m.extend_from_slice(&ty.to_ne_bytes());
+    m.extend_from_slice(&[0; 10]);
+    m.extend_from_slice(body);
+    while !m.len().is_multiple_of(4) {
+        m.push(0);
+    }
+    m
+}
+
+/// One RTM_NEWADDR/RTM_DELADDR body (ifaddrmsg + attributes), IPv4 or
+/// IPv6; `added` is left false for the caller.
+pub(crate) fn parse_ifaddr(body: &[u8]) -> Option<AddrMsg> {
     if body.len() < IFADDRMSG_LEN {
         return None;
     }
@@ -248,17 +279,7 @@ impl AddrWatcher {
 mod tests {
     use super::*;
 
-    fn msg(ty: u16, body: &[u8]) -> Vec<u8> {
-        let len = (NLMSG_HDRLEN + body.len()) as u32;
-        let mut m = len.to_ne_bytes().to_vec();
-        m.extend_from_slice(&ty.to_ne_bytes());
-        m.extend_from_slice(&[0; 10]);
-        m.extend_from_slice(body);
-        while !m.len().is_multiple_of(4) {
-            m.push(0);
-        }
-        m
-    }
+    use super::nlmsg as msg;
 
     fn attr(ty: u16, v: &[u8]) -> Vec<u8> {
         let mut a = ((4 + v.len()) as u16).to_ne_bytes().to_vec();

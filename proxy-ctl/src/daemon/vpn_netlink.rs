@@ -4,7 +4,7 @@
 
 use std::{
     io,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
@@ -16,9 +16,6 @@ const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
-const IFA_LOCAL: u16 = 2;
-const NLMSG_HDRLEN: usize = 16;
-const IFADDRMSG_LEN: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetEvent {
@@ -81,52 +78,26 @@ impl Watcher {
 }
 
 /// Parses a netlink datagram; anything malformed or uninteresting is skipped.
-pub fn parse(mut b: &[u8]) -> Vec<NetEvent> {
+pub fn parse(b: &[u8]) -> Vec<NetEvent> {
     let mut out = Vec::new();
-    while b.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let ty = u16::from_ne_bytes([b[4], b[5]]);
-        if len < NLMSG_HDRLEN || len > b.len() {
-            break;
-        }
-        let body = &b[NLMSG_HDRLEN..len];
+    for (ty, body) in super::hip_addrs::messages(b) {
         match ty {
             RTM_NEWADDR | RTM_DELADDR => {
-                if let Some((ifindex, addr)) = parse_ifaddr(body) {
-                    out.push(if ty == RTM_NEWADDR {
-                        NetEvent::AddressAdded { ifindex, addr }
-                    } else {
-                        NetEvent::AddressRemoved { ifindex, addr }
-                    });
-                }
+                // Care-of addresses are IPv4 (RFC 5944).
+                let Some(m) = super::hip_addrs::parse_ifaddr(body) else { continue };
+                let IpAddr::V4(addr) = m.addr else { continue };
+                let ifindex = m.ifindex;
+                out.push(if ty == RTM_NEWADDR {
+                    NetEvent::AddressAdded { ifindex, addr }
+                } else {
+                    NetEvent::AddressRemoved { ifindex, addr }
+                });
             }
             RTM_NEWROUTE => out.push(NetEvent::RouteAdded),
             _ => {}
         }
-        let aligned = (len + 3) & !3;
-        b = b.get(aligned..).unwrap_or(&[]);
     }
     out
-}
-
-fn parse_ifaddr(body: &[u8]) -> Option<(u32, Ipv4Addr)> {
-    if body.len() < IFADDRMSG_LEN || i32::from(body[0]) != libc::AF_INET {
-        return None;
-    }
-    let ifindex = u32::from_ne_bytes(body[4..8].try_into().ok()?);
-    let mut a = &body[IFADDRMSG_LEN..];
-    while a.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([a[0], a[1]]));
-        let ty = u16::from_ne_bytes([a[2], a[3]]);
-        if len < 4 || len > a.len() {
-            return None;
-        }
-        if ty == IFA_LOCAL && len == 8 {
-            return Some((ifindex, Ipv4Addr::new(a[4], a[5], a[6], a[7])));
-        }
-        a = a.get((len + 3) & !3..).unwrap_or(&[]);
-    }
-    None
 }
 
 /// The IPv4 addresses configured now, as (interface name, ifindex, address).
@@ -173,23 +144,13 @@ pub fn if_name(ifindex: u32) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn msg(ty: u16, body: &[u8]) -> Vec<u8> {
-        let len = (NLMSG_HDRLEN + body.len()) as u32;
-        let mut m = len.to_ne_bytes().to_vec();
-        m.extend_from_slice(&ty.to_ne_bytes());
-        m.extend_from_slice(&[0; 10]);
-        m.extend_from_slice(body);
-        while !m.len().is_multiple_of(4) {
-            m.push(0);
-        }
-        m
-    }
+    use crate::daemon::hip_addrs::nlmsg as msg;
 
     fn ifaddr(ifindex: u32, addr: [u8; 4]) -> Vec<u8> {
         let mut b = vec![libc::AF_INET as u8, 24, 0, 0];
         b.extend_from_slice(&ifindex.to_ne_bytes());
-        // IFA_ADDRESS then IFA_LOCAL.
-        for ty in [1u16, IFA_LOCAL] {
+        // IFA_ADDRESS (1) then IFA_LOCAL (2).
+        for ty in [1u16, 2] {
             b.extend_from_slice(&8u16.to_ne_bytes());
             b.extend_from_slice(&ty.to_ne_bytes());
             b.extend_from_slice(&addr);
