@@ -103,14 +103,17 @@ PY
 say "fast handover: $MOVES moves"
 FAST=$(run_moves fast | tee /dev/stderr | tail -1)
 # How the GW applied the SIUs (on credit before the return-routability
-# echo, or after it) and whether the credit ever ran out.
+# echo, or after it), whether the credit ever ran out, and the HA's packets
+# for a new care-of address it held until the SA moved (held, released;
+# drop_no_sa: none held, or given up).
 "$CTL" --socket "$D/gw.sock" --json vpn stats > "$D/gw-vpn.json"
 "$CTL" --socket "$D/gw.sock" --json sa list > "$D/gw-sa.json"
 python3 - "$D/gw-vpn.json" "$D/gw-sa.json" <<'PY' >&2
 import json, sys
 c = {x["name"]: x["value"] for f in sys.argv[1:] for x in json.load(open(f))["counters"]}
 print("# GW: " + ", ".join(f"{k} {c.get(k)}" for k in
-      ("siu_applied", "siu_on_credit", "siu_parked", "rr_verified", "rr_credit_revoked", "drop_no_credit")))
+      ("siu_applied", "siu_on_credit", "siu_parked", "rr_verified", "rr_credit_revoked", "drop_no_credit",
+       "held", "released", "drop_no_sa", "held_for_new_care_of", "held_given_up")))
 PY
 if [ "${BENCH_TRACE:-0}" = 1 ]; then
   python3 "$ROOT/scripts/handover-timeline.py" "$D/mn.log" "$D/gw.log" "$D/ha.log" "$MOVES" >&2

@@ -177,6 +177,11 @@ impl Keying {
 }
 
 fn gw_config(keying: &Keying) -> String {
+    gw_config_with(keying, "")
+}
+
+/// `extra`: more `[vpn.gw]` settings, one per line.
+fn gw_config_with(keying: &Keying, extra: &str) -> String {
     let (hip, node) = match keying {
         Keying::Hip { gw_key, admitted, .. } => (
             format!("[hip]\nidentities = [\"{}\"]\nretransmit_ms = 200\n", gw_key.display()),
@@ -190,7 +195,7 @@ fn gw_config(keying: &Keying) -> String {
         ),
     };
     format!(
-        "{hip}[vpn.gw]\ninner = \"10.1.0.254\"\npublic = \"192.0.2.1\"\ninner_dev = \"in0\"\n\
+        "{hip}[vpn.gw]\ninner = \"10.1.0.254\"\npublic = \"192.0.2.1\"\ninner_dev = \"in0\"\n{extra}\
          [[vpn.gw.home_agent]]\naddress = \"10.1.0.1\"\nsiu_key_id = 1\nsiu_key = \"{}\"\n\
          [[vpn.gw.node]]\nhome = \"10.2.0.5\"\n{node}",
         siu_key_hex()
@@ -392,6 +397,50 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
     }
     assert!(v.ha.vpn_counter("ebpf_ipip_encapsulated") > 1000, "the HA's traffic went through tc_ipip_encap");
     assert_eq!(v.ha.vpn_counter("ipip_encapsulated"), 0, "no userspace IP-in-IP with encap_dev");
+}
+
+#[test]
+fn vpn_gateway_holds_the_home_agents_first_packets_for_the_new_address_until_the_sa_moves() {
+    // The SIU waits for the return-routability echo (no credit), and the
+    // MN's first echo is lost: the HA, whose binding already points at the
+    // new care-of address, sends there while the GW's SA still points at
+    // the old one. The ESP engine holds those packets (bounded, counted)
+    // and sends them the moment the SA moves, instead of dropping them.
+    let t = topo();
+    let k = Keying::hip(&t.dir);
+    let ha = Proxy::start_config(&t.ha_ns, &ha_config(true));
+    let gw = Proxy::start_config(&t.gw_ns, &gw_config_with(&k, "rr_credit_bytes = 0\n"));
+    let mn = Proxy::start_config(&t.mn_ns, &mn_config(&k, 300, 3));
+    assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
+    let (_sent, recv, stop) = udp_stream(&t.cn.name, &t.mn_ns.name);
+    assert!(wait_until(5, || recv.load(Ordering::Relaxed) > 100), "UDP before the move");
+    assert_eq!((gw.counter_of("sa list", "held"), gw.vpn_counter("held_for_new_care_of")), (0, 0));
+    // On net B the MN's first ESP (its Registration Request) passes, the
+    // rest (the echo) is dropped until the rule goes.
+    t.mn_ns.sh("nft add table inet hold && nft add chain inet hold out '{ type filter hook output priority 0; }' && \
+         nft add rule inet hold out oifname eth_b ip protocol esp limit rate over 1/minute burst 1 packets drop");
+    move_to(&t.mn_ns, "eth_a", "eth_b", COA_B, "203.0.113.1");
+    assert!(wait_until(3, || ha.binding().as_deref() == Some(COA_B)), "HA binding did not move:\n{}", mn.log());
+    assert!(wait_until(1, || gw.counter_of("sa list", "held") >= 8), "the HA's packets for {COA_B} not held");
+    assert_eq!(gw.bundle().0, COA_A, "the SIU waits for the echo: the SA has not moved yet");
+    assert_eq!(gw.counter_of("sa list", "released"), 0);
+    let r0 = recv.load(Ordering::Relaxed);
+    t.mn_ns.sh("nft delete table inet hold");
+    // The MN sends its request again (retransmit_ms), the GW its challenge
+    // with it: the echo passes, the parked SIU moves the SA, the held
+    // packets go out.
+    assert!(wait_until(3, || gw.bundle().0 == COA_B), "the SA did not move:\n{}", gw.log());
+    assert!(wait_until(2, || recv.load(Ordering::Relaxed) > r0 + 100), "UDP did not resume at {COA_B}");
+    stop.store(true, Ordering::Relaxed);
+    let (held, released) = (gw.counter_of("sa list", "held"), gw.counter_of("sa list", "released"));
+    eprintln!("held {held}, released {released}, drop_no_sa {}", gw.counter_of("sa list", "drop_no_sa"));
+    // At most 16 per address (the engine's bound); every one sent.
+    assert!((8..=16).contains(&held), "held {held}");
+    assert_eq!(released, held, "every held packet went out once the SA moved");
+    assert_eq!((gw.vpn_counter("held_for_new_care_of"), gw.vpn_counter("held_given_up")), (1, 0));
+    assert_eq!((gw.vpn_counter("siu_parked"), gw.vpn_counter("rr_verified")), (1, 1));
+    let h = mn.history();
+    assert_eq!(h.last().map(|e| e["kind"].clone()), Some("fast".into()), "{h:?}");
 }
 
 #[test]

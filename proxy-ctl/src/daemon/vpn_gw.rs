@@ -24,13 +24,14 @@
 //! the TUN device for the kernel to forward.
 
 mod bundles;
+mod driver;
 
 use std::{
     collections::HashMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, SocketAddrV4},
     sync::{
         Arc, Mutex, OnceLock, RwLock,
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -45,10 +46,10 @@ use proxy_proto::{
         siu::SiuKey,
     },
 };
-use tokio::{net::UdpSocket, sync::mpsc};
 use tracing::{debug, info, warn};
 
 use bundles::{Installer, hip_hook};
+use driver::ToDriver;
 
 use super::{
     hip::HipHandle,
@@ -172,11 +173,14 @@ struct GwHook {
     inner: Ipv4Addr,
     public: Ipv4Addr,
     policy: RwLock<HashMap<u32, Policy>>,
-    tx: mpsc::UnboundedSender<FromTunnel>,
+    tx: ToDriver,
     c: HookCounters,
     /// The data path's TUN device, once it runs (Registration Requests go
     /// inside from the receive worker).
     inject: OnceLock<Injector>,
+    /// An SIU waits for the return-routability echo (`rr_credit_bytes =
+    /// 0`): the check must start as soon as the request is seen.
+    rr_waits_for_echo: bool,
 }
 
 fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
@@ -189,6 +193,23 @@ fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
 impl GwHook {
     fn policy(&self, spi: u32) -> Option<PolicyNow> {
         self.policy.read().unwrap_or_else(|e| e.into_inner()).get(&spi).map(Policy::now)
+    }
+
+    /// Whether a registration is in progress from `a` (a new care-of
+    /// address): the ESP engine holds the home agent's packets for it
+    /// until the SA moves there (asked once per address it holds for).
+    fn is_pending_source(&self, a: IpAddr) -> bool {
+        let IpAddr::V4(a) = a else { return false };
+        let a = u32::from(a);
+        let map = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        map.values().any(|p| p.pending_source.load(Ordering::Relaxed) == a)
+    }
+
+    /// Whether `a` is a bundle's care-of address.
+    fn is_care_of(&self, a: Ipv4Addr) -> bool {
+        let a = u32::from(a);
+        let map = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        map.values().any(|p| p.care_of.load(Ordering::Relaxed) == a)
     }
 
     /// (our HIT, the MN's HIT) of a HIP-keyed bundle.
@@ -289,7 +310,14 @@ impl TunnelHook for GwHook {
                     None => Verdict::Deliver(0..inner.len()),
                 };
                 debug!(target: "handover", step = "gw_rrq_forwarded", "Registration Request forwarded inside");
-                let _ = self.tx.send(FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() });
+                // With the SIU applied on credit the copy only starts the
+                // return-routability check, which need not run before the
+                // SIU: the driver is not woken for it (one wake-up less on
+                // two busy CPUs while the home agent works); it takes the
+                // copy when the SIU wakes it, or at its next tick. When the
+                // SIU waits for the echo (no credit), the check starts now.
+                let m = FromTunnel::Request { spi: a.spi, src, inner: inner.to_vec() };
+                let _ = if self.rr_waits_for_echo { self.tx.send(m) } else { self.tx.send_quiet(m) };
                 return verdict;
             }
         }
@@ -328,8 +356,11 @@ struct Counters {
     hip_established: u64,
     /// Of which replaced an existing bundle (the MN's fallback).
     reestablished: u64,
-    /// HIP packets from HITs not in `[[vpn.gw.node]]`, dropped by the HIP core.
-    hip_not_admitted: u64,
+    /// New care-of addresses the ESP engine held the home agent's packets
+    /// for until the SA moved there (or gave up).
+    held_for_new_care_of: u64,
+    /// Of which no SA move came within `driver::HOLD_LIMIT`: dropped.
+    held_given_up: u64,
 }
 
 struct Gw {
@@ -340,6 +371,11 @@ struct Gw {
     hook: Arc<GwHook>,
     inst: Arc<Installer>,
     hip: Option<HipHandle>,
+    /// The daemon's runtime, for HIP calls from the driver thread.
+    rt: tokio::runtime::Handle,
+    /// HIP packets from HITs not in `[[vpn.gw.node]]`, dropped by the HIP
+    /// core (polled on the tokio side).
+    hip_not_admitted: Arc<AtomicU64>,
     bundles: HashMap<Ipv4Addr, GwBundle>,
     by_spi_out: HashMap<u32, Ipv4Addr>,
     c: Counters,
@@ -363,7 +399,7 @@ pub async fn run(
         let key = hex_key("[vpn.gw.home_agent] siu_key", &h.siu_key).map_err(anyhow::Error::msg)?;
         core.add_home_agent(h.address, SiuKey::new(h.siu_key_id, &key));
     }
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, from_hook) = driver::channel().context("the gateway driver's wake-up eventfd")?;
     let hook = Arc::new(GwHook {
         inner: sec.inner,
         public: sec.public,
@@ -371,6 +407,7 @@ pub async fn run(
         tx,
         c: HookCounters::default(),
         inject: OnceLock::new(),
+        rr_waits_for_echo: sec.return_routability && sec.rr_credit_bytes == 0,
     });
     let inst =
         Arc::new(Installer { table: table.clone(), hook: hook.clone(), public: sec.public, pairs: Mutex::default() });
@@ -396,13 +433,16 @@ pub async fn run(
     let _ = vpn_io::ip(&["rule", "del", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &rt]).await;
     vpn_io::ip(&["rule", "add", "iif", &sec.inner_dev, "ipproto", "4", "lookup", &rt, "priority", "1000"]).await?;
     vpn_io::ip(&["route", "replace", "default", "dev", &sec.tun, "table", &rt]).await?;
+    let hip_not_admitted = Arc::new(AtomicU64::new(0));
     let mut gw = Gw {
         core,
         table,
         path,
         hook,
         inst,
-        hip,
+        hip: hip.clone(),
+        rt: tokio::runtime::Handle::current(),
+        hip_not_admitted: hip_not_admitted.clone(),
         bundles: HashMap::new(),
         by_spi_out: HashMap::new(),
         c: Counters::default(),
@@ -416,52 +456,42 @@ pub async fn run(
         gw.inst.install(n.home, care_of, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), None).with_context(what)?;
         gw.bundle_installed(n.home, care_of, p.spi_in, p.spi_out);
     }
-    let siu_sock =
-        UdpSocket::bind(SocketAddrV4::new(sec.inner, MIP_PORT)).await.context("binding the SIU socket (inner:434)")?;
+    // The home agent's IP-in-IP for a new care-of address can reach us
+    // before its SIU has moved the SA: the engine holds it (bounded,
+    // counted `held`) for addresses a registration is in progress from and
+    // sends it the moment the SA moves (`released`), instead of dropping
+    // the first data after the move (`drop_no_sa`).
+    let (miss_tx, misses) = tokio::sync::mpsc::unbounded_channel();
+    let h = gw.hook.clone();
+    gw.table.set_miss_sender(miss_tx, move |dst| h.is_pending_source(dst));
+    let siu_sock = std::net::UdpSocket::bind(SocketAddrV4::new(sec.inner, MIP_PORT))
+        .context("binding the SIU socket (inner:434)")?;
     info!(inner = %sec.inner, public = %sec.public, rr = sec.return_routability, admitted = admitted.len(),
         "VPN gateway ready");
     gw.refresh();
-
-    let mut ubuf = vec![0u8; 2048];
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("vpn-gw".into())
+        .spawn(move || {
+            let _ = done_tx.send(gw.run_thread(siu_sock, from_hook, misses));
+        })
+        .context("starting the gateway's driver thread")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let timer = gw.core.poll_timeout();
-        let sleep = async {
-            match timer {
-                Some(t) => tokio::time::sleep_until(t.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            // The receive worker's messages first: a Registration Request's
-            // copy must reach the core before the SIU it caused (the worker
-            // forwards the request before it sends the copy).
-            biased;
-            Some(m) = rx.recv() => gw.on_tunnel(m),
-            r = siu_sock.recv_from(&mut ubuf) => {
-                let (n, src) = r?;
-                let std::net::SocketAddr::V4(src) = src else { continue };
-                debug!(target: "handover", step = "gw_siu_rx", "SIU received");
-                gw.siu_at = Some((Instant::now(), unix_ms()));
-                let r = gw.core.handle_siu(Instant::now(), *src.ip(), &ubuf[..n], &mut fill_random);
-                // The SA moves and the reply goes before anything is logged.
-                gw.drain();
-                match r {
-                    Ok(()) => info!(%src, "SIU accepted"),
-                    Err(e) => warn!(%src, "SIU rejected: {e}"),
-                }
-                gw.refresh();
-            }
-            _ = tick.tick() => {
-                gw.poll_hip().await;
-                gw.refresh();
-            }
-            _ = sleep => {
-                gw.core.handle_timeout(Instant::now());
-                gw.drain();
-                gw.refresh();
-            }
+            r = &mut done_rx => return r.context("gateway driver thread gone")?,
+            _ = tick.tick() => poll_hip(hip.as_ref(), &hip_not_admitted).await,
         }
+    }
+}
+
+/// The HIP core's refusals of HITs we do not admit, as our counter.
+async fn poll_hip(hip: Option<&HipHandle>, counter: &AtomicU64) {
+    let Some(h) = hip else { return };
+    let Ok(s) = h.stats().await else { return };
+    let n = s.core.dropped(DropReason::PeerNotAllowed);
+    if n > counter.swap(n, Ordering::Relaxed) {
+        warn!(total = n, "HIP packets from HITs not in [[vpn.gw.node]] dropped");
     }
 }
 
@@ -487,17 +517,8 @@ impl Gw {
         generation
     }
 
-    /// The HIP core's refusals of HITs we do not admit, as our counter.
-    async fn poll_hip(&mut self) {
-        let Some(h) = &self.hip else { return };
-        let Ok(s) = h.stats().await else { return };
-        let n = s.core.dropped(DropReason::PeerNotAllowed);
-        if n > self.c.hip_not_admitted {
-            warn!(total = n, "HIP packets from HITs not in [[vpn.gw.node]] dropped");
-        }
-        self.c.hip_not_admitted = n;
-    }
-
+    /// A message from the receive worker or the HIP hook, into the core;
+    /// the caller drains the core's actions.
     fn on_tunnel(&mut self, m: FromTunnel) {
         match m {
             FromTunnel::Established { home, care_of, spi_in, spi_out } => {
@@ -533,7 +554,7 @@ impl Gw {
             }
             FromTunnel::FirstEsp { local, peer } => {
                 if let Some(h) = self.hip.clone() {
-                    tokio::spawn(async move {
+                    self.rt.spawn(async move {
                         if let Err(e) = h.esp_received(local, peer).await {
                             warn!("ESP received not passed to HIP: {e:#}");
                         }
@@ -561,20 +582,20 @@ impl Gw {
                 }
             }
         }
-        self.drain();
-        self.refresh();
     }
 
     /// Carries out the core's actions in order: the SA moves before the
-    /// reply goes out (seed 004).
+    /// reply goes out (seed 004). Return-routability challenges go last:
+    /// the check runs on credit beside the handover, and a challenge
+    /// sealed first would delay the SA move and the reply.
     fn drain(&mut self) {
+        let mut challenges = Vec::new();
         // HIP associations whose SAs moved: told once the reply is out.
         let mut moved: Vec<(Hit, Ipv4Addr)> = Vec::new();
         // A move on credit (the address not verified yet) comes right
         // after its Credit action.
         let mut on_credit = false;
         while let Some(a) = self.core.poll_action() {
-            let a_is_challenge = matches!(a, GwAction::Challenge { .. });
             match a {
                 GwAction::Credit { outbound_spi, credit } => {
                     // Before the move: nothing goes out unlimited to an
@@ -627,21 +648,14 @@ impl Gw {
                         ..Default::default()
                     });
                 }
-                GwAction::Forward { outbound_spi, dst, datagram }
-                | GwAction::Challenge { outbound_spi, dst, datagram } => {
-                    let step = if a_is_challenge { "gw_challenge_sent" } else { "gw_reply_forwarded" };
-                    match self.path.send_inner(outbound_spi, &datagram, Some(dst.into())) {
-                        Ok(()) => {
-                            debug!(target: "handover", step, "sent through the tunnel");
-                            self.c.sent += 1
-                        }
-                        Err(e) => {
-                            self.c.send_errors += 1;
-                            debug!(%dst, "sending through the tunnel: {e}");
-                        }
-                    }
+                GwAction::Forward { outbound_spi, dst, datagram } => {
+                    self.send_inner(outbound_spi, dst, &datagram, "gw_reply_forwarded")
                 }
+                GwAction::Challenge { outbound_spi, dst, datagram } => challenges.push((outbound_spi, dst, datagram)),
             }
+        }
+        for (spi, dst, datagram) in challenges {
+            self.send_inner(spi, dst, &datagram, "gw_challenge_sent");
         }
         // `assoc list` (and any later HIP packet, a CLOSE or an UPDATE
         // rekey) follows the move: the HIP core records the new locator.
@@ -650,6 +664,20 @@ impl Gw {
                 if let Err(e) = h.note_moved(peer, None, Some(care_of.into())) {
                     warn!("HIP association not told about the move: {e:#}");
                 }
+            }
+        }
+    }
+
+    /// Seals a control datagram on the outbound SA `spi` to `dst`.
+    fn send_inner(&mut self, spi: u32, dst: Ipv4Addr, datagram: &[u8], step: &'static str) {
+        match self.path.send_inner(spi, datagram, Some(dst.into())) {
+            Ok(()) => {
+                debug!(target: "handover", step, "sent through the tunnel");
+                self.c.sent += 1
+            }
+            Err(e) => {
+                self.c.send_errors += 1;
+                debug!(%dst, "sending through the tunnel: {e}");
             }
         }
     }
@@ -689,7 +717,10 @@ impl Gw {
             counters.push(VpnCounter { name: name.into(), value: v.get() });
         }
         let c = &self.c;
-        counters.extend(crate::vpn_counters!(c; sent, send_errors, hip_established, reestablished, hip_not_admitted));
+        counters.extend(crate::vpn_counters!(c; sent, send_errors, hip_established, reestablished,
+            held_for_new_care_of, held_given_up));
+        counters
+            .push(VpnCounter { name: "hip_not_admitted".into(), value: self.hip_not_admitted.load(Ordering::Relaxed) });
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "gw";
         v.bundles = bundles;
@@ -709,8 +740,9 @@ mod tests {
     const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const INNER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 254);
 
-    fn hook() -> (GwHook, mpsc::UnboundedReceiver<FromTunnel>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn hook() -> (GwHook, std::sync::mpsc::Receiver<FromTunnel>) {
+        let (tx, rx) = driver::channel().unwrap();
+        let rx = rx.rx;
         let h = GwHook {
             inner: INNER,
             public: PUBLIC,
@@ -718,6 +750,7 @@ mod tests {
             tx,
             c: HookCounters::default(),
             inject: OnceLock::new(),
+            rr_waits_for_echo: false,
         };
         h.policy.write().unwrap().insert(4096, Policy::new(HOME, COA_A, None));
         (h, rx)

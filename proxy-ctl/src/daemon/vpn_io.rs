@@ -169,3 +169,52 @@ pub fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // for as long as the AsyncFd owns it.
     unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))
 }
+
+/// Wakes a dedicated role thread blocked in [`poll_readable`] (eventfd):
+/// another thread's message reaches it in one kernel wake-up, as a packet
+/// on its socket does.
+pub struct Wake {
+    fd: OwnedFd,
+}
+
+impl Wake {
+    pub fn new() -> io::Result<Wake> {
+        // SAFETY: plain eventfd(2).
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(Wake { fd: unsafe { OwnedFd::from_raw_fd(raw) } })
+    }
+
+    pub fn signal(&self) {
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our eventfd (it cannot overflow here).
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the signal (the waiter drains its channel afterwards).
+    pub fn ack(&self) {
+        let mut v = 0u64;
+        // SAFETY: reading 8 bytes from our eventfd into a u64.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Blocks until one of `fds` is readable or `timeout` passes (rounded up
+/// to whole ms); which ones are. EINTR and timeouts answer none.
+pub fn poll_readable<const N: usize>(fds: [std::os::fd::RawFd; N], timeout: std::time::Duration) -> [bool; N] {
+    let mut p = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: p is an array of N pollfd.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), N as libc::nfds_t, ms) };
+    if r <= 0 {
+        return [false; N];
+    }
+    p.map(|p| p.revents & (libc::POLLIN | libc::POLLERR) != 0)
+}

@@ -181,7 +181,7 @@ pub struct SaTable {
 /// for (HITs when HIP runs); packets to others are dropped, not held.
 struct MissSink {
     tx: tokio::sync::mpsc::UnboundedSender<IpAddr>,
-    wants: fn(IpAddr) -> bool,
+    wants: Box<dyn Fn(IpAddr) -> bool + Send + Sync>,
 }
 
 impl Drop for SaTable {
@@ -253,9 +253,14 @@ impl SaTable {
     }
 
     /// Route "no SA for this inner destination" reports to `tx`, for the
-    /// destinations `wants` accepts.
-    pub fn set_miss_sender(&self, tx: tokio::sync::mpsc::UnboundedSender<IpAddr>, wants: fn(IpAddr) -> bool) {
-        *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants });
+    /// destinations `wants` accepts (called by a worker once per
+    /// destination it starts holding for: quick, never blocking).
+    pub fn set_miss_sender(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<IpAddr>,
+        wants: impl Fn(IpAddr) -> bool + Send + Sync + 'static,
+    ) {
+        *self.misses.lock().unwrap_or_else(|e| e.into_inner()) = Some(MissSink { tx, wants: Box::new(wants) });
     }
 
     /// The slow path cannot set up an SA for `dst` (E-FAILED): wake the
@@ -566,6 +571,12 @@ impl SaTable {
                     (s.local, s.peer) = (local, peer);
                 }
             }
+        }
+        if direction == Direction::Out {
+            // A tunnel SA now reaches a new outer peer: packets a worker
+            // holds for it (the VPN gateway's, sent by the home agent to the
+            // new care-of address before the SA moved) go out at once.
+            self.signal_changed();
         }
         self.export_keys();
         Ok(())
