@@ -780,7 +780,7 @@ mod tests {
 
     #[test]
     fn from_a_new_source_only_a_registration_then_its_data() {
-        let (h, mut rx) = hook();
+        let (h, rx) = hook();
         let data = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"data");
         // Data from an address no registration came from: dropped.
         assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Drop);
@@ -800,6 +800,11 @@ mod tests {
         assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Deliver(0..req.len()));
         assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
         assert_eq!(h.policy(4096).unwrap().pending_source, Some(COA_B));
+        // The engine may hold the HA's packets for that address (and only
+        // for it) until the SA moves there.
+        assert!(h.is_pending_source(COA_B.into()));
+        assert!(!h.is_pending_source(COA_A.into()) && !h.is_pending_source(INNER.into()));
+        assert!(h.is_care_of(COA_A) && !h.is_care_of(COA_B));
         // Another MN's home address: only the copy (the core counts it).
         rrq[7] ^= 1;
         let other = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &rrq);
@@ -841,7 +846,7 @@ mod tests {
 
     #[test]
     fn an_admitted_base_exchange_installs_a_tunnel_pair_before_r2_and_replaces_the_old_one() {
-        let (h, mut rx) = hook();
+        let (h, rx) = hook();
         h.policy.write().unwrap().clear();
         let h = Arc::new(h);
         let table = Arc::new(SaTable::new(None));
