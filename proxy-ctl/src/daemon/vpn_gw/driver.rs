@@ -112,6 +112,12 @@ impl Gw {
                 }
             }
             let now = Instant::now();
+            // Addresses the engine started holding packets for (counted
+            // before the view is refreshed below).
+            while let Ok(IpAddr::V4(a)) = misses.try_recv() {
+                self.c.held_for_new_care_of += 1;
+                holding.entry(a).or_insert(now);
+            }
             let timer = self.core.poll_timeout().is_some_and(|t| t <= now);
             if timer {
                 self.core.handle_timeout(now);
@@ -127,10 +133,6 @@ impl Gw {
                     }
                 }
                 self.refresh();
-            }
-            while let Ok(IpAddr::V4(a)) = misses.try_recv() {
-                self.c.held_for_new_care_of += 1;
-                holding.entry(a).or_insert(now);
             }
             if now >= next_tick {
                 next_tick = now + TICK;
