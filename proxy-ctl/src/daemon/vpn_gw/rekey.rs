@@ -124,3 +124,126 @@ impl Gw {
         vpn_esp::move_inbound(&self.table, &self.inst.extra_in(home), self.sec.public, care_of);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        net::{Ipv6Addr, SocketAddrV4},
+        sync::{Mutex, OnceLock, RwLock, atomic::Ordering},
+    };
+
+    use proxy_proto::hip::{
+        assoc::{Established, Event},
+        crypto::Hit,
+    };
+    use proxy_proto::vpn::udp;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::{
+        daemon::vpn_gw::{
+            GwHook, HookCounters,
+            bundles::{Installer, hip_hook},
+        },
+        esp::{
+            SaTable,
+            tunnel_hook::{Arrival, TunnelHook, Verdict},
+        },
+        vpn::config::TRANSFORM,
+    };
+
+    const HOME: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 5);
+    const COA_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
+    const COA_B: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 23);
+    const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn hit(s: &str) -> Hit {
+        Hit::from(s.parse::<Ipv6Addr>().unwrap())
+    }
+
+    fn rekeyed(mn: Hit, step: RekeyStep) -> Event {
+        Event::Rekeyed(Box::new(Rekeyed {
+            local_hit: hit("2001:2a::1"),
+            peer_hit: mn,
+            local_locator: PUBLIC.into(),
+            peer_locator: COA_A.into(),
+            transform: TRANSFORM,
+            new_dh: true,
+            step,
+        }))
+    }
+
+    fn arrival(spi: u32) -> Arrival {
+        Arrival { spi, src: COA_B.into(), dst: Some(PUBLIC.into()), local: PUBLIC.into(), peer: COA_B.into() }
+    }
+
+    #[test]
+    fn a_rekeys_inbound_sa_joins_the_bundle_with_its_wildcard_and_shared_policy() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let h = Arc::new(GwHook {
+            inner: Ipv4Addr::new(10, 1, 0, 254),
+            public: PUBLIC,
+            policy: RwLock::default(),
+            tx,
+            c: HookCounters::default(),
+            inject: OnceLock::new(),
+        });
+        let table = Arc::new(SaTable::new(None));
+        let inst =
+            Arc::new(Installer { table: table.clone(), hook: h.clone(), public: PUBLIC, pairs: Mutex::default() });
+        let mn = hit("2001:2a::5");
+        let hook = hip_hook(inst.clone(), HashMap::from([(mn, HOME)]));
+        hook(&Event::Established(Box::new(Established {
+            local_hit: hit("2001:2a::1"),
+            peer_hit: mn,
+            local_locator: PUBLIC.into(),
+            peer_locator: COA_A.into(),
+            initiator: false,
+            transform: TRANSFORM,
+            inbound_spi: 0x1000,
+            outbound_spi: 0x2000,
+            inbound_key: vec![1u8; 20].into(),
+            outbound_key: vec![2u8; 20].into(),
+        })));
+        assert!(rx.try_recv().is_ok());
+        // The new inbound SA, before the UPDATE that lets the MN use it.
+        hook(&rekeyed(mn, RekeyStep::AddInbound { spi: 0x1001, key: vec![3u8; 20].into() }));
+        let sa = table.list(false).into_iter().find(|s| s.spi == 0x1001).expect("new inbound SA");
+        assert!(
+            sa.wildcard_source
+                && sa.origin == "hip"
+                && sa.peer == IpAddr::from(COA_A)
+                && sa.inner_peer == Some(IpAddr::from(HOME))
+        );
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Rekey(RekeyNote::AddedInbound { home: HOME, spi: 0x1001 }))));
+        // One bundle behind both SPIs: a handover's state is shared ...
+        h.update(0x1000, |p| p.care_of.store(COA_B.into(), Ordering::Relaxed));
+        assert_eq!(h.policy(0x1001).unwrap().care_of, COA_B);
+        // ... the first-ESP signal (the MN switched) is the new SPI's own.
+        let data = udp::build(SocketAddrV4::new(HOME, 5000), SocketAddrV4::new(PUBLIC, 5000), 64, b"x").unwrap();
+        assert_eq!(h.opened(&arrival(0x1001), &data), Verdict::Deliver(0..data.len()));
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::FirstEsp { spi: 0x1001, .. })));
+        // A rekey the HIP core gave up: its inbound SA and policy go.
+        hook(&rekeyed(mn, RekeyStep::DropInbound { spi: 0x1001 }));
+        assert!(table.inbound_packets(0x1001).is_none() && h.policy(0x1001).is_none());
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Rekey(RekeyNote::Gone { spi: 0x1001, .. }))));
+        // The switch is the driver's.
+        let switch = RekeyStep::SwitchOutbound {
+            spi: 0x2002,
+            new_inbound_spi: 0x1002,
+            key: vec![4u8; 20].into(),
+            old_outbound_spi: 0x2000,
+            old_inbound_spi: 0x1000,
+        };
+        hook(&rekeyed(mn, RekeyStep::AddInbound { spi: 0x1002, key: vec![3u8; 20].into() }));
+        hook(&rekeyed(mn, switch));
+        assert!(rx.try_recv().is_ok());
+        assert!(matches!(rx.try_recv(), Ok(FromTunnel::Rekey(RekeyNote::Switch { home: HOME, .. }))));
+        assert_eq!(table.list(false).len(), 3, "the switch waits for the driver");
+        // A CLOSE takes the rekey's inbound SA with the pair.
+        hook(&Event::Closed { local_hit: hit("2001:2a::1"), peer_hit: mn, inbound_spi: 0x1000 });
+        assert!(table.list(false).is_empty());
+        assert!(h.policy(0x1002).is_none());
+    }
+}
