@@ -6,7 +6,10 @@
 //! windows carry on. What the roles decide per packet is their
 //! `TunnelHook` (vpn_mn.rs, vpn_gw.rs). The SAs come from a HIP base
 //! exchange between MN and GW (the `Established` event's SPIs and KEYMAT,
-//! RFC 7402 §7, as for BEET) or from the static config.
+//! RFC 7402 §7, as for BEET) or from the static config. A rekey of that
+//! association by HIP UPDATE replaces the pair with new SPIs and keys, the
+//! inbound SA first (vpn_mn/rekey.rs, vpn_gw/rekey.rs); a handover never
+//! does.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
