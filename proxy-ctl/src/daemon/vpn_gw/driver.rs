@@ -37,6 +37,7 @@ const TICK: Duration = Duration::from_secs(1);
 pub(super) const HOLD_LIMIT: Duration = Duration::from_secs(1);
 
 /// The receive worker's (and the HIP event hook's) way to the thread.
+#[derive(Clone)]
 pub(super) struct ToDriver {
     tx: mpsc::Sender<FromTunnel>,
     wake: Arc<Wake>,
@@ -78,6 +79,9 @@ impl Gw {
         mut misses: tokio::sync::mpsc::UnboundedReceiver<IpAddr>,
     ) -> anyhow::Result<()> {
         siu.set_nonblocking(true).context("SIU socket")?;
+        // Spawned HIP calls and a rekey's retirement timer are tokio tasks.
+        let _rt = self.rt.clone();
+        let _rt = _rt.enter();
         let mut buf = vec![0u8; 2048];
         let mut next_tick = Instant::now() + TICK;
         // New care-of addresses the engine holds packets for, since when.
