@@ -61,8 +61,9 @@ const BATCH: usize = 64;
 /// Empty rounds before sleeping in poll(2).
 const SPIN: u32 = 256;
 const POLL_MS: i32 = 50;
-/// How often the SPI map follows the SA table. Until it does, a new SPI's
-/// packets take the raw-socket path: late, never lost.
+/// How often the control thread looks, besides the SA table's change
+/// notifications. Until the SPI map follows, a new SPI's packets take the
+/// raw-socket path: slower, never lost.
 const SYNC_EVERY: Duration = Duration::from_millis(50);
 
 /// What the AF_XDP receive path needs from the config.
@@ -214,17 +215,32 @@ fn received(frame: &[u8], off: usize, len: usize) -> Option<Received> {
 }
 
 /// The control thread: SPI map in line with the SA table, counters copied.
+/// It wakes on every SA change (a rekey's new inbound SPI must be steered
+/// before the peer sends on it, a round trip later) and on a tick.
 fn control(mut programs: Vec<HostXdp>, fds: &[i32], table: &SaTable, stop: &AtomicBool) {
-    let mut applied: HashSet<u32> = HashSet::new();
-    while !stop.load(Ordering::Relaxed) {
-        let want: HashSet<u32> =
-            table.list(false).into_iter().filter(|s| s.direction == Direction::In).map(|s| s.spi).collect();
-        if want != applied {
-            applied = sync_spis(&mut programs, &applied, &want);
+    // A runtime of its own for the SA table's change notification.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("AF_XDP SPI steering not kept in line with the SA table: {e}");
+            return;
         }
-        copy_counters(&programs, fds, table);
-        std::thread::sleep(SYNC_EVERY);
-    }
+    };
+    let mut applied: HashSet<u32> = HashSet::new();
+    rt.block_on(async {
+        while !stop.load(Ordering::Relaxed) {
+            let want: HashSet<u32> =
+                table.list(false).into_iter().filter(|s| s.direction == Direction::In).map(|s| s.spi).collect();
+            if want != applied {
+                applied = sync_spis(&mut programs, &applied, &want);
+            }
+            copy_counters(&programs, fds, table);
+            tokio::select! {
+                _ = tokio::time::sleep(SYNC_EVERY) => {}
+                _ = table.sas_changed() => {}
+            }
+        }
+    });
 }
 
 /// Write the difference to every program's SPI map; returns what is now
