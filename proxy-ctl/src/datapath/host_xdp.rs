@@ -43,8 +43,7 @@ impl HostXdp {
         let mut ebpf = Ebpf::load(XDP_HOST_OBJECT)?;
         let prog = loader::xdp_program(&mut ebpf, "xdp_host")?;
         prog.load().map_err(|source| DatapathError::Program { name: "xdp_host", source })?;
-        prog.attach(iface, XdpMode::Default)
-            .map_err(|source| DatapathError::Attach { iface: iface.into(), source })?;
+        prog.attach(iface, XdpMode::Default).map_err(|source| DatapathError::Attach { iface: iface.into(), source })?;
         let xsk = XskMaps::take(&mut ebpf)?;
         let counters = loader::take(&mut ebpf, maps::COUNTERS)?;
         info!(%iface, "xdp_host attached");

@@ -120,11 +120,9 @@ impl XskRx {
         for (i, s) in sockets.into_iter().enumerate() {
             let (table, tun, stop, hook) = (table.clone(), tun.clone(), stop.clone(), hook.clone());
             // On error `rx` drops: the workers started so far stop.
-            rx.workers.push(
-                std::thread::Builder::new()
-                    .name(format!("esp-xsk{i}"))
-                    .spawn(move || Worker { xsk: s, gro: Coalescer::default() }.run(&table, &tun, &stop, hook.as_deref()))?,
-            );
+            rx.workers.push(std::thread::Builder::new().name(format!("esp-xsk{i}")).spawn(move || {
+                Worker { xsk: s, gro: Coalescer::default() }.run(&table, &tun, &stop, hook.as_deref())
+            })?);
         }
         rx.control = Some(
             std::thread::Builder::new()
@@ -276,8 +274,7 @@ fn copy_counters(programs: &[HostXdp], fds: &[i32], table: &SaTable) {
             missing += k.missing;
         }
     }
-    let drops: u64 =
-        fds.iter().filter_map(|fd| socket::kernel_stats(*fd)).map(|k| k.rx_dropped + k.rx_ring_full).sum();
+    let drops: u64 = fds.iter().filter_map(|fd| socket::kernel_stats(*fd)).map(|k| k.rx_dropped + k.rx_ring_full).sum();
     let c = &table.counters;
     c.set(Counter::XskSteered, steered);
     c.set(Counter::XskMissing, missing);
