@@ -11,7 +11,8 @@
 
 use std::path::PathBuf;
 
-use integration_tests::{Netns, http_blob_server, sh, sh_try, unique, wait_until};
+use integration_tests::{Netns, http_blob_server, in_netns, sh, sh_try, unique, wait_until};
+use proxy_ctl::datapath::HostXdp;
 
 use crate::hipesp::{A4, B4, Node, Pair, check_spis, esp_counter, pair_esp, sas};
 
@@ -139,4 +140,51 @@ fn hostxdp_af_xdp_that_cannot_attach_is_an_error() {
     assert!(!ok, "the daemon ran without its AF_XDP receive path");
     assert!(err.contains("host_datapath") && err.contains("nosuch0"), "{err}");
     let _ = sh(&format!("rm -rf {}", dir.display()));
+}
+
+/// `xdp_host` with an SPI steered but no socket bound on the queue (what a
+/// worker that is gone leaves): the ESP passes to the kernel, counted as
+/// `xsk_missing`, and a raw socket still gets it; ESP for other SPIs and
+/// the rest of the traffic pass uncounted.
+#[test]
+fn hostxdp_steered_spi_without_a_socket_passes_to_the_kernel_counted() {
+    let a = Netns::new("xm");
+    let b = Netns::new("xn");
+    a.veth("e0", &b, "e0");
+    a.addr("e0", "10.49.0.1/24");
+    b.addr("e0", "10.49.0.2/24");
+    let bname = b.name.clone();
+    let t = in_netns(&a.name, move || {
+        let mut x = HostXdp::attach("e0").expect("attach xdp_host");
+        x.steer_spi(0x1234, true).unwrap();
+        // SAFETY: plain socket(2) and setsockopt(2) calls on our own fd.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, 50) };
+        assert!(fd >= 0);
+        let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        // Three ESP packets on the steered SPI, two on another one.
+        let send = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)\n\
+                    for spi in ['00001234'] * 3 + ['00009999'] * 2:\n    \
+                    s.sendto(bytes.fromhex(spi + '00000001' + 'ab' * 32), ('10.49.0.1', 0))";
+        sh(&format!("ip netns exec {bname} python3 -c \"{send}\""));
+        let mut got = 0;
+        let mut buf = [0u8; 2048];
+        // SAFETY: buf is valid for its length.
+        while unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } > 0 {
+            got += 1;
+        }
+        unsafe { libc::close(fd) };
+        (got, x.counters().unwrap())
+    });
+    let (got, k) = t.join().unwrap();
+    assert_eq!(got, 5, "the kernel's raw socket did not get every ESP packet");
+    assert_eq!((k.missing, k.steered), (3, 0), "{k:?}");
 }
