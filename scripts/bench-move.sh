@@ -155,7 +155,7 @@ if [ "$TIMELINE" = 1 ]; then
   sleep 1
 fi
 UPD=$(run_moves update "$D/h.log" | tee /dev/stderr | tail -1)
-"$CTL" --socket "$D/i.sock" assoc stats | grep -E "locators_verified|address_checks" >&2 || true
+"$CTL" --socket "$D/i.sock" assoc stats | grep -E "locators_verified|address_checks|switched_to_checked" >&2 || true
 if [ "$TIMELINE" = 1 ]; then
   sleep 0.7; kill "$CAP"; wait "$CAP" 2>/dev/null || true
   python3 "$ROOT/scripts/move-timeline.py" "$D/moves-update" "$D/h.log" "$D/i.log" "$D/move.pcapng" "$D/rx-update" >&2 || true
@@ -168,7 +168,7 @@ restart_daemon 2 "$I" i "$D/i2.log"
 sleep 0.5
 nsx "$I" ping -6 -c 3 -i 0.2 -W 3 -q "$HIT_H" > /dev/null || { echo "no path after restarting the Initiator" >&2; exit 1; }
 CBA=$(run_moves cba "$D/h.log" | tee /dev/stderr | tail -1)
-"$CTL" --socket "$D/i.sock" assoc stats | grep -E "locators_verified|address_checks|credit" >&2 || true
+"$CTL" --socket "$D/i.sock" assoc stats | grep -E "locators_verified|address_checks|switched_to_checked|credit" >&2 || true
 
 say "reference: a fresh base exchange on every move"
 "$CTL" --socket "$D/i.sock" assoc close "$HIT_H" > /dev/null

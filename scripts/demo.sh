@@ -454,13 +454,14 @@ demo_rvs_mobility() {
   nsx "$I" ping -6 -c 2 -i 0.3 -q "$HIT_H" | tail -2
   R i assoc list; echo "(I: peer locator 10.61.3.2, H's real address, though I only knew V's 10.61.2.2)"
   R v assoc stats | grep -E 'i1_relayed'
-  say "H moves from network A (10.61.3.2) to B (10.61.4.2): UPDATE, address check, SAs moved (same SPIs)"
+  say "H moves from network A (10.61.3.2) to B (10.61.4.2): new address first (checked ahead by I), then the old goes: UPDATE, SAs moved (same SPIs)"
   rvs_move_to b
   sleep 0.3
   nsx "$I" ping -6 -c 2 -i 0.3 -q "$HIT_H" | tail -2
   R i assoc list
   R i sa list
-  R i assoc stats | grep -E 'locators_verified|address_checks'
+  R i assoc stats | grep -E 'locators_verified|address_checks|switched_to_checked'
+  R h assoc stats | grep -E 'locator_announcements|locators_announced_ahead'
   R v rvs list; echo "(V follows too: relayed I1s reach H at its new address)"
 }
 demo_rvs_mobility

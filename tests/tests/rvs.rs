@@ -252,6 +252,46 @@ fn rvs_host_moves_during_tcp_transfer() {
     assert!(gap < 3.0, "gap {gap:.3} s");
 }
 
+/// Make-before-break (RFC 8046 §3.2.1, §5.4): the host gains its new
+/// address while the old one still works and lists it beside the old one;
+/// the Initiator checks it then, while the data stays on the old address.
+/// When the old address goes, the Initiator moves on the UPDATE alone:
+/// no address check at the move, no echo request on the wire after it.
+#[test]
+fn rvs_new_address_checked_ahead_then_the_move_needs_no_check() {
+    let t = topo("", "");
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    t.h.ns.sh(&format!("ip addr add {H4_NEW}/24 dev e1"));
+    assert!(wait_until(10, || hip_counter(&t.i, "locators_verified") == 1), "{}", t.i.p.ctl_json("assoc stats"));
+    assert_eq!(hip_counter(&t.h, "locators_announced_ahead"), 1, "to the peer, not to the RVS");
+    assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4, "data stays on the address in use");
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+
+    let pcap = t.dir.join("r.pcapng");
+    let cap = Background::capture(&t.r, &format!("dumpcap -q -i any -f 'ip proto 139' -w {}", pcap.display()));
+    assert!(wait_until(10, || pcap.exists()), "dumpcap did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    t.h.ns.sh(&format!("ip route replace default via 10.61.4.1 dev e1 && ip addr del {H4}/24 dev e0"));
+    assert!(wait_until(10, || assoc_with(&t.i, &t.h)["peer_locator"] == H4_NEW), "{:?}", assocs(&t.i));
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    assert_eq!(hip_counter(&t.i, "switched_to_checked"), 1);
+    assert_eq!(hip_counter(&t.i, "address_checks"), 1, "one check, ahead of the move");
+    let s = t.i.p.ctl_json("sa list");
+    assert!(s["sas"].as_array().unwrap().iter().all(|sa| sa["peer"] == H4_NEW), "{s}");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(cap);
+    // The move's UPDATE went out and was answered; no ECHO_REQUEST_SIGNED
+    // (parameter 897, RFC 7401 §5.2.20) to the host after it.
+    let updates = sh(&format!(
+        "tshark -n -r {} -Y 'hip.packet_type == 16 and ip.src == {H4_NEW} and ip.dst == {I4}' 2>/dev/null | wc -l",
+        pcap.display()
+    ));
+    assert!(updates.trim().parse::<u64>().unwrap() >= 1, "no UPDATE from the new address");
+    let echoes =
+        sh(&format!("tshark -n -r {} -Y 'hip.type == 897 and ip.src == {I4}' 2>/dev/null | wc -l", pcap.display()));
+    assert_eq!(echoes.trim(), "0", "an address check at the move");
+}
+
 /// Send `hip` (a HIP packet, checksum recomputed here) from `ns` to `dst`
 /// over a raw protocol-139 socket.
 fn inject(ns: &Netns, dst: &str, hip: &[u8]) {

@@ -410,6 +410,16 @@ impl Driver {
                 first_sent_us.get_or_insert_with(|| c.seen.elapsed().as_micros());
             }
         }
+        // Make-before-break: addresses gained while the old ones still
+        // work are announced beside them, so the peers check them ahead of
+        // a move (after the moves above: those are on the data's path).
+        let mut ahead = 0;
+        if self.mobility == Mobility::Update {
+            ahead = self.core.announce_added(Instant::now(), &c.addrs);
+            if ahead > 0 {
+                self.flush().await;
+            }
+        }
         // `event_at`: when the notification was read, Unix seconds (the
         // move benchmark's time zero); then how long until the driver had
         // it, and until the first UPDATE / I1 was sent.
@@ -417,6 +427,9 @@ impl Driver {
         let (addrs, removed) = (&c.addrs, &c.removed);
         let queued_us = start.saturating_duration_since(c.seen).as_micros();
         info!(?addrs, ?removed, event_at = format_args!("{at:.6}"), "local addresses changed (rtnetlink)");
+        if ahead > 0 {
+            info!(associations = ahead, "new addresses announced ahead of a move (LOCATOR_SET)");
+        }
         if moved > 0 {
             let what = if self.mobility == Mobility::Rebex { "fresh base exchanges" } else { "UPDATE sent" };
             info!(moved, queued_us, first_sent_us, "addresses changed: {what}");

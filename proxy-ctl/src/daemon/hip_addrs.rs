@@ -15,30 +15,18 @@
 use std::{
     collections::BTreeSet,
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::IpAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
 use anyhow::Context;
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use tokio::io::unix::AsyncFd;
 
-const NLMSG_HDRLEN: usize = 16;
-const IFADDRMSG_LEN: usize = 8;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
-const RTM_GETADDR: u16 = 22;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV6_IFADDR: u32 = 0x100;
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-const IFA_FLAGS: u16 = 8;
-const IFA_F_DADFAILED: u32 = 0x08;
-const IFA_F_DEPRECATED: u32 = 0x20;
-const IFA_F_TENTATIVE: u32 = 0x40;
 
 /// One address notification (or dump entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +42,8 @@ pub struct AddrMsg {
 impl AddrMsg {
     /// Whether the address may be announced as a locator now.
     pub fn usable(&self) -> bool {
-        usable_address(self.addr) && self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED) == 0
+        let unusable = AddressFlags::Tentative | AddressFlags::Dadfailed | AddressFlags::Deprecated;
+        usable_address(self.addr) && self.flags & unusable.bits() == 0
     }
 }
 
@@ -71,51 +60,68 @@ pub fn usable_address(a: IpAddr) -> bool {
     }
 }
 
-/// Parse a netlink datagram of address messages. Malformed or other
-/// messages are skipped; `done` is set by NLMSG_DONE / NLMSG_ERROR (end of
-/// a dump).
+/// What one rtnetlink message of a datagram says, as far as the address
+/// watchers care (the host role's locators, the VPN's care-of addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rtnl {
+    /// RTM_NEWADDR / RTM_DELADDR of an IPv4 or IPv6 address.
+    Address(AddrMsg),
+    /// RTM_NEWROUTE.
+    RouteAdded,
+    /// NLMSG_DONE / NLMSG_ERROR: the end of a dump.
+    Done,
+}
+
+/// The messages of a netlink datagram, in order, parsed by
+/// netlink-packet-route. One that does not parse is skipped; the walk ends
+/// at the first length that does not fit (a truncated or lying datagram
+/// yields what came before it).
+pub(crate) fn messages(b: &[u8]) -> Vec<Rtnl> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while let Some(rest) = b.get(off..).filter(|r| !r.is_empty()) {
+        let Ok(buf) = NetlinkBuffer::new_checked(rest) else { break };
+        let len = buf.length() as usize;
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]) else {
+            off += (len + 3) & !3;
+            continue;
+        };
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m)) => {
+                out.extend(address(&m, true).map(Rtnl::Address))
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
+                out.extend(address(&m, false).map(Rtnl::Address))
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(_)) => out.push(Rtnl::RouteAdded),
+            NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => out.push(Rtnl::Done),
+            _ => {}
+        }
+        off += (len + 3) & !3;
+    }
+    out
+}
+
+/// Parse a netlink datagram of address messages; `done` is set by
+/// NLMSG_DONE / NLMSG_ERROR (end of a dump).
 pub fn parse(b: &[u8], done: &mut bool) -> Vec<AddrMsg> {
     let mut out = Vec::new();
-    for (ty, body) in messages(b) {
-        match ty {
-            RTM_NEWADDR | RTM_DELADDR => {
-                if let Some(mut m) = parse_ifaddr(body) {
-                    m.added = ty == RTM_NEWADDR;
-                    out.push(m);
-                }
-            }
-            NLMSG_DONE | NLMSG_ERROR => *done = true,
-            _ => {}
+    for m in messages(b) {
+        match m {
+            Rtnl::Address(a) => out.push(a),
+            Rtnl::Done => *done = true,
+            Rtnl::RouteAdded => {}
         }
     }
     out
 }
 
-/// The (type, body) of each whole message in a netlink datagram, in
-/// order; ends at the first length that does not fit (a truncated or
-/// lying datagram yields what came before it).
-pub(crate) fn messages(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> + '_ {
-    let mut b = b;
-    std::iter::from_fn(move || {
-        if b.len() < NLMSG_HDRLEN {
-            return None;
-        }
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let ty = u16::from_ne_bytes([b[4], b[5]]);
-        if len < NLMSG_HDRLEN || len > b.len() {
-            return None;
-        }
-        let body = &b[NLMSG_HDRLEN..len];
-        b = b.get((len + 3) & !3..).unwrap_or(&[]);
-        Some((ty, body))
-    })
-}
-
 /// A netlink message of type `ty` around `body`, padded to 4 octets
-/// (tests of this module and of the VPN's watcher).
+/// (tests of this module and of the VPN's watcher feed raw bytes, as the
+/// kernel sends them).
 #[cfg(test)]
 pub(crate) fn nlmsg(ty: u16, body: &[u8]) -> Vec<u8> {
-    let len = (NLMSG_HDRLEN + body.len()) as u32;
+    let len = (16 + body.len()) as u32;
     let mut m = len.to_ne_bytes().to_vec();
     m.extend_from_slice(&ty.to_ne_bytes());
     m.extend_from_slice(&[0; 10]);
@@ -126,46 +132,29 @@ pub(crate) fn nlmsg(ty: u16, body: &[u8]) -> Vec<u8> {
     m
 }
 
-/// One RTM_NEWADDR/RTM_DELADDR body (ifaddrmsg + attributes), IPv4 or
-/// IPv6; `added` is left false for the caller.
-pub(crate) fn parse_ifaddr(body: &[u8]) -> Option<AddrMsg> {
-    if body.len() < IFADDRMSG_LEN {
+/// One RTM_NEWADDR/RTM_DELADDR, IPv4 or IPv6.
+fn address(m: &AddressMessage, added: bool) -> Option<AddrMsg> {
+    if !matches!(m.header.family, AddressFamily::Inet | AddressFamily::Inet6) {
         return None;
     }
-    let family = i32::from(body[0]);
-    let alen = match family {
-        libc::AF_INET => 4,
-        libc::AF_INET6 => 16,
-        _ => return None,
-    };
-    let mut flags = u32::from(body[2]);
-    let ifindex = u32::from_ne_bytes(body[4..8].try_into().ok()?);
+    // IFA_FLAGS, when present, has the bits that do not fit the header's byte.
+    let mut flags = u32::from(m.header.flags.bits());
     let (mut local, mut address) = (None, None);
-    let mut a = &body[IFADDRMSG_LEN..];
-    while a.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([a[0], a[1]]));
-        let ty = u16::from_ne_bytes([a[2], a[3]]);
-        if len < 4 || len > a.len() {
-            return None;
-        }
-        let v = &a[4..len];
-        match ty {
-            IFA_LOCAL if v.len() == alen => local = Some(v),
-            IFA_ADDRESS if v.len() == alen => address = Some(v),
-            IFA_FLAGS if v.len() == 4 => flags = u32::from_ne_bytes(v.try_into().ok()?),
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            AddressAttribute::Flags(f) => flags = f.bits(),
             _ => {}
         }
-        a = a.get((len + 3) & !3..).unwrap_or(&[]);
     }
     // IFA_LOCAL is our address; IFA_ADDRESS is the peer's on a
     // point-to-point link, ours otherwise (IPv6 usually sends only it).
-    let v = local.or(address)?;
-    let addr = if alen == 4 {
-        IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(v).ok()?))
-    };
-    Some(AddrMsg { added: false, ifindex, addr, flags })
+    let addr = local.or(address)?;
+    if addr.is_ipv4() != (m.header.family == AddressFamily::Inet) {
+        return None;
+    }
+    Some(AddrMsg { added, ifindex: m.header.index, addr, flags })
 }
 
 /// The usable addresses, by (ifindex, address).
@@ -215,12 +204,15 @@ fn netlink_socket(groups: u32, nonblocking: bool) -> anyhow::Result<OwnedFd> {
 /// the usable set.
 pub fn dump() -> anyhow::Result<AddrSet> {
     let fd = netlink_socket(0, false)?;
-    let mut req = [0u8; NLMSG_HDRLEN + IFADDRMSG_LEN];
-    req[0..4].copy_from_slice(&((NLMSG_HDRLEN + IFADDRMSG_LEN) as u32).to_ne_bytes());
-    req[4..6].copy_from_slice(&RTM_GETADDR.to_ne_bytes());
-    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // ifaddrmsg: family AF_UNSPEC (both), the rest zero.
+    // RTM_GETADDR, family AF_UNSPEC: both.
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let payload = NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetAddress(AddressMessage::default()));
+    let mut msg = NetlinkMessage::new(header, payload);
+    msg.finalize();
+    let mut req = vec![0u8; msg.buffer_len()];
+    msg.serialize(&mut req);
     // SAFETY: req is valid for its length.
     if unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
         return Err(io::Error::last_os_error()).context("RTM_GETADDR");
@@ -280,6 +272,16 @@ mod tests {
     use super::*;
 
     use super::nlmsg as msg;
+    use std::net::Ipv6Addr;
+
+    const NLMSG_DONE: u16 = 3;
+    const RTM_NEWADDR: u16 = 20;
+    const RTM_DELADDR: u16 = 21;
+    const IFA_ADDRESS: u16 = 1;
+    const IFA_LOCAL: u16 = 2;
+    const IFA_FLAGS: u16 = 8;
+    const IFA_F_DEPRECATED: u32 = 0x20;
+    const IFA_F_TENTATIVE: u32 = 0x40;
 
     fn attr(ty: u16, v: &[u8]) -> Vec<u8> {
         let mut a = ((4 + v.len()) as u16).to_ne_bytes().to_vec();
@@ -341,7 +343,7 @@ mod tests {
             let _ = parse(&d[..cut], &mut false);
         }
         let mut bad = d.clone();
-        bad[NLMSG_HDRLEN + IFADDRMSG_LEN] = 0xff;
+        bad[16 + 8] = 0xff;
         let _ = parse(&bad, &mut false);
     }
 

@@ -72,6 +72,8 @@ pub async fn handle(hip: anyhow::Result<&HipHandle>, req: Request) -> anyhow::Re
                 ("address_checks", m.address_checks),
                 ("locators_verified", m.locators_verified),
                 ("address_checks_failed", m.address_checks_failed),
+                ("locators_announced_ahead", m.locators_announced_ahead),
+                ("switched_to_checked", m.switched_to_checked),
                 ("i1_relayed", m.i1_relayed),
                 ("relayed_i1_answered", m.relayed_i1_answered),
                 ("r1_via_rvs", m.r1_via_rvs),

@@ -11,9 +11,6 @@ use std::{
 use anyhow::Context;
 use tokio::io::unix::AsyncFd;
 
-const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
-const RTM_NEWROUTE: u16 = 24;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
 
@@ -79,22 +76,22 @@ impl Watcher {
 
 /// Parses a netlink datagram; anything malformed or uninteresting is skipped.
 pub fn parse(b: &[u8]) -> Vec<NetEvent> {
+    use super::hip_addrs::Rtnl;
     let mut out = Vec::new();
-    for (ty, body) in super::hip_addrs::messages(b) {
-        match ty {
-            RTM_NEWADDR | RTM_DELADDR => {
-                // Care-of addresses are IPv4 (RFC 5944).
-                let Some(m) = super::hip_addrs::parse_ifaddr(body) else { continue };
+    for m in super::hip_addrs::messages(b) {
+        match m {
+            // Care-of addresses are IPv4 (RFC 5944).
+            Rtnl::Address(m) => {
                 let IpAddr::V4(addr) = m.addr else { continue };
                 let ifindex = m.ifindex;
-                out.push(if ty == RTM_NEWADDR {
+                out.push(if m.added {
                     NetEvent::AddressAdded { ifindex, addr }
                 } else {
                     NetEvent::AddressRemoved { ifindex, addr }
                 });
             }
-            RTM_NEWROUTE => out.push(NetEvent::RouteAdded),
-            _ => {}
+            Rtnl::RouteAdded => out.push(NetEvent::RouteAdded),
+            Rtnl::Done => {}
         }
     }
     out
@@ -145,6 +142,10 @@ mod tests {
     use super::*;
 
     use crate::daemon::hip_addrs::nlmsg as msg;
+
+    const RTM_NEWADDR: u16 = 20;
+    const RTM_DELADDR: u16 = 21;
+    const RTM_NEWROUTE: u16 = 24;
 
     fn ifaddr(ifindex: u32, addr: [u8; 4]) -> Vec<u8> {
         let mut b = vec![libc::AF_INET as u8, 24, 0, 0];

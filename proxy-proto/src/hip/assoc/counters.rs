@@ -187,6 +187,12 @@ pub struct MobilityCounters {
     pub locators_verified: u64,
     /// Address checks that got no valid echo: the locator was not used.
     pub address_checks_failed: u64,
+    /// Our new addresses listed beside the locator in use before any move
+    /// (make-before-break), so the peer can check them ahead.
+    pub locators_announced_ahead: u64,
+    /// Peer moves to a locator checked ahead: data moved on the UPDATE,
+    /// with no address check left to wait for.
+    pub switched_to_checked: u64,
     /// I1s relayed to a registered HIT with FROM and RVS_HMAC (registrar).
     pub i1_relayed: u64,
     /// Relayed I1s answered with an R1 carrying VIA_RVS (responder).

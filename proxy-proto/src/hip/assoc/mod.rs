@@ -53,4 +53,7 @@ mod mobility_tests;
 mod cba_tests;
 
 #[cfg(test)]
+mod ahead_tests;
+
+#[cfg(test)]
 mod rekey_tests;

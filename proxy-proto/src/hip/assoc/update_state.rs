@@ -11,6 +11,10 @@ use zeroize::Zeroizing;
 
 use crate::hip::crypto::{DhKeyPair, Keymat};
 
+/// Verified peer locators kept per association besides the one in use
+/// (a peer listing more gets the rest checked again when it prefers them).
+const MAX_VERIFIED_LOCATORS: usize = 4;
+
 /// An UPDATE of ours with a SEQ, retransmitted until ACKed (§6.11).
 #[derive(Debug, Clone)]
 pub(super) struct InFlight {
@@ -35,6 +39,14 @@ pub(super) struct EchoCheck {
     /// The datapath was moved to `locator` with credit while the check
     /// runs (RFC 8046 §5.5): a failed check must move it back.
     pub credited: bool,
+    /// `locator` was the peer's preferred one: it becomes the locator in
+    /// use when it answers. Else it was listed beside the one in use
+    /// (make-before-break) and only becomes ACTIVE, ready for a later
+    /// LOCATOR_SET that prefers it.
+    pub switch: bool,
+    /// The end of the locator's lifetime (from its LOCATOR_SET): how long
+    /// it stays ACTIVE once checked.
+    pub valid_until: Instant,
 }
 
 /// Our rekey in flight (RFC 7402 §6.8): what the peer's answer completes.
@@ -87,6 +99,14 @@ pub(super) struct UpdateState {
     pub last_peer_id: Option<u32>,
     pub last_answer: Option<(Vec<u8>, IpAddr, IpAddr)>,
     pub echo: Option<EchoCheck>,
+    /// Peer locators besides the one in use that passed the address check
+    /// (RFC 8046 §5.1: ACTIVE), each until its Locator Lifetime ends: a
+    /// LOCATOR_SET preferring one of them moves the data at once.
+    pub verified: Vec<(IpAddr, Instant)>,
+    /// Our addresses last announced to the peer in a LOCATOR_SET (the
+    /// one in use first): a new address is announced once, ahead of any
+    /// move.
+    pub announced: Vec<IpAddr>,
     /// Our rekey in flight (RFC 7402 §6.8).
     pub rekey: Option<OwnRekey>,
     /// The peer's rekey we answered, waiting to switch our outbound SA.
@@ -102,6 +122,22 @@ impl UpdateState {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         id
+    }
+
+    /// Whether `locator` passed the address check and is still within its
+    /// lifetime.
+    pub fn is_verified(&self, locator: IpAddr, now: Instant) -> bool {
+        self.verified.iter().any(|&(l, until)| l == locator && until > now)
+    }
+
+    /// `locator` passed the address check: ACTIVE until `until`. Bounded:
+    /// the oldest entry goes first.
+    pub fn mark_verified(&mut self, locator: IpAddr, until: Instant) {
+        self.verified.retain(|&(l, _)| l != locator);
+        if self.verified.len() >= MAX_VERIFIED_LOCATORS {
+            self.verified.remove(0);
+        }
+        self.verified.push((locator, until));
     }
 
     pub fn deadline(&self) -> Option<Instant> {

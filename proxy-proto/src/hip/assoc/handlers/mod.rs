@@ -56,6 +56,7 @@ pub(super) fn esp_key(enc: &[u8], auth: &[u8]) -> Zeroizing<Vec<u8>> {
 
 mod close;
 mod initiator_side;
+mod locator_set;
 mod registration;
 mod rekey;
 mod relay;

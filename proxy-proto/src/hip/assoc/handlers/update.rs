@@ -12,33 +12,16 @@ use std::time::Instant;
 
 use core::net::IpAddr;
 
+use super::locator_set::{Plan, listed, our_locator_set, plan, same_family, valid_until};
 use super::*;
-use crate::hip::assoc::registration::{from_wire, to_wire};
 use crate::hip::assoc::update_state::{EchoCheck, InFlight};
-use crate::hip::wire::param::locator::{Locator, LocatorSet, LocatorValue, TrafficType};
+use crate::hip::wire::param::locator::LocatorSet;
 use crate::hip::wire::param::registration::RegRequest;
 use crate::hip::wire::param::update::{Ack, Seq};
 
 /// Retransmissions of a locator announcement before a double jump is
 /// assumed and the RVS tried (with 500 ms initial: after 1.5 s).
 const ANNOUNCE_TRIES_BEFORE_RVS: u32 = 1;
-
-/// Locator Lifetime we announce, seconds (RFC 8046 §4: how long the peer
-/// may use it without hearing from us again).
-const LOCATOR_LIFETIME: u32 = 120;
-
-/// The address of the locator to use from a LOCATOR_SET: preferred first,
-/// of the family of the current one, for both signaling and data.
-fn preferred_address(set: &LocatorSet, current: IpAddr) -> Option<IpAddr> {
-    let usable = |l: &&Locator| matches!(l.traffic_type, TrafficType::Both | TrafficType::Data);
-    let address = |l: &Locator| match l.value {
-        LocatorValue::Address(a) | LocatorValue::EspSpiAddress { address: a, .. } => Some(from_wire(a)),
-        LocatorValue::Other { .. } => None,
-    };
-    let mut candidates: Vec<&Locator> = set.locators.iter().filter(usable).collect();
-    candidates.sort_by_key(|l| !l.preferred);
-    candidates.into_iter().filter_map(address).find(|a| a.is_ipv4() == current.is_ipv4() && !a.is_unspecified())
-}
 
 impl HipHost {
     /// The associations with keys whose local locator is no longer among
@@ -80,14 +63,10 @@ impl HipHost {
         a.local_locator = new;
         let ev = locator_changed(a);
         self.events.push_back(ev);
-        let set = LocatorSet {
-            locators: vec![Locator {
-                traffic_type: TrafficType::Both,
-                preferred: true,
-                lifetime: LOCATOR_LIFETIME,
-                value: LocatorValue::EspSpiAddress { spi, address: to_wire(new) },
-            }],
-        };
+        // The new address preferred, our others of its family beside it.
+        let listed = same_family(new, addresses);
+        let set = our_locator_set(spi, new, &listed);
+        a.update.announced = listed;
         // RFC 8046 §5.1: ESP_INFO with Old SPI = New SPI: same SA, new address.
         let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
         match self.send_update(now, key, params, None, None) {
@@ -103,6 +82,53 @@ impl HipHost {
                 false
             }
         }
+    }
+
+    /// Make-before-break (RFC 8046 §3.2.1, §4): each association whose
+    /// locator is still ours lists the addresses of its family we gained
+    /// since the last announcement beside it (it stays preferred), so the
+    /// peer checks them while this one still carries the data, and a move
+    /// to one of them later needs no address check before data. Not
+    /// toward registrars (a rendezvous server uses the preferred locator
+    /// only), and not while another UPDATE of ours is in flight (a rekey:
+    /// this is only a head start). Returns how many were announced.
+    pub fn announce_added(&mut self, now: Instant, addresses: &[IpAddr]) -> usize {
+        let keys: Vec<(Hit, Hit)> = self
+            .assocs
+            .iter()
+            .filter(|(k, a)| {
+                matches!(a.state, State::Established | State::R2Sent)
+                    && a.session.is_some()
+                    && a.update.in_flight.is_none()
+                    && !self.held.contains_key(&k.1)
+                    && addresses.contains(&a.local_locator)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let mut n = 0;
+        for key in keys {
+            let Some(a) = self.assocs.get_mut(&key) else { continue };
+            let listed = same_family(a.local_locator, addresses);
+            let gained = listed.iter().any(|l| !a.update.announced.contains(l));
+            if listed.len() < 2 || !gained {
+                // Keep the record to what we still have, so an address
+                // that comes back is announced again.
+                a.update.announced.retain(|l| listed.contains(l));
+                continue;
+            }
+            let Some(spi) = a.session.as_ref().map(|s| s.inbound_spi) else { continue };
+            let set = our_locator_set(spi, a.local_locator, &listed);
+            a.update.announced = listed;
+            let params = vec![set.into(), EspInfo { keymat_index: 0, old_spi: spi, new_spi: spi }.into()];
+            match self.send_update(now, key, params, None, None) {
+                Ok(()) => {
+                    self.counters.mobility.locators_announced_ahead += 1;
+                    n += 1;
+                }
+                Err(r) => self.counters.drop(r),
+            }
+        }
+        n
     }
 
     /// The peer's inbound SA `spi` (on the association `local` - `peer`)
@@ -189,7 +215,7 @@ impl HipHost {
         pkt: &HipPacket,
         bytes: &[u8],
         src: IpAddr,
-        _dst: IpAddr,
+        dst: IpAddr,
     ) -> Result<(), DropReason> {
         self.counters.mobility.updates_received += 1;
         let key = (self.locals[li].id.hit, Hit::from(pkt.sender_hit));
@@ -246,15 +272,20 @@ impl HipHost {
         if echo.is_some()
             && let Some(check) = a.update.echo.take()
         {
-            // RFC 8046 §5.3.2: the new locator answered; use it.
-            a.peer_locator = check.locator;
-            let ev = locator_changed(a);
-            self.events.push_back(ev);
             self.counters.mobility.locators_verified += 1;
+            if check.switch {
+                // RFC 8046 §5.3.2: the new preferred locator answered; use it.
+                a.peer_locator = check.locator;
+                let ev = locator_changed(a);
+                self.events.push_back(ev);
+            } else {
+                // Checked ahead: ACTIVE, ready for a set that prefers it.
+                a.update.mark_verified(check.locator, check.valid_until);
+            }
         }
         let rekey = self.commit_rekey(key, rekey);
         if let Some(id) = seq {
-            self.answer_update(now, key, pkt, id, src, rekey)?;
+            self.answer_update(now, key, pkt, id, (src, dst), rekey)?;
         }
         // Our answer's SEQ: its ACK completes the peer's rekey here.
         if let Some(a) = self.assocs.get_mut(&key)
@@ -267,16 +298,17 @@ impl HipHost {
         Ok(())
     }
 
-    /// Answer the peer's UPDATE `peer_id`: an address check to a new
-    /// locator (UPDATE with SEQ, ACK, ECHO_REQUEST_SIGNED, retransmitted),
-    /// else a plain ACK with any echo responses and registration answers.
+    /// Answer the peer's UPDATE `peer_id` (which came `src` -> `dst`): an
+    /// address check to a new locator (UPDATE with SEQ, ACK,
+    /// ECHO_REQUEST_SIGNED, retransmitted), else a plain ACK with any echo
+    /// responses and registration answers.
     fn answer_update(
         &mut self,
         now: Instant,
         key: (Hit, Hit),
         pkt: &HipPacket,
         peer_id: u32,
-        src: IpAddr,
+        (src, dst): (IpAddr, IpAddr),
         rekey: Vec<Param>,
     ) -> Result<(), DropReason> {
         let li = self.local_index(&key.0).ok_or(DropReason::Internal)?;
@@ -287,21 +319,64 @@ impl HipHost {
         params.extend(
             pkt.get_all::<EchoRequestUnsigned>().map(|e| EchoResponseUnsigned { opaque: e.opaque.clone() }.into()),
         );
+        let echoes = params.len() > reg.params.len();
         let mut nonce = vec![0u8; 16];
         (self.rng)(&mut nonce);
+        let credit_cfg = self.cfg.credit;
         let a = self.assocs.get_mut(&key).ok_or(DropReason::Internal)?;
         a.update.last_peer_id = Some(peer_id);
-        let new_locator =
-            pkt.get::<LocatorSet>().and_then(|l| preferred_address(l, a.peer_locator)).filter(|&l| l != a.peer_locator);
-        if let Some(locator) = new_locator {
-            let spi = a.session.as_ref().map_or(0, |s| s.inbound_spi);
+        let set = pkt.get::<LocatorSet>().map(|l| listed(l, a.peer_locator));
+        let plan = match &set {
+            Some(set) => {
+                // RFC 8046 §5.4: locators the set no longer lists are
+                // DEPRECATED: none of them is used without a new check.
+                a.update.verified.retain(|(l, _)| set.iter().any(|x| x.address == *l));
+                let checking = a.update.echo.as_ref().map(|c| c.locator);
+                let may_check_ahead = a.update.in_flight.is_none();
+                plan(set, a.peer_locator, |l| a.update.is_verified(l, now), checking, may_check_ahead)
+            }
+            None => Plan::Ack,
+        };
+        let spi = a.session.as_ref().map_or(0, |s| s.inbound_spi);
+        let check = match plan {
+            Plan::Check { locator, switch } => Some((locator, switch)),
+            Plan::SwitchNow(locator) => {
+                // Checked ahead (make-before-break): data goes there now.
+                a.update.verified.retain(|(l, _)| *l != locator);
+                a.peer_locator = locator;
+                let ev = locator_changed(a);
+                self.events.push_back(ev);
+                self.counters.mobility.switched_to_checked += 1;
+                None
+            }
+            Plan::SwitchOnEcho(_) => {
+                // The check under way tests it: its echo moves the data
+                // (with credit, the datapath moves now, as for a new check).
+                let grant = credit_cfg.map_or(0, |c| a.update.credit.take(now, &c));
+                if let Some(c) = a.update.echo.as_mut() {
+                    c.switch = true;
+                    if grant > 0 {
+                        c.credited = true;
+                        let locator = c.locator;
+                        let ev = locator_changed_to(a, locator, Some(grant));
+                        self.events.push_back(ev);
+                        self.counters.mobility.credit_grants += 1;
+                        self.counters.mobility.credit_granted_bytes += grant;
+                    }
+                }
+                None
+            }
+            Plan::Ack => None,
+        };
+        if let Some((locator, switch)) = check {
             // Credit-based authorization (RFC 8046 §5.5): with credit, the
-            // datapath moves now and may send that much to the locator
-            // under test; without, it waits for the echo (§5.3.2). A
-            // credited check this one replaces must not keep its locator.
-            let grant = self.cfg.credit.map_or(0, |c| a.update.credit.take(now, &c));
+            // datapath moves now and may send that much to the preferred
+            // locator under test; without, it waits for the echo (§5.3.2).
+            // A credited check this one replaces must not keep its locator.
+            let grant = if switch { credit_cfg.map_or(0, |c| a.update.credit.take(now, &c)) } else { 0 };
             let replaced = a.update.echo.as_ref().is_some_and(|c| c.credited);
-            a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator, credited: grant > 0 });
+            let valid_until = set.as_deref().map_or(now, |s| valid_until(now, s, locator));
+            a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator, credited: grant > 0, switch, valid_until });
             if grant > 0 {
                 let ev = locator_changed_to(a, locator, Some(grant));
                 self.events.push_back(ev);
@@ -327,7 +402,9 @@ impl HipHost {
             let s = a.session.as_ref().ok_or(DropReason::Internal)?;
             let mac = MacSpec { kind: MacKind::Mac, suite: s.suite, key: &s.hip_keys.outbound.integrity };
             let bytes = seal(update_packet(key, params), Some(mac), Some((&self.locals[li].id, SigKind::Sig)))?;
-            let from = a.local_locator;
+            // An echo response leaves from the address the request was
+            // sent to: a check ahead tests one we do not use yet.
+            let from = if echoes { dst } else { a.local_locator };
             a.update.last_answer = Some((bytes.clone(), from, src));
             self.send_update_bytes(from, src, bytes);
         }
