@@ -89,11 +89,6 @@ impl HostPath {
         Ok(path)
     }
 
-    /// Whether ESP is received on AF_XDP sockets.
-    pub fn receives_on_xsk(&self) -> bool {
-        self.xsk.is_some()
-    }
-
     /// [`HostPath::start`], with `hook` deciding about every packet opened
     /// on a tunnel-mode SA (the mobile VPN's roles).
     pub fn start_with_hook(
