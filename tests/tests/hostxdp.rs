@@ -188,3 +188,41 @@ fn hostxdp_steered_spi_without_a_socket_passes_to_the_kernel_counted() {
     assert_eq!(got, 5, "the kernel's raw socket did not get every ESP packet");
     assert_eq!((k.missing, k.steered), (3, 0), "{k:?}");
 }
+
+/// Mobility on the AF_XDP path (the RVS topology of rvs.rs, every host on
+/// `af_xdp`, interfaces by default: the moving host's e0 and e1): the host
+/// moves to its second interface during a download; the Initiator's
+/// worker takes ESP from the new outer source once the SAs moved (same
+/// SPIs), the host's worker takes the ACKs on its new interface, the body
+/// arrives intact.
+#[test]
+fn hostxdp_host_moves_during_transfer_both_ends_on_af_xdp() {
+    use crate::rvs::{H4_NEW, assoc_with, esp_counter as counter, move_host, topo_esp};
+    let t = topo_esp("", "", "host_datapath = \"af_xdp\"\n");
+    assert!(t.h.p.log().contains("interfaces=[\"e0\", \"e1\"]"), "{}", t.h.p.log());
+    let (_srv, sum) = http_blob_server(&t.h.ns, &t.dir, &t.h.hit, 16);
+    t.i.ns.sh(&format!("ping -6 -c 2 -i 0.2 -W 3 {}", t.h.hit));
+    let (h_before, i_before) = (counter(&t.h, "xsk_rx"), counter(&t.i, "xsk_rx"));
+    let cmd = format!(
+        "ip netns exec {} curl -sS -g --max-time 60 --limit-rate 6M http://[{}]:8080/blob -o {}/got",
+        t.i.ns.name,
+        t.h.hit,
+        t.dir.display()
+    );
+    let curl = std::thread::spawn(move || sh_try(&cmd));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    move_host(&t.h.ns);
+    let h_moved = counter(&t.h, "xsk_rx");
+    let (ok, _, err) = curl.join().unwrap();
+    assert!(ok, "transfer failed across the move: {err}");
+    let got = sh(&format!("sha256sum {}/got", t.dir.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), sum, "checksum differs after the move");
+    assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4_NEW);
+    // All ESP on the sockets, on both ends, before and after the move.
+    for n in [&t.i, &t.h] {
+        assert_eq!(counter(n, "xsk_rx"), counter(n, "esp_rx"), "ESP took the raw socket on {}", n.hit);
+        assert_eq!(counter(n, "drop_unknown_spi"), 0);
+    }
+    assert!(counter(&t.i, "xsk_rx") - i_before >= 16 * 1024 * 1024 / 1500);
+    assert!(counter(&t.h, "xsk_rx") > h_moved && h_moved > h_before, "the host's worker took no ACKs after the move");
+}
