@@ -437,7 +437,24 @@ sys.exit(0 if c["reestablishments"] else 1)' && break
   V mn vpn history
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
 }
+demo_vpn_rekey() {
+  say "mobile VPN rekey: the MN rekeys its association with the GW by HIP UPDATE (new DH): new SPIs on both ends, the care-of address kept"
+  local D="$STATE/vpn"
+  V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
+  local gw_hit
+  gw_hit=$(V mn --json assoc list | python3 -c 'import json, sys; print(json.load(sys.stdin)["assocs"][0]["peer_hit"])')
+  V mn vpn bundles; echo "(before)"
+  V mn assoc rekey "$gw_hit"
+  sleep 1
+  V mn vpn bundles; echo "(new SPIs, REKEYS 1)"
+  V gw vpn bundles
+  nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
+  sleep 5   # the replaced inbound SAs retire once the peer's ESP shows on the new ones (5 s at most)
+  V gw sa list; echo "(only the new pair left)"
+  V gw vpn stats | grep -E "rekeys" || true
+}
 demo_vpn
+demo_vpn_rekey
 demo_vpn_reestablish
 
 demo_rvs_mobility() {

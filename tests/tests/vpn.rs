@@ -29,6 +29,10 @@ use proxy_proto::vpn::{
 };
 use serde_json::Value;
 
+// Rekeying the MN <-> GW SAs by HIP UPDATE, on this file's topology.
+#[path = "vpn_rekey.rs"]
+mod rekey;
+
 const KEY_MG: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_GM: &str = "202122232425262728292a2b2c2d2e2f30313233";
 const MNHA_KEY: &str = "6d6e2d68612d736563726574";

@@ -66,10 +66,11 @@ pub async fn run(socket: &Path, json: bool, cmd: VpnCmd) -> anyhow::Result<()> {
                         b.packets_in.to_string(),
                         b.packets_out.to_string(),
                         b.generation.to_string(),
+                        b.rekeys.to_string(),
                     ]
                 })
                 .collect();
-            table::print(&["HOME", "CARE-OF", "SPI-IN", "SPI-OUT", "PKTS-IN", "PKTS-OUT", "GEN"], &rows);
+            table::print(&["HOME", "CARE-OF", "SPI-IN", "SPI-OUT", "PKTS-IN", "PKTS-OUT", "GEN", "REKEYS"], &rows);
         }
         Response::VpnHistory { handovers, .. } => {
             let rows: Vec<Vec<String>> = handovers

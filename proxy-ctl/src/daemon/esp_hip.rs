@@ -9,7 +9,9 @@
 //! inbound SA goes in beside the current one; the outbound SA is switched
 //! in one table write; the replaced inbound SA stays until the peer's ESP
 //! shows on the new one (plus a short drain for packets already in
-//! flight), at most [`RETIRED_GRACE`].
+//! flight), at most [`RETIRED_GRACE`]. The VPN's node and gateway take the
+//! same steps ([`add_inbound`], [`switch_outbound`], [`drop_inbound`]) with
+//! their tunnel-mode SAs.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -158,6 +160,8 @@ fn hip_sa(
         transform,
         key: key.to_vec(),
         from_hip: true,
+        // The inner peer is the peer's HIT.
+        hip_peer: None,
     }
 }
 
@@ -184,37 +188,84 @@ fn install(table: &SaTable, e: &Established) {
     }
 }
 
-/// One step of a rekey (see the module comment).
+/// One step of a rekey (see the module comment), BEET SAs between the HITs.
 fn rekey_step(table: &Arc<SaTable>, r: &Rekeyed) {
     let (local_hit, peer_hit) = (IpAddr::V6(r.local_hit.to_ipv6()), IpAddr::V6(r.peer_hit.to_ipv6()));
     let sa = |spi: u32, direction: Direction, key: &[u8]| {
         hip_sa(spi, direction, key, r.transform, r.local_locator, r.peer_locator, local_hit, peer_hit)
     };
     match &r.step {
-        RekeyStep::AddInbound { spi, key } => match table.install(sa(*spi, Direction::In, key)) {
-            Ok(()) => info!(peer = %peer_hit, inbound_spi = format_args!("{spi:#010x}"), "rekey: inbound SA added"),
-            Err(e) => warn!(peer = %peer_hit, "rekey: inbound SA not added: {e}"),
-        },
+        RekeyStep::AddInbound { spi, key } => {
+            add_inbound(table, peer_hit, sa(*spi, Direction::In, key));
+        }
         RekeyStep::SwitchOutbound { spi, key, old_outbound_spi, old_inbound_spi, new_inbound_spi } => {
-            match table.switch_outbound(*old_outbound_spi, sa(*spi, Direction::Out, key)) {
-                Ok(()) => info!(
-                    peer = %peer_hit,
-                    outbound_spi = format_args!("{old_outbound_spi:#010x} -> {spi:#010x}"),
-                    "rekey: outbound SA switched"
-                ),
-                Err(e) => warn!(peer = %peer_hit, "rekey: outbound SA not switched: {e}"),
-            }
-            retire(table.clone(), peer_hit, *old_inbound_spi, *new_inbound_spi);
+            let new = sa(*spi, Direction::Out, key);
+            switch_outbound(table, peer_hit, *old_outbound_spi, new, *old_inbound_spi, *new_inbound_spi, || {});
         }
-        RekeyStep::DropInbound { spi } => {
-            let _ = table.remove(Direction::In, *spi);
+        RekeyStep::DropInbound { spi } => drop_inbound(table, *spi),
+    }
+}
+
+// The three table steps of a rekey, whatever the SAs look like: BEET
+// between HITs here, tunnel mode for the VPN's MN <-> GW bundles
+// (vpn_mn/keying.rs, vpn_gw/rekey.rs), which build their own SAs.
+
+/// [`RekeyStep::AddInbound`]: the new inbound SA goes in beside the
+/// current one (RFC 7402 §6.9.1: the peer may send on it once it has our
+/// answer or ACK).
+pub fn add_inbound(table: &SaTable, peer: IpAddr, sa: ValidSa) -> bool {
+    let spi = sa.spec.spi;
+    match table.install(sa) {
+        Ok(()) => {
+            info!(%peer, inbound_spi = format_args!("{spi:#010x}"), "rekey: inbound SA added");
+            true
         }
+        Err(e) => {
+            warn!(%peer, "rekey: inbound SA not added: {e}");
+            false
+        }
+    }
+}
+
+/// [`RekeyStep::SwitchOutbound`]: `new` replaces the outbound SA `old_out`
+/// in one table write (RFC 7402 §6.10: the peer has the matching inbound
+/// SA by now), and the replaced inbound SA `old_in` retires once the peer's
+/// ESP shows on `new_in` ([`RETIRED_GRACE`] at most); `retired` runs after
+/// it is gone. False if the switch failed.
+pub fn switch_outbound(
+    table: &Arc<SaTable>,
+    peer: IpAddr,
+    old_out: u32,
+    new: ValidSa,
+    old_in: u32,
+    new_in: u32,
+    retired: impl FnOnce() + Send + 'static,
+) -> bool {
+    let spi = new.spec.spi;
+    let ok = match table.switch_outbound(old_out, new) {
+        Ok(()) => {
+            info!(%peer, outbound_spi = format_args!("{old_out:#010x} -> {spi:#010x}"), "rekey: outbound SA switched");
+            true
+        }
+        Err(e) => {
+            warn!(%peer, "rekey: outbound SA not switched: {e}");
+            false
+        }
+    };
+    retire(table.clone(), peer, old_in, new_in, retired);
+    ok
+}
+
+/// [`RekeyStep::DropInbound`]: an answered rekey that never completed.
+pub fn drop_inbound(table: &SaTable, spi: u32) {
+    if table.remove(Direction::In, spi).is_ok() {
+        info!(spi = format_args!("{spi:#010x}"), "rekey: unused inbound SA removed");
     }
 }
 
 /// Remove the replaced inbound SA `old` once the peer's ESP shows on `new`
 /// (and a drain after it), or after [`RETIRED_GRACE`] in any case.
-fn retire(table: Arc<SaTable>, peer: IpAddr, old: u32, new: u32) {
+fn retire(table: Arc<SaTable>, peer: IpAddr, old: u32, new: u32, retired: impl FnOnce() + Send + 'static) {
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         while start.elapsed() < RETIRED_GRACE && table.inbound_packets(new) == Some(0) {
@@ -226,5 +277,6 @@ fn retire(table: Arc<SaTable>, peer: IpAddr, old: u32, new: u32) {
         if table.remove(Direction::In, old).is_ok() {
             info!(%peer, spi = format_args!("{old:#010x}"), "rekey: replaced inbound SA removed");
         }
+        retired();
     });
 }

@@ -8,10 +8,11 @@
 //! cannot start now (another UPDATE, or the peer's own rekey, under way)
 //! is tried again a second later while the SA is still there.
 //!
-//! Covers every HIP-keyed BEET SA in the SA table: the `host` role's TUN
+//! Covers every HIP-keyed SA in the SA table: the `host` role's TUN
 //! path and the `proxy` role's TUN path and AF_XDP workers (they seal on
-//! the same SAs and push the same events). The VPN's MN/GW tunnel SAs are
-//! not covered (they are re-established by a fresh base exchange).
+//! the same SAs and push the same events), and the VPN's MN/GW tunnel SAs
+//! (they name the HIT that keyed them, `ValidSa::hip_peer`; their roles
+//! carry the rekey's steps out on their bundles).
 
 use std::{
     collections::{HashMap, HashSet},

@@ -98,9 +98,13 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     // The VPN's node and gateway install their own (tunnel-mode) SAs from
     // the HIP events; BEET glue is for the other roles. The proxy's misses
     // start a base exchange with the locators its DNS mappings learnt.
-    if let (Some(t), Some(h), false) = (&sa_table, &hip, vpn::needs_sa_table(cfg.vpn.as_ref())) {
-        let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
-        tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
+    if let (Some(t), Some(h)) = (&sa_table, &hip) {
+        if !vpn::needs_sa_table(cfg.vpn.as_ref()) {
+            let locate = proxy_esp.clone().map(|p| -> esp_hip::LocatorLookup { Arc::new(move |hit| p.locators(hit)) });
+            tasks.extend(esp_hip::spawn(t.clone(), h.clone(), locate));
+        }
+        // Aging SAs are rekeyed by UPDATE in every role with HIP-keyed
+        // SAs, the VPN's tunnel pairs included.
         if let Some(e) = &cfg.esp {
             // Validated to 1..2^32-1.
             t.set_soft_limit(u32::try_from(e.rekey_after_packets).unwrap_or(u32::MAX - 1));

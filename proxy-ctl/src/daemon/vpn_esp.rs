@@ -6,10 +6,13 @@
 //! windows carry on. What the roles decide per packet is their
 //! `TunnelHook` (vpn_mn.rs, vpn_gw.rs). The SAs come from a HIP base
 //! exchange between MN and GW (the `Established` event's SPIs and KEYMAT,
-//! RFC 7402 §7, as for BEET) or from the static config.
+//! RFC 7402 §7, as for BEET) or from the static config. A rekey of that
+//! association by HIP UPDATE replaces the pair with new SPIs and keys, the
+//! inbound SA first (vpn_mn/rekey.rs, vpn_gw/rekey.rs); a handover never
+//! does.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::Arc,
 };
 
@@ -37,8 +40,9 @@ pub struct TunnelSa<'a> {
     pub inner_peer: Option<Ipv4Addr>,
     /// Inbound at the gateway: any outer source (limited by the hook).
     pub wildcard_source: bool,
-    /// Keyed by a HIP base exchange (RFC 7402 §7 KEYMAT), not configured.
-    pub from_hip: bool,
+    /// Keyed by a HIP association with this peer HIT (RFC 7402 §7
+    /// KEYMAT), not configured: an aging SA is rekeyed by UPDATE with it.
+    pub hip_peer: Option<Ipv6Addr>,
 }
 
 impl TunnelSa<'_> {
@@ -57,10 +61,11 @@ impl TunnelSa<'_> {
         }
         .validate()
         .map_err(anyhow::Error::msg)?;
-        if self.from_hip {
+        if let Some(hit) = self.hip_peer {
             // Keys stay binary: the spec's hex form is for config and CLI.
             v.spec.key = String::new();
             v.from_hip = true;
+            v.hip_peer = Some(IpAddr::V6(hit));
         }
         Ok(v)
     }
@@ -71,6 +76,22 @@ impl TunnelSa<'_> {
 pub fn remove_pair(table: &SaTable, spi_out: u32, spi_in: u32) {
     let _ = table.remove(Direction::Out, spi_out);
     let _ = table.remove(Direction::In, spi_in);
+}
+
+/// Remove inbound SAs a rekey left beside a bundle's pair (the new one
+/// before the switch, the replaced one until it retires); gone is fine.
+pub fn remove_inbound(table: &SaTable, spis: &[u32]) {
+    for &spi in spis {
+        let _ = table.remove(Direction::In, spi);
+    }
+}
+
+/// Move those inbound SAs with the pair (a handover during a rekey): the
+/// peer may send on either; gone (retired meanwhile) is fine.
+pub fn move_inbound(table: &SaTable, spis: &[u32], local: Ipv4Addr, peer: Ipv4Addr) {
+    for &spi in spis {
+        let _ = table.move_outer(Direction::In, spi, local.into(), peer.into());
+    }
 }
 
 /// Move both SAs of a bundle to new outer addresses (no re-keying).

@@ -12,6 +12,8 @@
 //! home address; inbound with the wildcard source) before the R2 leaves.
 //! A new base exchange from the same HIT replaces the bundle (the
 //! fallback re-establishment). Static bundles stay possible for testing.
+//! A rekey of an MN's association by UPDATE gives its bundle new SPIs and
+//! keys (vpn_gw/rekey.rs).
 //!
 //! Datapath: the ESP engine's host data path (vpn_esp.rs) with this role's
 //! SAs in the daemon's `SaTable`. Traffic from the private side to a
@@ -24,6 +26,7 @@
 //! the TUN device for the kernel to forward.
 
 mod bundles;
+mod rekey;
 
 use std::{
     collections::HashMap,
@@ -85,10 +88,11 @@ const GW_TUN_MTU: u32 = 1440;
 #[derive(Debug)]
 struct Policy {
     home: Ipv4Addr,
-    care_of: AtomicU32,
+    /// Shared by the bundle's inbound SPIs while a rekey has two.
+    care_of: Arc<AtomicU32>,
     /// A new outer source the MN registers from (0: none): its data is
     /// accepted until the handover completes or fails (the wildcard, limited).
-    pending_source: AtomicU32,
+    pending_source: Arc<AtomicU32>,
     /// (our HIT, the MN's HIT) of a HIP-keyed bundle: its first ESP moves
     /// the Responder from R2-SENT to ESTABLISHED (RFC 7401 §4.4.2).
     hits: Option<(Hit, Hit)>,
@@ -107,8 +111,8 @@ impl Policy {
     fn new(home: Ipv4Addr, care_of: Ipv4Addr, hits: Option<(Hit, Hit)>) -> Policy {
         Policy {
             home,
-            care_of: AtomicU32::new(care_of.into()),
-            pending_source: AtomicU32::new(0),
+            care_of: Arc::new(AtomicU32::new(care_of.into())),
+            pending_source: Arc::new(AtomicU32::new(0)),
             hits,
             esp_seen: AtomicBool::new(false),
         }
@@ -160,11 +164,14 @@ enum FromTunnel {
     Closed {
         home: Ipv4Addr,
     },
-    /// First ESP on a HIP-keyed bundle.
+    /// First ESP on an inbound SA of a HIP-keyed bundle.
     FirstEsp {
         local: Hit,
         peer: Hit,
+        spi: u32,
     },
+    /// A rekey's step for the driver (vpn_gw/rekey.rs).
+    Rekey(rekey::RekeyNote),
 }
 
 /// The GW's per-packet decisions, in the ESP receive worker.
@@ -203,14 +210,15 @@ impl GwHook {
         }
     }
 
-    /// The first authentic ESP of a HIP-keyed bundle goes to the driver once.
+    /// The first authentic ESP on each inbound SA of a HIP-keyed bundle goes
+    /// to the driver once (R2-SENT -> ESTABLISHED; a rekey's switch).
     fn first_esp(&self, spi: u32) {
         let map = self.policy.read().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = map.get(&spi)
             && let Some((local, peer)) = p.hits
             && !p.esp_seen.swap(true, Ordering::Relaxed)
         {
-            let _ = self.tx.send(FromTunnel::FirstEsp { local, peer });
+            let _ = self.tx.send(FromTunnel::FirstEsp { local, peer, spi });
         }
     }
 
@@ -315,6 +323,8 @@ struct GwBundle {
     spi_in: u32,
     spi_out: u32,
     generation: u32,
+    /// Rekeys by UPDATE since its base exchange.
+    rekeys: u32,
     /// Its association was closed and the SAs removed; kept for the
     /// generation count (a new base exchange closes the old one first).
     closed: bool,
@@ -330,6 +340,8 @@ struct Counters {
     reestablished: u64,
     /// HIP packets from HITs not in `[[vpn.gw.node]]`, dropped by the HIP core.
     hip_not_admitted: u64,
+    /// Bundles rekeyed by HIP UPDATE (new SPIs and keys).
+    rekeys: u64,
 }
 
 struct Gw {
@@ -483,7 +495,7 @@ impl Gw {
             care_of_address: care_of,
         });
         self.by_spi_out.insert(spi_out, home);
-        self.bundles.insert(home, GwBundle { spi_in, spi_out, generation, closed: false });
+        self.bundles.insert(home, GwBundle { spi_in, spi_out, generation, rekeys: 0, closed: false });
         generation
     }
 
@@ -531,10 +543,11 @@ impl Gw {
                     self.by_spi_out.remove(&b.spi_out);
                 }
             }
-            FromTunnel::FirstEsp { local, peer } => {
+            FromTunnel::Rekey(note) => self.on_rekey(note),
+            FromTunnel::FirstEsp { local, peer, spi } => {
                 if let Some(h) = self.hip.clone() {
                     tokio::spawn(async move {
-                        if let Err(e) = h.esp_received(local, peer).await {
+                        if let Err(e) = h.esp_received_on(local, peer, spi).await {
                             warn!("ESP received not passed to HIP: {e:#}");
                         }
                     });
@@ -602,6 +615,7 @@ impl Gw {
                     {
                         warn!(%home, "moving the SAs: {e:#}");
                     }
+                    self.move_rekey_inbound(home, new_care_of_address);
                     self.hook.update(spi_in, |p| {
                         p.care_of.store(new_care_of_address.into(), Ordering::Relaxed);
                         p.set_pending_source(None);
@@ -669,6 +683,7 @@ impl Gw {
                     packets_in,
                     packets_out,
                     generation: b.generation,
+                    rekeys: b.rekeys,
                 }
             })
             .collect();
@@ -689,7 +704,8 @@ impl Gw {
             counters.push(VpnCounter { name: name.into(), value: v.get() });
         }
         let c = &self.c;
-        counters.extend(crate::vpn_counters!(c; sent, send_errors, hip_established, reestablished, hip_not_admitted));
+        counters.extend(crate::vpn_counters!(c; sent, send_errors, hip_established, reestablished, hip_not_admitted,
+            rekeys));
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "gw";
         v.bundles = bundles;

@@ -9,7 +9,8 @@
 //! the Initiator, from its current care-of address to the gateway's public
 //! locator; SPIs and KEYMAT from the `Established` event, RFC 7402 §7),
 //! installed as tunnel-mode SAs; re-establishment is a fresh base exchange.
-//! Without `gateway_hit` they are static.
+//! Without `gateway_hit` they are static. A rekey of that association by
+//! UPDATE replaces the pair with new SPIs and keys (vpn_mn/rekey.rs).
 //!
 //! The SAs live in the daemon's ESP `SaTable` and packets go through the
 //! ESP engine's host data path (vpn_esp.rs); a handover is
@@ -22,8 +23,10 @@
 //! we write into it anyway).
 
 mod keying;
+mod rekey;
 
 use keying::{Establishing, MnHip, hip_hook, install_static};
+use rekey::RekeyWatch;
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddrV4},
@@ -88,6 +91,8 @@ enum FromTunnel {
     /// The first data packet since a handover started: when it was opened
     /// and at which local (care-of) address it had arrived.
     FirstData(Instant, IpAddr),
+    /// The first packet on a rekey's new inbound SA (rekey.rs).
+    FirstEspOn(u32),
 }
 
 #[derive(Default)]
@@ -104,6 +109,8 @@ struct MnHook {
     c: HookCounters,
     /// Set by a handover; the next data packet reports itself.
     want_first_data: AtomicBool,
+    /// A rekey's new inbound SA whose first packet the HIP core wants.
+    rekey: Arc<RekeyWatch>,
 }
 
 impl MnHook {
@@ -126,6 +133,7 @@ impl TunnelHook for MnHook {
     }
 
     fn opened(&self, a: &Arrival, inner: &[u8]) -> Verdict {
+        rekey::report_first(&self.rekey, a.spi, &self.tx);
         if inner.get(9) == Some(&ipv4::PROTOCOL_IPIP) {
             return match ipip::decapsulate(inner) {
                 Ok(d) if d.outer_src == self.home_agent => {
@@ -176,6 +184,8 @@ struct Counters {
     reestablishments: u64,
     base_exchanges: u64,
     base_exchange_failures: u64,
+    /// Rekeys of the pair by HIP UPDATE (new SPIs and keys).
+    rekeys: u64,
 }
 
 struct Mn {
@@ -188,7 +198,12 @@ struct Mn {
     /// none yet.
     spi_in: u32,
     spi_out: u32,
+    /// Inbound SAs a rekey keeps beside the pair: the new one until the
+    /// switch, the replaced one until it retires. They move with it.
+    extra_in: Vec<u32>,
     generation: u32,
+    /// Rekeys by UPDATE since the pair's base exchange.
+    bundle_rekeys: u32,
     /// The SAs' outer address (inbound destination, outbound source).
     care_of: Option<Ipv4Addr>,
     candidates: HashMap<Ipv4Addr, u32>,
@@ -226,10 +241,12 @@ pub async fn run(
     let first = candidates.keys().min().copied();
     let (htx, mut hrx) = mpsc::unbounded_channel();
     let static_pair = sec.static_pair().map_err(anyhow::Error::msg)?;
+    let watch = Arc::new(RekeyWatch::default());
     let hip = match (sec.gateway_hit, hip) {
         (Some(gateway_hit), Some(handle)) => {
-            handle.set_event_hook(hip_hook(Hit::from(gateway_hit), htx.clone()))?;
-            Some(MnHip { handle, gateway_hit, tx: htx })
+            let hook = hip_hook(Hit::from(gateway_hit), sec.gateway, table.clone(), watch.clone(), htx.clone());
+            handle.set_event_hook(hook)?;
+            Some(MnHip { handle, gateway_hit, local_hit: None, tx: htx })
         }
         (Some(_), None) => anyhow::bail!("[vpn.mn] gateway_hit needs a [hip] section"),
         (None, _) => None,
@@ -246,6 +263,7 @@ pub async fn run(
         tx,
         c: HookCounters::default(),
         want_first_data: AtomicBool::new(false),
+        rekey: watch,
     });
     let path = vpn_esp::start_path(table.clone(), &sec.tun, vpn_io::TUN_MTU, hook.clone())?;
     vpn_io::tun_up(&sec.tun, Some(sec.home), vpn_io::TUN_MTU).await?;
@@ -259,7 +277,9 @@ pub async fn run(
         hook,
         spi_in,
         spi_out,
+        extra_in: Vec::new(),
         generation: 0,
+        bundle_rekeys: 0,
         care_of: None,
         candidates,
         hip,
@@ -427,6 +447,7 @@ impl Mn {
         if let Err(e) = vpn_esp::move_pair(&self.table, self.spi_out, self.spi_in, care_of, self.sec.gateway) {
             warn!(%care_of, "moving the SAs: {e:#}");
         }
+        vpn_esp::move_inbound(&self.table, &self.extra_in, care_of, self.sec.gateway);
     }
 
     fn drain(&mut self) {
@@ -520,6 +541,7 @@ impl Mn {
                 debug!(target: "handover", step = "mn_first_data", "first data packet at the care-of address");
                 self.mark_at(at, |h, ms| h.first_data_ms = Some(ms));
             }
+            FromTunnel::FirstEspOn(spi) => self.first_esp_on(spi),
         }
     }
 
@@ -549,7 +571,7 @@ impl Mn {
         let c = &self.c;
         let h = &self.hook.c;
         let mut counters = crate::vpn_counters!(c; sent, send_errors, resent_on_route, handovers, registrations,
-            denials, bad_replies, reestablishments, base_exchanges, base_exchange_failures);
+            denials, bad_replies, reestablishments, base_exchanges, base_exchange_failures, rekeys);
         for (name, v) in [
             ("esp_wrong_destination", &h.esp_wrong_destination),
             ("ipip_decapsulated", &h.ipip_decapsulated),
@@ -566,6 +588,7 @@ impl Mn {
             packets_in,
             packets_out,
             generation: self.generation,
+            rekeys: self.bundle_rekeys,
         };
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
         v.role = "mn";
@@ -585,7 +608,14 @@ mod tests {
 
     fn hook() -> (MnHook, mpsc::UnboundedReceiver<FromTunnel>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (MnHook { home_agent: HA, tx, c: HookCounters::default(), want_first_data: AtomicBool::new(true) }, rx)
+        let h = MnHook {
+            home_agent: HA,
+            tx,
+            c: HookCounters::default(),
+            want_first_data: AtomicBool::new(true),
+            rekey: Arc::default(),
+        };
+        (h, rx)
     }
 
     fn arrival(dst: Ipv4Addr) -> Arrival {

@@ -148,6 +148,9 @@ pub struct ValidSa {
     pub key: Vec<u8>,
     /// Installed by a HIP association (`sa list` shows the origin).
     pub from_hip: bool,
+    /// That association's peer HIT, when the inner peer is not it (the
+    /// VPN's tunnel SAs): whom to rekey with when the SA ages.
+    pub hip_peer: Option<IpAddr>,
 }
 
 impl SaSpec {
@@ -189,7 +192,7 @@ impl SaSpec {
                 }
             }
         }
-        Ok(ValidSa { spec: self.clone(), transform, key, from_hip: false })
+        Ok(ValidSa { spec: self.clone(), transform, key, from_hip: false, hip_peer: None })
     }
 }
 

@@ -79,6 +79,7 @@ struct Meta {
     inner_local: Option<IpAddr>,
     inner_peer: Option<IpAddr>,
     from_hip: bool,
+    hip_peer: Option<IpAddr>,
 }
 
 /// Lookup tables the workers read.
@@ -317,7 +318,12 @@ impl SaTable {
                 let who = new.spec.inner_peer.map_or("(default)".into(), |p| p.to_string());
                 return Err(SaError::DuplicateSelector(who, spi));
             }
-            if t.outbound.remove(&old_spi).is_some() {
+            let new_spi = new.spec.spi;
+            // New keys, same peer address: a credit toward an address not
+            // verified yet (the VPN gateway's, RFC 8046 §5.4) carries on.
+            let mut credit = None;
+            if let Some(old) = t.outbound.remove(&old_spi) {
+                credit = old.state.lock().unwrap_or_else(|e| e.into_inner()).credit;
                 t.out_by_inner.retain(|_, s| *s != old_spi);
                 t.out_by_peer.retain(|_, s| *s != old_spi);
                 if t.out_default == Some(old_spi) {
@@ -326,6 +332,9 @@ impl SaTable {
             }
             Self::check_free(&t, &new)?;
             Self::insert(&mut t, new, self.soft_limit())?;
+            if let Some(e) = t.outbound.get(&new_spi) {
+                e.state.lock().unwrap_or_else(|e| e.into_inner()).credit = credit;
+            }
         }
         self.export_keys();
         self.signal_changed();
@@ -442,6 +451,7 @@ impl SaTable {
             inner_local: s.inner_local,
             inner_peer: s.inner_peer,
             from_hip: v.from_hip,
+            hip_peer: v.hip_peer,
         };
         match s.direction {
             Direction::Out => {
@@ -598,12 +608,13 @@ impl SaTable {
         self.events_ready.notified().await
     }
 
-    /// The inner peer (the peer HIT) of a HIP-keyed outbound SA: whom to
-    /// rekey with when that SA ages.
+    /// The peer HIT of a HIP-keyed outbound SA (BEET: its inner peer; a
+    /// VPN tunnel SA: the HIT it was installed with): whom to rekey with
+    /// when that SA ages.
     pub fn hip_peer_of_outbound(&self, spi: u32) -> Option<IpAddr> {
         let t = self.read();
         let e = t.outbound.get(&spi)?;
-        if e.meta.from_hip { e.meta.inner_peer } else { None }
+        if e.meta.from_hip { e.meta.hip_peer.or(e.meta.inner_peer) } else { None }
     }
 
     /// Events since the last call (rekey requests for the HIP driver).

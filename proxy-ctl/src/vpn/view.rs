@@ -28,6 +28,9 @@ pub struct BundleInfo {
     pub packets_out: u64,
     /// How many times the bundle was re-established (new SAs).
     pub generation: u32,
+    /// Rekeys by HIP UPDATE since (new SPIs and keys, same bundle).
+    #[serde(default)]
+    pub rekeys: u32,
 }
 
 /// One handover as this role saw it; times in milliseconds since `at_unix_ms`.

@@ -228,14 +228,50 @@ impl Gateway {
 
     /// Adds (or replaces, after the VPN was re-established) an SA bundle.
     pub fn add_bundle(&mut self, sa: SaBundle) {
-        if let Some(old) = self.bundles.get(&sa.home_address) {
-            self.by_inbound_spi.remove(&old.sa.inbound_spi);
-        }
+        // Every inbound SPI of the old bundle (a rekey's too) goes.
+        self.by_inbound_spi.retain(|_, home| *home != sa.home_address);
         self.by_inbound_spi.insert(sa.inbound_spi, sa.home_address);
         self.bundles.insert(
             sa.home_address,
             BundleState { sa, rr: None, parked: None, on_credit: false, limited: false, no_credit_until: None },
         );
+    }
+
+    /// A rekey of the bundle's SAs (HIP UPDATE, RFC 7402 §6.9) added the
+    /// inbound SA `spi` beside the current one: the MN may send on it as
+    /// soon as it has the gateway's answer, so messages on it are the
+    /// bundle's from now on. False: no such bundle.
+    pub fn add_inbound_spi(&mut self, home_address: Ipv4Addr, spi: u32) -> bool {
+        if !self.bundles.contains_key(&home_address) {
+            return false;
+        }
+        self.by_inbound_spi.insert(spi, home_address);
+        true
+    }
+
+    /// The rekey switched the bundle to new SAs (RFC 7402 §6.10): new
+    /// SPIs, the same bundle. Its care-of address, a return-routability
+    /// check under way, a parked SIU and the credit carry on (new keys do
+    /// not verify an address), and the actions from now on name the new
+    /// outbound SPI. The replaced inbound SPI stays the bundle's until
+    /// [`Gateway::remove_inbound_spi`] (packets still in flight on it).
+    /// False: no such bundle.
+    pub fn rekey_bundle(&mut self, home_address: Ipv4Addr, inbound_spi: u32, outbound_spi: u32) -> bool {
+        let Some(b) = self.bundles.get_mut(&home_address) else { return false };
+        b.sa.inbound_spi = inbound_spi;
+        b.sa.outbound_spi = outbound_spi;
+        self.by_inbound_spi.insert(inbound_spi, home_address);
+        true
+    }
+
+    /// An inbound SA a rekey replaced (or added and then gave up) is gone.
+    /// A bundle's current inbound SPI stays.
+    pub fn remove_inbound_spi(&mut self, spi: u32) {
+        let current =
+            self.by_inbound_spi.get(&spi).and_then(|h| self.bundles.get(h)).is_some_and(|b| b.sa.inbound_spi == spi);
+        if !current {
+            self.by_inbound_spi.remove(&spi);
+        }
     }
 
     pub fn bundle(&self, home_address: Ipv4Addr) -> Option<&SaBundle> {
@@ -763,6 +799,38 @@ mod tests {
         assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x200, credit: None }]);
         assert_eq!(g.poll_timeout(), None);
         assert_eq!(g.counters().rr_verified, 1);
+    }
+
+    #[test]
+    fn a_rekey_keeps_the_care_of_address_check_and_credit_with_new_spis() {
+        let mut g = gw_with(true, 1000);
+        let now = Instant::now();
+        let echo = request_from(&mut g, now, COA2, 0x11);
+        g.handle_siu(now, HA, &siu(5, ReplyCode::Accepted, COA1, COA2), &mut no_rng).unwrap();
+        assert_eq!(actions(&mut g).len(), 3, "moved on credit");
+        // The MN rekeys: our new inbound SA first, then the switch.
+        assert!(!g.add_inbound_spi(Ipv4Addr::new(10, 1, 0, 99), 0x101));
+        assert!(g.add_inbound_spi(HOME, 0x101));
+        g.accept_inbound(0x101, COA2).unwrap();
+        assert!(g.rekey_bundle(HOME, 0x101, 0x201));
+        let b = g.bundle(HOME).unwrap();
+        assert_eq!((b.inbound_spi, b.outbound_spi, b.care_of_address), (0x101, 0x201, COA2));
+        // The check started before the rekey completes on the new SAs,
+        // echoed on the old inbound SA (still in flight) or the new one;
+        // lifting the credit names the new outbound SA.
+        g.handle_rr_response(0x100, &echo).unwrap();
+        assert_eq!(actions(&mut g), vec![GwAction::Credit { outbound_spi: 0x201, credit: None }]);
+        // The replaced inbound SA retires; the current one cannot.
+        g.remove_inbound_spi(0x100);
+        g.remove_inbound_spi(0x101);
+        assert_eq!(g.accept_inbound(0x100, COA2), Err(GwError::UnknownSpi(0x100)));
+        g.accept_inbound(0x101, COA2).unwrap();
+        // A re-established bundle forgets every SPI of the old one.
+        g.add_inbound_spi(HOME, 0x102);
+        g.add_bundle(SaBundle { home_address: HOME, inbound_spi: 0x300, outbound_spi: 0x400, care_of_address: COA2 });
+        for spi in [0x101, 0x102] {
+            assert_eq!(g.accept_inbound(spi, COA2), Err(GwError::UnknownSpi(spi)));
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! to the gateway's public locator), whose `Established` event (SPIs and
 //! KEYMAT, RFC 7402 §7, as for BEET) becomes a tunnel-mode pair; the same
 //! for the fallback re-establishment. Static SAs when no HIT is configured.
+//! A rekey of that association by UPDATE (`assoc rekey`, or an aging SA)
+//! replaces the pair step by step: rekey.rs.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket},
@@ -12,13 +14,13 @@ use std::{
 
 use anyhow::Context;
 use proxy_proto::hip::{
-    assoc::{Established, Event},
+    assoc::{Established, Event, Rekeyed},
     crypto::Hit,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{Mn, REESTABLISH_RETRY};
+use super::{Mn, REESTABLISH_RETRY, rekey::RekeyWatch};
 use crate::{
     daemon::{
         hip::HipHandle,
@@ -39,6 +41,11 @@ pub(super) enum FromHip {
         attempt: u64,
         error: String,
     },
+    /// A step of a rekey by UPDATE (RFC 7402 §6.9-§6.10); the hook has
+    /// already added (or dropped) the inbound SA of it.
+    Rekeyed(Box<Rekeyed>),
+    /// The inbound SA a rekey replaced has retired.
+    Retired(u32),
 }
 
 /// The base exchange with the gateway, in progress (first establishment or
@@ -57,17 +64,30 @@ pub(super) struct Establishing {
 pub(super) struct MnHip {
     pub(super) handle: HipHandle,
     pub(super) gateway_hit: Ipv6Addr,
+    /// Ours, from the association (for the first-ESP report of a rekey).
+    pub(super) local_hit: Option<Hit>,
     pub(super) tx: mpsc::UnboundedSender<FromHip>,
 }
 
 /// Called by the HIP driver for every event: the gateway's come here (the
 /// SAs are installed by this driver before it registers, so no ESP can
-/// arrive first).
-pub(super) fn hip_hook(gateway: Hit, tx: mpsc::UnboundedSender<FromHip>) -> crate::daemon::hip::EventHook {
+/// arrive first). A rekey's new inbound SA goes in here, before the HIP
+/// driver sends the UPDATE that lets the gateway use it (rekey.rs).
+pub(super) fn hip_hook(
+    gateway: Hit,
+    gateway_addr: Ipv4Addr,
+    table: Arc<SaTable>,
+    watch: Arc<RekeyWatch>,
+    tx: mpsc::UnboundedSender<FromHip>,
+) -> crate::daemon::hip::EventHook {
     Arc::new(move |ev: &Event| {
         let m = match ev {
             Event::Established(e) if e.peer_hit == gateway => FromHip::Established(e.clone()),
             Event::Closed { peer_hit, .. } if *peer_hit == gateway => FromHip::Closed,
+            Event::Rekeyed(r) if r.peer_hit == gateway => {
+                super::rekey::inbound_step(&table, &watch, gateway_addr, r);
+                FromHip::Rekeyed(r.clone())
+            }
             _ => return,
         };
         let _ = tx.send(m);
@@ -80,7 +100,7 @@ pub(super) fn install_static(
     care_of: Ipv4Addr,
     gateway: Ipv4Addr,
 ) -> anyhow::Result<()> {
-    install(table, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), care_of, gateway, false)
+    install(table, (p.spi_out, &p.key_out), (p.spi_in, &p.key_in), care_of, gateway, None)
 }
 
 /// The MN's pair: outbound = the table's default tunnel SA, inbound at the
@@ -91,22 +111,24 @@ fn install(
     inb: (u32, &[u8]),
     care_of: Ipv4Addr,
     gateway: Ipv4Addr,
-    from_hip: bool,
+    hip_peer: Option<Ipv6Addr>,
 ) -> anyhow::Result<()> {
-    let sa = |(spi, key): (u32, &[u8]), direction| {
-        TunnelSa {
-            spi,
-            direction,
-            key,
-            local: care_of,
-            peer: gateway,
-            inner_peer: None,
-            wildcard_source: false,
-            from_hip,
-        }
-        .valid()
-    };
+    let sa = |(spi, key): (u32, &[u8]), direction| tunnel_sa(spi, direction, key, care_of, gateway, hip_peer);
     table.install_pair(sa(out, Direction::Out)?, sa(inb, Direction::In)?).context("installing the VPN SA pair")
+}
+
+/// One SA of the MN's pair: outbound = the table's default tunnel SA (no
+/// inner selector), inbound at the care-of address.
+pub(super) fn tunnel_sa(
+    spi: u32,
+    direction: Direction,
+    key: &[u8],
+    care_of: Ipv4Addr,
+    gateway: Ipv4Addr,
+    hip_peer: Option<Ipv6Addr>,
+) -> anyhow::Result<crate::esp::ValidSa> {
+    TunnelSa { spi, direction, key, local: care_of, peer: gateway, inner_peer: None, wildcard_source: false, hip_peer }
+        .valid()
 }
 
 /// Whether `local` has a route to `dst` now (a connected UDP socket sends
@@ -178,8 +200,7 @@ impl Mn {
             FromHip::Established(e) => self.established(&e),
             FromHip::Closed => {
                 warn!("the gateway closed the HIP association: re-establishing");
-                vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-                (self.spi_out, self.spi_in) = (0, 0);
+                self.remove_sas();
                 if let Some(c) = self.care_of {
                     self.reestablish(c);
                 }
@@ -193,7 +214,16 @@ impl Mn {
                 warn!(care_of = %e.care_of, "base exchange with the gateway failed: {error}; again in {REESTABLISH_RETRY:?}");
                 e.next_retry = Some(Instant::now() + REESTABLISH_RETRY);
             }
+            FromHip::Rekeyed(r) => self.rekeyed(&r),
+            FromHip::Retired(spi) => self.extra_in.retain(|&s| s != spi),
         }
+    }
+
+    /// The pair and any inbound SA a rekey left beside it.
+    pub(super) fn remove_sas(&mut self) {
+        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
+        vpn_esp::remove_inbound(&self.table, &std::mem::take(&mut self.extra_in));
+        (self.spi_out, self.spi_in) = (0, 0);
     }
 
     /// ESTABLISHED with the gateway: the new tunnel-mode pair replaces the
@@ -209,15 +239,18 @@ impl Mn {
             return;
         }
         let first = self.spi_out == 0;
-        vpn_esp::remove_pair(&self.table, self.spi_out, self.spi_in);
-        if let Err(err) =
-            install(&self.table, (e.outbound_spi, &e.outbound_key), (e.inbound_spi, &e.inbound_key), care_of, gw, true)
-        {
+        self.remove_sas();
+        if let Some(h) = &mut self.hip {
+            h.local_hit = Some(e.local_hit);
+        }
+        let hip_peer = Some(e.peer_hit.to_ipv6());
+        let (out, inb) = ((e.outbound_spi, &e.outbound_key[..]), (e.inbound_spi, &e.inbound_key[..]));
+        if let Err(err) = install(&self.table, out, inb, care_of, gw, hip_peer) {
             warn!("SAs from the base exchange not installed: {err:#}");
-            (self.spi_out, self.spi_in) = (0, 0);
             return;
         }
         (self.spi_out, self.spi_in) = (e.outbound_spi, e.inbound_spi);
+        self.bundle_rekeys = 0;
         if !first {
             self.generation += 1;
         }

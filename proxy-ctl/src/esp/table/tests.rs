@@ -185,3 +185,35 @@ fn switch_outbound_replaces_the_peer_selector_in_one_step() {
     t.remove(Direction::In, 0x300).unwrap();
     assert_eq!(t.list(false).len(), 2);
 }
+
+#[test]
+fn a_rekeyed_vpn_tunnel_sa_keeps_its_outer_peer_selector_credit_and_hip_peer() {
+    // The VPN gateway's outbound SA toward a care-of address on credit
+    // (not verified yet): the rekey changes the keys, not that.
+    let t = SaTable::new(None);
+    let hit: IpAddr = "2001:20::5".parse().unwrap();
+    let tunnel = |d, spi| ValidSa {
+        from_hip: true,
+        hip_peer: Some(hit),
+        ..v(SaSpec {
+            mode: ModeName::Tunnel,
+            inner_local: None,
+            inner_peer: Some("10.2.0.5".parse().unwrap()),
+            local: "192.0.2.1".parse().unwrap(),
+            peer: "203.0.113.23".parse().unwrap(),
+            ..spec(d, spi)
+        })
+    };
+    t.install_pair(tunnel(Direction::Out, 0x200), tunnel(Direction::In, 0x300)).unwrap();
+    t.set_credit(0x200, Some(1000)).unwrap();
+    assert_eq!(t.hip_peer_of_outbound(0x200), Some(hit));
+    t.switch_outbound(0x200, tunnel(Direction::Out, 0x201)).unwrap();
+    let r = t.read();
+    for dst in ["10.2.0.5", "203.0.113.23"] {
+        let e = r.outbound_for(dst.parse().unwrap()).unwrap();
+        let s = e.state.lock().unwrap();
+        assert_eq!((s.sa.spi(), s.credit), (0x201, Some(1000)), "{dst}");
+    }
+    drop(r);
+    assert_eq!(t.hip_peer_of_outbound(0x201), Some(hit));
+}
