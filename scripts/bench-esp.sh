@@ -24,6 +24,10 @@
 # H's receiving interface. All namespaces share the machine's CPUs: the
 # figure is what the box moves.
 #
+# The HIP host (and both host<->host daemons) receive ESP on AF_XDP
+# sockets (`[esp] host_datapath = "af_xdp"`); BENCH_HOST_DATAPATH=raw
+# gives the raw-socket receiver, for A/B runs.
+#
 # BENCH_CASES (default "hosthost tun ours boringtun plain") picks the cases
 # to run, for profiling one path; the summary line needs ours, boringtun
 # and plain. PERF_RECORD=DIR records `perf record -a -g` for 3 s in the
@@ -31,6 +35,7 @@
 source "$(dirname "$0")/lib.sh"
 SECS=${BENCH_SECS:-5}
 CASES=" ${BENCH_CASES:-hosthost tun ours boringtun plain} "
+HOST_DP=${BENCH_HOST_DATAPATH:-af_xdp}
 want() { [[ "$CASES" == *" $1 "* ]]; }
 XTASK=$ROOT/target/release/xtask
 [ -x "$XTASK" ] || cargo build --release -p xtask
@@ -105,6 +110,8 @@ socket = "$STATE/$1.sock"
 [esp]
 tun = "hip0"
 tun_addrs = ["$4/28"]
+host_datapath = "$HOST_DP"
+xdp_interfaces = ["e0"]
 [[sa]]
 spi = $8
 direction = "out"
@@ -147,6 +154,8 @@ identities = ["$STATE/host.pem"]
 [esp]
 tun = "hip0"
 tun_addrs = ["$HHIT/28"]
+host_datapath = "$HOST_DP"
+xdp_interfaces = ["srv0"]
 T
 cat > "$STATE/p$1.toml" <<T
 [control]
@@ -189,7 +198,7 @@ echo "first packet to the substitute (base exchange included), until the host's 
 R_TCP=$(tcp_ns "$L" "$H" "$SUB" "$HHIT"); echo "TCP: $R_TCP Mbit/s"
 "$CTL" --socket "$STATE/p$1.sock" stats | grep -E "^afxdp_(drop|xsk)" | grep -v " 0$" | sed 's/^/after TCP: /' || true
 # The HIP host's engine: ESP packets opened vs TUN writes (GRO runs).
-"$CTL" --socket "$STATE/h$1.sock" sa list | grep -E "^(esp_rx|local_tx|drop_io) " | sed 's/^/HIP host after TCP: /' || true
+"$CTL" --socket "$STATE/h$1.sock" sa list | grep -E "^(esp_rx|xsk_rx|xsk_kernel_drops|local_tx|drop_io) " | sed 's/^/HIP host after TCP: /' || true
 read -r R_OFF R_PPS <<<"$(pps_ns "$L" "$H" "$SUB" "$HHIT" hip0)"; echo "64-byte UDP: offered $R_OFF pps, received $R_PPS pps"
 "$CTL" --socket "$STATE/p$1.sock" sa list | grep -E "drop|local_tx|esp_rx|held|released" || true
 "$CTL" --socket "$STATE/p$1.sock" esp flows | grep -E "^(outbound|inbound|drop_)" || true
@@ -243,7 +252,7 @@ CASE=plain; PLAIN=$(tcp_ns "$L" "$H" 192.0.2.10); echo "TCP: $PLAIN Mbit/s"
 read -r PL_OFF PL_PPS <<<"$(pps_ns "$L" "$H" 192.0.2.10 192.0.2.10 srv0)"; echo "64-byte UDP: offered $PL_OFF pps, received $PL_PPS pps"
 fi
 
-say "summary ($(nproc) CPUs, $(uname -r), ${SECS}s per case)"
+say "summary ($(nproc) CPUs, $(uname -r), ${SECS}s per case, HIP host receives on $HOST_DP)"
 gbit() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
 echo "proxy path, TCP Gbit/s:      ours $(gbit "$OURS"), boringtun $(gbit "$BTUN"), plain $(gbit "$PLAIN")"
 echo "proxy path, 64-byte UDP pps: ours $OURS_PPS, boringtun $BT_PPS, plain $PL_PPS (offered $OURS_OFF / $BT_OFF / $PL_OFF)"

@@ -71,6 +71,17 @@ pub struct EspSection {
     /// "zerocopy".
     #[serde(default)]
     pub xdp_bind: XdpBind,
+    /// Host role (`tun` set, not the proxy): how ESP is received. "raw"
+    /// (default): raw protocol-50 sockets; "af_xdp": an XDP program on
+    /// `xdp_interfaces` steers ESP for our inbound SPIs to AF_XDP sockets,
+    /// failing to set that up is an error; "auto": the same, falling back
+    /// to "raw" with a warning. Sending stays on the raw socket.
+    #[serde(default)]
+    pub host_datapath: HostDatapath,
+    /// Interfaces `host_datapath` attaches to; default: every Ethernet
+    /// interface that is up (the TUN device and loopback aside).
+    #[serde(default)]
+    pub xdp_interfaces: Vec<String>,
     /// AF_XDP workers (one per receive queue); default: the LAN/WAN
     /// interfaces' receive queue count.
     pub xdp_queues: Option<u32>,
@@ -128,6 +139,16 @@ pub enum EspDatapath {
     Auto,
     AfXdp,
     Tun,
+}
+
+/// `[esp] host_datapath`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HostDatapath {
+    Auto,
+    AfXdp,
+    #[default]
+    Raw,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -462,6 +483,9 @@ impl Config {
         {
             return Err(format!("[esp] xdp_queues = {q}: expected 1..={}", crate::esp::afxdp::WAN_SLOT));
         }
+        if e.host_datapath != HostDatapath::Raw && e.tun.is_none() {
+            return Err("[esp] host_datapath: the AF_XDP receive path is the host data path's, it needs tun".into());
+        }
         if e.datapath == EspDatapath::AfXdp {
             match &self.datapath {
                 None => return Err("[esp] datapath = \"af_xdp\" needs a [datapath] section (lan, wan)".into()),
@@ -613,6 +637,12 @@ mod tests {
         assert!(e.contains("af_xdp"), "{e}");
         let c = Config::parse("[esp]\ndatapath = \"tun\"\nxdp_bind = \"copy\"\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| (e.datapath, e.xdp_bind)), Some((EspDatapath::Tun, XdpBind::Copy)));
+        let c = Config::parse(&format!("{esp}host_datapath = \"af_xdp\"\nxdp_interfaces = [\"e0\"]\n"), Path::new("t"));
+        let e = c.unwrap().esp.unwrap();
+        assert_eq!((e.host_datapath, e.xdp_interfaces), (HostDatapath::AfXdp, vec!["e0".to_string()]));
+        let e = Config::parse("[esp]\nhost_datapath = \"auto\"\n", Path::new("t")).unwrap_err();
+        assert!(e.to_string().contains("needs tun"), "{e}");
+        assert_eq!(Config::parse(esp, Path::new("t")).unwrap().esp.unwrap().host_datapath, HostDatapath::Raw);
         let c = Config::parse("[esp]\nrekey_after_packets = 2000\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| (e.rekey_after_packets, e.rekey_keying)), Some((2000, RekeyKeyingName::NewDh)));
         let c = Config::parse("[esp]\nrekey_keying = \"keymat\"\n", Path::new("t")).unwrap();

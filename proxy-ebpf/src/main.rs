@@ -36,7 +36,7 @@ use crate::maps::{count, verdict};
 #[xdp]
 pub fn xdp_proxy(ctx: XdpContext) -> u32 {
     count(Counter::RxPackets);
-    let steered = xsk_steer::steer(&ctx);
+    let steered = xsk_steer::steer::<true>(&ctx);
     if steered != xsk_steer::NOT_STEERED {
         return steered;
     }

@@ -7,6 +7,11 @@
 //!
 //! Its own BPF function (`#[inline(never)]`): its stack frame is not
 //! stacked on the NAT's ~450 bytes.
+//!
+//! The `host` role's `xdp_host` (bin/xdp_host.rs) includes this file too,
+//! with `LAN = false`: only ESP with one of the host's inbound SPIs is
+//! steered (to the socket at `XSKS_MAX / 2 + queue`), the substitute
+//! lookup is compiled out.
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_PASS, XDP_REDIRECT},
@@ -46,9 +51,10 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const IPV6_HLEN: usize = 40;
 
-/// XDP_REDIRECT to the queue's socket, or [`NOT_STEERED`].
+/// XDP_REDIRECT to the queue's socket, or [`NOT_STEERED`]. `LAN`: also
+/// steer packets to the substitutes in `XSK_SUBSTITUTES` (the proxy).
 #[inline(never)]
-pub fn steer(ctx: &XdpContext) -> u32 {
+pub fn steer<const LAN: bool>(ctx: &XdpContext) -> u32 {
     let Some(eth) = ptr_at(ctx, 0, ETH_HLEN) else { return NOT_STEERED };
     let ethertype = u16::from_be(unsafe { load16(eth.add(12)) });
     // (destination, ESP header offset when the packet is ESP)
@@ -79,7 +85,7 @@ pub fn steer(ctx: &XdpContext) -> u32 {
         }
         Counter::XskSteeredEsp
     } else {
-        if !established(unsafe { XSK_SUBSTITUTES.get(&dst) }) {
+        if !LAN || !established(unsafe { XSK_SUBSTITUTES.get(&dst) }) {
             return NOT_STEERED;
         }
         Counter::XskSteeredLan

@@ -16,22 +16,23 @@ use std::{
 use integration_tests::{Background, Netns, Proxy, http_blob_server, sh, unique, wait_until};
 use serde_json::Value;
 
-const A4: &str = "10.48.0.1";
-const B4: &str = "10.48.0.2";
+pub(crate) const A4: &str = "10.48.0.1";
+pub(crate) const B4: &str = "10.48.0.2";
 const A6: &str = "fd48::1";
 const B6: &str = "fd48::2";
 
-struct Node {
+// pub(crate): hostxdp.rs runs the same pairs on its receive path.
+pub(crate) struct Node {
     // The daemon drops before its namespace.
-    p: Proxy,
-    ns: Netns,
-    hit: String,
+    pub(crate) p: Proxy,
+    pub(crate) ns: Netns,
+    pub(crate) hit: String,
 }
 
-struct Pair {
-    a: Node,
-    b: Node,
-    dir: PathBuf,
+pub(crate) struct Pair {
+    pub(crate) a: Node,
+    pub(crate) b: Node,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drop for Pair {
@@ -68,7 +69,7 @@ fn pair_of(v6: bool, algo: &str) -> Pair {
 }
 
 /// As [`pair_of`], with `esp_extra` appended to both `[esp]` sections.
-fn pair_esp(v6: bool, algo: &str, esp_extra: &str) -> Pair {
+pub(crate) fn pair_esp(v6: bool, algo: &str, esp_extra: &str) -> Pair {
     let dir = PathBuf::from("/tmp").join(unique("hipesp-"));
     std::fs::create_dir_all(&dir).unwrap();
     let na = Netns::new("xa");
@@ -93,11 +94,11 @@ fn assocs(n: &Node) -> Vec<Value> {
     n.p.ctl_json("assoc list")["assocs"].as_array().unwrap().clone()
 }
 
-fn sas(n: &Node) -> Vec<Value> {
+pub(crate) fn sas(n: &Node) -> Vec<Value> {
     n.p.ctl_json("sa list")["sas"].as_array().unwrap().clone()
 }
 
-fn esp_counter(n: &Node, name: &str) -> u64 {
+pub(crate) fn esp_counter(n: &Node, name: &str) -> u64 {
     n.p.counter_of("sa list", name)
 }
 
@@ -118,7 +119,7 @@ fn hip_spi(n: &Node, dir: &str, peer: &Node, locator: &str) -> u64 {
 
 /// Both ends agree: associations up with crossed SPIs, and the SA table
 /// holds exactly those SPIs. Returns (SPI a->b, SPI b->a).
-fn check_spis(p: &Pair, la: &str, lb: &str) -> (u64, u64) {
+pub(crate) fn check_spis(p: &Pair, la: &str, lb: &str) -> (u64, u64) {
     let (xa, xb) = (assocs(&p.a), assocs(&p.b));
     assert_eq!((xa.len(), xb.len()), (1, 1), "{xa:?} {xb:?}");
     let (x, y) = (&xa[0], &xb[0]);

@@ -6,6 +6,7 @@ mod dns;
 mod esp;
 mod hip;
 mod hipesp;
+mod hostxdp;
 mod mobility_v6;
 mod nat;
 mod proxy_rekey;

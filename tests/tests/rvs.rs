@@ -22,7 +22,7 @@ use serde_json::Value;
 const I4: &str = "10.61.1.2";
 const V4: &str = "10.61.2.2";
 const H4: &str = "10.61.3.2";
-const H4_NEW: &str = "10.61.4.2";
+pub(crate) const H4_NEW: &str = "10.61.4.2";
 
 pub struct Node {
     // The daemon drops before its namespace.
@@ -55,6 +55,12 @@ fn esp(hit: &str) -> String {
 /// The four namespaces, the RVS up, the host registered. `h_extra` and
 /// `i_extra` go into the host's and the Initiator's `[hip]` sections.
 pub fn topo(i_extra: &str, h_extra: &str) -> Topo {
+    topo_esp(i_extra, h_extra, "")
+}
+
+/// [`topo`] with `esp_extra` in the host's and the Initiator's `[esp]`
+/// sections (hostxdp.rs: their ESP received on AF_XDP).
+pub fn topo_esp(i_extra: &str, h_extra: &str, esp_extra: &str) -> Topo {
     let dir = PathBuf::from("/tmp").join(unique("rvs-"));
     std::fs::create_dir_all(&dir).unwrap();
     let r = Netns::new("r");
@@ -86,7 +92,7 @@ pub fn topo(i_extra: &str, h_extra: &str) -> Topo {
     let ph = Proxy::start_config(
         &nh,
         &format!(
-            "[hip]\nidentities = [\"{}\"]\n{h_extra}\n[hip.rendezvous]\nhit = \"{hv}\"\naddress = \"{V4}\"\n\n{}",
+            "[hip]\nidentities = [\"{}\"]\n{h_extra}\n[hip.rendezvous]\nhit = \"{hv}\"\naddress = \"{V4}\"\n\n{}{esp_extra}",
             kh.display(),
             esp(&hh)
         ),
@@ -96,7 +102,7 @@ pub fn topo(i_extra: &str, h_extra: &str) -> Topo {
     let pi = Proxy::start_config(
         &ni,
         &format!(
-            "[hip]\nidentities = [\"{}\"]\n{i_extra}\n[[hip.peer]]\nhit = \"{hh}\"\nlocators = [\"{V4}\"]\n\n{}",
+            "[hip]\nidentities = [\"{}\"]\n{i_extra}\n[[hip.peer]]\nhit = \"{hh}\"\nlocators = [\"{V4}\"]\n\n{}{esp_extra}",
             ki.display(),
             esp(&hi)
         ),

@@ -7,11 +7,12 @@ use anyhow::Context;
 use tracing::info;
 
 use crate::{
-    config::{Config, EspSection},
+    config::{Config, EspSection, HostDatapath, XdpBind},
     control::{CounterInfo, Request, Response},
     esp::{
         SaTable,
-        host::{HostOptions, HostPath},
+        afxdp::BindMode,
+        host::{HostOptions, HostPath, XskOptions},
     },
 };
 
@@ -28,7 +29,7 @@ pub fn start(cfg: &Config, e: &EspSection) -> anyhow::Result<(Arc<SaTable>, Opti
         info!(spi = format_args!("{:#010x}", sa.spi), direction = %sa.direction, peer = %sa.peer, "static SA installed");
     }
     let host = match &e.tun {
-        Some(tun) => Some(HostPath::start(
+        Some(tun) => Some(HostPath::start_host(
             table.clone(),
             &HostOptions {
                 tun: tun.clone(),
@@ -36,10 +37,43 @@ pub fn start(cfg: &Config, e: &EspSection) -> anyhow::Result<(Arc<SaTable>, Opti
                 addrs: e.tun_addrs.clone(),
                 routes: e.tun_routes.iter().map(|p| p.to_string()).collect(),
             },
+            xsk_options(e, tun).as_ref(),
         )?),
         None => None,
     };
     Ok((table, host))
+}
+
+/// `[esp] host_datapath` as the host path takes it; `None`: raw sockets.
+fn xsk_options(e: &EspSection, tun: &str) -> Option<XskOptions> {
+    let required = match e.host_datapath {
+        HostDatapath::Raw => return None,
+        HostDatapath::Auto => false,
+        HostDatapath::AfXdp => true,
+    };
+    let interfaces = if e.xdp_interfaces.is_empty() { ethernet_interfaces(tun) } else { e.xdp_interfaces.clone() };
+    let bind = match e.xdp_bind {
+        XdpBind::Auto => BindMode::Auto,
+        XdpBind::Copy => BindMode::Copy,
+        XdpBind::Zerocopy => BindMode::ZeroCopy,
+    };
+    Some(XskOptions { interfaces, bind, required })
+}
+
+/// Ethernet interfaces that are up, but the TUN device (sysfs: type 1 =
+/// ARPHRD_ETHER, IFF_UP in flags).
+fn ethernet_interfaces(tun: &str) -> Vec<String> {
+    let read = |i: &str, f: &str| std::fs::read_to_string(format!("/sys/class/net/{i}/{f}")).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| d.file_name().into_string().ok())
+        .filter(|i| i != tun && read(i, "type").trim() == "1")
+        .filter(|i| u32::from_str_radix(read(i, "flags").trim().trim_start_matches("0x"), 16).is_ok_and(|f| f & 1 != 0))
+        .collect();
+    v.sort();
+    v
 }
 
 pub fn handle(table: &SaTable, req: Request) -> anyhow::Result<Response> {

@@ -73,7 +73,7 @@ where
 }
 
 /// The XDP program `name` of a loaded object.
-fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DatapathError> {
+pub(super) fn xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DatapathError> {
     ebpf.program_mut(name)
         .ok_or(DatapathError::Program { name, source: aya::programs::ProgramError::NotLoaded })?
         .try_into()

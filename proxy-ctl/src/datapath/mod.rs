@@ -3,6 +3,7 @@
 
 mod bpffs;
 mod dns_steer;
+mod host_xdp;
 pub mod ipip;
 mod loader;
 mod sysctl;
@@ -10,5 +11,6 @@ mod tables;
 mod xsk;
 
 pub use bpffs::ensure_bpffs;
+pub use host_xdp::{HostXdp, HostXdpCounters};
 pub use loader::{Datapath, DatapathError, attach_xdp_pass};
 pub use tables::{FlowRecord, TableError};

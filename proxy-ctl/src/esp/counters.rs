@@ -50,9 +50,20 @@ pub enum Counter {
     /// Rekeys by HIP UPDATE started because an SA aged (soft limit or
     /// sequence numbers exhausted).
     RekeysStarted,
+    /// ESP packets the host's AF_XDP receive workers took (`[esp]
+    /// host_datapath`; also counted in `esp_rx`).
+    XskRx,
+    /// ESP packets `xdp_host` steered to those workers' sockets.
+    XskSteered,
+    /// ESP with a steered SPI on a queue without a socket: passed to the
+    /// kernel (the raw-socket path opens it).
+    XskMissing,
+    /// Steered packets the kernel dropped before a worker saw them (RX
+    /// ring full, no fill buffer).
+    XskKernelDrops,
 }
 
-const NAMES: [&str; 18] = [
+const NAMES: [&str; 22] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -71,6 +82,10 @@ const NAMES: [&str; 18] = [
     "drop_translate",
     "drop_no_credit",
     "rekeys_started",
+    "xsk_rx",
+    "xsk_steered",
+    "xsk_missing",
+    "xsk_kernel_drops",
 ];
 
 #[derive(Debug, Default)]
@@ -83,6 +98,12 @@ impl EspCounters {
 
     pub fn inc(&self, c: Counter) {
         self.add(c, 1);
+    }
+
+    /// Set a counter kept elsewhere (a BPF map, the kernel's socket
+    /// statistics), copied here by the control plane.
+    pub fn set(&self, c: Counter, v: u64) {
+        self.0[c as usize].store(v, Ordering::Relaxed);
     }
 
     pub fn get(&self, c: Counter) -> u64 {

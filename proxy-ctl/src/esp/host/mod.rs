@@ -11,6 +11,10 @@
 //! super-packets (`proxy_proto::esp::gro`) and writes each run to the TUN
 //! device once, so the local stack sees few large packets either way.
 //!
+//! With `[esp] host_datapath` the receiver has a faster sibling: ESP for
+//! our inbound SPIs is steered by XDP to AF_XDP sockets and opened there
+//! (xsk.rs); the raw socket keeps whatever is not steered.
+//!
 //! The proxy role runs the same threads with a [`Translator`]: what the
 //! TUN device hands over are legacy hosts' packets to substitutes (the
 //! pools are routed into it), port-NATed onto HIT -> HIT before sealing;
@@ -21,6 +25,7 @@ mod rawsock;
 mod rx;
 mod tun;
 mod tx;
+mod xsk;
 
 use std::{
     sync::{
@@ -35,6 +40,7 @@ use proxy_proto::esp::proxy::Translator;
 
 pub use control::{ControlSendError, Injector};
 pub use tun::Tun;
+pub use xsk::XskOptions;
 
 use super::{SaTable, tunnel_hook::TunnelHook};
 
@@ -55,6 +61,8 @@ pub struct HostPath {
     tun: Arc<Tun>,
     v4: Arc<rawsock::RawEsp>,
     v6: Arc<rawsock::RawEsp>,
+    /// The AF_XDP receive workers, when `[esp] host_datapath` runs them.
+    xsk: Option<xsk::XskRx>,
 }
 
 /// How long a worker waits in poll(2) before it looks at the stop flag.
@@ -63,6 +71,22 @@ const POLL_MS: i32 = 200;
 impl HostPath {
     pub fn start(table: Arc<SaTable>, opts: &HostOptions) -> anyhow::Result<HostPath> {
         Self::start_with_hook(table, opts, None)
+    }
+
+    /// [`HostPath::start`], receiving ESP on AF_XDP sockets as `xsk` says
+    /// (the `host` role with `[esp] host_datapath`).
+    pub fn start_host(table: Arc<SaTable>, opts: &HostOptions, xsk: Option<&XskOptions>) -> anyhow::Result<HostPath> {
+        let mut path = Self::start_with(table, opts, None, None)?;
+        if let Some(x) = xsk {
+            match xsk::XskRx::start(path.table.clone(), path.tun.clone(), None, x) {
+                Ok(rx) => path.xsk = Some(rx),
+                Err(e) if !x.required => {
+                    tracing::warn!("ESP receive stays on the raw socket (host_datapath = \"auto\"): {e:#}")
+                }
+                Err(e) => return Err(e.context("host_datapath = \"af_xdp\"")),
+            }
+        }
+        Ok(path)
     }
 
     /// [`HostPath::start`], with `hook` deciding about every packet opened
@@ -116,12 +140,15 @@ impl HostPath {
             );
         }
         tracing::info!(tun = %opts.tun, mtu = opts.mtu, "ESP host data path running");
-        Ok(HostPath { stop, threads, table, tun, v4, v6 })
+        Ok(HostPath { stop, threads, table, tun, v4, v6, xsk: None })
     }
 }
 
 impl Drop for HostPath {
     fn drop(&mut self) {
+        // The AF_XDP side first: ESP falls back to the raw socket while
+        // the rest stops.
+        self.xsk = None;
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();

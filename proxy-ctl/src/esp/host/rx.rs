@@ -6,6 +6,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
+    ops::Range,
     sync::atomic::{AtomicBool, Ordering},
 };
 
@@ -30,7 +31,7 @@ const DEFAULT_HOP_LIMIT: u8 = 64;
 
 /// The proxy role's translator and its output buffer (a virtio-net
 /// header's room, then the translated packet).
-struct Xlate<'a> {
+pub(super) struct Xlate<'a> {
     translator: &'a Translator,
     buf: Vec<u8>,
     now: u64,
@@ -73,7 +74,11 @@ pub fn run(
                 table.counters.add(Counter::EspRx, n as u64);
                 let t = table.read();
                 for i in 0..n {
-                    open_one(&t, &mut batch, i, sock.v6, table, tun, &mut gro, hook, xlate.as_mut());
+                    let Some(a) = locate(&batch, i, sock.v6) else {
+                        table.counters.inc(Counter::DropMalformed);
+                        continue;
+                    };
+                    open_one(&t, batch.frame_mut(i), a, table, tun, &mut gro, hook, xlate.as_mut());
                 }
                 drop(t);
                 deliver_run(&mut gro, tun, table);
@@ -85,12 +90,25 @@ pub fn run(
     }
 }
 
-/// Where the ESP packet of frame `i` is, with its outer source and hop
+/// An ESP packet as it arrived, whichever socket took it: where it sits
+/// in its frame and what the outer header said.
+pub(super) struct Received {
+    /// The ESP header onward, in the frame.
+    pub esp: Range<usize>,
+    pub src: IpAddr,
+    /// The outer destination, when the socket hands it.
+    pub dst: Option<IpAddr>,
+    /// Outer TTL / hop limit, for a rebuilt inner header.
+    pub hops: u8,
+}
+
+/// Where the ESP packet of frame `i` is, with its outer addresses and hop
 /// limit.
-fn locate(batch: &Batch, i: usize, v6: bool) -> Option<(usize, usize, IpAddr, u8)> {
+fn locate(batch: &Batch, i: usize, v6: bool) -> Option<Received> {
     let (start, len) = (batch.start[i], batch.len[i]);
+    let dst = outer_destination(batch, i, v6);
     if v6 {
-        return Some((start, start + len, batch.source(i)?, DEFAULT_HOP_LIMIT));
+        return Some(Received { esp: start..start + len, src: batch.source(i)?, dst, hops: DEFAULT_HOP_LIMIT });
     }
     let hdr = batch.frame(i).get(start..start + len)?;
     let ihl = usize::from(*hdr.first()? & 0x0f) * 4;
@@ -98,7 +116,7 @@ fn locate(batch: &Batch, i: usize, v6: bool) -> Option<(usize, usize, IpAddr, u8
         return None;
     }
     let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
-    Some((start + ihl, start + len, src, hdr[8]))
+    Some(Received { esp: start + ihl..start + len, src, dst, hops: hdr[8] })
 }
 
 /// The outer IPv4 destination of frame `i` (IPv6 raw sockets do not hand it).
@@ -112,7 +130,7 @@ fn outer_destination(batch: &Batch, i: usize, v6: bool) -> Option<IpAddr> {
 }
 
 /// Write the pending coalesced run to the TUN device.
-fn deliver_run(gro: &mut Coalescer, tun: &Tun, table: &SaTable) {
+pub(super) fn deliver_run(gro: &mut Coalescer, tun: &Tun, table: &SaTable) {
     if let Some(run) = gro.take() {
         deliver(tun, run, table);
     }
@@ -128,13 +146,17 @@ fn deliver(tun: &Tun, bytes: &[u8], table: &SaTable) {
     }
 }
 
+/// Open the ESP packet `a` sitting in `frame` (in place) and hand the
+/// inner packet to the GRO run or the TUN device. Shared by the raw-socket
+/// receiver and the AF_XDP one (xsk.rs): `frame` needs
+/// `VIRTIO_NET_HDR_LEN` bytes of room in front of the rebuilt inner
+/// packet, which the outer header always leaves.
 // One packet's whole context; a struct for it would only rename these.
 #[allow(clippy::too_many_arguments)]
-fn open_one(
+pub(super) fn open_one(
     t: &Tables,
-    batch: &mut Batch,
-    i: usize,
-    v6: bool,
+    frame: &mut [u8],
+    a: Received,
     table: &SaTable,
     tun: &Tun,
     gro: &mut Coalescer,
@@ -142,16 +164,11 @@ fn open_one(
     xlate: Option<&mut Xlate>,
 ) {
     let c = &table.counters;
-    let Some((esp_start, esp_end, src, hops)) = locate(batch, i, v6) else {
-        c.inc(Counter::DropMalformed);
-        return;
-    };
-    if esp_end - esp_start < 8 {
+    let Received { esp: Range { start: esp_start, end: esp_end }, src, dst, hops } = a;
+    if esp_end < esp_start + 8 || esp_end > frame.len() {
         c.inc(Counter::DropMalformed);
         return;
     }
-    let dst = outer_destination(batch, i, v6);
-    let frame = batch.frame_mut(i);
     let spi = u32::from_be_bytes([frame[esp_start], frame[esp_start + 1], frame[esp_start + 2], frame[esp_start + 3]]);
     let Some(entry) = t.inbound(spi) else {
         c.inc(Counter::DropUnknownSpi);
