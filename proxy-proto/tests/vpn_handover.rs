@@ -346,6 +346,55 @@ fn lost_request_is_retransmitted_then_fallback() {
     w.assert_gw_at(COA1);
 }
 
+/// The HA's first SIU is lost: the binding is at COA2 already, the GW's
+/// SA still at COA1. The MN's retransmitted request registers COA2 again;
+/// its SIU names COA1 (the care-of address before the change) as the old
+/// one, so the GW moves the SA and the MN gets its Reply, no fallback.
+#[test]
+fn lost_siu_recovered_by_the_retransmitted_request() {
+    let mut w = World::new(false);
+    let req = w.mn_moves();
+    w.gw_sees_request(COA2, &req);
+    let _lost = w.ha_siu(&req);
+    w.advance(Duration::from_secs(2));
+    let (now, ntp) = w.now();
+    w.mn.handle_timeout(now, ntp);
+    let retry = w.mn_request();
+    w.gw_sees_request(COA2, &retry);
+    let siu = w.ha_siu(&retry);
+    w.gw_siu(&siu).unwrap();
+    let reply = assert_move_then_forward(&w.gw_actions());
+    assert_eq!(w.mn_reply(&reply), Ok(ReplyCode::Accepted));
+    w.assert_gw_at(COA2);
+    assert_eq!(w.gw.counters().siu_old_coa_mismatch, 0);
+}
+
+/// The SIU arrived (SA moved) but the Reply was lost: the retransmitted
+/// request's SIU moves nothing more and the Reply goes to COA2.
+#[test]
+fn lost_reply_recovered_by_the_retransmitted_request() {
+    let mut w = World::new(false);
+    let req = w.mn_moves();
+    w.gw_sees_request(COA2, &req);
+    let siu = w.ha_siu(&req);
+    w.gw_siu(&siu).unwrap();
+    let _lost_reply = assert_move_then_forward(&w.gw_actions());
+    w.advance(Duration::from_secs(2));
+    let (now, ntp) = w.now();
+    w.mn.handle_timeout(now, ntp);
+    let retry = w.mn_request();
+    w.gw_sees_request(COA2, &retry);
+    let siu = w.ha_siu(&retry);
+    w.gw_siu(&siu).unwrap();
+    match &w.gw_actions()[..] {
+        [GwAction::Forward { outbound_spi: SPI_OUT, dst: COA2, datagram }] => {
+            assert_eq!(w.mn_reply(datagram), Ok(ReplyCode::Accepted))
+        }
+        other => panic!("expected the reply forwarded to COA2 only, got {other:?}"),
+    }
+    w.assert_gw_at(COA2);
+}
+
 #[test]
 fn forged_siu_rejected_nothing_changes() {
     let mut w = World::new(false);

@@ -49,6 +49,12 @@ pub struct Binding {
     pub expires_at: Option<Instant>,
     /// The gateway (inner address) the registration came through.
     pub via_gateway: Option<Ipv4Addr>,
+    /// The care-of address before the last change, if any. A
+    /// retransmitted request (its SIU or Reply lost) registers the address
+    /// we already have: its SIU still names this one as the old care-of
+    /// address, so a gateway that never got the first SIU finds its SA
+    /// there (one that did sees no move and forwards the Reply).
+    pub previous_care_of_address: Option<Ipv4Addr>,
 }
 
 /// Why a request was refused. Codes per RFC 5944 §3.4 where one applies;
@@ -246,9 +252,20 @@ impl HomeAgent {
             return Ok(Outcome::Deregistered);
         }
         let expires_at = (lifetime != u16::MAX).then(|| now + Duration::from_secs(u64::from(lifetime)));
+        let previous_care_of_address = match self.bindings.get(&req.home_address) {
+            Some(b) if b.care_of_address != req.care_of_address => Some(b.care_of_address),
+            Some(b) => b.previous_care_of_address,
+            None => None,
+        };
         self.bindings.insert(
             req.home_address,
-            Binding { care_of_address: req.care_of_address, lifetime, expires_at, via_gateway },
+            Binding {
+                care_of_address: req.care_of_address,
+                lifetime,
+                expires_at,
+                via_gateway,
+                previous_care_of_address,
+            },
         );
         Ok(Outcome::Registered)
     }
@@ -307,6 +324,11 @@ impl HomeAgent {
         let datagram = udp::build(SocketAddrV4::new(self.config.address, MIP_PORT), src, self.config.ttl, &payload)
             .map_err(|_| HaError::Build(SiuError::TooLong))?;
         let (flags, old) = match self.bindings.get(&req.home_address) {
+            // The same address again (a retransmission, or a refresh): the
+            // old care-of address is the one before it (see Binding).
+            Some(b) if b.via_gateway == Some(gw) && b.care_of_address == req.care_of_address => {
+                (0, b.previous_care_of_address.unwrap_or(b.care_of_address))
+            }
             Some(b) if b.via_gateway == Some(gw) => (0, b.care_of_address),
             _ => (FLAG_NO_OLD_COA, Ipv4Addr::UNSPECIFIED),
         };
