@@ -159,6 +159,14 @@ impl World {
         self.gw.handle_rr_response(SPI_IN, &payload).unwrap();
     }
 
+    /// No Reply for 2 s: the MN's retransmitted request.
+    fn mn_retransmits(&mut self) -> Vec<u8> {
+        self.advance(Duration::from_secs(2));
+        let (now, ntp) = self.now();
+        self.mn.handle_timeout(now, ntp);
+        self.mn_request()
+    }
+
     /// MN moves to COA2: checks the SA update comes first, returns the request.
     fn mn_moves(&mut self) -> Vec<u8> {
         let (now, ntp) = self.now();
@@ -312,10 +320,7 @@ fn return_routability_off_moves_on_siu() {
 fn lost_request_is_retransmitted_then_fallback() {
     let mut w = World::new(false);
     let lost = w.mn_moves();
-    w.advance(Duration::from_secs(2));
-    let (now, ntp) = w.now();
-    w.mn.handle_timeout(now, ntp);
-    let retry = w.mn_request();
+    let retry = w.mn_retransmits();
     assert_ne!(lost, retry, "fresh Identification");
     w.gw_sees_request(COA2, &retry);
     let siu = w.ha_siu(&retry);
@@ -356,10 +361,7 @@ fn lost_siu_recovered_by_the_retransmitted_request() {
     let req = w.mn_moves();
     w.gw_sees_request(COA2, &req);
     let _lost = w.ha_siu(&req);
-    w.advance(Duration::from_secs(2));
-    let (now, ntp) = w.now();
-    w.mn.handle_timeout(now, ntp);
-    let retry = w.mn_request();
+    let retry = w.mn_retransmits();
     w.gw_sees_request(COA2, &retry);
     let siu = w.ha_siu(&retry);
     w.gw_siu(&siu).unwrap();
@@ -379,10 +381,7 @@ fn lost_reply_recovered_by_the_retransmitted_request() {
     let siu = w.ha_siu(&req);
     w.gw_siu(&siu).unwrap();
     let _lost_reply = assert_move_then_forward(&w.gw_actions());
-    w.advance(Duration::from_secs(2));
-    let (now, ntp) = w.now();
-    w.mn.handle_timeout(now, ntp);
-    let retry = w.mn_request();
+    let retry = w.mn_retransmits();
     w.gw_sees_request(COA2, &retry);
     let siu = w.ha_siu(&retry);
     w.gw_siu(&siu).unwrap();

@@ -294,21 +294,15 @@ fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Atomic
     (sent, recv, stop)
 }
 
-#[test]
-fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
-    // SAs from a HIP base exchange; IP-in-IP at the HA in eBPF (TC egress).
-    let v = vpn(Keying::hip, true, 1000, 3);
-    assert!(ping_ok(&v.t.cn, "10.2.0.5"), "CN -> MN before any move");
-    // The VPN's SPIs are the HIP association's, on both sides.
-    let (spi_in, spi_out) = hip_spis(&v);
-    assert_eq!(v.mn.bundle(), (COA_A.into(), spi_in, spi_out));
-    assert_eq!(v.gw.bundle(), (COA_A.into(), spi_out, spi_in));
-    assert_eq!(v.gw.vpn_counter("hip_established"), 1);
-    let origin = v.mn.ctl_json("sa list")["sas"][0]["origin"].clone();
-    assert_eq!(origin, "hip");
-
-    // A TCP transfer MN <- CN across both moves: 4 MB at a paced rate.
-    const TOTAL: usize = 4 << 20;
+/// A paced TCP transfer CN -> MN's home address (`total` bytes, 32 KiB
+/// every `pace_ms`): join the pair for (received, checksum) and the sent
+/// checksum.
+#[allow(clippy::type_complexity)]
+fn tcp_transfer(
+    v: &Vpn,
+    total: usize,
+    pace_ms: u64,
+) -> (std::thread::JoinHandle<(usize, u64)>, std::thread::JoinHandle<u64>) {
     let srv = in_netns(&v.t.mn_ns.name, || {
         let l = TcpListener::bind("10.2.0.5:6000").unwrap();
         let (mut c, _) = l.accept().unwrap();
@@ -324,17 +318,36 @@ fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
         (got, sum)
     });
     std::thread::sleep(Duration::from_millis(100));
-    let cli = in_netns(&v.t.cn.name, || {
+    let cli = in_netns(&v.t.cn.name, move || {
         let mut c = TcpStream::connect("10.2.0.5:6000").unwrap();
         c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-        let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
         let sum = data.iter().fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
         for chunk in data.chunks(32 << 10) {
             c.write_all(chunk).unwrap();
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(pace_ms));
         }
         sum
     });
+    (srv, cli)
+}
+
+#[test]
+fn vpn_handover_keeps_udp_and_tcp_flowing_without_rekeying() {
+    // SAs from a HIP base exchange; IP-in-IP at the HA in eBPF (TC egress).
+    let v = vpn(Keying::hip, true, 1000, 3);
+    assert!(ping_ok(&v.t.cn, "10.2.0.5"), "CN -> MN before any move");
+    // The VPN's SPIs are the HIP association's, on both sides.
+    let (spi_in, spi_out) = hip_spis(&v);
+    assert_eq!(v.mn.bundle(), (COA_A.into(), spi_in, spi_out));
+    assert_eq!(v.gw.bundle(), (COA_A.into(), spi_out, spi_in));
+    assert_eq!(v.gw.vpn_counter("hip_established"), 1);
+    let origin = v.mn.ctl_json("sa list")["sas"][0]["origin"].clone();
+    assert_eq!(origin, "hip");
+
+    // A TCP transfer MN <- CN across both moves: 4 MB at a paced rate.
+    const TOTAL: usize = 4 << 20;
+    let (srv, cli) = tcp_transfer(&v, TOTAL, 10);
     let (sent, recv, stop) = udp_stream(&v.t.cn.name, &v.t.mn_ns.name);
     std::thread::sleep(Duration::from_millis(500));
 

@@ -6,12 +6,7 @@
 //! SA the peer lacks, and a rekey is not a handover (a handover keeps the
 //! SPIs, the new ones after a rekey). Topology and helpers: vpn.rs.
 
-use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    sync::atomic::Ordering,
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use integration_tests::{Proxy, in_netns, wait_until};
 
@@ -83,44 +78,6 @@ fn no_esp_lost_to_a_missing_sa(v: &Vpn) {
     for (who, p) in [("mn", &v.mn), ("gw", &v.gw)] {
         assert_eq!(p.counter_of("sa list", "drop_unknown_spi"), 0, "{who}: ESP on an SA it lacked");
     }
-}
-
-/// A paced TCP transfer CN -> MN's home address (`total` bytes, 32 KiB
-/// every `pace_ms`): join the pair for (received, checksum) and the sent
-/// checksum.
-#[allow(clippy::type_complexity)]
-fn tcp_transfer(
-    v: &Vpn,
-    total: usize,
-    pace_ms: u64,
-) -> (std::thread::JoinHandle<(usize, u64)>, std::thread::JoinHandle<u64>) {
-    let srv = in_netns(&v.t.mn_ns.name, || {
-        let l = TcpListener::bind("10.2.0.5:6000").unwrap();
-        let (mut c, _) = l.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let (mut got, mut sum, mut buf) = (0usize, 0u64, vec![0u8; 65536]);
-        while let Ok(n) = c.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sum = buf[..n].iter().fold(sum, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
-            got += n;
-        }
-        (got, sum)
-    });
-    std::thread::sleep(Duration::from_millis(100));
-    let cli = in_netns(&v.t.cn.name, move || {
-        let mut c = TcpStream::connect("10.2.0.5:6000").unwrap();
-        c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-        let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
-        let sum = data.iter().fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
-        for chunk in data.chunks(32 << 10) {
-            c.write_all(chunk).unwrap();
-            std::thread::sleep(Duration::from_millis(pace_ms));
-        }
-        sum
-    });
-    (srv, cli)
 }
 
 #[test]
