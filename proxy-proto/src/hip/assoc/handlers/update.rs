@@ -14,6 +14,7 @@ use core::net::IpAddr;
 
 use super::locator_set::{Plan, listed, our_locator_set, plan, same_family, valid_until};
 use super::*;
+use crate::hip::assoc::counters::MobilityCounters;
 use crate::hip::assoc::update_state::{EchoCheck, InFlight};
 use crate::hip::wire::param::locator::LocatorSet;
 use crate::hip::wire::param::registration::RegRequest;
@@ -358,10 +359,7 @@ impl HipHost {
                     if grant > 0 {
                         c.credited = true;
                         let locator = c.locator;
-                        let ev = locator_changed_to(a, locator, Some(grant));
-                        self.events.push_back(ev);
-                        self.counters.mobility.credit_grants += 1;
-                        self.counters.mobility.credit_granted_bytes += grant;
+                        self.events.push_back(credit_granted(a, locator, grant, &mut self.counters.mobility));
                     }
                 }
                 None
@@ -378,10 +376,7 @@ impl HipHost {
             let valid_until = set.as_deref().map_or(now, |s| valid_until(now, s, locator));
             a.update.echo = Some(EchoCheck { nonce: nonce.clone(), locator, credited: grant > 0, switch, valid_until });
             if grant > 0 {
-                let ev = locator_changed_to(a, locator, Some(grant));
-                self.events.push_back(ev);
-                self.counters.mobility.credit_grants += 1;
-                self.counters.mobility.credit_granted_bytes += grant;
+                self.events.push_back(credit_granted(a, locator, grant, &mut self.counters.mobility));
             } else if replaced {
                 let ev = locator_changed(a);
                 self.events.push_back(ev);
@@ -490,6 +485,14 @@ fn update_packet(key: (Hit, Hit), params: Vec<Param>) -> HipPacket {
 /// The association's verified locators, for the datapath.
 fn locator_changed(a: &Association) -> Event {
     locator_changed_to(a, a.peer_locator, None)
+}
+
+/// Credit-based authorization (RFC 8046 §5.5) hands `grant` bytes to
+/// the unverified `locator`: counted, and the datapath's event.
+fn credit_granted(a: &Association, locator: IpAddr, grant: u64, c: &mut MobilityCounters) -> Event {
+    c.credit_grants += 1;
+    c.credit_granted_bytes += grant;
+    locator_changed_to(a, locator, Some(grant))
 }
 
 /// Data to `peer_locator`, within `credit` if it is not verified yet.
