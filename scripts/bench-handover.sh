@@ -27,6 +27,11 @@ if [ "${BENCH_TRACE:-0}" = 1 ]; then export RUST_LOG=info,handover=debug; fi
 # niceness, both variants alike, so that other work on a shared machine
 # (parallel builds) delays their wake-ups less; the default is unchanged.
 VPN_NICE=${BENCH_NICE:-}
+# BENCH_REALTIME=N (default 10; empty: off): all three daemons run with
+# `[scheduling] realtime_priority = N`, in both variants alike: their ESP
+# threads and the HA's and GW's handover threads are SCHED_FIFO, the
+# tokio runtime (the HIP base exchange of the re-establishment) is not.
+VPN_REALTIME=${BENCH_REALTIME-10}
 NICE=(${VPN_NICE:+nice -n "$VPN_NICE"})
 # The move (vpn_move's one `ip -batch`: address, then default route) runs
 # at that niceness too: at normal priority, with the builds, the `ip`
@@ -149,5 +154,5 @@ fi
 if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$D"/*.log "$D"/hist-*.json "$BENCH_KEEP"/; fi
 read -r _ f_ms f_lost <<< "$FAST"
 read -r _ s_ms s_lost <<< "$SLOW"
-echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}; load average $(cut -d' ' -f1-3 /proc/loadavg)${VPN_NICE:+; daemons and stream at nice $VPN_NICE}"
+echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}; load average $(cut -d' ' -f1-3 /proc/loadavg)${VPN_NICE:+; daemons and stream at nice $VPN_NICE}${VPN_REALTIME:+; realtime_priority $VPN_REALTIME}"
 python3 -c "import sys; f, s = float(sys.argv[1]), float(sys.argv[2]); print(f'bench handover: ours {f:.2f} ms, re-establishment {s:.2f} ms, ratio {s/f:.2f}')" "$f_ms" "$s_ms"

@@ -35,9 +35,15 @@ vpn_hit() {
 vpn_configs() { # $1 = dir, $2 = fast_handover (true/false), $3 = retransmit_ms, $4 = max_retransmissions
   local encap='encap_dev = "lan0"'   # IP-in-IP in eBPF (TC egress); VPN_HA_ENCAP=tun: userspace
   [ "${VPN_HA_ENCAP:-ebpf}" = tun ] && encap=''
+  # VPN_REALTIME=N: [scheduling] realtime_priority = N in all three
+  # daemons (SCHED_FIFO for their ESP and handover threads).
+  local sched=''
+  [ -n "${VPN_REALTIME:-}" ] && sched="[scheduling]
+realtime_priority = $VPN_REALTIME"
   [ -f "$1/gw.pem" ] || GW_HIT=$(vpn_hit "$1/gw.pem")
   [ -f "$1/mn.pem" ] || MN_HIT=$(vpn_hit "$1/mn.pem")
   cat > "$1/ha.toml" <<EOT
+$sched
 [control]
 socket = "$1/ha.sock"
 [vpn.ha]
@@ -55,6 +61,7 @@ spi = 2147483664
 key = "$MNHA_KEY"
 EOT
   cat > "$1/gw.toml" <<EOT
+$sched
 [control]
 socket = "$1/gw.sock"
 [hip]
@@ -72,6 +79,7 @@ home = "10.2.0.5"
 hit = "$MN_HIT"
 EOT
   cat > "$1/mn.toml" <<EOT
+$sched
 [control]
 socket = "$1/mn.sock"
 [hip]

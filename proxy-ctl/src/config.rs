@@ -38,6 +38,19 @@ pub struct Config {
     /// Static SAs installed at start-up (`[[sa]]`, needs `[esp]`).
     #[serde(default, rename = "sa")]
     pub sas: Vec<crate::esp::SaSpec>,
+    /// Thread scheduling (`[scheduling]`, src/sched.rs).
+    #[serde(default)]
+    pub scheduling: SchedulingSection,
+}
+
+/// `[scheduling]`: how the threads on the packet and handover path run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulingSection {
+    /// SCHED_FIFO priority 1-99 for the ESP send/receive threads and the
+    /// VPN's `vpn-ha` / `vpn-gw` threads (absent: the normal policy). The
+    /// daemon refuses to start when the kernel will not grant it.
+    pub realtime_priority: Option<u8>,
 }
 
 /// `[esp]`: SAs are kept by this daemon; with `tun` set it also runs the
@@ -401,6 +414,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(p) = self.scheduling.realtime_priority
+            && !(1..=crate::sched::MAX_PRIORITY).contains(&p)
+        {
+            return Err(format!("[scheduling] realtime_priority = {p}: expected 1..=99"));
+        }
         let n = &self.nat;
         if self.datapath.is_some() && n.wan_v4.is_none() && n.wan_v6.is_none() {
             return Err("[nat] needs wan_v4 and/or wan_v6: the proxy's own address toward peers".into());
@@ -572,6 +590,19 @@ mod tests {
     use super::*;
 
     use super::test_support::SAMPLE as GOOD;
+
+    #[test]
+    fn realtime_priority_must_be_a_sched_fifo_priority() {
+        let with = |p: &str| Config::parse(&format!("[scheduling]\nrealtime_priority = {p}\n"), Path::new("t"));
+        assert_eq!(with("10").unwrap().scheduling.realtime_priority, Some(10));
+        for bad in ["0", "100"] {
+            let e = with(bad).unwrap_err().to_string() + &format!("{:?}", with(bad).unwrap_err());
+            assert!(e.contains("expected 1..=99"), "{bad}: {e}");
+        }
+        assert!(with("300").is_err(), "not a u8");
+        assert!(Config::parse("[scheduling]\nrealtime = 5\n", Path::new("t")).is_err(), "unknown key");
+        assert_eq!(Config::parse("", Path::new("t")).unwrap().scheduling.realtime_priority, None);
+    }
 
     #[test]
     fn dns_section() {

@@ -12,4 +12,5 @@ pub mod flow_timeout;
 pub mod hip;
 pub mod mapping_rules;
 pub mod net;
+pub mod sched;
 pub mod vpn;

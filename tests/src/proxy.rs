@@ -126,6 +126,11 @@ socket = "{socket}"
         assert!(up, "daemon did not come up; log:\n{}", self.log());
     }
 
+    /// The daemon's pid (`ip netns exec` execs it), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Stop the daemon with SIGTERM and wait for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -662,3 +662,57 @@ fn vpn_tshark_dissects_hip_base_exchange_and_registration_as_mobile_ip() {
 fn tshark_hit(s: &str) -> Option<std::net::Ipv6Addr> {
     u128::from_str_radix(s.trim(), 16).ok().map(std::net::Ipv6Addr::from)
 }
+
+/// (name, scheduling policy, real-time priority) of each thread of `pid`
+/// (proc(5): fields 40 and 41 of /proc/PID/task/TID/stat).
+fn thread_policies(pid: u32) -> Vec<(String, u32, u32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the ")" that closes the name start at field 3.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(prio), Some(policy)) = (f.get(40 - 3), f.get(41 - 3)) else { continue };
+        out.push((name, policy.parse().unwrap(), prio.parse().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn vpn_realtime_priority_puts_the_packet_and_handover_threads_on_sched_fifo() {
+    // `[scheduling] realtime_priority`: the ESP threads and the HA's and
+    // GW's handover threads run SCHED_FIFO (policy 1) at that priority;
+    // the tokio runtime stays at the normal policy (0). A handover still
+    // works, fast and without re-keying.
+    const PRIO: u32 = 7;
+    let t = topo();
+    let k = Keying::hip(&t.dir);
+    let rt = format!("[scheduling]\nrealtime_priority = {PRIO}\n");
+    let ha = Proxy::start_config(&t.ha_ns, &format!("{rt}{}", ha_config(true)));
+    let gw = Proxy::start_config(&t.gw_ns, &format!("{rt}{}", gw_config(&k)));
+    let mn = Proxy::start_config(&t.mn_ns, &format!("{rt}{}", mn_config(&k, 300, 3)));
+    assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
+    for (d, fifo) in
+        [(&ha, &["vpn-ha"][..]), (&gw, &["esp-rx", "esp-tx", "vpn-gw"][..]), (&mn, &["esp-rx", "esp-tx"][..])]
+    {
+        let threads = thread_policies(d.pid().unwrap());
+        for want in fifo {
+            let found: Vec<_> = threads.iter().filter(|(n, ..)| n == want).collect();
+            assert!(!found.is_empty(), "no thread {want}: {threads:?}");
+            assert!(found.iter().all(|(_, p, r)| (*p, *r) == (1, PRIO)), "{want} not SCHED_FIFO {PRIO}: {threads:?}");
+        }
+        let tokio: Vec<_> = threads.iter().filter(|(n, ..)| n.starts_with("tokio")).collect();
+        assert!(!tokio.is_empty() && tokio.iter().all(|(_, p, r)| (*p, *r) == (0, 0)), "tokio: {threads:?}");
+        assert!(d.log().contains("real-time scheduling (SCHED_FIFO)"), "{}", d.log());
+    }
+    let v = Vpn { t, ha, gw, mn };
+    let spis = hip_spis(&v);
+    move_to(&v.t.mn_ns, "eth_a", "eth_b", COA_B, "203.0.113.1");
+    assert!(wait_until(5, || v.ha.binding().as_deref() == Some(COA_B)), "HA binding did not move:\n{}", v.mn.log());
+    assert!(wait_until(2, || v.gw.bundle().0 == COA_B), "the GW's SA did not move:\n{}", v.gw.log());
+    assert!(ping_ok(&v.t.cn, "10.2.0.5"), "CN -> MN after the move");
+    assert_eq!(hip_spis(&v), spis, "no re-keying");
+    let h = v.mn.history();
+    assert_eq!(h.last().map(|e| e["kind"].clone()), Some("fast".into()), "{h:?}");
+}

@@ -46,6 +46,8 @@ pub struct Options<'a> {
 
 pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
     let cfg = Config::load(opts.config)?;
+    // Before any packet thread starts: each one enters it on its own.
+    crate::sched::configure(cfg.scheduling.realtime_priority).context("[scheduling]")?;
     let dp = match &cfg.datapath {
         Some(dsec) => Some(load_datapath(&cfg, dsec, opts.reset_state)?),
         None => {

@@ -486,6 +486,7 @@ pub async fn run(
     std::thread::Builder::new()
         .name("vpn-gw".into())
         .spawn(move || {
+            crate::sched::enter("vpn-gw");
             let _ = done_tx.send(gw.run_thread(siu_sock, from_hook, misses));
         })
         .context("starting the gateway's driver thread")?;
@@ -609,6 +610,7 @@ impl Gw {
         // A move on credit (the address not verified yet) comes right
         // after its Credit action.
         let mut on_credit = false;
+        let mut logs = Vec::new();
         while let Some(a) = self.core.poll_action() {
             match a {
                 GwAction::Credit { outbound_spi, credit } => {
@@ -646,8 +648,8 @@ impl Gw {
                         moved.push((peer, new_care_of_address));
                     }
                     debug!(target: "handover", step = "gw_sa_moved", "outbound SA moved");
-                    info!(%home, from = %old_care_of_address, to = %new_care_of_address, spi = outbound_spi,
-                        "outbound SA moved (no re-keying)");
+                    // Logged once the reply is out: a log line is a write(2).
+                    logs.push((home, old_care_of_address, new_care_of_address, outbound_spi));
                     let (t0, at) = self.siu_at.unwrap_or((Instant::now(), unix_ms()));
                     let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
                     v.push_history(HandoverInfo {
@@ -671,6 +673,9 @@ impl Gw {
         }
         for (spi, dst, datagram) in challenges {
             self.send_inner(spi, dst, &datagram, "gw_challenge_sent");
+        }
+        for (home, from, to, spi) in logs {
+            info!(%home, %from, %to, spi, "outbound SA moved (no re-keying)");
         }
         // `assoc list` (and any later HIP packet, a CLOSE or an UPDATE
         // rekey) follows the move: the HIP core records the new locator.

@@ -108,6 +108,7 @@ pub async fn run(sec: HaSection, view: Arc<Mutex<VpnView>>) -> anyhow::Result<()
     std::thread::Builder::new()
         .name("vpn-ha".into())
         .spawn(move || {
+            crate::sched::enter("vpn-ha");
             let _ = done_tx.send(reg.run(&sock));
         })
         .context("starting the home agent's registration thread")?;

@@ -125,19 +125,17 @@ impl HostPath {
         {
             let (table, tun, v4, v6, stop) = (table.clone(), tun.clone(), v4.clone(), v6.clone(), stop.clone());
             let xl = translator.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("esp-tx".into())
-                    .spawn(move || tx::run(&table, &tun, &v4, &v6, &stop, xl.as_deref()))?,
-            );
+            threads.push(std::thread::Builder::new().name("esp-tx".into()).spawn(move || {
+                crate::sched::enter("esp-tx");
+                tx::run(&table, &tun, &v4, &v6, &stop, xl.as_deref())
+            })?);
         }
         {
             let (table, tun, v4, v6, stop) = (table.clone(), tun.clone(), v4.clone(), v6.clone(), stop.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("esp-rx".into())
-                    .spawn(move || rx::run(&table, &tun, &v4, &v6, &stop, hook.as_deref(), translator.as_deref()))?,
-            );
+            threads.push(std::thread::Builder::new().name("esp-rx".into()).spawn(move || {
+                crate::sched::enter("esp-rx");
+                rx::run(&table, &tun, &v4, &v6, &stop, hook.as_deref(), translator.as_deref())
+            })?);
         }
         tracing::info!(tun = %opts.tun, mtu = opts.mtu, "ESP host data path running");
         Ok(HostPath { stop, threads, table, tun, v4, v6, xsk: None })
