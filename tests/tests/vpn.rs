@@ -694,7 +694,7 @@ fn vpn_realtime_priority_puts_the_packet_and_handover_threads_on_sched_fifo() {
     let mn = Proxy::start_config(&t.mn_ns, &format!("{rt}{}", mn_config(&k, 300, 3)));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
     for (d, fifo) in
-        [(&ha, &["vpn-ha"][..]), (&gw, &["esp-rx", "esp-tx", "vpn-gw"][..]), (&mn, &["esp-rx", "esp-tx"][..])]
+        [(&ha, &["vpn-ha"][..]), (&gw, &["esp-rx", "esp-tx", "vpn-gw"][..]), (&mn, &["esp-rx", "esp-tx", "vpn-mn"][..])]
     {
         let threads = thread_policies(d.pid().unwrap());
         for want in fifo {

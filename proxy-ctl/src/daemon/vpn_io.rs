@@ -206,6 +206,37 @@ impl Wake {
     }
 }
 
+/// A channel sender whose every message also signals a [`Wake`]: how the
+/// receive worker and the HIP driver reach a role thread blocked in
+/// [`poll_readable`] (which takes the messages with `try_recv`).
+pub struct WakingSender<T> {
+    tx: tokio::sync::mpsc::UnboundedSender<T>,
+    wake: std::sync::Arc<Wake>,
+}
+
+impl<T> Clone for WakingSender<T> {
+    fn clone(&self) -> Self {
+        WakingSender { tx: self.tx.clone(), wake: self.wake.clone() }
+    }
+}
+
+impl<T> WakingSender<T> {
+    pub fn send(&self, m: T) -> Result<(), tokio::sync::mpsc::error::SendError<T>> {
+        // Queued first, then the wake-up: the thread drains after it acks.
+        let r = self.tx.send(m);
+        self.wake.signal();
+        r
+    }
+}
+
+/// A channel to a role thread that waits on `wake`.
+pub fn waking_channel<T>(
+    wake: &std::sync::Arc<Wake>,
+) -> (WakingSender<T>, tokio::sync::mpsc::UnboundedReceiver<T>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (WakingSender { tx, wake: wake.clone() }, rx)
+}
+
 /// Blocks until one of `fds` is readable or `timeout` passes (rounded up
 /// to whole ms); which ones are. EINTR and timeouts answer none.
 pub fn poll_readable<const N: usize>(fds: [std::os::fd::RawFd; N], timeout: std::time::Duration) -> [bool; N] {

@@ -46,13 +46,13 @@ use proxy_proto::{
         udp,
     },
 };
-use tokio::sync::mpsc;
+use anyhow::Context;
 use tracing::{debug, info, warn};
 
 use super::{
     hip::HipHandle,
     vpn_esp::{self, Count},
-    vpn_io::{self, now_ntp, unix_ms},
+    vpn_io::{self, Wake, WakingSender, now_ntp, poll_readable, unix_ms},
     vpn_netlink::{self, NetEvent, Watcher},
 };
 use crate::{
@@ -73,6 +73,8 @@ const SUBTYPE_RR_CHALLENGE: u8 = 2;
 /// Pause before a failed base exchange with the gateway is tried again
 /// (the HIP core has already retransmitted I1/I2 with back-off).
 const REESTABLISH_RETRY: Duration = Duration::from_secs(1);
+/// The driver's housekeeping period (the view).
+const TICK: Duration = Duration::from_secs(1);
 
 /// A Mobile IP message (UDP to port 434, RFC 5944 §3) in an inner IPv4
 /// packet; the protocol and port are looked at before any checksum is.
@@ -105,7 +107,7 @@ struct HookCounters {
 /// The MN's per-packet decisions, in the ESP receive worker.
 struct MnHook {
     home_agent: Ipv4Addr,
-    tx: mpsc::UnboundedSender<FromTunnel>,
+    tx: WakingSender<FromTunnel>,
     c: HookCounters,
     /// Set by a handover; the next data packet reports itself.
     want_first_data: AtomicBool,
@@ -239,7 +241,10 @@ pub async fn run(
         .map(|(_, idx, addr)| (addr, idx))
         .collect();
     let first = candidates.keys().min().copied();
-    let (htx, mut hrx) = mpsc::unbounded_channel();
+    // The driver thread's wake-up: the receive worker's and the HIP
+    // driver's messages signal it.
+    let wake = Arc::new(Wake::new().context("eventfd")?);
+    let (htx, mut hrx) = vpn_io::waking_channel(&wake);
     let static_pair = sec.static_pair().map_err(anyhow::Error::msg)?;
     let watch = Arc::new(RekeyWatch::default());
     let hip = match (sec.gateway_hit, hip) {
@@ -257,7 +262,7 @@ pub async fn run(
         install_static(&table, p, first.unwrap_or(Ipv4Addr::UNSPECIFIED), sec.gateway)?;
         (spi_in, spi_out) = (p.spi_in, p.spi_out);
     }
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = vpn_io::waking_channel(&wake);
     let hook = Arc::new(MnHook {
         home_agent: sec.home_agent,
         tx,
@@ -306,36 +311,78 @@ pub async fn run(
     info!(home = %mn.sec.home, gateway = %mn.sec.gateway, hip = mn.hip.is_some(), "mobile node ready");
     mn.refresh();
 
-    let mut nbuf = vec![0u8; 16384];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let timer =
-            [mn.core.poll_timeout(), mn.establishing.as_ref().and_then(|r| r.next_retry)].into_iter().flatten().min();
-        let sleep = async {
-            match timer {
-                Some(t) => tokio::time::sleep_until(t.into()).await,
-                None => std::future::pending().await,
+    // The handover runs on an OS thread of its own, like the gateway's
+    // (vpn_gw/driver.rs): from the address event to the Registration
+    // Request on the wire nothing waits for the tokio runtime, and with
+    // `[scheduling] realtime_priority` the thread is SCHED_FIFO, so the
+    // ESP threads (real-time too) cannot hold the request back.
+    let rt = tokio::runtime::Handle::current();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("vpn-mn".into())
+        .spawn(move || {
+            crate::sched::enter("vpn-mn");
+            // Spawned HIP calls (base exchanges, rekeys) are tokio tasks.
+            let _rt = rt.enter();
+            let _ = done_tx.send(mn.run_thread(&watcher, &wake, &mut rx, &mut hrx));
+        })
+        .context("starting the mobile node's driver thread")?;
+    done_rx.await.context("mobile node driver thread gone")?
+}
+
+impl Mn {
+    /// The driver's loop; returns only on a netlink socket error.
+    fn run_thread(
+        &mut self,
+        watcher: &Watcher,
+        wake: &Wake,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<FromTunnel>,
+        hrx: &mut tokio::sync::mpsc::UnboundedReceiver<keying::FromHip>,
+    ) -> anyhow::Result<()> {
+        let mut nbuf = vec![0u8; 16384];
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let due = [self.core.poll_timeout(), self.establishing.as_ref().and_then(|r| r.next_retry)]
+                .into_iter()
+                .flatten()
+                .fold(next_tick, Instant::min);
+            let [net, msg] = poll_readable([watcher.raw_fd(), wake.raw_fd()], due.saturating_duration_since(Instant::now()));
+            if msg {
+                wake.ack();
             }
-        };
-        tokio::select! {
-            r = watcher.next(&mut nbuf) => {
-                for ev in r? {
-                    mn.on_net(ev);
+            if net {
+                while let Some(events) = watcher.try_next(&mut nbuf).context("netlink")? {
+                    for ev in events {
+                        self.on_net(ev);
+                    }
                 }
-                mn.refresh();
+                self.refresh();
             }
-            Some(m) = rx.recv() => mn.on_tunnel(m),
-            Some(m) = hrx.recv() => {
-                mn.on_hip(m);
-                mn.refresh();
+            while let Ok(m) = rx.try_recv() {
+                self.on_tunnel(m);
             }
-            _ = tick.tick() => mn.refresh(),
-            _ = sleep => {
-                let now = Instant::now();
-                mn.core.handle_timeout(now, now_ntp());
-                mn.drain();
-                mn.retry_base_exchange(now);
-                mn.refresh();
+            let mut hip = false;
+            while let Ok(m) = hrx.try_recv() {
+                self.on_hip(m);
+                hip = true;
+            }
+            if hip {
+                self.refresh();
+            }
+            let now = Instant::now();
+            let timer = [self.core.poll_timeout(), self.establishing.as_ref().and_then(|r| r.next_retry)]
+                .into_iter()
+                .flatten()
+                .any(|t| t <= now);
+            if timer {
+                self.core.handle_timeout(now, now_ntp());
+                self.drain();
+                self.retry_base_exchange(now);
+                self.refresh();
+            }
+            if now >= next_tick {
+                next_tick = now + TICK;
+                self.refresh();
             }
         }
     }

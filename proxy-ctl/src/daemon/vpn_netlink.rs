@@ -9,7 +9,6 @@ use std::{
 };
 
 use anyhow::Context;
-use tokio::io::unix::AsyncFd;
 
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
@@ -22,7 +21,7 @@ pub enum NetEvent {
 }
 
 pub struct Watcher {
-    fd: AsyncFd<OwnedFd>,
+    fd: OwnedFd,
 }
 
 impl Watcher {
@@ -51,25 +50,28 @@ impl Watcher {
         if r < 0 {
             return Err(io::Error::last_os_error()).context("binding netlink groups");
         }
-        Ok(Watcher { fd: super::vpn_io::async_fd(fd)? })
+        Ok(Watcher { fd })
     }
 
-    /// Waits for the next batch of messages and returns their events.
-    pub async fn next(&self, buf: &mut [u8]) -> io::Result<Vec<NetEvent>> {
-        loop {
-            let mut g = self.fd.readable().await?;
-            // SAFETY: buf is valid for buf.len() bytes.
-            let r = g.try_io(|fd| {
-                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
-            });
-            match r {
-                Ok(Ok(n)) => return Ok(parse(&buf[..n])),
-                // ENOBUFS: we missed events; the caller rescans.
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(vec![NetEvent::RouteAdded]),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => continue,
-            }
+    /// For `poll(2)`: readable when events are queued.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The events of the next queued batch of messages; `None` when none
+    /// is queued (the socket does not block).
+    pub fn try_next(&self, buf: &mut [u8]) -> io::Result<Option<Vec<NetEvent>>> {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 0 {
+            return Ok(Some(parse(&buf[..n as usize])));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR) => Ok(None),
+            // ENOBUFS: we missed events; the caller rescans.
+            Some(libc::ENOBUFS) => Ok(Some(vec![NetEvent::RouteAdded])),
+            _ => Err(e),
         }
     }
 }

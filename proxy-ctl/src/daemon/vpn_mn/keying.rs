@@ -17,7 +17,6 @@ use proxy_proto::hip::{
     assoc::{Established, Event, Rekeyed},
     crypto::Hit,
 };
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{Mn, REESTABLISH_RETRY, rekey::RekeyWatch};
@@ -25,7 +24,7 @@ use crate::{
     daemon::{
         hip::HipHandle,
         vpn_esp::{self, TunnelSa},
-        vpn_io::now_ntp,
+        vpn_io::{WakingSender, now_ntp},
     },
     esp::{Direction, SaTable},
     vpn::config::{StaticPair, TRANSFORM},
@@ -66,7 +65,7 @@ pub(super) struct MnHip {
     pub(super) gateway_hit: Ipv6Addr,
     /// Ours, from the association (for the first-ESP report of a rekey).
     pub(super) local_hit: Option<Hit>,
-    pub(super) tx: mpsc::UnboundedSender<FromHip>,
+    pub(super) tx: WakingSender<FromHip>,
 }
 
 /// Called by the HIP driver for every event: the gateway's come here (the
@@ -78,7 +77,7 @@ pub(super) fn hip_hook(
     gateway_addr: Ipv4Addr,
     table: Arc<SaTable>,
     watch: Arc<RekeyWatch>,
-    tx: mpsc::UnboundedSender<FromHip>,
+    tx: WakingSender<FromHip>,
 ) -> crate::daemon::hip::EventHook {
     Arc::new(move |ev: &Event| {
         let m = match ev {

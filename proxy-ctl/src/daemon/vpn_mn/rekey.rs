@@ -143,7 +143,7 @@ impl Mn {
 }
 
 /// For the receive worker: report the watched SPI's first packet.
-pub(super) fn report_first(watch: &RekeyWatch, spi: u32, tx: &tokio::sync::mpsc::UnboundedSender<FromTunnel>) {
+pub(super) fn report_first(watch: &RekeyWatch, spi: u32, tx: &crate::daemon::vpn_io::WakingSender<FromTunnel>) {
     if watch.first(spi) {
         let _ = tx.send(FromTunnel::FirstEspOn(spi));
     }
