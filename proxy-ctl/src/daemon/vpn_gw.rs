@@ -52,12 +52,11 @@ use proxy_proto::{
 use tracing::{debug, info, warn};
 
 use bundles::{Installer, hip_hook};
-use driver::ToDriver;
 
 use super::{
     hip::HipHandle,
     vpn_esp::{self, Count},
-    vpn_io::{self, fill_random, unix_ms},
+    vpn_io::{self, Wake, WakingSender, fill_random, unix_ms},
     vpn_mn::mip_datagram,
 };
 use crate::{
@@ -180,7 +179,7 @@ struct GwHook {
     inner: Ipv4Addr,
     public: Ipv4Addr,
     policy: RwLock<HashMap<u32, Policy>>,
-    tx: ToDriver,
+    tx: WakingSender<FromTunnel>,
     c: HookCounters,
     /// The data path's TUN device, once it runs (Registration Requests go
     /// inside from the receive worker).
@@ -412,7 +411,8 @@ pub async fn run(
         let key = hex_key("[vpn.gw.home_agent] siu_key", &h.siu_key).map_err(anyhow::Error::msg)?;
         core.add_home_agent(h.address, SiuKey::new(h.siu_key_id, &key));
     }
-    let (tx, from_hook) = driver::channel().context("the gateway driver's wake-up eventfd")?;
+    let wake = Arc::new(Wake::new().context("the gateway driver's wake-up eventfd")?);
+    let (tx, from_hook) = vpn_io::waking_channel(&wake);
     let hook = Arc::new(GwHook {
         inner: sec.inner,
         public: sec.public,
@@ -487,7 +487,7 @@ pub async fn run(
         .name("vpn-gw".into())
         .spawn(move || {
             crate::sched::enter("vpn-gw");
-            let _ = done_tx.send(gw.run_thread(siu_sock, from_hook, misses));
+            let _ = done_tx.send(gw.run_thread(siu_sock, &wake, from_hook, misses));
         })
         .context("starting the gateway's driver thread")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -761,9 +761,10 @@ mod tests {
     const PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const INNER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 254);
 
-    fn hook() -> (GwHook, std::sync::mpsc::Receiver<FromTunnel>) {
-        let (tx, rx) = driver::channel().unwrap();
-        let rx = rx.rx;
+    /// A hook with no bundle yet, and the driver's end of its channel
+    /// (also for vpn_gw/rekey.rs's tests).
+    pub(super) fn bare_hook() -> (GwHook, tokio::sync::mpsc::UnboundedReceiver<FromTunnel>) {
+        let (tx, rx) = vpn_io::waking_channel(&Arc::new(Wake::new().unwrap()));
         let h = GwHook {
             inner: INNER,
             public: PUBLIC,
@@ -773,6 +774,12 @@ mod tests {
             inject: OnceLock::new(),
             rr_waits_for_echo: false,
         };
+        (h, rx)
+    }
+
+    /// [`bare_hook`] with the bundle of SPI 4096 (HOME at COA_A).
+    fn hook() -> (GwHook, tokio::sync::mpsc::UnboundedReceiver<FromTunnel>) {
+        let (h, rx) = bare_hook();
         h.policy.write().unwrap().insert(4096, Policy::new(HOME, COA_A, None));
         (h, rx)
     }
@@ -801,7 +808,7 @@ mod tests {
 
     #[test]
     fn from_a_new_source_only_a_registration_then_its_data() {
-        let (h, rx) = hook();
+        let (h, mut rx) = hook();
         let data = udp(HOME, Ipv4Addr::new(10, 1, 1, 10), 5000, b"data");
         // Data from an address no registration came from: dropped.
         assert_eq!(h.opened(&arrival(4096, COA_B), &data), Verdict::Drop);
@@ -867,7 +874,7 @@ mod tests {
 
     #[test]
     fn an_admitted_base_exchange_installs_a_tunnel_pair_before_r2_and_replaces_the_old_one() {
-        let (h, rx) = hook();
+        let (h, mut rx) = hook();
         h.policy.write().unwrap().clear();
         let h = Arc::new(h);
         let table = Arc::new(SaTable::new(None));

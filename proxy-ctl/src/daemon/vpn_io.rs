@@ -227,12 +227,16 @@ impl<T> WakingSender<T> {
         self.wake.signal();
         r
     }
+
+    /// Queued without waking the thread: it takes the message at its next
+    /// wake-up (a packet, another message, its timer or tick).
+    pub fn send_quiet(&self, m: T) -> Result<(), tokio::sync::mpsc::error::SendError<T>> {
+        self.tx.send(m)
+    }
 }
 
 /// A channel to a role thread that waits on `wake`.
-pub fn waking_channel<T>(
-    wake: &std::sync::Arc<Wake>,
-) -> (WakingSender<T>, tokio::sync::mpsc::UnboundedReceiver<T>) {
+pub fn waking_channel<T>(wake: &std::sync::Arc<Wake>) -> (WakingSender<T>, tokio::sync::mpsc::UnboundedReceiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     (WakingSender { tx, wake: wake.clone() }, rx)
 }

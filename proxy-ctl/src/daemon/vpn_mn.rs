@@ -37,6 +37,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use proxy_proto::{
     hip::crypto::Hit,
     vpn::{
@@ -46,7 +47,6 @@ use proxy_proto::{
         udp,
     },
 };
-use anyhow::Context;
 use tracing::{debug, info, warn};
 
 use super::{
@@ -346,7 +346,8 @@ impl Mn {
                 .into_iter()
                 .flatten()
                 .fold(next_tick, Instant::min);
-            let [net, msg] = poll_readable([watcher.raw_fd(), wake.raw_fd()], due.saturating_duration_since(Instant::now()));
+            let [net, msg] =
+                poll_readable([watcher.raw_fd(), wake.raw_fd()], due.saturating_duration_since(Instant::now()));
             if msg {
                 wake.ack();
             }
@@ -653,8 +654,8 @@ mod tests {
     const COA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 23);
     const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
-    fn hook() -> (MnHook, mpsc::UnboundedReceiver<FromTunnel>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn hook() -> (MnHook, tokio::sync::mpsc::UnboundedReceiver<FromTunnel>) {
+        let (tx, rx) = vpn_io::waking_channel(&Arc::new(Wake::new().unwrap()));
         let h = MnHook {
             home_agent: HA,
             tx,

@@ -20,7 +20,6 @@ use std::{
     io::ErrorKind,
     net::{IpAddr, Ipv4Addr},
     os::fd::AsRawFd,
-    sync::{Arc, mpsc},
     time::{Duration, Instant},
 };
 
@@ -36,46 +35,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// move (checked each [`TICK`], so up to twice this).
 pub(super) const HOLD_LIMIT: Duration = Duration::from_secs(1);
 
-/// The receive worker's (and the HIP event hook's) way to the thread.
-#[derive(Clone)]
-pub(super) struct ToDriver {
-    tx: mpsc::Sender<FromTunnel>,
-    wake: Arc<Wake>,
-}
-
-impl ToDriver {
-    pub(super) fn send(&self, m: FromTunnel) -> Result<(), mpsc::SendError<FromTunnel>> {
-        // Queued first, then the wake-up: the thread drains after it acks.
-        let r = self.tx.send(m);
-        self.wake.signal();
-        r
-    }
-
-    /// Queued without waking the thread: it takes the message at its next
-    /// wake-up (an SIU, another message, its timer or tick).
-    pub(super) fn send_quiet(&self, m: FromTunnel) -> Result<(), mpsc::SendError<FromTunnel>> {
-        self.tx.send(m)
-    }
-}
-
-/// The thread's end of [`ToDriver`].
-pub(super) struct FromHook {
-    pub(super) rx: mpsc::Receiver<FromTunnel>,
-    wake: Arc<Wake>,
-}
-
-pub(super) fn channel() -> std::io::Result<(ToDriver, FromHook)> {
-    let wake = Arc::new(Wake::new()?);
-    let (tx, rx) = mpsc::channel();
-    Ok((ToDriver { tx, wake: wake.clone() }, FromHook { rx, wake }))
-}
-
 impl Gw {
     /// The thread's loop; returns only on a socket error.
     pub(super) fn run_thread(
         mut self,
         siu: std::net::UdpSocket,
-        from_hook: FromHook,
+        wake: &Wake,
+        mut from_hook: tokio::sync::mpsc::UnboundedReceiver<FromTunnel>,
         mut misses: tokio::sync::mpsc::UnboundedReceiver<IpAddr>,
     ) -> anyhow::Result<()> {
         siu.set_nonblocking(true).context("SIU socket")?;
@@ -88,18 +54,16 @@ impl Gw {
         let mut holding: HashMap<Ipv4Addr, Instant> = HashMap::new();
         loop {
             let due = self.core.poll_timeout().map_or(next_tick, |t| t.min(next_tick));
-            let [siu_ready, msg] = poll_readable(
-                [siu.as_raw_fd(), from_hook.wake.raw_fd()],
-                due.saturating_duration_since(Instant::now()),
-            );
+            let [siu_ready, msg] =
+                poll_readable([siu.as_raw_fd(), wake.raw_fd()], due.saturating_duration_since(Instant::now()));
             if msg {
-                from_hook.wake.ack();
+                wake.ack();
             }
             // The hook's messages first: a Registration Request's copy
             // must reach the core before the SIU it caused (the worker
             // forwards the request before it sends the copy).
             let mut any = false;
-            while let Ok(m) = from_hook.rx.try_recv() {
+            while let Ok(m) = from_hook.try_recv() {
                 self.on_tunnel(m);
                 any = true;
             }

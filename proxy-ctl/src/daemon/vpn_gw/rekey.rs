@@ -130,7 +130,7 @@ mod tests {
     use std::{
         collections::HashMap,
         net::{Ipv6Addr, SocketAddrV4},
-        sync::{Mutex, OnceLock, RwLock, atomic::Ordering},
+        sync::{Mutex, atomic::Ordering},
     };
 
     use proxy_proto::hip::{
@@ -141,10 +141,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        daemon::vpn_gw::{
-            GwHook, HookCounters,
-            bundles::{Installer, hip_hook},
-        },
+        daemon::vpn_gw::bundles::{Installer, hip_hook},
         esp::{
             SaTable,
             tunnel_hook::{Arrival, TunnelHook, Verdict},
@@ -179,17 +176,8 @@ mod tests {
 
     #[test]
     fn a_rekeys_inbound_sa_joins_the_bundle_with_its_wildcard_and_shared_policy() {
-        let (tx, rx) = crate::daemon::vpn_gw::driver::channel().unwrap();
-        let rx = rx.rx;
-        let h = Arc::new(GwHook {
-            inner: Ipv4Addr::new(10, 1, 0, 254),
-            public: PUBLIC,
-            policy: RwLock::default(),
-            tx,
-            c: HookCounters::default(),
-            inject: OnceLock::new(),
-            rr_waits_for_echo: false,
-        });
+        let (h, mut rx) = crate::daemon::vpn_gw::tests::bare_hook();
+        let h = Arc::new(h);
         let table = Arc::new(SaTable::new(None));
         let inst =
             Arc::new(Installer { table: table.clone(), hook: h.clone(), public: PUBLIC, pairs: Mutex::default() });
