@@ -21,6 +21,8 @@ pub struct IpipEncap {
     _ebpf: Ebpf,
     bindings: HashMap<MapData, [u8; 4], IpipBinding>,
     counters: PerCpuArray<MapData, u64>,
+    /// What `bindings` holds (see [`IpipEncap::set`]).
+    installed: std::collections::HashMap<Ipv4Addr, IpipBinding>,
 }
 
 impl IpipEncap {
@@ -36,22 +38,28 @@ impl IpipEncap {
         prog.attach(iface, TcAttachType::Egress).with_context(|| format!("attaching tc_ipip_encap to {iface}"))?;
         let bindings = HashMap::try_from(ebpf.take_map(IPIP_BINDINGS).context("IPIP_BINDINGS missing")?)?;
         let counters = PerCpuArray::try_from(ebpf.take_map(IPIP_COUNTERS).context("IPIP_COUNTERS missing")?)?;
-        Ok(IpipEncap { _ebpf: ebpf, bindings, counters })
+        Ok(IpipEncap { _ebpf: ebpf, bindings, counters, installed: std::collections::HashMap::new() })
     }
 
-    /// Tunnels packets for `home` from `src` to `care_of`.
+    /// Tunnels packets for `home` from `src` to `care_of`. Unchanged
+    /// bindings cost no syscall: the map is ours alone (made at load), so
+    /// the copy in `installed` is what it holds; on a handover this is
+    /// one map update on the critical path, not a lookup and an update.
     pub fn set(&mut self, home: Ipv4Addr, src: Ipv4Addr, care_of: Ipv4Addr) -> anyhow::Result<()> {
         let b = IpipBinding { src: src.octets(), care_of: care_of.octets() };
-        if self.bindings.get(&home.octets(), 0).ok() == Some(b) {
+        if self.installed.get(&home) == Some(&b) {
             return Ok(());
         }
         self.bindings.insert(home.octets(), b, 0).context("IPIP_BINDINGS full?")?;
+        self.installed.insert(home, b);
         Ok(())
     }
 
     /// Stops tunnelling `home` (no binding: packets go out unchanged).
     pub fn remove(&mut self, home: Ipv4Addr) {
-        let _ = self.bindings.remove(&home.octets());
+        if self.installed.remove(&home).is_some() {
+            let _ = self.bindings.remove(&home.octets());
+        }
     }
 
     /// Counters summed over CPUs, indexed by `IpipCounter`.
