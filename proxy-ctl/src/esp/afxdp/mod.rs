@@ -17,6 +17,7 @@
 //! - [`counters`]: per-worker counters.
 
 pub mod counters;
+pub mod idle;
 pub mod neigh;
 pub mod socket;
 pub mod translate;

@@ -41,9 +41,6 @@ const BATCH: usize = 64;
 const HEAD: usize = 256;
 /// Room behind it for ESP padding, trailer and ICV.
 const TAIL: usize = 64;
-/// Empty rounds before sleeping in poll(2).
-const SPIN: u32 = 256;
-const POLL_MS: i32 = 50;
 
 /// What the workers share with each other and the control plane.
 pub struct Shared {
@@ -76,7 +73,7 @@ impl Worker {
         let mut descs = [XdpDesc { addr: 0, len: 0, options: 0 }; BATCH];
         let mut out = Vec::with_capacity(BATCH);
         let mut learned = Vec::new();
-        let mut idle = 0u32;
+        let mut idle = super::idle::Idle::default();
         while !self.shared.stop.load(Ordering::Relaxed) {
             self.lan.reap_completions();
             self.wan.reap_completions();
@@ -86,19 +83,10 @@ impl Worker {
             self.lan.kick_pending();
             self.wan.kick_pending();
             if n > 0 {
-                idle = 0;
+                idle.busy();
                 continue;
             }
-            idle += 1;
-            if idle < SPIN {
-                std::hint::spin_loop();
-                continue;
-            }
-            idle = 0;
-            let mut p =
-                [self.lan.raw_fd(), self.wan.raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-            // SAFETY: p is an array of two pollfd.
-            unsafe { libc::poll(p.as_mut_ptr(), 2, POLL_MS) };
+            idle.empty([self.lan.raw_fd(), self.wan.raw_fd()]);
         }
     }
 

@@ -58,9 +58,6 @@ use crate::{
 
 /// Descriptors taken per round.
 const BATCH: usize = 64;
-/// Empty rounds before sleeping in poll(2).
-const SPIN: u32 = 256;
-const POLL_MS: i32 = 50;
 /// How often the control thread looks, besides the SA table's change
 /// notifications. Until the SPI map follows, a new SPI's packets take the
 /// raw-socket path: slower, never lost.
@@ -161,23 +158,15 @@ struct Worker {
 impl Worker {
     fn run(mut self, table: &SaTable, tun: &Tun, stop: &AtomicBool, hook: Option<&dyn TunnelHook>) {
         let mut descs = [XdpDesc { addr: 0, len: 0, options: 0 }; BATCH];
-        let mut idle = 0u32;
+        let mut idle = crate::esp::afxdp::idle::Idle::default();
         while !stop.load(Ordering::Relaxed) {
             let n = self.xsk.receive(&mut descs);
             if n > 0 {
-                idle = 0;
+                idle.busy();
                 self.batch(&descs[..n], table, tun, hook);
                 continue;
             }
-            idle += 1;
-            if idle < SPIN {
-                std::hint::spin_loop();
-                continue;
-            }
-            idle = 0;
-            let mut p = libc::pollfd { fd: self.xsk.raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, POLL_MS) };
+            idle.empty([self.xsk.raw_fd()]);
         }
     }
 
