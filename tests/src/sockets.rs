@@ -105,20 +105,15 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
-/// Send ICMP echo requests with identifier `id` to `dst` and wait for a
-/// reply carrying the same identifier and payload. Returns how many of
-/// `count` requests were answered.
-pub fn icmp_echo(dst: IpAddr, id: u16, count: u16) -> u16 {
-    let (domain, proto, req_type, rep_type) = if dst.is_ipv4() {
-        (libc::AF_INET, libc::IPPROTO_ICMP, 8u8, 0u8)
-    } else {
-        (libc::AF_INET6, libc::IPPROTO_ICMPV6, 128u8, 129u8)
-    };
-    // SAFETY: raw socket we own; the kernel computes ICMPv6 checksums.
+/// A raw IP socket of protocol `proto` (in the calling thread's
+/// namespace) whose receives give up after 1 s.
+pub fn raw_socket(domain: i32, proto: i32) -> OwnedFd {
+    // SAFETY: plain socket(2); the fd is owned at once.
     let fd = unsafe { libc::socket(domain, libc::SOCK_RAW, proto) };
     assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    // SAFETY: tv is a valid timeval for its size.
     unsafe {
         libc::setsockopt(
             fd,
@@ -128,6 +123,20 @@ pub fn icmp_echo(dst: IpAddr, id: u16, count: u16) -> u16 {
             size_of::<libc::timeval>() as u32,
         )
     };
+    sock
+}
+
+/// Send ICMP echo requests with identifier `id` to `dst` and wait for a
+/// reply carrying the same identifier and payload. Returns how many of
+/// `count` requests were answered.
+pub fn icmp_echo(dst: IpAddr, id: u16, count: u16) -> u16 {
+    let (domain, proto, req_type, rep_type) = if dst.is_ipv4() {
+        (libc::AF_INET, libc::IPPROTO_ICMP, 8u8, 0u8)
+    } else {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6, 128u8, 129u8)
+    };
+    // The kernel computes ICMPv6 checksums.
+    let sock = raw_socket(domain, proto);
     let (sa, len) = sockaddr(SocketAddr::new(dst, 0));
     let mut answered = 0;
     for seq in 1..=count {

@@ -157,19 +157,8 @@ fn hostxdp_steered_spi_without_a_socket_passes_to_the_kernel_counted() {
     let t = in_netns(&a.name, move || {
         let mut x = HostXdp::attach("e0").expect("attach xdp_host");
         x.steer_spi(0x1234, true).unwrap();
-        // SAFETY: plain socket(2) and setsockopt(2) calls on our own fd.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, 50) };
-        assert!(fd >= 0);
-        let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
+        let sock = integration_tests::sockets::raw_socket(libc::AF_INET, 50);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
         // Three ESP packets on the steered SPI, two on another one.
         let send = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)\n\
                     for spi in ['00001234'] * 3 + ['00009999'] * 2:\n    \
@@ -181,7 +170,7 @@ fn hostxdp_steered_spi_without_a_socket_passes_to_the_kernel_counted() {
         while unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } > 0 {
             got += 1;
         }
-        unsafe { libc::close(fd) };
+        drop(sock);
         (got, x.counters().unwrap())
     });
     let (got, k) = t.join().unwrap();
