@@ -29,7 +29,7 @@ if [ "${BENCH_TRACE:-0}" = 1 ]; then export RUST_LOG=info,handover=debug; fi
 VPN_NICE=${BENCH_NICE:-}
 # BENCH_REALTIME=N (default 10; empty: off): all three daemons run with
 # `[scheduling] realtime_priority = N`, in both variants alike: their ESP
-# threads and the HA's and GW's handover threads are SCHED_FIFO, the
+# threads and the MN's, HA's and GW's handover threads are SCHED_FIFO, the
 # tokio runtime (the HIP base exchange of the re-establishment) is not.
 VPN_REALTIME=${BENCH_REALTIME-10}
 NICE=(${VPN_NICE:+nice -n "$VPN_NICE"})

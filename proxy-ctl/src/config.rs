@@ -48,8 +48,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct SchedulingSection {
     /// SCHED_FIFO priority 1-99 for the ESP send/receive threads and the
-    /// VPN's `vpn-ha` / `vpn-gw` threads (absent: the normal policy). The
-    /// daemon refuses to start when the kernel will not grant it.
+    /// VPN's `vpn-ha` / `vpn-gw` / `vpn-mn` threads (absent: the normal
+    /// policy). The daemon refuses to start when the kernel will not
+    /// grant it.
     pub realtime_priority: Option<u8>,
 }
 

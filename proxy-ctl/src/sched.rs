@@ -3,14 +3,14 @@
 //!
 //! Why: on a shared box a woken thread waits for the CPU behind whatever
 //! else runs there; a VPN handover is a chain of such wake-ups (the
-//! gateway's ESP receive thread, the home agent's registration thread, the
+//! mobile node's driver, the gateway's ESP receive thread, the home agent's registration thread, the
 //! gateway's SIU thread, the ESP send and receive threads carrying the
 //! first data), and each wait adds to the time the mobile node is cut off
 //! (docs/BENCHMARKS.md, bench handover). Under SCHED_FIFO such a thread
 //! preempts every normal task at once.
 //!
 //! Only threads that block between packets get it: the raw-socket ESP
-//! threads (`esp-rx`, `esp-tx`), `vpn-ha` and `vpn-gw`. The AF_XDP workers
+//! threads (`esp-rx`, `esp-tx`), `vpn-mn`, `vpn-ha` and `vpn-gw`. The AF_XDP workers
 //! spin before they sleep, and the tokio runtime runs arbitrary tasks (the
 //! HIP base exchange among them): neither is made real-time, so a flood
 //! cannot make them starve the rest of the box. The kernel's real-time

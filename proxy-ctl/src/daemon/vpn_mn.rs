@@ -331,6 +331,12 @@ pub async fn run(
 }
 
 impl Mn {
+    /// When the core (a Registration Request's retransmission) or a
+    /// failed base exchange's retry wants the thread next.
+    fn next_timer(&self) -> Option<Instant> {
+        [self.core.poll_timeout(), self.establishing.as_ref().and_then(|r| r.next_retry)].into_iter().flatten().min()
+    }
+
     /// The driver's loop; returns only on a netlink socket error.
     fn run_thread(
         &mut self,
@@ -342,10 +348,7 @@ impl Mn {
         let mut nbuf = vec![0u8; 16384];
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let due = [self.core.poll_timeout(), self.establishing.as_ref().and_then(|r| r.next_retry)]
-                .into_iter()
-                .flatten()
-                .fold(next_tick, Instant::min);
+            let due = self.next_timer().map_or(next_tick, |t| t.min(next_tick));
             let [net, msg] =
                 poll_readable([watcher.raw_fd(), wake.raw_fd()], due.saturating_duration_since(Instant::now()));
             if msg {
@@ -371,11 +374,7 @@ impl Mn {
                 self.refresh();
             }
             let now = Instant::now();
-            let timer = [self.core.poll_timeout(), self.establishing.as_ref().and_then(|r| r.next_retry)]
-                .into_iter()
-                .flatten()
-                .any(|t| t <= now);
-            if timer {
+            if self.next_timer().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now, now_ntp());
                 self.drain();
                 self.retry_base_exchange(now);
