@@ -165,15 +165,23 @@ socket = "{socket}"
     /// `proxy-ctl --json <command>` prints (`stats`, `sa list`, `assoc
     /// stats`, `vpn stats`, `esp flows`).
     pub fn counter_of(&self, command: &str, name: &str) -> u64 {
+        let [v] = self.counters_of(command, [name]);
+        v
+    }
+
+    /// Several counters of one `proxy-ctl --json <command>`: one snapshot.
+    /// Two [`Proxy::counter_of`] calls while traffic flows see different
+    /// moments (a packet that arrives between them is in one, not the
+    /// other), so compare counters taken together.
+    pub fn counters_of<const N: usize>(&self, command: &str, names: [&str; N]) -> [u64; N] {
         let v = self.ctl_json(command);
-        v["counters"]
-            .as_array()
-            .unwrap_or_else(|| panic!("`{command}` shows no counters: {v}"))
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("`{command}` has no counter {name}: {v}"))["value"]
-            .as_u64()
-            .unwrap()
+        let list = v["counters"].as_array().unwrap_or_else(|| panic!("`{command}` shows no counters: {v}"));
+        names.map(|name| {
+            list.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("`{command}` has no counter {name}: {v}"))
+                ["value"]
+                .as_u64()
+                .unwrap()
+        })
     }
 
     /// Pin an `xdp_pass` program on a veth end in namespace `ns` (needed

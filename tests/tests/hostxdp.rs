@@ -22,10 +22,13 @@ const AF_XDP: &str = "host_datapath = \"af_xdp\"\nxdp_interfaces = [\"e0\"]\n";
 /// received in all, of those on its AF_XDP socket) during the download.
 fn download(p: &Pair, mb: usize) -> (u64, u64) {
     let (_srv, sum) = http_blob_server(&p.b.ns, &p.dir, &p.b.hit, mb);
-    let before = (esp_counter(&p.a, "esp_rx"), esp_counter(&p.a, "xsk_rx"));
+    // One snapshot each time: TCP's teardown goes on after curl returns.
+    let snapshot = || p.a.p.counters_of("sa list", ["esp_rx", "xsk_rx"]);
+    let before = snapshot();
     let got = p.a.ns.sh(&format!("curl -sf -g --max-time 60 http://[{}]:8080/blob | sha256sum", p.b.hit));
     assert_eq!(got.split_whitespace().next().unwrap(), sum, "body differs after ESP over AF_XDP");
-    (esp_counter(&p.a, "esp_rx") - before.0, esp_counter(&p.a, "xsk_rx") - before.1)
+    let after = snapshot();
+    (after[0] - before[0], after[1] - before[1])
 }
 
 fn no_drops(n: &Node) {
@@ -49,7 +52,8 @@ fn carried_on_xsk(v6: bool) {
     let (esp, xsk) = download(&p, 8);
     eprintln!("a received {esp} ESP packets, {xsk} on its AF_XDP socket");
     assert!(xsk >= 8 * 1024 * 1024 / 1500, "the AF_XDP worker carried {xsk} of {esp} ESP packets");
-    assert_eq!(xsk, esp, "ESP took the raw socket during the download");
+    // A batch being opened counts in xsk_rx first: esp_rx is never more.
+    assert!(esp <= xsk, "ESP took the raw socket during the download: {} of {esp}", esp - xsk);
     // What xdp_host counted (copied on the control thread's tick).
     let rx = esp_counter(&p.a, "xsk_rx");
     assert!(wait_until(2, || esp_counter(&p.a, "xsk_steered") >= rx), "{}", p.a.p.ctl_json("sa list"));
@@ -207,16 +211,15 @@ fn hostxdp_host_moves_during_transfer_both_ends_on_af_xdp() {
     let got = sh(&format!("sha256sum {}/got", t.dir.display()));
     assert_eq!(got.split_whitespace().next().unwrap(), sum, "checksum differs after the move");
     assert_eq!(assoc_with(&t.i, &t.h)["peer_locator"], H4_NEW);
-    // ESP on the sockets, on both ends, before and after the move. One
-    // fresh-clone CI run saw 1 of 12647 packets on the Initiator take the
-    // kernel's raw socket (xdp_host passes what it does not steer: an IP
-    // fragment, a queue with no socket); the fallback delivers it, so a
-    // stray packet is allowed and printed, a path that stopped steering
-    // (thousands) is not.
+    // All ESP on the sockets, on both ends, before and after the move.
+    // Both counters from one snapshot: TCP's teardown is still under way
+    // when curl returns, and an ESP packet that arrived between two reads
+    // looked like one that took the raw socket (one fresh-clone CI run).
+    // A batch being opened counts in xsk_rx first: esp_rx is never more.
     for n in [&t.i, &t.h] {
-        let (xsk, esp) = (counter(n, "xsk_rx"), counter(n, "esp_rx"));
-        eprintln!("{}: esp_rx {esp}, xsk_rx {xsk}, xsk_missing {}", n.hit, counter(n, "xsk_missing"));
-        assert!(xsk <= esp && esp - xsk <= 2, "ESP took the raw socket on {}: {} of {esp}", n.hit, esp - xsk);
+        let [xsk, esp, missing] = n.p.counters_of("sa list", ["xsk_rx", "esp_rx", "xsk_missing"]);
+        eprintln!("{}: esp_rx {esp}, xsk_rx {xsk}, xsk_missing {missing}", n.hit);
+        assert!(esp <= xsk, "ESP took the raw socket on {}: {} of {esp}", n.hit, esp - xsk);
         assert_eq!(counter(n, "drop_unknown_spi"), 0);
     }
     assert!(counter(&t.i, "xsk_rx") - i_before >= 16 * 1024 * 1024 / 1500);
