@@ -32,6 +32,9 @@ VPN_NICE=${BENCH_NICE:-}
 # threads and the MN's, HA's and GW's handover threads are SCHED_FIFO, the
 # tokio runtime (the HIP base exchange of the re-establishment) is not.
 VPN_REALTIME=${BENCH_REALTIME-10}
+# BENCH_DATAPATH=raw|af_xdp|auto (default raw): how the GW and the MN
+# receive ESP ([esp] host_datapath), in both variants alike.
+VPN_DATAPATH=${BENCH_DATAPATH:-raw}
 NICE=(${VPN_NICE:+nice -n "$VPN_NICE"})
 # The move (vpn_move's one `ip -batch`: address, then default route) runs
 # at that niceness too: at normal priority, with the builds, the `ip`
@@ -138,6 +141,14 @@ print("# GW: " + ", ".join(f"{k} {c.get(k)}" for k in
       ("siu_applied", "siu_on_credit", "siu_parked", "rr_verified", "rr_credit_revoked", "drop_no_credit",
        "held", "released", "drop_no_sa", "held_for_new_care_of", "held_given_up")))
 PY
+# Where the ESP arrived: on the AF_XDP sockets (xsk_rx) or the raw socket.
+"$CTL" --socket "$D/mn.sock" --json sa list > "$D/mn-sa.json"
+python3 - "$D/gw-sa.json" "$D/mn-sa.json" <<'PY' >&2
+import json, sys
+for who, f in zip(("GW", "MN"), sys.argv[1:]):
+    c = {x["name"]: x["value"] for x in json.load(open(f))["counters"]}
+    print(f"# {who} ESP received: {c.get('esp_rx')}, of which on AF_XDP {c.get('xsk_rx')}")
+PY
 if [ "${BENCH_TRACE:-0}" = 1 ]; then
   python3 "$ROOT/scripts/handover-timeline.py" "$D/mn.log" "$D/gw.log" "$D/ha.log" "$MOVES" >&2
 fi
@@ -160,5 +171,5 @@ fi
 if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$D"/*.log "$D"/hist-*.json "$BENCH_KEEP"/; fi
 read -r _ f_ms f_lost <<< "$FAST"
 read -r _ s_ms s_lost <<< "$SLOW"
-echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}; load average $(cut -d' ' -f1-3 /proc/loadavg)${VPN_NICE:+; daemons and stream at nice $VPN_NICE}${VPN_REALTIME:+; realtime_priority $VPN_REALTIME}"
+echo "# RTT MN<->HA through the tunnel: ${RTT} ms; packets lost per move: fast ${f_lost}, re-establishment ${s_lost}; load average $(cut -d' ' -f1-3 /proc/loadavg)${VPN_NICE:+; daemons and stream at nice $VPN_NICE}${VPN_REALTIME:+; realtime_priority $VPN_REALTIME}; ESP receive $VPN_DATAPATH"
 python3 -c "import sys; f, s = float(sys.argv[1]), float(sys.argv[2]); print(f'bench handover: ours {f:.2f} ms, re-establishment {s:.2f} ms, ratio {s/f:.2f}')" "$f_ms" "$s_ms"

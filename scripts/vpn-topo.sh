@@ -40,6 +40,17 @@ vpn_configs() { # $1 = dir, $2 = fast_handover (true/false), $3 = retransmit_ms,
   local sched=''
   [ -n "${VPN_REALTIME:-}" ] && sched="[scheduling]
 realtime_priority = $VPN_REALTIME"
+  # VPN_DATAPATH=af_xdp: the GW and the MN receive ESP on AF_XDP sockets
+  # ([esp] host_datapath; xdp_host on the GW's public interface and the
+  # MN's care-of interfaces); empty or raw: raw sockets.
+  local gw_esp='' mn_esp=''
+  if [ -n "${VPN_DATAPATH:-}" ] && [ "$VPN_DATAPATH" != raw ]; then
+    gw_esp="[esp]
+host_datapath = \"$VPN_DATAPATH\"
+xdp_interfaces = [\"out0\"]"
+    mn_esp="[esp]
+host_datapath = \"$VPN_DATAPATH\""
+  fi
   [ -f "$1/gw.pem" ] || GW_HIT=$(vpn_hit "$1/gw.pem")
   [ -f "$1/mn.pem" ] || MN_HIT=$(vpn_hit "$1/mn.pem")
   cat > "$1/ha.toml" <<EOT
@@ -62,6 +73,7 @@ key = "$MNHA_KEY"
 EOT
   cat > "$1/gw.toml" <<EOT
 $sched
+$gw_esp
 [control]
 socket = "$1/gw.sock"
 [hip]
@@ -80,6 +92,7 @@ hit = "$MN_HIT"
 EOT
   cat > "$1/mn.toml" <<EOT
 $sched
+$mn_esp
 [control]
 socket = "$1/mn.sock"
 [hip]

@@ -47,8 +47,9 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulingSection {
-    /// SCHED_FIFO priority 1-99 for the ESP send/receive threads and the
-    /// VPN's `vpn-ha` / `vpn-gw` / `vpn-mn` threads (absent: the normal
+    /// SCHED_FIFO priority 1-99 for the ESP host path's send/receive
+    /// threads (its AF_XDP receive workers too) and the VPN's `vpn-ha` /
+    /// `vpn-gw` / `vpn-mn` threads (absent: the normal
     /// policy). The daemon refuses to start when the kernel will not
     /// grant it.
     pub realtime_priority: Option<u8>,
@@ -85,15 +86,17 @@ pub struct EspSection {
     /// "zerocopy".
     #[serde(default)]
     pub xdp_bind: XdpBind,
-    /// Host role (`tun` set, not the proxy): how ESP is received. "raw"
-    /// (default): raw protocol-50 sockets; "af_xdp": an XDP program on
-    /// `xdp_interfaces` steers ESP for our inbound SPIs to AF_XDP sockets,
-    /// failing to set that up is an error; "auto": the same, falling back
-    /// to "raw" with a warning. Sending stays on the raw socket.
+    /// Host role (`tun` set, not the proxy) and the VPN's `gw` and `mn`:
+    /// how ESP is received. "raw" (default): raw protocol-50 sockets;
+    /// "af_xdp": an XDP program on `xdp_interfaces` steers ESP for our
+    /// inbound SPIs to AF_XDP sockets, failing to set that up is an error;
+    /// "auto": the same, falling back to "raw" with a warning. Sending
+    /// stays on the raw socket.
     #[serde(default)]
     pub host_datapath: HostDatapath,
-    /// Interfaces `host_datapath` attaches to; default: every Ethernet
-    /// interface that is up (the TUN device and loopback aside).
+    /// Interfaces `host_datapath` attaches to; default: `[vpn.mn]
+    /// interfaces` when set, else every Ethernet interface that is up
+    /// (the TUN device and loopback aside).
     #[serde(default)]
     pub xdp_interfaces: Vec<String>,
     /// AF_XDP workers (one per receive queue); default: the LAN/WAN
@@ -502,8 +505,13 @@ impl Config {
         {
             return Err(format!("[esp] xdp_queues = {q}: expected 1..={}", crate::esp::afxdp::WAN_SLOT));
         }
-        if e.host_datapath != HostDatapath::Raw && e.tun.is_none() {
-            return Err("[esp] host_datapath: the AF_XDP receive path is the host data path's, it needs tun".into());
+        // The VPN's gateway and node run the host data path on their own
+        // TUN device ([vpn.gw] / [vpn.mn] tun).
+        let vpn_path = self.vpn.as_ref().is_some_and(crate::vpn::config::VpnSection::runs_esp_path);
+        if e.host_datapath != HostDatapath::Raw && e.tun.is_none() && !vpn_path {
+            return Err("[esp] host_datapath: the AF_XDP receive path is the host data path's, it needs tun \
+                        (or the [vpn.gw] / [vpn.mn] role)"
+                .into());
         }
         if e.datapath == EspDatapath::AfXdp {
             match &self.datapath {
@@ -674,6 +682,15 @@ mod tests {
         assert_eq!((e.host_datapath, e.xdp_interfaces), (HostDatapath::AfXdp, vec!["e0".to_string()]));
         let e = Config::parse("[esp]\nhost_datapath = \"auto\"\n", Path::new("t")).unwrap_err();
         assert!(e.to_string().contains("needs tun"), "{e}");
+        // The VPN's node runs the host data path on its own TUN device.
+        let (k20, k32) = ("ab".repeat(20), "cd".repeat(32));
+        let mn = format!(
+            "[vpn.mn]\nhome = \"10.2.0.5\"\nhome_agent = \"10.1.0.1\"\ngateway = \"192.0.2.1\"\n\
+             routes = [\"10.1.0.0/16\"]\nspi_in = 8192\nspi_out = 4096\nkey_in = \"{k20}\"\nkey_out = \"{k20}\"\n\
+             mn_ha_spi = 2147483664\nmn_ha_key = \"{k32}\"\n"
+        );
+        let c = Config::parse(&format!("[esp]\nhost_datapath = \"af_xdp\"\n{mn}"), Path::new("t"));
+        assert_eq!(c.map(|c| c.esp.unwrap().host_datapath).map_err(|e| e.to_string()), Ok(HostDatapath::AfXdp));
         assert_eq!(Config::parse(esp, Path::new("t")).unwrap().esp.unwrap().host_datapath, HostDatapath::Raw);
         let c = Config::parse("[esp]\nrekey_after_packets = 2000\n", Path::new("t")).unwrap();
         assert_eq!(c.esp.map(|e| (e.rekey_after_packets, e.rekey_keying)), Some((2000, RekeyKeyingName::NewDh)));

@@ -9,11 +9,13 @@
 //! (docs/BENCHMARKS.md, bench handover). Under SCHED_FIFO such a thread
 //! preempts every normal task at once.
 //!
-//! Only threads that block between packets get it: the raw-socket ESP
-//! threads (`esp-rx`, `esp-tx`), `vpn-mn`, `vpn-ha` and `vpn-gw`. The AF_XDP workers
-//! spin before they sleep, and the tokio runtime runs arbitrary tasks (the
-//! HIP base exchange among them): neither is made real-time, so a flood
-//! cannot make them starve the rest of the box. The kernel's real-time
+//! Only threads that block between packets get it: the host path's ESP
+//! threads (`esp-rx`, `esp-tx`, and with `[esp] host_datapath` its AF_XDP
+//! receive workers `esp-xskN`, which spin a few microseconds before they
+//! sleep in poll), `vpn-mn`, `vpn-ha` and `vpn-gw`. The proxy's AF_XDP
+//! workers carry both directions of every flow and the tokio runtime runs
+//! arbitrary tasks (the HIP base exchange among them): neither is made
+//! real-time, so a flood cannot make them starve the rest of the box. The kernel's real-time
 //! throttling (`kernel.sched_rt_runtime_us`, 95 % by default) still bounds
 //! what the real-time threads may take.
 

@@ -33,6 +33,10 @@ use serde_json::Value;
 #[path = "vpn_rekey.rs"]
 mod rekey;
 
+// The GW and the MN receiving ESP on AF_XDP, on this file's topology.
+#[path = "vpn_afxdp.rs"]
+mod afxdp;
+
 const KEY_MG: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_GM: &str = "202122232425262728292a2b2c2d2e2f30313233";
 const MNHA_KEY: &str = "6d6e2d68612d736563726574";
@@ -236,6 +240,18 @@ fn vpn(keying: impl FnOnce(&Path) -> Keying, ebpf: bool, retransmit_ms: u64, max
     let ha = Proxy::start_config(&t.ha_ns, &ha_config(ebpf));
     let gw = Proxy::start_config(&t.gw_ns, &gw_config(&k));
     let mn = Proxy::start_config(&t.mn_ns, &mn_config(&k, retransmit_ms, max_retx));
+    assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
+    Vpn { t, ha, gw, mn }
+}
+
+/// The VPN of vpn.rs with `esp` (an `[esp]` section, or nothing) on the
+/// MN and the GW.
+fn vpn_with(esp: &str) -> Vpn {
+    let t = topo();
+    let k = Keying::hip(&t.dir);
+    let ha = Proxy::start_config(&t.ha_ns, &ha_config(true));
+    let gw = Proxy::start_config(&t.gw_ns, &format!("{esp}{}", gw_config(&k)));
+    let mn = Proxy::start_config(&t.mn_ns, &format!("{esp}{}", mn_config(&k, 1000, 3)));
     assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
     Vpn { t, ha, gw, mn }
 }

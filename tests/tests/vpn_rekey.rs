@@ -12,18 +12,6 @@ use integration_tests::{Proxy, in_netns, wait_until};
 
 use super::*;
 
-/// The VPN of vpn.rs with `esp` (an `[esp]` section, or nothing) on the
-/// MN and the GW.
-fn vpn_with(esp: &str) -> Vpn {
-    let t = topo();
-    let k = Keying::hip(&t.dir);
-    let ha = Proxy::start_config(&t.ha_ns, &ha_config(true));
-    let gw = Proxy::start_config(&t.gw_ns, &format!("{esp}{}", gw_config(&k)));
-    let mn = Proxy::start_config(&t.mn_ns, &format!("{esp}{}", mn_config(&k, 1000, 3)));
-    assert!(wait_until(10, || ha.binding().as_deref() == Some(COA_A)), "first registration:\n{}", mn.log());
-    Vpn { t, ha, gw, mn }
-}
-
 fn peer_hit(p: &Proxy) -> String {
     p.assocs()[0]["peer_hit"].as_str().unwrap().to_string()
 }

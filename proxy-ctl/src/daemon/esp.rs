@@ -37,7 +37,8 @@ pub fn start(cfg: &Config, e: &EspSection) -> anyhow::Result<(Arc<SaTable>, Opti
                 addrs: e.tun_addrs.clone(),
                 routes: e.tun_routes.iter().map(|p| p.to_string()).collect(),
             },
-            xsk_options(e, tun).as_ref(),
+            None,
+            xsk_options(e, tun, &[]).as_ref(),
         )?),
         None => None,
     };
@@ -45,13 +46,19 @@ pub fn start(cfg: &Config, e: &EspSection) -> anyhow::Result<(Arc<SaTable>, Opti
 }
 
 /// `[esp] host_datapath` as the host path takes it; `None`: raw sockets.
-fn xsk_options(e: &EspSection, tun: &str) -> Option<XskOptions> {
+/// The interfaces: `xdp_interfaces`, else `preferred` (the MN's care-of
+/// interfaces), else every Ethernet interface that is up but `tun`.
+pub fn xsk_options(e: &EspSection, tun: &str, preferred: &[String]) -> Option<XskOptions> {
     let required = match e.host_datapath {
         HostDatapath::Raw => return None,
         HostDatapath::Auto => false,
         HostDatapath::AfXdp => true,
     };
-    let interfaces = if e.xdp_interfaces.is_empty() { ethernet_interfaces(tun) } else { e.xdp_interfaces.clone() };
+    let interfaces = match (e.xdp_interfaces.is_empty(), preferred.is_empty()) {
+        (false, _) => e.xdp_interfaces.clone(),
+        (true, false) => preferred.to_vec(),
+        (true, true) => ethernet_interfaces(tun),
+    };
     let bind = match e.xdp_bind {
         XdpBind::Auto => BindMode::Auto,
         XdpBind::Copy => BindMode::Copy,

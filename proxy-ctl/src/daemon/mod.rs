@@ -157,7 +157,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<()> {
         }));
     }
     if let (Some(v), Some(view)) = (cfg.vpn.clone(), vpn_view) {
-        tasks.push(tokio::spawn(vpn::run(v, sa_table, view, daemon.hip.clone())));
+        tasks.push(tokio::spawn(vpn::run(v, cfg.esp.clone(), sa_table, view, daemon.hip.clone())));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::Daemon;
 use crate::{
+    config::EspSection,
     control::{Request, Response},
     esp::SaTable,
     vpn::{config::VpnSection, view::VpnView},
@@ -11,11 +12,14 @@ use crate::{
 
 /// Whether the configured role keeps SAs (the node and the gateway).
 pub fn needs_sa_table(sec: Option<&VpnSection>) -> bool {
-    sec.is_some_and(|s| s.ha.is_none() && (s.gw.is_some() || s.mn.is_some()))
+    sec.is_some_and(VpnSection::runs_esp_path)
 }
 
+/// `esp`: the config's `[esp]`, whose `host_datapath` (AF_XDP receive)
+/// the gateway's and the node's ESP data path take.
 pub async fn run(
     sec: VpnSection,
+    esp: Option<EspSection>,
     table: Option<Arc<SaTable>>,
     view: Arc<Mutex<VpnView>>,
     hip: Option<super::hip::HipHandle>,
@@ -26,9 +30,12 @@ pub async fn run(
     let r = if let Some(h) = sec.ha {
         super::vpn_ha::run(h, view).await
     } else if let (Some(g), Some(t)) = (sec.gw, table.clone()) {
-        super::vpn_gw::run(g, t, view, hip).await
+        let xsk = esp.as_ref().and_then(|e| super::esp::xsk_options(e, &g.tun, &[]));
+        super::vpn_gw::run(g, t, xsk, view, hip).await
     } else if let (Some(m), Some(t)) = (sec.mn, table) {
-        super::vpn_mn::run(m, t, view, hip).await
+        // The care-of interfaces, when named, are where ESP arrives.
+        let xsk = esp.as_ref().and_then(|e| super::esp::xsk_options(e, &m.tun, &m.interfaces));
+        super::vpn_mn::run(m, t, xsk, view, hip).await
     } else {
         Ok(())
     };

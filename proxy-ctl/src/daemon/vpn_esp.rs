@@ -21,7 +21,7 @@ use anyhow::Context;
 use crate::{
     esp::{
         Direction, ModeName, SaSpec, SaTable, ValidSa,
-        host::{HostOptions, HostPath},
+        host::{HostOptions, HostPath, XskOptions},
         spec::transform_name,
         tunnel_hook::TunnelHook,
     },
@@ -114,11 +114,18 @@ pub fn packets(table: &SaTable, spi_out: u32, spi_in: u32) -> (u64, u64) {
     (inp, out)
 }
 
-/// Start the host data path on TUN `tun` with the role's hook; the caller
-/// brings the device up (address, routes, sysctls) with `vpn_io::tun_up`.
-pub fn start_path(table: Arc<SaTable>, tun: &str, mtu: u32, hook: Arc<dyn TunnelHook>) -> anyhow::Result<HostPath> {
+/// Start the host data path on TUN `tun` with the role's hook, receiving
+/// on AF_XDP as `xsk` says (`[esp] host_datapath`); the caller brings the
+/// device up (address, routes, sysctls) with `vpn_io::tun_up`.
+pub fn start_path(
+    table: Arc<SaTable>,
+    tun: &str,
+    mtu: u32,
+    hook: Arc<dyn TunnelHook>,
+    xsk: Option<&XskOptions>,
+) -> anyhow::Result<HostPath> {
     let opts = HostOptions { tun: tun.into(), mtu, addrs: Vec::new(), routes: Vec::new() };
-    HostPath::start_with_hook(table, &opts, Some(hook)).context("starting the VPN's ESP data path")
+    HostPath::start_host(table, &opts, Some(hook), xsk).context("starting the VPN's ESP data path")
 }
 
 /// Relaxed counters a hook bumps in the receive worker.

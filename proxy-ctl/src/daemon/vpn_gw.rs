@@ -62,7 +62,7 @@ use super::{
 use crate::{
     esp::{
         SaTable,
-        host::{HostPath, Injector},
+        host::{HostPath, Injector, XskOptions},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
@@ -399,6 +399,7 @@ struct Gw {
 pub async fn run(
     sec: GwSection,
     table: Arc<SaTable>,
+    xsk: Option<XskOptions>,
     view: Arc<Mutex<VpnView>>,
     hip: Option<HipHandle>,
 ) -> anyhow::Result<()> {
@@ -434,7 +435,7 @@ pub async fn run(
         }
         (false, None) => anyhow::bail!("[[vpn.gw.node]] with a hit needs a [hip] section"),
     };
-    let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone())?;
+    let path = vpn_esp::start_path(table.clone(), &sec.tun, GW_TUN_MTU, hook.clone(), xsk.as_ref())?;
     let _ = hook.inject.set(path.injector());
     vpn_io::tun_up(&sec.tun, None, GW_TUN_MTU).await?;
     vpn_io::sysctl_v4("ip_forward", "1")?;

@@ -58,7 +58,7 @@ use super::{
 use crate::{
     esp::{
         SaTable,
-        host::{ControlSendError, HostPath},
+        host::{ControlSendError, HostPath, XskOptions},
         tunnel_hook::{Arrival, TunnelHook, Verdict},
     },
     vpn::{
@@ -225,6 +225,7 @@ struct Mn {
 pub async fn run(
     sec: MnSection,
     table: Arc<SaTable>,
+    xsk: Option<XskOptions>,
     view: Arc<Mutex<VpnView>>,
     hip: Option<HipHandle>,
 ) -> anyhow::Result<()> {
@@ -270,7 +271,7 @@ pub async fn run(
         want_first_data: AtomicBool::new(false),
         rekey: watch,
     });
-    let path = vpn_esp::start_path(table.clone(), &sec.tun, vpn_io::TUN_MTU, hook.clone())?;
+    let path = vpn_esp::start_path(table.clone(), &sec.tun, vpn_io::TUN_MTU, hook.clone(), xsk.as_ref())?;
     vpn_io::tun_up(&sec.tun, Some(sec.home), vpn_io::TUN_MTU).await?;
     for r in &sec.routes {
         vpn_io::ip(&["route", "replace", &r.to_string(), "dev", &sec.tun, "src", &sec.home.to_string()]).await?;

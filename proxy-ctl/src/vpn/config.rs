@@ -368,6 +368,12 @@ impl VpnSection {
         Ok(())
     }
 
+    /// Whether the role runs the ESP host data path on its own TUN device
+    /// (the node and the gateway; not the home agent).
+    pub fn runs_esp_path(&self) -> bool {
+        self.ha.is_none() && (self.gw.is_some() || self.mn.is_some())
+    }
+
     /// HITs the GW admits (empty for other roles).
     pub fn admitted_hits(&self) -> Vec<Ipv6Addr> {
         self.gw.iter().flat_map(|g| g.nodes.iter().filter_map(|n| n.hit)).collect()

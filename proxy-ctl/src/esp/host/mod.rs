@@ -69,16 +69,20 @@ pub struct HostPath {
 const POLL_MS: i32 = 200;
 
 impl HostPath {
-    pub fn start(table: Arc<SaTable>, opts: &HostOptions) -> anyhow::Result<HostPath> {
-        Self::start_with_hook(table, opts, None)
-    }
-
-    /// [`HostPath::start`], receiving ESP on AF_XDP sockets as `xsk` says
-    /// (the `host` role with `[esp] host_datapath`).
-    pub fn start_host(table: Arc<SaTable>, opts: &HostOptions, xsk: Option<&XskOptions>) -> anyhow::Result<HostPath> {
-        let mut path = Self::start_with(table, opts, None, None)?;
+    /// Start the threads; with `hook`, it decides about every packet opened
+    /// on a tunnel-mode SA (the mobile VPN's roles); with `xsk`, ESP is
+    /// received on AF_XDP sockets as it says (`[esp] host_datapath`: the
+    /// `host` role, the VPN's `gw` and `mn`), the raw socket keeping what
+    /// is not steered.
+    pub fn start_host(
+        table: Arc<SaTable>,
+        opts: &HostOptions,
+        hook: Option<Arc<dyn TunnelHook>>,
+        xsk: Option<&XskOptions>,
+    ) -> anyhow::Result<HostPath> {
+        let mut path = Self::start_with(table, opts, hook.clone(), None)?;
         if let Some(x) = xsk {
-            match xsk::XskRx::start(path.table.clone(), path.tun.clone(), None, x) {
+            match xsk::XskRx::start(path.table.clone(), path.tun.clone(), hook, x) {
                 Ok(rx) => path.xsk = Some(rx),
                 Err(e) if !x.required => {
                     tracing::warn!("ESP receive stays on the raw socket (host_datapath = \"auto\"): {e:#}")
@@ -89,17 +93,7 @@ impl HostPath {
         Ok(path)
     }
 
-    /// [`HostPath::start`], with `hook` deciding about every packet opened
-    /// on a tunnel-mode SA (the mobile VPN's roles).
-    pub fn start_with_hook(
-        table: Arc<SaTable>,
-        opts: &HostOptions,
-        hook: Option<Arc<dyn TunnelHook>>,
-    ) -> anyhow::Result<HostPath> {
-        Self::start_with(table, opts, hook, None)
-    }
-
-    /// [`HostPath::start`] for the proxy role: every packet read from the
+    /// [`HostPath::start_host`] for the proxy role: every packet read from the
     /// TUN device goes through `translator` before sealing, every opened
     /// BEET packet through it before the TUN device.
     pub fn start_translating(

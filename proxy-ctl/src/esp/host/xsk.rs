@@ -118,6 +118,7 @@ impl XskRx {
             let (table, tun, stop, hook) = (table.clone(), tun.clone(), stop.clone(), hook.clone());
             // On error `rx` drops: the workers started so far stop.
             rx.workers.push(std::thread::Builder::new().name(format!("esp-xsk{i}")).spawn(move || {
+                crate::sched::enter("esp-xsk");
                 Worker { xsk: s, gro: Coalescer::default() }.run(&table, &tun, &stop, hook.as_deref())
             })?);
         }
