@@ -154,9 +154,14 @@ pub struct SaTable {
     events: Mutex<Vec<SaEvent>>,
     /// `esp_sa_export`: rewritten on every change (debugging only).
     export: Option<PathBuf>,
-    /// Signalled on every change, so a worker holding packets for a peer
-    /// without SA releases them at once (eventfd; -1 if none).
+    /// Signalled on a change while the TUN sender holds packets for a peer
+    /// without SA (`holding`), so it releases them at once (eventfd; -1 if
+    /// none).
     changed: std::os::fd::RawFd,
+    /// The TUN sender holds packets. Without any, a change does not wake
+    /// it: on a handover the mover's own thread (the MN's driver) would
+    /// pay for waking a thread with nothing to do.
+    holding: std::sync::atomic::AtomicBool,
     /// Where workers report inner destinations that have no SA (the slow
     /// path: the HIP driver starts a base exchange).
     misses: Mutex<Option<MissSink>>,
@@ -212,6 +217,7 @@ impl SaTable {
             events: Mutex::default(),
             export,
             changed,
+            holding: false.into(),
             misses: Mutex::default(),
             first_esp: Mutex::default(),
             given_up: Mutex::default(),
@@ -227,10 +233,22 @@ impl SaTable {
         self.soft_limit.store(packets, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The eventfd that becomes readable when SAs change (poll it; read to
-    /// reset with [`SaTable::ack_changed`]).
+    /// The eventfd that becomes readable when SAs change while
+    /// [`SaTable::set_holding`] says packets wait (poll it; read to reset
+    /// with [`SaTable::ack_changed`]).
     pub fn changed_fd(&self) -> std::os::fd::RawFd {
         self.changed
+    }
+
+    /// The TUN sender holds packets (or no longer does). Having set it,
+    /// the sender looks at the table once more: a change that came
+    /// between its miss and this call did not signal.
+    pub fn set_holding(&self, holding: bool) {
+        use std::sync::atomic::{Ordering, fence};
+        self.holding.store(holding, Ordering::SeqCst);
+        // Pairs with the fence in signal_changed: either the sender's next
+        // look sees the change, or the change sees the flag.
+        fence(Ordering::SeqCst);
     }
 
     /// Reset the change signal.
@@ -247,7 +265,12 @@ impl SaTable {
     }
 
     fn signal_changed(&self) {
+        use std::sync::atomic::{Ordering, fence};
         self.sas_changed.notify_one();
+        fence(Ordering::SeqCst);
+        if !self.holding.load(Ordering::SeqCst) {
+            return;
+        }
         let one = 1u64;
         // SAFETY: writing 8 bytes to our eventfd.
         unsafe { libc::write(self.changed, (&one as *const u64).cast(), 8) };

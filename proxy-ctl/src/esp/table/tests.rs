@@ -84,12 +84,20 @@ fn move_outer_keeps_the_sa_and_updates_list_and_export() {
 #[test]
 fn remove_peer_takes_both_directions_and_signals() {
     let t = SaTable::new(None);
-    t.ack_changed();
+    let signalled = || {
+        let mut fds = [libc::pollfd { fd: t.changed_fd(), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) } == 1;
+        t.ack_changed();
+        r
+    };
+    // Nobody holds packets: a change wakes nobody.
     t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
-    let mut fds = [libc::pollfd { fd: t.changed_fd(), events: libc::POLLIN, revents: 0 }];
-    // SAFETY: one valid pollfd.
-    assert_eq!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) }, 1, "install signalled");
-    t.ack_changed();
+    assert!(!signalled(), "install signalled with nothing held");
+    t.remove_peer("2001:20::2".parse().unwrap());
+    t.set_holding(true);
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    assert!(signalled(), "install not signalled to a sender holding packets");
     assert_eq!(t.remove_peer("2001:20::9".parse().unwrap()), 0);
     assert_eq!(t.remove_peer("2001:20::2".parse().unwrap()), 2);
     assert!(t.read().is_empty());
