@@ -15,7 +15,7 @@
 # Topology and configs: scripts/vpn-topo.sh.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vpn-topo.sh"
-MOVES=${BENCH_MOVES:-11}
+MOVES=${BENCH_MOVES:-21}
 PPS=${BENCH_PPS:-5000}
 # BENCH_TRACE=1: the daemons log each handover step (debug events of target
 # `handover`, microsecond timestamps) and the script prints the merged

@@ -80,6 +80,12 @@ const SUBTYPE_RR_RESPONSE: u8 = 3;
 /// rounded down. Larger packets get ICMP "fragmentation needed" from the
 /// kernel, so path-MTU discovery works across the tunnel.
 const GW_TUN_MTU: u32 = 1440;
+/// How long the HA's packets for the address an MN left wait for the SA
+/// to move from it (from the MN's Registration Request at a new address):
+/// a registration through the HA and, when the SIU waits for it, the
+/// return-routability echo. Past it they go to the old address, as
+/// without the hold (the MN drops them, having moved its own SAs).
+const LEAVING_HOLD: Duration = Duration::from_millis(500);
 
 /// What the receive worker knows of a bundle, by inbound SPI. The map is
 /// written only when a bundle is installed or removed; what a handover
@@ -187,6 +193,9 @@ struct GwHook {
     /// An SIU waits for the return-routability echo (`rr_credit_bytes =
     /// 0`): the check must start as soon as the request is seen.
     rr_waits_for_echo: bool,
+    /// The ESP engine's SAs: a Registration Request from a new address
+    /// suspends the old one (esp/table/leaving.rs).
+    table: Arc<SaTable>,
 }
 
 fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
@@ -298,6 +307,11 @@ impl TunnelHook for GwHook {
                 }
                 let p = if src != p.care_of {
                     self.update(a.spi, |q| q.set_pending_source(Some(src)));
+                    // The MN has left its care-of address: what the HA still
+                    // sends there waits for the SA move, then follows it;
+                    // so does what it sends to the new one (which may still
+                    // name the SA from an earlier move).
+                    self.table.suspend_peers(&[p.care_of.into(), src.into()], LEAVING_HOLD);
                     PolicyNow { pending_source: Some(src), ..p }
                 } else {
                     p
@@ -422,6 +436,7 @@ pub async fn run(
         c: HookCounters::default(),
         inject: OnceLock::new(),
         rr_waits_for_echo: sec.return_routability && sec.rr_credit_bytes == 0,
+        table: table.clone(),
     });
     let inst =
         Arc::new(Installer { table: table.clone(), hook: hook.clone(), public: sec.public, pairs: Mutex::default() });
@@ -774,6 +789,7 @@ mod tests {
             c: HookCounters::default(),
             inject: OnceLock::new(),
             rr_waits_for_echo: false,
+            table: Arc::new(SaTable::new(None)),
         };
         (h, rx)
     }
@@ -826,9 +842,29 @@ mod tests {
         rrq[4..8].copy_from_slice(&HOME.octets());
         let req = udp(COA_B, Ipv4Addr::new(10, 1, 0, 1), MIP_PORT, &rrq);
         assert_eq!(h.policy(4096).unwrap().pending_source, None);
+        // The outbound SA toward the care-of address the MN is leaving.
+        let out = crate::esp::spec::SaSpec {
+            spi: 8192,
+            direction: Direction::Out,
+            mode: crate::esp::spec::ModeName::Tunnel,
+            transform: "aes128-gcm16".into(),
+            key: "ab".repeat(20),
+            local: PUBLIC.into(),
+            peer: COA_A.into(),
+            inner_local: None,
+            inner_peer: Some(HOME.into()),
+            wildcard_source: false,
+        };
+        h.table.install(out.validate().unwrap()).unwrap();
+        assert!(h.table.read().outbound_for(COA_A.into()).is_some());
         assert_eq!(h.opened(&arrival(4096, COA_B), &req), Verdict::Deliver(0..req.len()));
         assert!(matches!(rx.try_recv(), Ok(FromTunnel::Request { spi: 4096, src, .. }) if src == COA_B));
         assert_eq!(h.policy(4096).unwrap().pending_source, Some(COA_B));
+        // What the HA still sends to the address the MN left, or to the
+        // new one, waits for the SA move (the engine holds it:
+        // esp/table/leaving.rs); the MN's home address is not held.
+        assert!(h.table.holds_for(COA_A.into()) && h.table.holds_for(COA_B.into()));
+        assert!(!h.table.holds_for(HOME.into()));
         // The engine may hold the HA's packets for that address (and only
         // for it) until the SA moves there.
         assert!(h.is_pending_source(COA_B.into()));

@@ -61,9 +61,14 @@ pub enum Counter {
     /// Steered packets the kernel dropped before a worker saw them (RX
     /// ring full, no fill buffer).
     XskKernelDrops,
+    /// Times packets were held for a tunnel SA's outer peer while that
+    /// peer was moving (the VPN gateway, from the mobile node's
+    /// Registration Request at a new address to the SA move: the address
+    /// it left), then sent to where the SA moved.
+    HeldMoving,
 }
 
-const NAMES: [&str; 22] = [
+const NAMES: [&str; 23] = [
     "local_rx",
     "local_tx",
     "esp_tx",
@@ -86,6 +91,7 @@ const NAMES: [&str; 22] = [
     "xsk_steered",
     "xsk_missing",
     "xsk_kernel_drops",
+    "held_moving",
 ];
 
 #[derive(Debug, Default)]

@@ -177,6 +177,9 @@ pub struct SaTable {
     soft_limit: std::sync::atomic::AtomicU32,
     /// Woken by [`SaTable::push_event`]: the rekey task drains then.
     events_ready: tokio::sync::Notify,
+    /// Outer peers on the move: packets for them wait for the SA move
+    /// (leaving.rs).
+    leaving: leaving::Leaving,
     /// Woken on every SA change, for the one task that mirrors the table
     /// into the AF_XDP steering maps (the eventfd above has its own
     /// reader, the TUN sender).
@@ -224,6 +227,7 @@ impl SaTable {
             soft_limit: proxy_proto::esp::sa::DEFAULT_SOFT_LIMIT.into(),
             events_ready: tokio::sync::Notify::new(),
             sas_changed: tokio::sync::Notify::new(),
+            leaving: leaving::Leaving::default(),
         }
     }
 
@@ -318,10 +322,17 @@ impl SaTable {
     /// A worker would hold packets for `dst`, which has no SA: tell the
     /// slow path. False when nobody will set one up (drop the packet).
     pub fn report_miss(&self, dst: IpAddr) -> bool {
-        match &*self.misses.lock().unwrap_or_else(|e| e.into_inner()) {
+        // A peer on the move: its SA is there, and moves soon (leaving.rs).
+        // The slow path hears of it too when it wants the address.
+        let moving = self.leaving.holds(dst);
+        if moving {
+            self.counters.inc(Counter::HeldMoving);
+        }
+        let told = match &*self.misses.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(m) => (m.wants)(dst) && m.tx.send(dst).is_ok(),
             None => false,
-        }
+        };
+        moving || told
     }
 
     /// A rekey's switch (RFC 7402 §6.10): the outbound SA `old_spi` gives
@@ -589,13 +600,16 @@ impl SaTable {
                 Direction::Out => {
                     let e = t.outbound.get(&spi).ok_or(SaError::NotFound(direction, spi))?.clone();
                     let mut s = e.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let from = s.peer;
                     (s.local, s.peer) = (local, peer);
                     if let Some(c) = credit {
                         s.credit = c;
                     }
+                    drop(s);
                     if e.mode == Mode::Tunnel {
                         t.out_by_peer.retain(|_, s| *s != spi);
                         t.out_by_peer.insert(peer, spi);
+                        self.moved(&mut t, spi, from, peer);
                     }
                 }
                 Direction::In => {
@@ -757,5 +771,6 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+mod leaving;
 #[cfg(test)]
 mod tests;

@@ -87,6 +87,10 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
         }
         if changed {
             table.ack_changed();
+        }
+        // Held packets go on a change, and also once a moving peer's
+        // deadline has passed (esp/table/leaving.rs), which signals nothing.
+        if changed || !tx.held.is_empty() {
             tx.release_held();
         }
         if !tx.held.is_empty() {
@@ -226,8 +230,9 @@ impl Tx<'_> {
         }
         let ready: Vec<Held> = {
             let t = self.table.read();
-            let (ready, wait) =
-                std::mem::take(&mut self.held).into_iter().partition(|h| t.outbound_for(h.dst).is_some());
+            let (ready, wait) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|h| t.outbound_for(h.dst).is_some() && !self.table.holds_for(h.dst));
             self.held = wait;
             ready
         };
@@ -323,7 +328,9 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
         c.inc(Counter::DropMalformed);
         return Sealed::Dropped;
     };
-    let Some(entry) = t.outbound_for(dst) else {
+    // No SA, or one whose peer is moving away from or to `dst` (the VPN
+    // gateway's handover, esp/table/leaving.rs): held until it moves.
+    let Some(entry) = t.outbound_for(dst).filter(|_| !table.holds_for(dst)) else {
         return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,5 +1,6 @@
 use super::*;
 use crate::esp::spec::SaSpec;
+use std::time::Duration;
 
 fn spec(dir: Direction, spi: u32) -> SaSpec {
     SaSpec {
@@ -134,6 +135,46 @@ fn tunnel_sa_carries_packets_for_its_outer_peer_and_follows_moves() {
     assert_eq!(spi_for("192.0.2.2"), None);
     t.remove(Direction::Out, 0x500).unwrap();
     assert_eq!(spi_for("203.0.113.23"), None);
+}
+
+/// esp/table/leaving.rs: the VPN gateway's SA whose peer is on the move.
+#[test]
+fn a_peer_on_the_move_is_held_for_until_the_sa_moves_then_its_old_address_follows() {
+    let t = SaTable::new(None);
+    let (a, b) = ("198.51.100.23", "203.0.113.23");
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let s = SaSpec {
+        mode: ModeName::Tunnel,
+        inner_local: None,
+        inner_peer: Some(ip("10.2.0.5")),
+        local: ip("192.0.2.1"),
+        peer: ip(a),
+        ..spec(Direction::Out, 0x500)
+    };
+    t.install(v(s)).unwrap();
+    let spi_for = |d: &str| t.read().outbound_for(ip(d)).map(|e| e.state.lock().unwrap().sa.spi());
+    let held_moving = || t.counters.list().into_iter().find(|(n, _)| *n == "held_moving").unwrap().1;
+    // The MN registers from b: packets for a (and b) wait, the home
+    // address's do not; a miss for them is taken (no sink needed), counted.
+    t.suspend_peers(&[ip(a), ip(b)], Duration::from_secs(60));
+    assert!(t.holds_for(ip(a)) && t.holds_for(ip(b)) && !t.holds_for(ip("10.2.0.5")));
+    assert_eq!(spi_for(a), Some(0x500), "the tables are untouched: the sender asks holds_for");
+    assert!(t.report_miss(ip(a)));
+    assert_eq!(held_moving(), 1);
+    assert!(!t.report_miss(ip("192.0.2.99")), "any other address: no sink, not held");
+    // The move: nothing waits any more, and both addresses select the SA,
+    // which seals to the new one.
+    t.move_outer(Direction::Out, 0x500, ip("192.0.2.1"), ip(b)).unwrap();
+    assert!(!t.holds_for(ip(a)) && !t.holds_for(ip(b)));
+    assert_eq!((spi_for(a), spi_for(b)), (Some(0x500), Some(0x500)));
+    assert!(!t.report_miss(ip(a)), "no longer on the move");
+    // A mark whose deadline passed holds nothing (a failed registration).
+    t.suspend_peers(&[ip(b)], Duration::ZERO);
+    assert!(!t.holds_for(ip(b)));
+    // The next move (back to a) drops the older name: a move without a
+    // mark keeps none.
+    t.move_outer(Direction::Out, 0x500, ip("192.0.2.1"), ip(a)).unwrap();
+    assert_eq!((spi_for(a), spi_for(b)), (Some(0x500), None));
 }
 
 #[test]
