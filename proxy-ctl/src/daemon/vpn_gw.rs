@@ -682,15 +682,7 @@ impl Gw {
                     });
                 }
                 GwAction::Forward { outbound_spi, dst, datagram } => {
-                    self.send_inner(outbound_spi, dst, &datagram, "gw_reply_forwarded");
-                    if !logs.is_empty() {
-                        // The SA moved: the HA's packets held for the MN (for
-                        // the address it left or its new one) follow the
-                        // reply from this thread, not after the ESP engine's
-                        // sender wakes up (traced: 60-80 us later).
-                        let n = self.path.send_held();
-                        debug!(target: "handover", step = "gw_held_sent", n, "held packets sent");
-                    }
+                    self.send_inner(outbound_spi, dst, &datagram, "gw_reply_forwarded")
                 }
                 GwAction::Challenge { outbound_spi, dst, datagram } => challenges.push((outbound_spi, dst, datagram)),
             }

@@ -158,12 +158,10 @@ pub struct SaTable {
     /// without SA (`holding`), so it releases them at once (eventfd; -1 if
     /// none).
     changed: std::os::fd::RawFd,
-    /// Packets are held (held.rs). Without any, a change does not wake
-    /// the TUN sender: on a handover the mover's own thread (the MN's
-    /// driver) would pay for waking a thread with nothing to do.
+    /// The TUN sender holds packets. Without any, a change does not wake
+    /// it: on a handover the mover's own thread (the MN's driver) would
+    /// pay for waking a thread with nothing to do.
     holding: std::sync::atomic::AtomicBool,
-    /// Local packets waiting for their SA (held.rs).
-    held: held::HeldQueue,
     /// Where workers report inner destinations that have no SA (the slow
     /// path: the HIP driver starts a base exchange).
     misses: Mutex<Option<MissSink>>,
@@ -223,7 +221,6 @@ impl SaTable {
             export,
             changed,
             holding: false.into(),
-            held: held::HeldQueue::default(),
             misses: Mutex::default(),
             first_esp: Mutex::default(),
             given_up: Mutex::default(),
@@ -240,11 +237,22 @@ impl SaTable {
         self.soft_limit.store(packets, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The eventfd that becomes readable when SAs change while packets
-    /// are held ([`SaTable::hold`]; poll it, read to reset with
-    /// [`SaTable::ack_changed`]).
+    /// The eventfd that becomes readable when SAs change while
+    /// [`SaTable::set_holding`] says packets wait (poll it; read to reset
+    /// with [`SaTable::ack_changed`]).
     pub fn changed_fd(&self) -> std::os::fd::RawFd {
         self.changed
+    }
+
+    /// The TUN sender holds packets (or no longer does). Having set it,
+    /// the sender looks at the table once more: a change that came
+    /// between its miss and this call did not signal.
+    pub fn set_holding(&self, holding: bool) {
+        use std::sync::atomic::{Ordering, fence};
+        self.holding.store(holding, Ordering::SeqCst);
+        // Pairs with the fence in signal_changed: either the sender's next
+        // look sees the change, or the change sees the flag.
+        fence(Ordering::SeqCst);
     }
 
     /// Reset the change signal.
@@ -763,9 +771,6 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-mod held;
 mod leaving;
-
-pub use held::HeldPacket;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 
 use std::{io, net::IpAddr, sync::Arc};
 
-use proxy_proto::esp::{Mode, gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
+use proxy_proto::esp::{gso::VIRTIO_NET_HDR_LEN, tunnel::seal_tunnel_packet};
 
 use super::rawsock::{self, HEADROOM};
 use super::{HostPath, Tun};
@@ -28,33 +28,6 @@ impl HostPath {
     /// and send it from the SA's local address to `dst`, or to the SA's
     /// peer. Counted like data (`esp_tx`, `drop_seal`, `drop_io`).
     pub fn send_inner(&self, spi: u32, inner: &[u8], dst: Option<IpAddr>) -> Result<(), ControlSendError> {
-        self.seal_send(spi, inner, dst, false)
-    }
-
-    /// Send the held packets whose tunnel-mode SA is there now from the
-    /// calling thread (esp/table/held.rs): the VPN gateway right after its
-    /// SA move, instead of waking the TUN sender for them. Data: charged
-    /// to the SA's credit like the sender's packets. Returns how many went.
-    pub fn send_held(&self) -> usize {
-        let mut sent = 0;
-        for h in self.table.take_ready(|e| e.mode == Mode::Tunnel) {
-            let spi = self
-                .table
-                .read()
-                .outbound_for(h.dst)
-                .map(|e| e.state.lock().unwrap_or_else(|e| e.into_inner()).sa.spi());
-            if let Some(spi) = spi
-                && self.seal_send(spi, &h.pkt, None, true).is_ok()
-            {
-                sent += 1;
-            }
-        }
-        sent
-    }
-
-    /// `charge`: the packet is data, sent only within the SA's credit
-    /// (an address not verified yet) and charged to it.
-    fn seal_send(&self, spi: u32, inner: &[u8], dst: Option<IpAddr>, charge: bool) -> Result<(), ControlSendError> {
         let c = &self.table.counters;
         let mut buf = vec![0u8; HEADROOM + inner.len() + 64];
         buf[HEADROOM..HEADROOM + inner.len()].copy_from_slice(inner);
@@ -62,10 +35,6 @@ impl HostPath {
             let t = self.table.read();
             let e = t.outbound_by_spi(spi).ok_or(SaError::NotFound(Direction::Out, spi))?;
             let mut st = e.state.lock().unwrap_or_else(|e| e.into_inner());
-            if charge && st.credit.is_some_and(|left| left < inner.len() as u64) {
-                c.inc(Counter::DropNoCredit);
-                return Err(ControlSendError::Seal("credit spent".into()));
-            }
             let mut rng_failed = false;
             let r = seal_tunnel_packet(&mut st.sa, &mut buf, HEADROOM..HEADROOM + inner.len(), &mut |iv| {
                 rng_failed |= aws_lc_rs::rand::fill(iv).is_err()
@@ -74,12 +43,7 @@ impl HostPath {
                 self.table.push_event(ev);
             }
             match r {
-                Ok(esp) if !rng_failed => {
-                    if let Some(left) = st.credit.filter(|_| charge) {
-                        st.credit = Some(left.saturating_sub(esp.len() as u64));
-                    }
-                    (esp, st.local, st.peer)
-                }
+                Ok(esp) if !rng_failed => (esp, st.local, st.peer),
                 Ok(_) => {
                     c.inc(Counter::DropSeal);
                     return Err(ControlSendError::Seal("no random IV".into()));

@@ -9,6 +9,7 @@ use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
 };
 
 use proxy_proto::esp::{
@@ -28,6 +29,20 @@ const TAILROOM: usize = 64;
 /// Largest local packet a frame takes.
 const MAX_PACKET: usize = FRAME - HEADROOM - TAILROOM;
 
+/// Packets held per destination, and in all, while an SA is set up.
+const HOLD_PER_PEER: usize = 16;
+const HOLD_TOTAL: usize = 256;
+/// How long a held packet waits for its SA before it is dropped.
+const HOLD_FOR: Duration = Duration::from_secs(10);
+
+/// A local packet waiting for its destination's SA (slow path: the
+/// allocation is per held packet, never on the fast path).
+struct Held {
+    dst: IpAddr,
+    since: Instant,
+    pkt: Vec<u8>,
+}
+
 struct Tx<'a> {
     table: &'a SaTable,
     v4: &'a RawEsp,
@@ -37,6 +52,9 @@ struct Tx<'a> {
     n: usize,
     out4: Vec<(usize, IpAddr, IpAddr)>,
     out6: Vec<(usize, IpAddr, IpAddr)>,
+    held: Vec<Held>,
+    /// What the SA table was last told about `held` (`set_holding`).
+    holding: bool,
     /// The proxy role's translator, with a segment buffer for it and the
     /// time of the current poll round.
     xlate: Option<&'a Translator>,
@@ -56,23 +74,27 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
         n: 0,
         out4: Vec::with_capacity(BATCH),
         out6: Vec::with_capacity(BATCH),
+        held: Vec::new(),
+        holding: false,
     };
     let mut big = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
-        // Held packets whose SA came go before we sleep: a change that
-        // came before they were held signalled nothing, and a moving
-        // peer's deadline (esp/table/leaving.rs) signals nothing.
-        if table.holds_packets() {
-            tx.release_held();
-        }
+        tx.tell_holding();
         let [readable, changed] = poll_in([tun.raw_fd(), table.changed_fd()]);
         if tx.xlate.is_some() {
             tx.now = monotonic_secs();
         }
         if changed {
             table.ack_changed();
+        }
+        // Held packets go on a change, and also once a moving peer's
+        // deadline has passed (esp/table/leaving.rs), which signals nothing.
+        if changed || !tx.held.is_empty() {
             tx.release_held();
+        }
+        if !tx.held.is_empty() {
+            tx.expire_held();
         }
         if !readable {
             tx.flush();
@@ -170,20 +192,63 @@ impl Tx<'_> {
         }
     }
 
-    /// Hold frame `i` (no SA for `dst` yet, or its peer moving): the SA
-    /// table keeps it (esp/table/held.rs).
+    /// Hold frame `i` (no SA for `dst` yet) and tell the slow path about
+    /// the first one; drop it if nobody will set an SA up or the queue is full.
     fn hold(&mut self, i: usize, dst: IpAddr) {
-        self.table.hold(dst, &self.batch.frame(i)[HEADROOM..HEADROOM + self.batch.len[i]]);
+        let c = &self.table.counters;
+        let for_dst = self.held.iter().filter(|h| h.dst == dst).count();
+        if for_dst >= HOLD_PER_PEER || self.held.len() >= HOLD_TOTAL || (for_dst == 0 && !self.table.report_miss(dst)) {
+            c.inc(Counter::DropNoSa);
+            return;
+        }
+        let pkt = self.batch.frame(i)[HEADROOM..HEADROOM + self.batch.len[i]].to_vec();
+        self.held.push(Held { dst, since: Instant::now(), pkt });
+        c.inc(Counter::Held);
     }
 
-    /// Stage the held packets whose SA is there now, and send them.
+    /// Before sleeping: the SA table signals changes only while packets
+    /// are held (`SaTable::set_holding`); when that starts, look once
+    /// more, for an SA that came between the miss and the flag.
+    fn tell_holding(&mut self) {
+        let holding = !self.held.is_empty();
+        if holding != self.holding {
+            self.holding = holding;
+            self.table.set_holding(holding);
+            if holding {
+                self.release_held();
+            }
+        }
+    }
+
+    /// SAs changed: stage the held packets whose SA is there now.
     fn release_held(&mut self) {
-        for h in self.table.take_ready(|_| true) {
+        let failed = self.table.take_given_up();
+        if !failed.is_empty() {
+            let before = self.held.len();
+            self.held.retain(|h| !failed.contains(&h.dst));
+            self.table.counters.add(Counter::DropNoSa, (before - self.held.len()) as u64);
+        }
+        let ready: Vec<Held> = {
+            let t = self.table.read();
+            let (ready, wait) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|h| t.outbound_for(h.dst).is_some() && !self.table.holds_for(h.dst));
+            self.held = wait;
+            ready
+        };
+        for h in ready {
             let i = self.slot();
             self.batch.frame_mut(i)[HEADROOM..HEADROOM + h.pkt.len()].copy_from_slice(&h.pkt);
             self.batch.len[i] = h.pkt.len();
+            self.table.counters.inc(Counter::Released);
         }
         self.flush();
+    }
+
+    fn expire_held(&mut self) {
+        let before = self.held.len();
+        self.held.retain(|h| h.since.elapsed() < HOLD_FOR);
+        self.table.counters.add(Counter::DropNoSa, (before - self.held.len()) as u64);
     }
 
     /// The next free frame, flushing the batch first when it is full.
