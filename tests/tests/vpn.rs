@@ -10,11 +10,12 @@
 //! exchange), real sockets, tshark on the wire.
 
 use std::{
+    collections::BTreeSet,
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket},
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -284,18 +285,28 @@ fn ping_ok(ns: &Netns, dst: &str) -> bool {
 /// A CN -> MN UDP stream at ~1 packet/ms with sequence numbers; returns
 /// (sent, received, stop flag).
 fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<AtomicBool>) {
+    let (sent, recv, _, stop) = udp_stream_numbered(cn, mn);
+    (sent, recv, stop)
+}
+
+/// [`udp_stream`], with the set of sequence numbers received too.
+#[allow(clippy::type_complexity)]
+fn udp_stream_numbered(
+    cn: &str,
+    mn: &str,
+) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Mutex<BTreeSet<u64>>>, Arc<AtomicBool>) {
     let (sent, recv, stop) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-    let (r, s2) = (recv.clone(), stop.clone());
+    let got: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
+    let (r, g, s2) = (recv.clone(), got.clone(), stop.clone());
     in_netns(mn, move || {
         let sock = UdpSocket::bind("10.2.0.5:5000").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let mut buf = [0u8; 64];
         while !s2.load(Ordering::Relaxed) {
-            if let Ok(n) = sock.recv(&mut buf)
-                && n == 8
-            {
+            if let Ok(8) = sock.recv(&mut buf) {
                 r.fetch_add(1, Ordering::Relaxed);
+                g.lock().unwrap().insert(u64::from_be_bytes(buf[..8].try_into().unwrap()));
             }
         }
     });
@@ -311,7 +322,7 @@ fn udp_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Atomic
             std::thread::sleep(Duration::from_millis(1));
         }
     });
-    (sent, recv, stop)
+    (sent, recv, got, stop)
 }
 
 /// A paced TCP transfer CN -> MN's home address (`total` bytes, 32 KiB

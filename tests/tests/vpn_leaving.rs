@@ -5,49 +5,11 @@
 //! instead of being sealed to an address the MN no longer takes ESP at.
 //! Topology and helpers: vpn.rs.
 
-use std::{
-    collections::BTreeSet,
-    net::UdpSocket,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::atomic::Ordering;
 
-use integration_tests::{Proxy, in_netns, wait_until};
+use integration_tests::{Proxy, wait_until};
 
 use super::*;
-
-/// A CN -> MN stream at ~1 packet/ms: (sequence numbers sent so far, the
-/// set received, stop flag).
-fn numbered_stream(cn: &str, mn: &str) -> (Arc<AtomicU64>, Arc<Mutex<BTreeSet<u64>>>, Arc<AtomicBool>) {
-    let got: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
-    let (sent, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-    let (g, s2) = (got.clone(), stop.clone());
-    in_netns(mn, move || {
-        let sock = UdpSocket::bind("10.2.0.5:5001").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        let mut buf = [0u8; 64];
-        while !s2.load(Ordering::Relaxed) {
-            if let Ok(8) = sock.recv(&mut buf) {
-                g.lock().unwrap().insert(u64::from_be_bytes(buf[..8].try_into().unwrap()));
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(100));
-    let (s, s3) = (sent.clone(), stop.clone());
-    in_netns(cn, move || {
-        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
-        while !s3.load(Ordering::Relaxed) {
-            let i = s.load(Ordering::Relaxed);
-            let _ = sock.send_to(&i.to_be_bytes(), "10.2.0.5:5001");
-            s.store(i + 1, Ordering::Relaxed);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    (sent, got, stop)
-}
 
 #[test]
 fn vpn_gateway_sends_what_the_home_agent_sent_to_the_address_left_to_the_new_one() {
@@ -58,7 +20,7 @@ fn vpn_gateway_sends_what_the_home_agent_sent_to_the_address_left_to_the_new_one
     // and sends them with the SA move the retransmitted request brings.
     let v = vpn(Keying::hip, true, 300, 3);
     let spis = hip_spis(&v);
-    let (sent, got, stop) = numbered_stream(&v.t.cn.name, &v.t.mn_ns.name);
+    let (sent, _, got, stop) = udp_stream_numbered(&v.t.cn.name, &v.t.mn_ns.name);
     assert!(wait_until(5, || got.lock().unwrap().len() > 100), "UDP before the move");
     let esp = |p: &Proxy, n: &str| p.counter_of("sa list", n);
     assert_eq!((esp(&v.gw, "held_moving"), esp(&v.gw, "held")), (0, 0));
