@@ -396,7 +396,8 @@ demo_vpn() {
   source "$ROOT/scripts/vpn-topo.sh"
   vpn_topo
   local D="$STATE/vpn"; mkdir -p "$D"
-  vpn_configs "$D" true 1000 3
+  # GW and MN receive the tunnel's ESP on AF_XDP ([esp] host_datapath).
+  VPN_DATAPATH=af_xdp vpn_configs "$D" true 1000 3
   vpn_start "$D"
   V() { "$CTL" --socket "$D/$1.sock" "${@:2}"; }
   sleep 0.5
@@ -406,11 +407,17 @@ demo_vpn() {
   V ha vpn bindings
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
   say "MN: address on eth_a removed, 203.0.113.23 added on eth_b (rtnetlink -> SAs moved -> Registration through the tunnel)"
+  # A ping every 2 ms from the CN across the move: what the HA still sends
+  # to the address the MN left is held by the GW and follows the SA move.
+  nsx "$CN" ping -i 0.002 -c 400 -q 10.2.0.5 > "$D/ping-move.txt" &
+  local pp=$!
+  sleep 0.3
   vpn_move "$MN" eth_a eth_b 203.0.113.23 203.0.113.1
-  sleep 0.5
+  wait "$pp" || true
+  tail -2 "$D/ping-move.txt"; echo "(pings every 2 ms across the move)"
   V ha vpn bindings
   V gw vpn bundles; echo "(same SPIs as before the move: no re-keying)"
-  V gw sa list; echo "(the GW's SAs in the ESP engine's table, moved to the new care-of address)"
+  V gw sa list; echo "(the GW's SAs in the ESP engine's table, moved to the new care-of address; ESP received on AF_XDP: xsk_rx; held_moving: held for the address left)"
   V mn vpn history
   nsx "$CN" ping -c2 -i0.3 -q 10.2.0.5 | tail -2
 }
