@@ -53,8 +53,6 @@ struct Tx<'a> {
     out4: Vec<(usize, IpAddr, IpAddr)>,
     out6: Vec<(usize, IpAddr, IpAddr)>,
     held: Vec<Held>,
-    /// What the SA table was last told about `held` (`set_holding`).
-    holding: bool,
     /// The proxy role's translator, with a segment buffer for it and the
     /// time of the current poll round.
     xlate: Option<&'a Translator>,
@@ -75,26 +73,27 @@ pub fn run(table: &SaTable, tun: &Tun, v4: &RawEsp, v6: &RawEsp, stop: &AtomicBo
         out4: Vec::with_capacity(BATCH),
         out6: Vec::with_capacity(BATCH),
         held: Vec::new(),
-        holding: false,
     };
     let mut big = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
     let c = &table.counters;
     while !stop.load(Ordering::Relaxed) {
-        tx.tell_holding();
+        // The SA table signals changes only while packets are held
+        // (`SaTable::set_holding`). With some held, look at the table
+        // before sleeping too: a change between a miss and the flag
+        // signalled nothing, and neither does a moving peer's deadline
+        // (esp/table/leaving.rs).
+        table.set_holding(!tx.held.is_empty());
+        if !tx.held.is_empty() {
+            tx.release_held();
+            tx.expire_held();
+        }
         let [readable, changed] = poll_in([tun.raw_fd(), table.changed_fd()]);
         if tx.xlate.is_some() {
             tx.now = monotonic_secs();
         }
         if changed {
             table.ack_changed();
-        }
-        // Held packets go on a change, and also once a moving peer's
-        // deadline has passed (esp/table/leaving.rs), which signals nothing.
-        if changed || !tx.held.is_empty() {
             tx.release_held();
-        }
-        if !tx.held.is_empty() {
-            tx.expire_held();
         }
         if !readable {
             tx.flush();
@@ -204,20 +203,6 @@ impl Tx<'_> {
         let pkt = self.batch.frame(i)[HEADROOM..HEADROOM + self.batch.len[i]].to_vec();
         self.held.push(Held { dst, since: Instant::now(), pkt });
         c.inc(Counter::Held);
-    }
-
-    /// Before sleeping: the SA table signals changes only while packets
-    /// are held (`SaTable::set_holding`); when that starts, look once
-    /// more, for an SA that came between the miss and the flag.
-    fn tell_holding(&mut self) {
-        let holding = !self.held.is_empty();
-        if holding != self.holding {
-            self.holding = holding;
-            self.table.set_holding(holding);
-            if holding {
-                self.release_held();
-            }
-        }
     }
 
     /// SAs changed: stage the held packets whose SA is there now.
