@@ -43,7 +43,7 @@ nsx "$R" sysctl -qw net.ipv4.ip_forward=1
     echo "host-record=plain$i.example,192.0.2.$(( (i % 200) + 20 ))"
   done
 } > "$STATE/upstream.conf"
-ip netns exec "$U" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file="$STATE/upstream.conf" \
+ip netns exec "$U" dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file="$STATE/upstream.conf" \
   --listen-address=192.0.2.10 --bind-interfaces --local=/example/ --local-ttl=300 --cache-size=0 \
   --dns-forward-max=10000 2> "$STATE/upstream.log" & PIDS+=($!)
 for i in $(seq 1 "$NAMES"); do echo "hip$i.example A"; echo "plain$i.example A"; done | shuf > "$STATE/queries"
@@ -89,7 +89,7 @@ T
 }
 
 dnsmasq_ref() { # $1 = cache size -> "qps lost"
-  ip netns exec "$R" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+  ip netns exec "$R" dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file=/dev/null \
     --listen-address=10.1.0.1 --bind-interfaces --server=192.0.2.10 --cache-size="$1" --dns-forward-max=10000 \
     2>> "$STATE/ref.log" & REFPID=$!; PIDS+=($REFPID)
   for _ in $(seq 50); do nsx "$C" kdig @10.1.0.1 plain1.example +short +timeout=1 2>/dev/null | grep -q . && break; sleep 0.1; done

@@ -143,7 +143,7 @@ fi
 # workers carry established flows; "tun": the TUN path alone).
 proxy_case() { # tag datapath -> R_TCP R_OFF R_PPS
 ptopo "$1"
-ip netns exec "$H" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
+ip netns exec "$H" dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
   --listen-address=192.0.2.10 --local=/example/ --host-record=hip-host.example,192.0.2.10 \
   --dns-rr=hip-host.example,55,"$RDATA" >/dev/null 2>&1 & PIDS+=($!)
 cat > "$STATE/h$1.toml" <<T

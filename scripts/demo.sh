@@ -117,7 +117,7 @@ say "DNS: the proxy is the legacy hosts' resolver; upstream is dnsmasq on the se
 # RDATA of RFC 8005 §6's example HIP RR (HIT + RSA key), as encoded by
 # dnspython: dns.rdata.from_text(IN, HIP, "2 2001...D578 AwEAAb...").to_wire().hex()
 HIP_RR=10020084200100107b1a74df365639cc39f1d57803010001b771ca136e4aeb5ce44333c53b3d2c13c22243851fc708bcce29f7e2eb5787b5f56ccad34f8223acc10904ddb56b2ec4a6d6232f3b50ea094f0914b3b941bbe529af582c36bbadefdaf2adaf9b4911906f5b2522603c615272b880ec8fb930cc6ee39c444daa75b1678f005a4b2499d1da5433f805c7a5ad3237acc5dd5c5e43
-nsx "$S" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+nsx "$S" dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file=/dev/null \
   --listen-address=192.0.2.10 --bind-interfaces --local=/example/ --local-ttl=60 \
   --host-record=hip-host.example,192.0.2.10 --dns-rr=hip-host.example,55,$HIP_RR \
   --host-record=plain.example,192.0.2.10 2>/dev/null & PIDS+=($!)
@@ -317,7 +317,7 @@ import base64, json, sys
 alg, hit, pk = json.load(open(sys.argv[1]))["hip_rr"].split()
 h, k = bytes.fromhex(hit), base64.b64decode(pk)
 print((bytes([len(h), int(alg)]) + len(k).to_bytes(2, "big") + h + k).hex())' "$STATE/xh.id")
-  nsx "$XH" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
+  nsx "$XH" dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
     --listen-address=192.0.2.10 --local=/example/ --host-record=hip-host.example,192.0.2.10 \
     --dns-rr=hip-host.example,55,"$rdata" 2>/dev/null & PIDS+=($!)
   printf '[control]\nsocket = "%s"\n[hip]\nidentities = ["%s"]\n[esp]\ntun = "hip0"\ntun_addrs = ["%s/28"]\n' \

@@ -6,6 +6,7 @@
 //! test panics.
 
 mod background;
+mod dnsmasq;
 mod http;
 mod lan;
 mod netns;
@@ -14,6 +15,7 @@ pub mod sockets;
 mod xdp_fixture;
 
 pub use background::Background;
+pub use dnsmasq::Dnsmasq;
 pub use http::http_blob_server;
 pub use lan::{FAR_V4, FAR_V6, LegacyLan, PROXY_LAN_V4, PROXY_LAN_V6, PROXY_WAN_V4, PROXY_WAN_V6};
 pub use netns::{Netns, in_netns, unique};

@@ -4,13 +4,12 @@
 use std::{
     io::{Read, Write},
     net::{IpAddr, SocketAddr, TcpListener},
-    process::{Child, Command, Stdio},
     str::FromStr,
     sync::{Arc, Barrier},
     time::Duration,
 };
 
-use integration_tests::{Netns, in_netns, sockets};
+use integration_tests::{Dnsmasq, Netns, in_netns, sockets};
 use proxy_proto::dns::HipRdata;
 
 use crate::topo::*;
@@ -18,44 +17,17 @@ use crate::topo::*;
 /// RFC 8005 §6's example record (HIT and RSA key), without rendezvous servers.
 const HIP_RR_TEXT: &str = "2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D";
 
-struct Dnsmasq(Child);
+/// dnsmasq as the upstream on the server (192.0.2.10 and 2001:db8::10),
+/// authoritative for `example` from `records` (dnsmasq options, TTL 60).
+fn upstream_dns(server: &Netns, records: &[String]) -> Dnsmasq {
+    upstream_dns_at(server, &format!("{SERVER_V4},{SERVER_V6}"), SERVER_V4, records)
+}
 
-impl Dnsmasq {
-    /// dnsmasq as the upstream on the server (192.0.2.10 and 2001:db8::10),
-    /// authoritative for `example` from `records` (dnsmasq options); waits
-    /// until it answers.
-    fn start(server: &Netns, records: &[String]) -> Dnsmasq {
-        Dnsmasq::start_at(server, &format!("{SERVER_V4},{SERVER_V6}"), SERVER_V4, records)
-    }
-
-    /// dnsmasq in `ns` on the `listen` addresses (comma-separated), checked
-    /// at `check`.
-    fn start_at(ns: &Netns, listen: &str, check: &str, records: &[String]) -> Dnsmasq {
-        let server = ns;
-        let d = Dnsmasq(
-            Command::new("ip")
-                .args(["netns", "exec", &server.name, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts"])
-                .args(["--conf-file=/dev/null", "--bind-interfaces", "--local-ttl=60"])
-                .arg(format!("--listen-address={listen}"))
-                .arg("--local=/example/")
-                .arg("--host-record=ready.example,192.0.2.99")
-                .args(records)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("dnsmasq"),
-        );
-        assert!(
-            integration_tests::wait_until(10, || integration_tests::sh_try(&format!(
-                "ip netns exec {} kdig @{check} ready.example A +short +timeout=1",
-                server.name
-            ))
-            .1
-            .contains("192.0.2.99")),
-            "dnsmasq did not come up"
-        );
-        d
-    }
+/// Like [`upstream_dns`], on the `listen` addresses, checked at `check`.
+fn upstream_dns_at(ns: &Netns, listen: &str, check: &str, records: &[String]) -> Dnsmasq {
+    let mut r = vec!["--local-ttl=60".to_owned()];
+    r.extend_from_slice(records);
+    Dnsmasq::start(ns, listen, check, &r)
 }
 
 /// The hex RDATA dnsmasq's --dns-rr takes for a presentation-form HIP RR.
@@ -69,13 +41,6 @@ fn rr_hex(text: &str) -> String {
 fn rr_text(last_hit_byte: u8) -> String {
     let key = HIP_RR_TEXT.split(' ').nth(2).unwrap();
     format!("2 200100107B1A74DF365639CC39F1D5{last_hit_byte:02X} {key}")
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn kdig(ns: &str, name: &str, rtype: &str) -> Vec<String> {
@@ -96,7 +61,7 @@ fn dns_hip_name_gets_a_working_substitute() {
     }
     let rr = HipRdata::from_str(HIP_RR_TEXT).expect("RFC 8005 example parses");
     let hex: String = rr.to_bytes().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-    let dnsmasq = Dnsmasq::start(
+    let dnsmasq = upstream_dns(
         &t.server,
         &[
             "--host-record=hip.example,192.0.2.10".into(),
@@ -243,7 +208,7 @@ fn dns_queries_to_any_resolver_are_steered_udp_and_tcp() {
     drop_topo_mappings(&t);
     let mut records = hip_host_records("hip.example", 0x01);
     records.push("--host-record=plain.example,192.0.2.10".into());
-    let _dnsmasq = Dnsmasq::start(&t.server, &records);
+    let _dnsmasq = upstream_dns(&t.server, &records);
     let ns = &t.legacy[0].name;
 
     // The legacy host's resolver is the upstream's own address: the proxy
@@ -318,7 +283,7 @@ fn dns_stub_resolvers_getent_and_python_through_steering() {
     let mut records = hip_host_records("hip.example", 0x02);
     records.push("--cname=alias.example,hip.example".into());
     records.push("--host-record=plain.example,192.0.2.10".into());
-    let _dnsmasq = Dnsmasq::start(&t.server, &records);
+    let _dnsmasq = upstream_dns(&t.server, &records);
     let (udp_ns, tcp_ns) = (&t.legacy[0].name, &t.legacy[1].name);
     // The legacy hosts' configured resolver is the upstream itself; the
     // second host's glibc uses TCP only (use-vc).
@@ -385,7 +350,7 @@ ttl = 30
     records.push("--host-record=rvs.example,192.0.2.53,2001:db8::53".into());
     records.push("--log-queries".into());
     records.push(format!("--log-facility={}", log.display()));
-    let _dnsmasq = Dnsmasq::start(&t.server, &records);
+    let _dnsmasq = upstream_dns(&t.server, &records);
     let ns = &t.legacy[0].name;
 
     // The static table: answered with no upstream query.
@@ -445,7 +410,7 @@ fn dns_pool_exhausted_and_upstream_down_give_servfail() {
     let mut records = hip_host_records("h1.example", 0x11);
     records.extend(hip_host_records("h2.example", 0x12));
     records.extend(hip_host_records("h3.example", 0x13));
-    let dnsmasq = Dnsmasq::start(&t.server, &records);
+    let dnsmasq = upstream_dns(&t.server, &records);
     let ns = &t.legacy[0].name;
     let s1 = kdig(ns, "h1.example", "A");
     let s2 = kdig(ns, "h2.example", "A");
@@ -473,7 +438,7 @@ fn dns_expiry_frees_idle_substitutes_but_not_those_with_flows() {
     drop_topo_mappings(&t);
     let mut records = hip_host_records("busy.example", 0x21);
     records.extend(hip_host_records("idle.example", 0x22));
-    let _dnsmasq = Dnsmasq::start(&t.server, &records);
+    let _dnsmasq = upstream_dns(&t.server, &records);
     let ns = &t.legacy[0].name;
     let busy: IpAddr = kdig(ns, "busy.example", "A")[0].parse().unwrap();
     let idle: IpAddr = kdig(ns, "idle.example", "A")[0].parse().unwrap();
@@ -512,10 +477,10 @@ fn dns_upstream_on_the_lan_is_not_steered() {
     let t = Topo::with(true, 300, dns);
     drop_topo_mappings(&t);
     let (client, upstream) = (&t.legacy[0], &t.legacy[1]);
-    let _lan_dns = Dnsmasq::start_at(upstream, "10.1.0.12", "10.1.0.12", &hip_host_records("hip.example", 0x41));
+    let _lan_dns = upstream_dns_at(upstream, "10.1.0.12", "10.1.0.12", &hip_host_records("hip.example", 0x41));
     // An outside resolver the upstream itself asks (its recursion).
     t.server.route("10.1.0.0/24 via 192.0.2.1");
-    let _outside = Dnsmasq::start(&t.server, &["--host-record=outside.example,192.0.2.77".into()]);
+    let _outside = upstream_dns(&t.server, &["--host-record=outside.example,192.0.2.77".into()]);
     let sub = kdig_at(&client.name, SERVER_V4, "hip.example", "A", "");
     assert!(sub.len() == 1 && sub[0].starts_with("100.64.0."), "client steered, upstream on the LAN: {sub:?}");
     let steered = t.proxy.counter("dns_steered");

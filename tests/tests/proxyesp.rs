@@ -19,7 +19,7 @@ use std::{
 };
 
 use integration_tests::{
-    Background, FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_LAN_V4, PROXY_WAN_V4, Proxy, ProxyConfig, sh, unique,
+    Background, Dnsmasq, FAR_V4, FAR_V6, LegacyLan, Netns, PROXY_LAN_V4, PROXY_WAN_V4, Proxy, ProxyConfig, sh, unique,
     wait_until,
 };
 use proxy_proto::dns::HipRdata;
@@ -37,7 +37,7 @@ pub(crate) struct Env {
     // Field order is drop order: daemons and servers, then namespaces.
     pub(crate) proxy: Proxy,
     pub(crate) host: Proxy,
-    _dnsmasq: Background,
+    _dnsmasq: Dnsmasq,
     pub(crate) legacy: [Netns; 2],
     pub(crate) hns: Netns,
     pub(crate) pns: Netns,
@@ -86,20 +86,11 @@ pub(crate) fn env_engine(datapath: &str, dns_extra: &str, proxy_extra: impl Fn(&
     // The host's HIP RR (RFC 8005) at an upstream the proxy asks.
     let rr = HipRdata::from_str(host_id["hip_rr"].as_str().unwrap()).expect("hip_rr parses");
     let hex: String = rr.to_bytes().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-    let dnsmasq = Background::spawn(
+    let dnsmasq = Dnsmasq::start(
         &hns,
-        &format!(
-            "dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
-             --listen-address={HOST4} --local=/example/ --host-record=ready.example,192.0.2.99 \
-             --host-record={NAME},{HOST4},{HOST6} --dns-rr={NAME},55,{hex}"
-        ),
-    );
-    assert!(
-        wait_until(10, || hns
-            .sh_try(&format!("kdig @{HOST4} ready.example A +short +timeout=1"))
-            .1
-            .contains("192.0.2.99")),
-        "dnsmasq did not come up"
+        HOST4,
+        HOST4,
+        &[format!("--host-record={NAME},{HOST4},{HOST6}"), format!("--dns-rr={NAME},55,{hex}")],
     );
     // The HIP host: our own daemon, role host, its HIT on a TUN device.
     let host = Proxy::start_config(

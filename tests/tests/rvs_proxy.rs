@@ -13,7 +13,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use integration_tests::{Background, Netns, Proxy, ProxyConfig, sh, sh_try, unique, wait_until};
+use integration_tests::{Background, Dnsmasq, Netns, Proxy, ProxyConfig, sh, sh_try, unique, wait_until};
 use proxy_proto::dns::HipRdata;
 use serde_json::Value;
 
@@ -69,16 +69,11 @@ fn rvs_proxy_reaches_host_via_rvs_mapping_follows_real_locator_and_move() {
     // the name has no A record of its own.
     let rr = HipRdata::from_str(&format!("{} rvs.example.", hid["hip_rr"].as_str().unwrap())).unwrap();
     let hex: String = rr.to_bytes().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-    let _dnsmasq = Background::spawn(
+    let _dnsmasq = Dnsmasq::start(
         &vns,
-        &format!(
-            "dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
-             --listen-address={RVS4} --local=/example/ --host-record=rvs.example,{RVS4} --dns-rr={NAME},55,{hex}"
-        ),
-    );
-    assert!(
-        wait_until(10, || vns.sh_try(&format!("kdig @{RVS4} rvs.example A +short +timeout=1")).1.contains(RVS4)),
-        "dnsmasq did not come up"
+        RVS4,
+        RVS4,
+        &[format!("--host-record=rvs.example,{RVS4}"), format!("--dns-rr={NAME},55,{hex}")],
     );
     let rvs = Proxy::start_config(
         &vns,
