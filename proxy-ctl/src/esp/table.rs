@@ -184,6 +184,9 @@ pub struct SaTable {
     /// into the AF_XDP steering maps (the eventfd above has its own
     /// reader, the TUN sender).
     sas_changed: tokio::sync::Notify,
+    /// A fast receive path told of new inbound SPIs before they are
+    /// installed (steering.rs).
+    steering: Mutex<Option<std::sync::Arc<dyn steering::InboundSteering>>>,
 }
 
 /// Where misses go, and which destinations the slow path can set up SAs
@@ -228,6 +231,7 @@ impl SaTable {
             events_ready: tokio::sync::Notify::new(),
             sas_changed: tokio::sync::Notify::new(),
             leaving: leaving::Leaving::default(),
+            steering: Mutex::default(),
         }
     }
 
@@ -429,6 +433,7 @@ impl SaTable {
 
     /// Install one SA direction.
     pub fn install(&self, v: ValidSa) -> Result<(), SaError> {
+        self.steer_new(&[&v]);
         {
             let mut t = self.write();
             Self::check_free(&t, &v)?;
@@ -445,6 +450,7 @@ impl SaTable {
         if outbound.spec.direction != Direction::Out || inbound.spec.direction != Direction::In {
             return Err(SaError::Invalid("install_pair wants an outbound and an inbound SA".into()));
         }
+        self.steer_new(&[&inbound]);
         {
             let mut t = self.write();
             Self::check_free(&t, &outbound)?;
@@ -772,5 +778,7 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
 }
 
 mod leaving;
+mod steering;
+pub use steering::InboundSteering;
 #[cfg(test)]
 mod tests;

@@ -16,20 +16,23 @@
 //! the steering map (the raw-socket path opens it), fragments, a queue
 //! without a socket (`xsk_missing`). Sending stays on the raw socket.
 //!
-//! The SPI map follows the SA table (a rekey's new inbound SPI, an SA
-//! removed): a control thread compares the table's inbound SPIs with what
-//! it wrote, on a short tick, and copies the program's and the sockets'
-//! kernel counters into the engine counters (`sa list`: `xsk_*`).
+//! The SPI map follows the SA table: a new inbound SPI is written by the
+//! installer itself, before the SA is in the table and before the R2 or
+//! UPDATE that announces it leaves (`SaTable::set_steering`), so even the
+//! first packet on it is steered. A control thread compares the table's
+//! inbound SPIs with what was written, on every change and a short tick
+//! (removals; a write that failed), and copies the program's and the
+//! sockets' kernel counters into the engine counters (`sa list`: `xsk_*`).
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     os::fd::BorrowedFd,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -52,6 +55,7 @@ use crate::{
             socket::{self, BindMode, FRAME_SIZE, Xsk},
         },
         counters::Counter,
+        table::InboundSteering,
         tunnel_hook::TunnelHook,
     },
 };
@@ -77,6 +81,7 @@ pub struct XskOptions {
 /// The running receive workers and their control thread; dropping it
 /// stops them, detaches `xdp_host` and closes the sockets.
 pub struct XskRx {
+    table: Arc<SaTable>,
     stop: Arc<AtomicBool>,
     control: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -113,7 +118,8 @@ impl XskRx {
         let zero_copy = sockets.iter().all(|s| s.zero_copy);
         let fds: Vec<i32> = sockets.iter().map(|s| s.raw_fd()).collect();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut rx = XskRx { stop: stop.clone(), control: None, workers: Vec::new(), sockets: fds.len() };
+        let mut rx =
+            XskRx { table: table.clone(), stop: stop.clone(), control: None, workers: Vec::new(), sockets: fds.len() };
         for (i, s) in sockets.into_iter().enumerate() {
             let (table, tun, stop, hook) = (table.clone(), tun.clone(), stop.clone(), hook.clone());
             // On error `rx` drops: the workers started so far stop.
@@ -122,10 +128,13 @@ impl XskRx {
                 Worker { xsk: s, gro: Coalescer::default() }.run(&table, &tun, &stop, hook.as_deref())
             })?);
         }
+        let steering = Arc::new(Steering(Mutex::new(Steered { programs, spis: HashMap::new() })));
+        // SPIs already installed are written by the control thread's first look.
+        table.set_steering(Some(steering.clone()));
         rx.control = Some(
             std::thread::Builder::new()
                 .name("esp-xsk-sync".into())
-                .spawn(move || control(programs, &fds, &table, &stop))?,
+                .spawn(move || control(&steering, &fds, &table, &stop))?,
         );
         tracing::info!(
             interfaces = ?opts.interfaces,
@@ -139,9 +148,10 @@ impl XskRx {
 
 impl Drop for XskRx {
     fn drop(&mut self) {
+        // The table lets go of the programs first, then the control
+        // thread (it owns them and reads the workers' sockets).
+        self.table.set_steering(None);
         self.stop.store(true, Ordering::Relaxed);
-        // The control thread first: it owns the programs and reads the
-        // workers' sockets.
         if let Some(c) = self.control.take() {
             let _ = c.join();
         }
@@ -202,10 +212,75 @@ fn received(frame: &[u8], off: usize, len: usize) -> Option<Received> {
     Some(Received { esp: base + o.esp.start..base + o.esp.end, src: o.src, dst: Some(o.dst), hops: o.hops })
 }
 
-/// The control thread: SPI map in line with the SA table, counters copied.
-/// It wakes on every SA change (a rekey's new inbound SPI must be steered
-/// before the peer sends on it, a round trip later) and on a tick.
-fn control(mut programs: Vec<HostXdp>, fds: &[i32], table: &SaTable, stop: &AtomicBool) {
+/// The programs on every interface and the SPIs written to all of them
+/// (with when), shared by the installer ([`InboundSteering`]) and the
+/// control thread.
+struct Steered {
+    programs: Vec<HostXdp>,
+    spis: HashMap<u32, Instant>,
+}
+
+struct Steering(Mutex<Steered>);
+
+impl Steering {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Steered> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl InboundSteering for Steering {
+    fn steer(&self, spi: u32) {
+        let mut s = self.lock();
+        if !s.spis.contains_key(&spi) {
+            s.add(spi);
+        }
+    }
+}
+
+/// An SPI the installer steered is not in the table yet, for a moment:
+/// the sync leaves it alone that long.
+const INSTALL_GRACE: Duration = Duration::from_secs(2);
+
+impl Steered {
+    /// Write `spi` to every program's map; remembered once all have it
+    /// (one that failed is tried again on the next sync).
+    fn add(&mut self, spi: u32) {
+        let mut ok = true;
+        for p in self.programs.iter_mut() {
+            if let Err(e) = p.steer_spi(spi, true) {
+                tracing::warn!(iface = %p.iface, spi = format_args!("{spi:#010x}"), "SPI steering not set: {e}");
+                ok = false;
+            }
+        }
+        if ok {
+            tracing::debug!(spi = format_args!("{spi:#010x}"), "AF_XDP: steering the inbound SPI");
+            self.spis.insert(spi, Instant::now());
+        }
+    }
+
+    /// Make the maps hold the table's inbound SPIs (`want`), and those
+    /// steered for an install under way.
+    fn sync(&mut self, want: &HashSet<u32>) {
+        for spi in want.iter().filter(|s| !self.spis.contains_key(s)).copied().collect::<Vec<_>>() {
+            self.add(spi);
+        }
+        let gone: Vec<u32> = self
+            .spis
+            .iter()
+            .filter(|(spi, at)| !want.contains(spi) && at.elapsed() > INSTALL_GRACE)
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in gone {
+            if self.programs.iter_mut().all(|p| p.steer_spi(spi, false).is_ok()) {
+                self.spis.remove(&spi);
+            }
+        }
+    }
+}
+
+/// The control thread: the SPI maps in line with the SA table (removals,
+/// repairs), counters copied. It wakes on every SA change and on a tick.
+fn control(steering: &Steering, fds: &[i32], table: &SaTable, stop: &AtomicBool) {
     // A runtime of its own for the SA table's change notification.
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
@@ -214,46 +289,21 @@ fn control(mut programs: Vec<HostXdp>, fds: &[i32], table: &SaTable, stop: &Atom
             return;
         }
     };
-    let mut applied: HashSet<u32> = HashSet::new();
     rt.block_on(async {
         while !stop.load(Ordering::Relaxed) {
             let want: HashSet<u32> =
                 table.list(false).into_iter().filter(|s| s.direction == Direction::In).map(|s| s.spi).collect();
-            if want != applied {
-                applied = sync_spis(&mut programs, &applied, &want);
+            {
+                let mut s = steering.lock();
+                s.sync(&want);
+                copy_counters(&s.programs, fds, table);
             }
-            copy_counters(&programs, fds, table);
             tokio::select! {
                 _ = tokio::time::sleep(SYNC_EVERY) => {}
                 _ = table.sas_changed() => {}
             }
         }
     });
-}
-
-/// Write the difference to every program's SPI map; returns what is now
-/// steered everywhere (an SPI that failed is tried again next tick).
-fn sync_spis(programs: &mut [HostXdp], applied: &HashSet<u32>, want: &HashSet<u32>) -> HashSet<u32> {
-    let mut now = applied.clone();
-    for spi in want.difference(applied) {
-        let mut ok = true;
-        for p in programs.iter_mut() {
-            if let Err(e) = p.steer_spi(*spi, true) {
-                tracing::warn!(iface = %p.iface, spi = format_args!("{spi:#010x}"), "SPI steering not set: {e}");
-                ok = false;
-            }
-        }
-        if ok {
-            tracing::debug!(spi = format_args!("{spi:#010x}"), "AF_XDP: steering the inbound SPI");
-            now.insert(*spi);
-        }
-    }
-    for spi in applied.difference(want) {
-        if programs.iter_mut().all(|p| p.steer_spi(*spi, false).is_ok()) {
-            now.remove(spi);
-        }
-    }
-    now
 }
 
 fn copy_counters(programs: &[HostXdp], fds: &[i32], table: &SaTable) {

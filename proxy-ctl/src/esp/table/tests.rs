@@ -266,3 +266,36 @@ fn a_rekeyed_vpn_tunnel_sa_keeps_its_outer_peer_selector_credit_and_hip_peer() {
     drop(r);
     assert_eq!(t.hip_peer_of_outbound(0x201), Some(hit));
 }
+
+/// Records the SPIs it is told to steer, and whether the SA was already
+/// in the table then (it must not be: steering comes first).
+#[derive(Default)]
+struct Recorder {
+    table: std::sync::OnceLock<std::sync::Weak<SaTable>>,
+    steered: Mutex<Vec<(u32, bool)>>,
+}
+
+impl InboundSteering for Recorder {
+    fn steer(&self, spi: u32) {
+        let installed = self.table.get().and_then(|w| w.upgrade()).is_some_and(|t| t.read().inbound(spi).is_some());
+        self.steered.lock().unwrap().push((spi, installed));
+    }
+}
+
+#[test]
+fn new_inbound_spis_are_steered_before_they_are_installed() {
+    let t = std::sync::Arc::new(SaTable::new(None));
+    let r = std::sync::Arc::new(Recorder::default());
+    r.table.set(std::sync::Arc::downgrade(&t)).unwrap();
+    t.set_steering(Some(r.clone()));
+    t.install_pair(v(spec(Direction::Out, 0x200)), v(spec(Direction::In, 0x300))).unwrap();
+    let s = SaSpec { inner_peer: Some("2001:20::3".parse().unwrap()), ..spec(Direction::Out, 0x201) };
+    t.install(v(s)).unwrap();
+    t.install(v(spec(Direction::In, 0x301))).unwrap();
+    // Outbound SAs are not steered; each inbound one before it went in.
+    assert_eq!(*r.steered.lock().unwrap(), [(0x300, false), (0x301, false)]);
+    assert!(t.read().inbound(0x301).is_some());
+    t.set_steering(None);
+    t.install(v(spec(Direction::In, 0x302))).unwrap();
+    assert_eq!(r.steered.lock().unwrap().len(), 2, "no steering once unset");
+}
