@@ -365,10 +365,19 @@ impl SaTable {
             // New keys, same peer address: a credit toward an address not
             // verified yet (the VPN gateway's, RFC 8046 §5.4) carries on.
             let mut credit = None;
+            // So do the outer addresses the old SA was also named by: the
+            // care-of address a mobile node just left (leaving.rs) names
+            // the SA until its next move, rekeyed or not.
+            let mut aliases = Vec::new();
             if let Some(old) = t.outbound.remove(&old_spi) {
                 credit = old.state.lock().unwrap_or_else(|e| e.into_inner()).credit;
                 t.out_by_inner.retain(|_, s| *s != old_spi);
-                t.out_by_peer.retain(|_, s| *s != old_spi);
+                t.out_by_peer.retain(|a, s| {
+                    if *s == old_spi {
+                        aliases.push(*a);
+                    }
+                    *s != old_spi
+                });
                 if t.out_default == Some(old_spi) {
                     t.out_default = None;
                 }
@@ -377,6 +386,11 @@ impl SaTable {
             Self::insert(&mut t, new, self.soft_limit())?;
             if let Some(e) = t.outbound.get(&new_spi) {
                 e.state.lock().unwrap_or_else(|e| e.into_inner()).credit = credit;
+                if e.mode == Mode::Tunnel {
+                    for a in aliases {
+                        t.out_by_peer.entry(a).or_insert(new_spi);
+                    }
+                }
             }
         }
         self.export_keys();

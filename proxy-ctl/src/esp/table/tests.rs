@@ -121,7 +121,7 @@ fn tunnel_sa_carries_packets_for_its_outer_peer_and_follows_moves() {
         peer: "198.51.100.23".parse().unwrap(),
         ..spec(Direction::Out, 0x500)
     };
-    t.install(v(s)).unwrap();
+    t.install(v(s.clone())).unwrap();
     let spi_for = |d: &str| t.read().outbound_for(d.parse().unwrap()).map(|e| e.state.lock().unwrap().sa.spi());
     // The inner selector and the outer peer (IP-in-IP to a care-of address).
     assert_eq!(spi_for("10.2.0.5"), Some(0x500));
@@ -151,7 +151,7 @@ fn a_peer_on_the_move_is_held_for_until_the_sa_moves_then_its_old_address_follow
         peer: ip(a),
         ..spec(Direction::Out, 0x500)
     };
-    t.install(v(s)).unwrap();
+    t.install(v(s.clone())).unwrap();
     let spi_for = |d: &str| t.read().outbound_for(ip(d)).map(|e| e.state.lock().unwrap().sa.spi());
     let held_moving = || t.counters.list().into_iter().find(|(n, _)| *n == "held_moving").unwrap().1;
     // The MN registers from b: packets for a (and b) wait, the home
@@ -168,13 +168,19 @@ fn a_peer_on_the_move_is_held_for_until_the_sa_moves_then_its_old_address_follow
     assert!(!t.holds_for(ip(a)) && !t.holds_for(ip(b)));
     assert_eq!((spi_for(a), spi_for(b)), (Some(0x500), Some(0x500)));
     assert!(!t.report_miss(ip(a)), "no longer on the move");
+    // A rekey before the next move keeps the name of the address left
+    // (what the HA still sends there follows the MN under the new keys).
+    let rekeyed = SaSpec { spi: 0x501, peer: ip(b), ..s.clone() };
+    t.switch_outbound(0x500, v(rekeyed)).unwrap();
+    assert_eq!((spi_for(a), spi_for(b)), (Some(0x501), Some(0x501)));
+    let s = SaSpec { spi: 0x501, peer: ip(b), ..s };
     // A mark whose deadline passed holds nothing (a failed registration).
     t.suspend_peers(&[ip(b)], Duration::ZERO);
     assert!(!t.holds_for(ip(b)));
     // The next move (back to a) drops the older name: a move without a
     // mark keeps none.
-    t.move_outer(Direction::Out, 0x500, ip("192.0.2.1"), ip(a)).unwrap();
-    assert_eq!((spi_for(a), spi_for(b)), (Some(0x500), None));
+    t.move_outer(Direction::Out, s.spi, ip("192.0.2.1"), ip(a)).unwrap();
+    assert_eq!((spi_for(a), spi_for(b)), (Some(0x501), None));
 }
 
 #[test]
