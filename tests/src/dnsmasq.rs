@@ -22,8 +22,8 @@ impl Dnsmasq {
                 ns,
                 &format!(
                     "dnsmasq --keep-in-foreground --pid-file= --no-resolv --no-hosts --conf-file=/dev/null \
-                 --bind-interfaces --listen-address={listen} --local=/example/ \
-                 --host-record=ready.example,192.0.2.99 {}",
+                     --bind-interfaces --listen-address={listen} --local=/example/ \
+                     --host-record=ready.example,192.0.2.99 {}",
                     records.join(" ")
                 ),
             ),
