@@ -447,7 +447,7 @@ impl SaTable {
 
     /// Install one SA direction.
     pub fn install(&self, v: ValidSa) -> Result<(), SaError> {
-        self.steer_new(&[&v]);
+        self.steer_new(&v);
         {
             let mut t = self.write();
             Self::check_free(&t, &v)?;
@@ -464,7 +464,7 @@ impl SaTable {
         if outbound.spec.direction != Direction::Out || inbound.spec.direction != Direction::In {
             return Err(SaError::Invalid("install_pair wants an outbound and an inbound SA".into()));
         }
-        self.steer_new(&[&inbound]);
+        self.steer_new(&inbound);
         {
             let mut t = self.write();
             Self::check_free(&t, &outbound)?;

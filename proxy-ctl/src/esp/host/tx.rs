@@ -215,9 +215,8 @@ impl Tx<'_> {
         }
         let ready: Vec<Held> = {
             let t = self.table.read();
-            let (ready, wait) = std::mem::take(&mut self.held)
-                .into_iter()
-                .partition(|h| t.outbound_for(h.dst).is_some() && !self.table.holds_for(h.dst));
+            let (ready, wait) =
+                std::mem::take(&mut self.held).into_iter().partition(|h| self.table.outbound_now(&t, h.dst).is_some());
             self.held = wait;
             ready
         };
@@ -315,7 +314,7 @@ fn seal_one(t: &Tables, batch: &mut Batch, i: usize, table: &SaTable) -> Sealed 
     };
     // No SA, or one whose peer is moving away from or to `dst` (the VPN
     // gateway's handover, esp/table/leaving.rs): held until it moves.
-    let Some(entry) = t.outbound_for(dst).filter(|_| !table.holds_for(dst)) else {
+    let Some(entry) = table.outbound_now(t, dst) else {
         return Sealed::NoSa(dst);
     };
     let mut st = entry.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -34,7 +34,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{SaTable, Tables};
+use super::{OutEntry, SaTable, Tables};
 
 /// Outer peer addresses whose packets wait for an SA move, until when.
 #[derive(Debug, Default)]
@@ -91,6 +91,13 @@ impl SaTable {
     /// holds them as if there were no SA).
     pub fn holds_for(&self, dst: IpAddr) -> bool {
         self.leaving.holds(dst)
+    }
+
+    /// The outbound SA a local packet to `dst` is sealed on now: none
+    /// when there is no SA, or when its peer is moving away from or to
+    /// `dst` (the packet waits for the move).
+    pub fn outbound_now<'t>(&self, t: &'t Tables, dst: IpAddr) -> Option<&'t OutEntry> {
+        t.outbound_for(dst).filter(|_| !self.holds_for(dst))
     }
 
     /// The outbound tunnel SA `spi` moved from the peer `from` to `to`

@@ -32,12 +32,13 @@ impl SaTable {
         *self.steering.lock().unwrap_or_else(|e| e.into_inner()) = s;
     }
 
-    /// Steer the inbound SAs of `sas` before they are installed. Takes no
-    /// lock of the lookup tables.
-    pub(super) fn steer_new(&self, sas: &[&ValidSa]) {
-        let Some(s) = self.steering.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
-        for v in sas.iter().filter(|v| v.spec.direction == Direction::In) {
-            s.steer(v.spec.spi);
+    /// Steer `v`, when it is an inbound SA, before it is installed. Takes
+    /// no lock of the lookup tables.
+    pub(super) fn steer_new(&self, v: &ValidSa) {
+        if v.spec.direction != Direction::In {
+            return;
         }
+        let Some(s) = self.steering.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        s.steer(v.spec.spi);
     }
 }

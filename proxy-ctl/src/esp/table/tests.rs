@@ -121,7 +121,7 @@ fn tunnel_sa_carries_packets_for_its_outer_peer_and_follows_moves() {
         peer: "198.51.100.23".parse().unwrap(),
         ..spec(Direction::Out, 0x500)
     };
-    t.install(v(s.clone())).unwrap();
+    t.install(v(s)).unwrap();
     let spi_for = |d: &str| t.read().outbound_for(d.parse().unwrap()).map(|e| e.state.lock().unwrap().sa.spi());
     // The inner selector and the outer peer (IP-in-IP to a care-of address).
     assert_eq!(spi_for("10.2.0.5"), Some(0x500));
@@ -159,6 +159,7 @@ fn a_peer_on_the_move_is_held_for_until_the_sa_moves_then_its_old_address_follow
     t.suspend_peers(&[ip(a), ip(b)], Duration::from_secs(60));
     assert!(t.holds_for(ip(a)) && t.holds_for(ip(b)) && !t.holds_for(ip("10.2.0.5")));
     assert_eq!(spi_for(a), Some(0x500), "the tables are untouched: the sender asks holds_for");
+    assert!(t.outbound_now(&t.read(), ip(a)).is_none(), "nothing is sealed for a marked address");
     assert!(t.report_miss(ip(a)));
     assert_eq!(held_moving(), 1);
     assert!(!t.report_miss(ip("192.0.2.99")), "any other address: no sink, not held");
@@ -167,6 +168,7 @@ fn a_peer_on_the_move_is_held_for_until_the_sa_moves_then_its_old_address_follow
     t.move_outer(Direction::Out, 0x500, ip("192.0.2.1"), ip(b)).unwrap();
     assert!(!t.holds_for(ip(a)) && !t.holds_for(ip(b)));
     assert_eq!((spi_for(a), spi_for(b)), (Some(0x500), Some(0x500)));
+    assert!(t.outbound_now(&t.read(), ip(a)).is_some());
     assert!(!t.report_miss(ip(a)), "no longer on the move");
     // A rekey before the next move keeps the name of the address left
     // (what the HA still sends there follows the MN under the new keys).
